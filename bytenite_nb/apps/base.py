@@ -1,0 +1,92 @@
+"""The app runtime spec.
+
+An app runs once per chunk attempt. Whatever its runtime (a Python function,
+a command, a ByteNite app folder, a container), it receives the same things,
+ByteNite's runtime contract, bundled in a :class:`TaskContext`:
+
+- ``task_dir`` holding exactly one file, ``data.bin`` (``chunk_path``);
+- ``results_dir``, where it writes its result files;
+- ``params``, the app params; ``chunk_number``, 0..N-1;
+- ``shared_cache_dir`` (read-only) and ``user_cache_dir`` (kept between runs).
+
+A runtime subclasses :class:`App`, says which key of a job file's ``app``
+object selects it (``runtime``), and implements :meth:`App.run` for one
+attempt: return on success, raise :class:`~bytenite_nb.exceptions.AppError`
+on failure. Retries, timeouts and commits are the engine's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import FieldError
+
+
+@dataclass
+class TaskContext:
+    """Everything one attempt of an app on one chunk needs."""
+
+    job_id: str
+    chunk_number: int
+    task_dir: str
+    chunk_path: str
+    results_dir: str
+    params: dict
+    timeout: float | None
+    shared_cache_dir: str
+    user_cache_dir: str
+    log_dir: str
+
+    def env(self) -> dict[str, str]:
+        """The runtime contract as environment variables."""
+        return {
+            "TASK_DIR": self.task_dir,
+            "TASK_RESULTS_DIR": self.results_dir,
+            "APP_PARAMS": json.dumps(self.params),
+            "CHUNK_NUMBER": str(self.chunk_number),
+            "SHARED_CACHE_DIR": self.shared_cache_dir,
+            "USER_CACHE_DIR": self.user_cache_dir,
+            "BYTENITE_NB_JOB_ID": self.job_id,
+        }
+
+
+class App:
+    """Base class of app runtimes."""
+
+    #: the key of the job file's ``app`` object that selects this runtime
+    runtime: str = ""
+    #: JSON Schema of the app params (None: anything goes)
+    schema: dict | None = None
+    #: whether the app needs TASK_DIR/data.bin on disk (all current runtimes do)
+    needs_data_file: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.runtime
+
+    def run(self, ctx: TaskContext) -> None:
+        """Run one attempt on one chunk."""
+        raise NotImplementedError
+
+    def to_spec(self) -> Any:
+        """What a job file says to get this app back."""
+        raise NotImplementedError
+
+    def check(self, field: str = "app") -> list[FieldError]:
+        """Problems visible before running (missing folder, empty command...)."""
+        return []
+
+    def resources(self) -> dict[str, float]:
+        """Dask worker resources each attempt needs (none by default)."""
+        return {}
+
+    def fingerprint(self) -> str:
+        """Identifies the app for resume: a different app never reuses staged chunks."""
+        text = json.dumps(self.to_spec(), sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.to_spec()!r}>"

@@ -1,0 +1,81 @@
+"""``{"command": [...]}``: any program, run once per chunk."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+
+from ..exceptions import FieldError
+from ..schema import show
+from .base import App, TaskContext
+from .process import run_process
+
+
+class CommandApp(App):
+    """Run a program for every chunk under the runtime contract
+    (``TASK_DIR/data.bin``, ``TASK_RESULTS_DIR``, ``APP_PARAMS``, ``CHUNK_NUMBER``).
+
+    The program runs from ``cwd`` (default: the job file's folder), so a job
+    file next to ``app.py`` can say ``{"command": ["python3", "app.py"]}``.
+
+    >>> CommandApp(["sh", "-c", "cp $TASK_DIR/data.bin $TASK_RESULTS_DIR/"]).to_spec()
+    {'command': ['sh', '-c', 'cp $TASK_DIR/data.bin $TASK_RESULTS_DIR/']}
+    """
+
+    runtime = "command"
+
+    def __init__(self, command: list[str] | str, *, cwd: str | None = None,
+                 env: dict[str, str] | None = None, base_dir: str | None = None,
+                 schema: dict | None = None):
+        self.command = command
+        self.cwd = cwd
+        self.env = dict(env or {})
+        self.base_dir = base_dir
+        self.schema = schema
+
+    @classmethod
+    def from_spec(cls, spec: dict, base_dir: str | None = None) -> "CommandApp":
+        return cls(spec["command"], cwd=spec.get("cwd"), env=spec.get("env"), base_dir=base_dir,
+                   schema=spec.get("schema"))
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+    @property
+    def name(self) -> str:
+        argv = self.argv
+        return os.path.basename(argv[-1] if argv and argv[0].startswith("python") and len(argv) > 1 else argv[0]) if argv else "command"
+
+    @property
+    def workdir(self) -> str | None:
+        if self.cwd is None:
+            return self.base_dir
+        return self.cwd if os.path.isabs(self.cwd) or self.base_dir is None else os.path.join(self.base_dir, self.cwd)
+
+    def check(self, field: str = "app") -> list[FieldError]:
+        cmd = self.command
+        if isinstance(cmd, str):
+            ok = bool(cmd.strip())
+        else:
+            ok = isinstance(cmd, list) and bool(cmd) and all(isinstance(a, str) for a in cmd)
+        if not ok:
+            return [FieldError(f"{field}.command", f"expected a non-empty list of strings, got {show(cmd)}")]
+        if not isinstance(self.env, dict) or not all(isinstance(v, str) for v in self.env.values()):
+            return [FieldError(f"{field}.env", "expected an object of strings")]
+        return []
+
+    def run(self, ctx: TaskContext) -> None:
+        run_process(self.argv, ctx, cwd=self.workdir or ctx.task_dir, extra_env=self.env,
+                    what=f"command {self.argv[0]!r}")
+
+    def to_spec(self) -> Any:
+        spec: dict[str, Any] = {"command": self.command}
+        if self.cwd is not None:
+            spec["cwd"] = self.cwd
+        if self.env:
+            spec["env"] = self.env
+        if self.schema is not None:
+            spec["schema"] = self.schema
+        return spec

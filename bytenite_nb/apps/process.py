@@ -1,0 +1,82 @@
+"""Run a program for one chunk attempt, under the runtime contract.
+
+The program gets its own process group, so a timeout or a cancel kills it
+and everything it started. Its stdout and stderr go to files (an app may print
+megabytes without filling anyone's memory); the tail of stderr goes into the
+error of a failed attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+from ..engine import control
+from ..exceptions import AppError
+from .base import TaskContext
+
+TAIL_BYTES = 4096
+
+
+def tail(path: str, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a file, decoded leniently ("" if missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return ("..." + text) if size > limit else text
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def run_process(argv: list[str], ctx: TaskContext, *, cwd: str | None = None,
+                extra_env: dict[str, str] | None = None, what: str = "the app") -> None:
+    """Run ``argv`` for one attempt; raise :class:`AppError` if it fails.
+
+    >>> # run_process(["python3", "app.py"], ctx, cwd="/path/to/job")
+    """
+    env = dict(os.environ)
+    env.update(ctx.env())
+    env.update(extra_env or {})
+    os.makedirs(ctx.log_dir, exist_ok=True)
+    stdout_path = os.path.join(ctx.log_dir, "stdout.log")
+    stderr_path = os.path.join(ctx.log_dir, "stderr.log")
+    with control.supervised(ctx.job_id, ctx.timeout) as attempt, \
+            open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd or ctx.task_dir, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise AppError(f"{what}: cannot run {argv[0]!r}: {exc.strerror}") from exc
+        except PermissionError as exc:
+            raise AppError(f"{what}: {argv[0]!r} is not executable: {exc.strerror}") from exc
+        attempt.pgids.add(proc.pid)
+        try:
+            code = proc.wait()
+        finally:
+            # Whatever the app left running in its group goes with it.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        stopped = attempt.reason
+    stderr_tail = tail(stderr_path)
+    if stopped:
+        control.raise_for(attempt, what, stderr_tail)
+    if code != 0:
+        raise AppError(f"{what} {describe_exit(code)}", exit_code=code, stderr_tail=stderr_tail)

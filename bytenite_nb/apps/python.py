@@ -1,0 +1,160 @@
+"""``{"python": "module:function"}`` or a callable: a Python function per chunk.
+
+The function runs inside the Dask worker, with the runtime contract as
+arguments: ``fn(chunk_path, results_dir, params)``. It writes result files into
+``results_dir``, or returns ``bytes``/``str`` which become the chunk's single
+result file (``result.bin``/``result.txt``).
+
+A ``taskTimeout`` or a cancel interrupts the function at its next Python
+bytecode; a function blocked inside a C call (a long ``time.sleep``, a socket
+read) is interrupted only when that call returns. Use a command app when an
+attempt must be killable at any instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+from ..engine import control
+from ..exceptions import AppError, FieldError, TaskCancelled, TaskTimeoutError
+from ..schema import show
+from .base import App, TaskContext
+
+
+def load_function(ref: str, base_dir: str | None = None) -> Callable:
+    """Import ``"package.module:function"`` or ``"path/to/file.py:function"``.
+
+    A module next to the job file is found too (its folder goes on ``sys.path``).
+
+    >>> load_function("os.path:basename")("/a/b")
+    'b'
+    """
+    if ":" not in ref:
+        raise ValueError(f"expected 'module:function', got {ref!r}")
+    module_ref, _, attr = ref.rpartition(":")
+    if module_ref.endswith(".py"):
+        path = module_ref if os.path.isabs(module_ref) else os.path.join(base_dir or os.getcwd(), module_ref)
+        name = "bytenite_nb_app_" + os.path.splitext(os.path.basename(path))[0]
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__file__", None) != path:
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    else:
+        if base_dir and base_dir not in sys.path:
+            sys.path.append(base_dir)
+        module = importlib.import_module(module_ref)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{ref} is not callable")
+    return obj
+
+
+def function_ref(fn: Callable) -> str:
+    """``"module:qualname"`` for a function (what a job file stores)."""
+    return f"{getattr(fn, '__module__', '__main__')}:{getattr(fn, '__qualname__', getattr(fn, '__name__', 'fn'))}"
+
+
+class PythonApp(App):
+    """A Python function ``fn(chunk_path, results_dir, params)`` run on every chunk.
+
+    >>> app = PythonApp("os.path:basename")
+    >>> app.to_spec()
+    {'python': 'os.path:basename'}
+    """
+
+    runtime = "python"
+
+    def __init__(self, fn: Callable | str, *, base_dir: str | None = None, schema: dict | None = None,
+                 registered_name: str | None = None):
+        self.fn = fn
+        self.base_dir = base_dir
+        self.schema = schema
+        self.registered_name = registered_name
+        self._loaded: Callable | None = fn if callable(fn) else None
+
+    @classmethod
+    def from_spec(cls, spec: dict, base_dir: str | None = None) -> "PythonApp":
+        return cls(spec["python"], base_dir=base_dir, schema=spec.get("schema"))
+
+    @property
+    def name(self) -> str:
+        if self.registered_name:
+            return self.registered_name
+        return self.fn.rpartition(":")[2] if isinstance(self.fn, str) else getattr(self.fn, "__name__", "python")
+
+    def load(self) -> Callable:
+        if self._loaded is None:
+            self._loaded = load_function(self.fn, self.base_dir)
+        return self._loaded
+
+    def check(self, field: str = "app") -> list[FieldError]:
+        if isinstance(self.fn, str):
+            try:
+                fn = self.load()
+            except Exception as exc:
+                return [FieldError(f"{field}.python", f"cannot load {self.fn!r}: {type(exc).__name__}: {exc}")]
+        elif callable(self.fn):
+            fn = self.fn
+        else:
+            return [FieldError(f"{field}.python", f"expected 'module:function' or a callable, got {show(self.fn)}")]
+        try:
+            inspect.signature(fn).bind("chunk_path", "results_dir", {})
+        except TypeError:
+            return [FieldError(f"{field}.python", f"{function_ref(fn)} must accept (chunk_path, results_dir, params)")]
+        except ValueError:
+            pass  # builtins without a signature
+        return []
+
+    def run(self, ctx: TaskContext) -> None:
+        fn = self.load()
+        attempt = None
+        try:
+            with control.supervised(ctx.job_id, ctx.timeout, python=True) as attempt:
+                try:
+                    out = fn(ctx.chunk_path, ctx.results_dir, ctx.params)
+                except (TaskTimeoutError, TaskCancelled):
+                    if attempt.reason is None:
+                        raise  # raised by the function itself
+                    out = None
+        except (TaskTimeoutError, TaskCancelled):
+            if attempt is not None and attempt.reason:
+                control.raise_for(attempt, self.name)
+            raise
+        except Exception as exc:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None))
+            raise AppError(f"{self.name} raised {type(exc).__name__}: {exc}", stderr_tail=tb[-4096:]) from exc
+        if attempt.reason:
+            control.raise_for(attempt, self.name)
+        if out is None:
+            return
+        if isinstance(out, str):
+            out, result_name = out.encode(), "result.txt"
+        elif isinstance(out, (bytes, bytearray, memoryview)):
+            result_name = "result.bin"
+        else:
+            raise AppError(f"{self.name} returned {type(out).__name__}; expected None, bytes or str")
+        with open(os.path.join(ctx.results_dir, result_name), "wb") as f:
+            f.write(out)
+
+    def to_spec(self) -> Any:
+        if self.registered_name:
+            return self.registered_name
+        return {"python": self.fn if isinstance(self.fn, str) else function_ref(self.fn)}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if isinstance(self.fn, str):
+            state["_loaded"] = None  # import on the worker, not pickled from the client
+        return state

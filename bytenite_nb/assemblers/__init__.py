@@ -1,0 +1,16 @@
+"""Assemblers: fan chunk results back in.
+
+Built-ins are listed in :data:`BUILTINS`; other packages add theirs through
+the ``bytenite_nb.assemblers`` entry point group, notebooks with the
+:func:`bytenite_nb.assembler` decorator.
+"""
+
+from .base import Assembler, ChunkResult, FunctionAssembler, ResultFile, as_assembler, chunk_folder
+
+BUILTINS = {
+    "passthrough": "bytenite_nb.assemblers.passthrough:Passthrough",
+    "concat": "bytenite_nb.assemblers.concat:Concat",
+    "zip": "bytenite_nb.assemblers.zip:Zip",
+}
+
+__all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

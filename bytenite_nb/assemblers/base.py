@@ -1,0 +1,109 @@
+"""The assembler spec: fan the committed chunk results back in.
+
+An assembler gets the committed results in chunk order and writes the job's
+outputs into a local ``output_dir``; the engine then publishes that folder to
+the destination and writes ``_SUCCESS`` last. An assembler that already knows
+the sha256 of an output (it streamed the bytes) may return ``{name: sha256}``
+to spare the engine a second read.
+
+>>> class Count(Assembler):
+...     '''Write how many result files there are.'''
+...     def assemble(self, results, output_dir, params):
+...         n = sum(len(r.files) for r in results)
+...         with open(os.path.join(output_dir, "count.txt"), "w") as f:
+...             f.write(str(n))
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Sequence
+
+EMPTY_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One file an app wrote for one chunk."""
+
+    name: str
+    size: int
+    url: str
+    local_path: str | None = None  # set when staging is on a local filesystem
+    storage_options: dict = field(default_factory=dict, compare=False)
+
+    def open(self) -> BinaryIO:
+        if self.local_path:
+            return open(self.local_path, "rb")
+        import fsspec
+
+        return fsspec.open(self.url, "rb", **self.storage_options).open()
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """The committed results of one chunk."""
+
+    index: int
+    files: tuple[ResultFile, ...]
+
+    def file(self, name: str) -> ResultFile:
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise KeyError(f"chunk {self.index} has no result {name!r}")
+
+
+def chunk_folder(index: int, count: int) -> str:
+    """The folder name that namespaces one chunk's files: ``chunk_0007``.
+
+    >>> chunk_folder(7, 20), chunk_folder(7, 123456)
+    ('chunk_0007', 'chunk_000007')
+    """
+    width = max(4, len(str(max(count - 1, 0))))
+    return f"chunk_{index:0{width}d}"
+
+
+class Assembler:
+    """Base class of assemblers: set ``schema``, write a docstring, implement :meth:`assemble`."""
+
+    schema: dict = EMPTY_SCHEMA
+
+    def assemble(self, results: Sequence[ChunkResult], output_dir: str, params: dict) -> dict[str, str] | None:
+        raise NotImplementedError
+
+
+class FunctionAssembler(Assembler):
+    """A function ``fn(results, output_dir, params)`` as an assembler."""
+
+    def __init__(self, fn: Callable, schema: dict | None = None):
+        self.fn = fn
+        self.schema = schema or {"type": "object"}
+        self.__doc__ = inspect.getdoc(fn) or ""
+
+    def assemble(self, results, output_dir, params):
+        return self.fn(results, output_dir, params)
+
+
+def as_assembler(obj: Any, schema: dict | None = None) -> Assembler:
+    """Adapt a class, an instance or a function to an :class:`Assembler`."""
+    if inspect.isclass(obj) and issubclass(obj, Assembler):
+        obj = obj()
+    if isinstance(obj, Assembler):
+        if schema is not None:
+            obj.schema = schema
+        return obj
+    if callable(obj):
+        return FunctionAssembler(obj, schema)
+    raise TypeError(f"not an assembler: {obj!r}")
+
+
+def output_path(output_dir: str, name: str) -> str:
+    """Where an output called ``name`` goes (refusing names that leave the folder)."""
+    from ..iorw import safe_join
+
+    path = safe_join(output_dir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path

@@ -1,0 +1,205 @@
+"""The ``bytenite-nb`` command.
+
+    bytenite-nb run JOB [--id ID] [--scheduler ADDRESS] [--workers N] [--force]
+    bytenite-nb validate JOB
+    bytenite-nb plan JOB
+    bytenite-nb components [KIND]
+    bytenite-nb jobs [ID]
+
+Exit status: 0 on success, 1 when a job fails, 2 for an invalid job or
+usage, 130 when interrupted. Errors go to stderr as one paragraph.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from . import __version__
+from .exceptions import ByteniteNBError, JobFailed, JobValidationError
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(path: str):
+    from .job import Job
+
+    return Job.from_file(path)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class _Group(click.Group):
+    """Turns library errors into a one-paragraph message and an exit status."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except JobValidationError as exc:
+            _fail(str(exc), 2)
+        except JobFailed as exc:
+            _fail(str(exc), 1)
+        except ByteniteNBError as exc:
+            _fail(str(exc), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="bytenite-nb")
+def main() -> None:
+    """Run ByteNite-style partition -> app -> assemble jobs on Dask."""
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--id", "job_id", help="Job id; the same id again resumes an interrupted run.")
+@click.option("--scheduler", help="Dask scheduler address, or 'sync' to run in this process.")
+@click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
+@click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def run(job_file, job_id, scheduler, workers, force, as_json):
+    """Run JOB_FILE and wait for it to finish."""
+    from .engine import submit_job
+    from .progress import show_progress
+
+    job = _load(job_file)
+    handle = submit_job(job, id=job_id, scheduler=scheduler, workers=workers, force=force)
+    try:
+        show_progress(handle)
+    except KeyboardInterrupt:
+        click.echo("interrupted: cancelling the job...", err=True)
+        handle.cancel()
+        handle.wait(30)
+        raise
+    result = handle.result()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if result.reused:
+        click.echo(f"{result.job_id} is already COMPLETE (use --force to run it again): {result.destination}")
+        return
+    click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s"
+               + (f", {result.resumed_chunks} reused from an earlier run" if result.resumed_chunks else "")
+               + (" (test job: first chunk only)" if result.test_job else ""))
+    for out in result.outputs:
+        click.echo(f"  {out['url']}  {_size(out['size'])}  sha256:{out['sha256'][:12]}")
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--offline", is_flag=True, help="Do not check that storage is reachable.")
+def validate(job_file, offline):
+    """Check JOB_FILE without running anything."""
+    spec = _load(job_file).resolve(check_storage=not offline)
+    where = f"{len(spec.files)} source file(s)" if not spec.source.bypass else "no source data (bypass)"
+    click.echo(f"{job_file}: valid ({spec.partitioner_name} -> {spec.app.name} -> {spec.assembler_name}; {where})")
+
+
+@main.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--scheduler", help="Dask scheduler address, or 'sync' to plan in this process.")
+@click.option("--workers", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print every chunk reference as JSON.")
+@click.option("--limit", default=20, show_default=True, help="Chunks to list.")
+def plan(job_file, scheduler, workers, as_json, limit):
+    """Show the chunks JOB_FILE would run, without running the app."""
+    refs = _load(job_file).plan(scheduler=scheduler or "sync", workers=workers)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in refs], indent=2))
+        return
+    sizes = [r.size for r in refs if r.size is not None]
+    total = sum(sizes)
+    click.echo(f"{len(refs)} chunk(s), {_size(total)} in all"
+               + (f", {_size(min(sizes))} to {_size(max(sizes))} each" if sizes else ""))
+    for r in refs[:limit]:
+        click.echo(f"  {r.index:>6}  {_size(r.size):>10}  {r.describe()}")
+    if len(refs) > limit:
+        click.echo(f"  ... {len(refs) - limit} more")
+
+
+@main.command()
+@click.argument("kind", required=False, type=click.Choice(["partitioner", "app", "assembler"]))
+@click.option("--json", "as_json", is_flag=True)
+def components(kind, as_json):
+    """List partitioners, apps and assemblers with their params."""
+    from .registry import REGISTRIES
+
+    kinds = [kind] if kind else list(REGISTRIES)
+    if as_json:
+        click.echo(json.dumps({k: [c.to_dict() for c in REGISTRIES[k]] for k in kinds}, indent=2, default=str))
+        return
+    for k in kinds:
+        click.echo(f"{k}s:")
+        for comp in REGISTRIES[k]:
+            origin = "" if comp.origin == "builtin" else f"  [{comp.origin}]"
+            click.echo(f"  {comp.name}{origin}")
+            if comp.summary:
+                click.echo(f"      {comp.summary}")
+            for name, prop in (comp.schema.get("properties") or {}).items():
+                typ = prop.get("type") or ("enum" if "enum" in prop else "")
+                typ = "|".join(typ) if isinstance(typ, list) else typ
+                default = f" = {json.dumps(prop['default'])}" if "default" in prop else ""
+                click.echo(f"      - {name} ({typ}{default}): {prop.get('description', '')}")
+        click.echo("")
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def jobs(job_id, limit, as_json):
+    """List recent jobs, or show one job with its chunks."""
+    from .store import CHUNK_FAILED, default_store
+
+    store = default_store()
+    if job_id:
+        job = store.get_job(job_id)
+        if job is None:
+            _fail(f"no job {job_id!r} in {store.path}", 1)
+        chunks = store.chunks(job_id)
+        if as_json:
+            click.echo(json.dumps({**job, "chunks": chunks}, indent=2, default=str))
+            return
+        p = job["progress"]
+        click.echo(f"{job['id']}  {job['name']}  {job['state']}")
+        click.echo(f"  created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job['created']))}"
+                   + (f", ran {job['duration']:.1f}s" if job.get("duration") else ""))
+        click.echo(f"  chunks: {p['done']}/{p['total']} done, {p['failed']} failed, {p['running']} running")
+        if job.get("error"):
+            click.echo("  error: " + job["error"].replace("\n", "\n    "))
+        for c in chunks:
+            if c["state"] == CHUNK_FAILED:
+                click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
+        for out in ((job.get("result") or {}).get("outputs") or []):
+            click.echo(f"  output {out['url']} {_size(out['size'])}")
+        return
+    rows = store.list_jobs(limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"no jobs yet in {store.path}")
+        return
+    for j in rows:
+        p = j["progress"]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j["created"]))
+        click.echo(f"{j['id']:<44} {j['state']:<12} {p['done']:>6}/{p['total'] or 0:<6} {when}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Where bytenite-nb keeps things, from the environment.
+
+- ``BYTENITE_NB_HOME``: job store, staging, caches (default: the user data dir);
+- ``BYTENITE_NB_STAGING``: where chunk results are staged until assembly; must
+  be reachable from every worker (default: ``$BYTENITE_NB_HOME/staging``,
+  right for a local cluster; use a bucket URL for a cluster spread over hosts);
+- ``BYTENITE_NB_TEMPLATES``: extra folders searched for ``templateId``
+  (``os.pathsep``-separated).
+
+>>> import os; os.environ["BYTENITE_NB_HOME"] = "/tmp/bnb-doc"; home()
+'/tmp/bnb-doc'
+"""
+
+from __future__ import annotations
+
+import os
+
+import platformdirs
+
+
+def home() -> str:
+    path = os.environ.get("BYTENITE_NB_HOME") or platformdirs.user_data_dir("bytenite-nb")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def staging_url() -> str:
+    url = os.environ.get("BYTENITE_NB_STAGING")
+    return url or "file://" + os.path.join(home(), "staging")
+
+
+def store_path() -> str:
+    return os.path.join(home(), "jobs.sqlite")
+
+
+def shared_cache_dir() -> str:
+    return os.path.join(home(), "cache", "shared")
+
+
+def user_cache_dir() -> str:
+    return os.path.join(home(), "cache", "user")
+
+
+def template_dirs(base_dir: str | None = None) -> list[str]:
+    """Folders searched for ``template.json`` files, nearest first."""
+    dirs = []
+    if base_dir:
+        dirs += [os.path.join(base_dir, "templates"), base_dir]
+    extra = os.environ.get("BYTENITE_NB_TEMPLATES", "")
+    dirs += [d for d in extra.split(os.pathsep) if d]
+    dirs.append(os.path.join(home(), "templates"))
+    return dirs

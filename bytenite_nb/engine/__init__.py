@@ -1,0 +1,78 @@
+"""The engine: plan -> Dask graph -> run, with retries, timeouts, commit and resume.
+
+Where things happen:
+
+- a chunk goes through :mod:`.chunk` (materialise, run the app, commit);
+- a retry happens in :mod:`.retry`; timeouts and cancels in :mod:`.control`;
+- chunk results are committed to staging in :mod:`.staging`, and the job's
+  output to the destination in :mod:`.commit`;
+- :mod:`.runner` drives a job and records it; :mod:`.executors` says where
+  tasks run.
+
+>>> # from bytenite_nb.engine import run_job; run_job(job, workers=2)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["JobHandle", "JobResult", "Progress", "plan_job", "run_job", "submit_job"]
+
+
+def __getattr__(name: str) -> Any:  # keep `import bytenite_nb.engine.control` light
+    if name in ("JobHandle", "JobResult", "Progress", "JobRunner"):
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)
+
+
+def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None):
+    """The chunk references of ``job`` (planning runs as a task near the data)."""
+    from .executors import make_executor, task_key
+    from .planning import plan_chunks
+
+    spec = job.resolve()
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers)
+    return executor.submit(plan_chunks, spec, key=task_key("plan", job.id or "preview")).result()
+
+
+def submit_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,
+               id: str | None = None, force: bool = False, store=None,
+               progress: bool | Callable[[dict], None] | None = None):
+    """Validate ``job`` and start it; return a :class:`JobHandle` at once.
+
+    Validation errors are raised here, before anything runs or is recorded.
+    """
+    from ..exceptions import FieldError, JobValidationError
+    from ..job import new_job_id, valid_job_id
+    from .executors import make_executor
+    from .runner import JobHandle, JobRunner
+
+    spec = job.resolve()
+    job_id = id or job.id or new_job_id(spec.name)
+    if id and not valid_job_id(id):
+        raise JobValidationError(FieldError("id", f"expected letters, digits, '.', '_' or '-', got {id!r}"))
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers)
+    job_dict = job.to_dict()
+    job_dict["id"] = job_id
+    runner = JobRunner(spec, job_dict, job_id, executor, store=store, force=force)
+    handle = JobHandle(runner)
+    if callable(progress):
+        handle.subscribe(progress)
+    return handle._start()
+
+
+def run_job(job, *, progress: bool | Callable[[dict], None] | None = None, **kwargs):
+    """Run ``job`` to the end; return its :class:`JobResult` or raise :class:`JobFailed`."""
+    handle = submit_job(job, progress=progress if callable(progress) else None, **kwargs)
+    if progress is True:
+        from ..progress import show_progress
+
+        show_progress(handle)
+    try:
+        return handle.result()
+    except KeyboardInterrupt:
+        handle.cancel()
+        handle.wait(30)
+        raise

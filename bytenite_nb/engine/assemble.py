@@ -1,0 +1,32 @@
+"""The assemble task: fan the committed results in, then publish."""
+
+from __future__ import annotations
+
+import shutil
+
+from ..exceptions import AssemblyError, ByteniteNBError
+from . import control
+from .commit import publish
+from .staging import Staging
+
+
+def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) -> dict:
+    """Run the assembler over the committed chunks ``indices`` (in order) and
+    publish its output to the destination. Returns the ``_SUCCESS`` manifest."""
+    staging = Staging.of(spec, job_id)
+    results = [staging.result(i) for i in indices]
+    out_dir = staging.output_dir()
+    try:
+        try:
+            checksums = spec.assembler.assemble(results, out_dir, spec.assembler_params) or {}
+        except ByteniteNBError:
+            raise
+        except Exception as exc:
+            raise AssemblyError(f"assembler {spec.assembler_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(checksums, dict):
+            checksums = {}
+        # Last moment a cancel or a job timeout can stop the job cleanly.
+        control.check_cancelled(job_id)
+        return publish(out_dir, spec.destination, manifest, checksums)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)

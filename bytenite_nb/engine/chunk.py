@@ -1,0 +1,126 @@
+"""Where a chunk goes: the map task, one per chunk.
+
+``run_chunk`` runs on a worker. It skips a chunk already committed (resume),
+materialises the chunk into ``TASK_DIR/data.bin``, runs the app with retries
+and the task timeout, and commits the results to staging. It never raises for
+a failed chunk: it returns an outcome that the job's runner records.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import zipfile
+
+from fsspec.core import url_to_fs
+
+from .. import config as _config
+from ..apps.base import TaskContext
+from ..exceptions import PartitionError, TaskCancelled
+from ..iorw import copy_range, copy_stream, safe_join
+from ..partitioners.base import ChunkRef
+from . import control, events
+from .retry import RetriesExhausted, run_with_retries
+from .staging import Staging
+
+
+def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
+    """Write the bytes of chunk ``ref`` to the local file ``dest``; return its size.
+
+    A byte range is read with ranged reads (in the kernel for local files),
+    several member files become a zip archive, a chunk without data an empty file.
+    """
+    options = storage_options or {}
+    if ref.members:
+        with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for url, name in zip(ref.members, ref.names or [os.path.basename(m) for m in ref.members]):
+                safe_join("/", name)  # refuse member names that would escape on extraction
+                fs, path = url_to_fs(url, **options)
+                with fs.open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as out:
+                    copy_stream(src, out)
+        return os.path.getsize(dest)
+    if ref.url is None:
+        open(dest, "wb").close()
+        return 0
+    fs, path = url_to_fs(ref.url, **options)
+    want = None if ref.end is None else ref.end - ref.start
+    with open(dest, "wb") as out:
+        if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            try:
+                got = copy_range(path, out, ref.start, ref.end)
+            except OSError as exc:
+                raise PartitionError(f"chunk {ref.index}: cannot read {ref.describe()}: {exc}") from exc
+        else:
+            with fs.open(path, "rb") as src:
+                if ref.start:
+                    src.seek(ref.start)
+                got = copy_stream(src, out, want)
+    if want is not None and got != want:
+        raise PartitionError(
+            f"chunk {ref.index}: {ref.url} ended at offset {ref.start + got}, expected bytes up to {ref.end} "
+            "(did the source change after planning?)")
+    return got
+
+
+def _tail_of(exc: BaseException) -> str:
+    return getattr(exc, "stderr_tail", "") or ""
+
+
+def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
+    """Run the app on one chunk, with retries, and commit its results. Returns the outcome:
+    ``{"index", "state": "DONE"|"FAILED"|"CANCELLED", "attempts", "duration", "error"...}``."""
+    started = time.time()
+    index = ref.index
+    staging = Staging.of(spec, job_id)
+    if staging.is_committed(index):
+        return {"index": index, "state": "DONE", "attempts": 0, "resumed": True, "duration": 0.0}
+    cfg = spec.config
+    shared_cache, user_cache = _config.shared_cache_dir(), os.path.join(_config.user_cache_dir(), _safe(spec.app.name))
+    os.makedirs(shared_cache, exist_ok=True)
+    os.makedirs(user_cache, exist_ok=True)
+
+    def attempt(n: int) -> dict:
+        control.check_cancelled(job_id)
+        if n > 1:
+            events.emit(job_id, {"type": "chunk", "index": index, "state": "RUNNING", "attempt": n})
+        token, results_dir = staging.new_attempt(index)
+        task_root = tempfile.mkdtemp(prefix=f"bytenite-nb-{index}-")
+        try:
+            task_dir = os.path.join(task_root, "task")
+            os.mkdir(task_dir)
+            chunk_path = os.path.join(task_dir, "data.bin")
+            materialise(ref, chunk_path, spec.source.storage_options)
+            ctx = TaskContext(
+                job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
+                results_dir=results_dir, params=spec.app_params, timeout=cfg.get("taskTimeout"),
+                shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=os.path.join(task_root, "logs"))
+            spec.app.run(ctx)
+            control.check_cancelled(job_id)
+            return staging.commit(index, token, results_dir, {"attempts": n})
+        except BaseException:
+            staging.discard(index, token, results_dir)
+            raise
+        finally:
+            shutil.rmtree(task_root, ignore_errors=True)
+
+    def on_retry(n: int, exc: BaseException, delay: float) -> None:
+        events.emit(job_id, {"type": "chunk", "index": index, "state": "RETRYING", "attempt": n,
+                             "error": f"attempt {n}: {exc}"[:4000], "retry_in": round(delay, 2)})
+
+    try:
+        marker, attempts = run_with_retries(
+            attempt, retries=cfg.get("maxTaskRetries", 2), backoff=cfg.get("retryBackoff", 1.0),
+            on_retry=on_retry, cancelled=lambda: control.is_cancelled(job_id))
+    except TaskCancelled:
+        return {"index": index, "state": "CANCELLED", "duration": time.time() - started}
+    except RetriesExhausted as exc:
+        return {"index": index, "state": "FAILED", "attempts": exc.attempts, "duration": time.time() - started,
+                "error": f"chunk {index} ({ref.describe()}) failed after {exc.attempts} attempt(s): {exc.last}"[:8000]}
+    return {"index": index, "state": "DONE", "attempts": attempts, "duration": time.time() - started,
+            "files": len(marker["files"]), "bytes": sum(size for _, size in marker["files"])}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in str(name)) or "app"

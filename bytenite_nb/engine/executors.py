@@ -1,0 +1,191 @@
+"""Where tasks run: a Dask cluster, or this process (the synchronous scheduler).
+
+The runner speaks to both through the same small interface: submit a task,
+map a task over chunks, iterate results as they complete, cancel, and reach
+every worker to stop a job's running apps.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import uuid
+from typing import Any, Callable, Iterable, Iterator
+
+from . import control, events
+
+log = logging.getLogger(__name__)
+
+
+class DaskExecutor:
+    """Tasks on a ``distributed`` cluster."""
+
+    kind = "dask"
+
+    def __init__(self, client):
+        self.client = client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    @property
+    def address(self) -> str | None:
+        try:
+            return self.client.scheduler.address
+        except Exception:
+            return None
+
+    def submit(self, fn: Callable, *args, key: str | None = None, resources: dict | None = None):
+        return self.client.submit(fn, *args, key=key, pure=False, resources=resources or None)
+
+    def map(self, fn: Callable, items: list, *, keys: list[str], resources: dict | None = None, **kwargs):
+        if not items:
+            return []
+        # Large constant arguments (the job spec) go to the workers once, not once per task.
+        shared = {k: (v if isinstance(v, (str, int, float)) else self.client.scatter(v, broadcast=True, hash=False))
+                  for k, v in kwargs.items()}
+        return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **shared)
+
+    def as_completed(self, futures: list) -> Iterator:
+        from distributed import as_completed
+
+        if not futures:
+            return iter(())
+        return iter(as_completed(futures, loop=self.client.loop))
+
+    def outcome(self, future) -> Any:
+        """The result of a finished future; raises if the task erred or was cancelled."""
+        return future.result()
+
+    def cancel(self, futures: list) -> None:
+        if futures:
+            self.client.cancel(futures)
+
+    def stop_job(self, job_id: str) -> None:
+        """Kill the job's running apps on every worker."""
+        try:
+            self.client.run(control.cancel_job, job_id)
+        except Exception as exc:
+            log.warning("could not reach every worker to stop job %s: %s", job_id, exc)
+
+    def forget_job(self, job_id: str) -> None:
+        try:
+            self.client.run(control.forget_job, job_id)
+        except Exception as exc:
+            log.warning("could not reset workers for job %s: %s", job_id, exc)
+
+    def subscribe(self, job_id: str, handler: Callable[[dict], None]) -> None:
+        self.client.subscribe_topic(events.topic(job_id), lambda ev: handler(ev[1]))
+
+    def unsubscribe(self, job_id: str) -> None:
+        try:
+            self.client.unsubscribe_topic(events.topic(job_id))
+        except Exception:
+            pass
+
+    def running(self, keys: set[str]) -> int | None:
+        """How many of ``keys`` are being processed by a worker right now."""
+        try:
+            processing = self.client.processing()
+        except Exception:
+            return None
+        return sum(1 for tasks in processing.values() for k in tasks if k in keys)
+
+    def close(self) -> None:
+        pass
+
+
+class _LazyFuture(concurrent.futures.Future):
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict):
+        super().__init__()
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def run(self) -> None:
+        if not self.set_running_or_notify_cancel():
+            return
+        try:
+            self.set_result(self.fn(*self.args, **self.kwargs))
+        except BaseException as exc:  # delivered through .result()
+            self.set_exception(exc)
+
+
+class SyncExecutor:
+    """Every task in the calling thread, one after the other: for debugging with
+    ``pdb``, print statements and ``memory://`` sources."""
+
+    kind = "sync"
+    dashboard_link = None
+    address = "sync"
+
+    def __init__(self):
+        self._running_key: str | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable, *args, key: str | None = None, resources: dict | None = None):
+        fut = _LazyFuture(fn, args, {})
+        fut.run()
+        return fut
+
+    def map(self, fn: Callable, items: list, *, keys: list[str], resources: dict | None = None, **kwargs):
+        futs = []
+        for item, key in zip(items, keys):
+            fut = _LazyFuture(fn, (item,), kwargs)
+            fut.key = key
+            futs.append(fut)
+        return futs
+
+    def as_completed(self, futures: list) -> Iterator:
+        for fut in futures:
+            if not fut.cancelled():
+                with self._lock:
+                    self._running_key = getattr(fut, "key", None)
+                fut.run()
+                with self._lock:
+                    self._running_key = None
+            yield fut
+
+    def outcome(self, future) -> Any:
+        return future.result()
+
+    def cancel(self, futures: list) -> None:
+        for fut in futures:
+            fut.cancel()
+
+    def stop_job(self, job_id: str) -> None:
+        control.cancel_job(job_id)
+
+    def forget_job(self, job_id: str) -> None:
+        control.forget_job(job_id)
+
+    def subscribe(self, job_id: str, handler: Callable[[dict], None]) -> None:
+        events.register_sink(job_id, handler)
+
+    def unsubscribe(self, job_id: str) -> None:
+        events.unregister_sink(job_id)
+
+    def running(self, keys: set[str]) -> int | None:
+        with self._lock:
+            return 1 if self._running_key in keys else 0
+
+    def close(self) -> None:
+        pass
+
+
+def task_key(kind: str, job_id: str, index: int | None = None) -> str:
+    """Readable, unique Dask keys: ``bytenite-nb-chunk-<job>-7-1a2b3c``."""
+    suffix = uuid.uuid4().hex[:6]
+    return f"bytenite-nb-{kind}-{job_id}" + (f"-{index}" if index is not None else "") + f"-{suffix}"
+
+
+def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None):
+    """The executor for ``client``/``scheduler`` (``"sync"`` for this process)."""
+    if scheduler in ("sync", "synchronous", "single-threaded"):
+        return SyncExecutor()
+    from ..cluster import get_client
+
+    return DaskExecutor(get_client(client or scheduler, workers=workers))

@@ -1,0 +1,35 @@
+"""The plan task: run the partitioner near the data and number the chunks."""
+
+from __future__ import annotations
+
+from ..exceptions import ByteniteNBError, PartitionError
+from ..partitioners.base import ChunkRef, Source
+from ..storage import list_source
+
+
+def plan_chunks(spec) -> list[ChunkRef]:
+    """Chunk references for a resolved job, numbered 0..N-1 (runs as a Dask task)."""
+    files = spec.files if spec.files or spec.source.bypass else list_source(spec.source)
+    source = Source(spec.source, files)
+    try:
+        refs = list(spec.partitioner.plan(source, spec.partitioner_params))
+    except ByteniteNBError:
+        raise
+    except Exception as exc:
+        raise PartitionError(f"partitioner {spec.partitioner_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    out = []
+    for i, ref in enumerate(refs):
+        if not isinstance(ref, ChunkRef):
+            raise PartitionError(f"partitioner {spec.partitioner_name!r} returned {type(ref).__name__} "
+                                 f"for chunk {i}; expected ChunkRef")
+        out.append(ref.numbered(i))
+    return out
+
+
+def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
+    """Plan, and save the plan in staging so that a resumed run uses the very same chunks."""
+    from .staging import Staging
+
+    refs = plan_chunks(spec)
+    Staging.of(spec, job_id).save_plan(refs)
+    return refs

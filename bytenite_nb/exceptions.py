@@ -1,0 +1,114 @@
+"""Every error bytenite-nb raises, in one place.
+
+All of them derive from :class:`ByteniteNBError`, so ``except ByteniteNBError``
+catches anything the library means to tell a user. Messages name what is wrong:
+the field of a job file, the chunk, the file and the byte offset.
+"""
+
+from __future__ import annotations
+
+
+class ByteniteNBError(Exception):
+    """Base class of every bytenite-nb error."""
+
+
+# -- validation ---------------------------------------------------------------
+
+
+class FieldError(ByteniteNBError):
+    """One thing wrong with one field of a job, e.g.
+    ``params.partitioner.chunk_size: expected integer, got "64k"``."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class JobValidationError(ByteniteNBError):
+    """A job is invalid. ``errors`` lists every :class:`FieldError` found."""
+
+    def __init__(self, errors: list[FieldError] | FieldError, source: str | None = None):
+        if isinstance(errors, FieldError):
+            errors = [errors]
+        self.errors = list(errors)
+        self.source = source
+        head = f"invalid job{f' {source}' if source else ''}"
+        if len(self.errors) == 1:
+            text = f"{head}: {self.errors[0]}"
+        else:
+            text = head + ":\n" + "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(text)
+
+    @property
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]
+
+
+class ManifestError(ByteniteNBError):
+    """A ByteNite app or engine folder is malformed (names the file and field)."""
+
+
+class ComponentNotFound(ByteniteNBError):
+    """No partitioner, app or assembler is registered under a name."""
+
+
+# -- storage ------------------------------------------------------------------
+
+
+class StorageError(ByteniteNBError):
+    """A source or destination cannot be read or written."""
+
+
+class UnsafePathError(ByteniteNBError):
+    """A file name from data would escape its folder (``..``, absolute, symlink)."""
+
+
+# -- running ------------------------------------------------------------------
+
+
+class PartitionError(ByteniteNBError):
+    """The partitioner could not split the source (names the file and offset)."""
+
+
+class AppError(ByteniteNBError):
+    """One attempt of an app on one chunk failed.
+
+    ``stderr_tail`` holds the end of what the app wrote to stderr.
+    """
+
+    def __init__(self, message: str, *, exit_code: int | None = None, stderr_tail: str = ""):
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        text = message
+        if stderr_tail:
+            text += "\n--- stderr (tail) ---\n" + stderr_tail.rstrip()
+        super().__init__(text)
+
+
+class TaskTimeoutError(AppError):
+    """An attempt ran longer than ``config.taskTimeout``."""
+
+
+class TaskCancelled(ByteniteNBError):
+    """An attempt was stopped because its job was cancelled."""
+
+
+class AssemblyError(ByteniteNBError):
+    """The assembler failed; nothing was written to the destination."""
+
+
+class JobFailed(ByteniteNBError):
+    """A job ended in FAILED. ``result`` is its :class:`~bytenite_nb.engine.JobResult`."""
+
+    def __init__(self, message: str, result=None):
+        self.result = result
+        super().__init__(message)
+
+
+class JobCancelled(JobFailed):
+    """A job was cancelled, by ``cancel()`` or by ``config.jobTimeout``."""
+
+
+class ResumeConflict(ByteniteNBError):
+    """A job id is reused for a different job: its staged chunks do not belong to it."""

@@ -1,0 +1,202 @@
+"""Moving bytes: local fast paths, fsspec everywhere else, safe names.
+
+Every copy the engine makes goes through here, so the fast paths
+(``copy_file_range``, hard links) and the path-safety checks live in one place.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import threading
+from typing import BinaryIO, Iterable
+
+from .exceptions import UnsafePathError
+
+BUFFER = 8 * 2**20
+
+
+def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None) -> int:
+    """Append bytes ``[start, end)`` of a local file to an open local file, in the kernel when possible."""
+    with open(src_path, "rb") as src:
+        if end is None:
+            end = os.fstat(src.fileno()).st_size
+        remaining = max(0, end - start)
+        total = remaining
+        dst.flush()
+        out_fd = dst.fileno()
+        offset = start
+        use_kernel = hasattr(os, "copy_file_range")
+        while remaining > 0:
+            if use_kernel:
+                try:
+                    n = os.copy_file_range(src.fileno(), out_fd, min(remaining, 1 << 30), offset)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+                        raise
+                    use_kernel = False
+                    continue
+                if n == 0:
+                    break
+            else:
+                src.seek(offset)
+                data = src.read(min(remaining, BUFFER))
+                if not data:
+                    break
+                dst.write(data)
+                dst.flush()
+                n = len(data)
+            offset += n
+            remaining -= n
+        if remaining:
+            raise OSError(f"{src_path}: expected {total} bytes from offset {start}, file ended at {offset}")
+        if use_kernel:
+            dst.seek(0, os.SEEK_END)
+        return total
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
+    """Copy from one file object to another (up to ``limit`` bytes)."""
+    n = 0
+    while limit is None or n < limit:
+        data = src.read(BUFFER if limit is None else min(BUFFER, limit - n))
+        if not data:
+            break
+        dst.write(data)
+        n += len(data)
+    return n
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    """Hard-link ``src`` to ``dst`` (instant, same filesystem) or copy it."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class ParallelDigest:
+    """sha256 of a sequence of local files, computed in a background thread.
+
+    Lets an assembler copy parts in the kernel while the checksum of the whole
+    is computed beside it (hashlib releases the GIL on large buffers).
+
+    >>> d = ParallelDigest(); d.finish()
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    """
+
+    def __init__(self):
+        self._hash = hashlib.sha256()
+        self._parts: list[tuple[str, int, int | None] | bytes] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="bytenite-nb-digest", daemon=True)
+        self._thread.start()
+
+    def add_file(self, path: str, start: int = 0, end: int | None = None) -> None:
+        with self._cond:
+            self._parts.append((path, start, end))
+            self._cond.notify()
+
+    def add_bytes(self, data: bytes) -> None:
+        with self._cond:
+            self._parts.append(bytes(data))
+            self._cond.notify()
+
+    def _run(self):
+        try:
+            while True:
+                with self._cond:
+                    while not self._parts and not self._closed:
+                        self._cond.wait()
+                    if not self._parts:
+                        return
+                    part = self._parts.pop(0)
+                if isinstance(part, bytes):
+                    self._hash.update(part)
+                    continue
+                path, start, end = part
+                with open(path, "rb") as f:
+                    f.seek(start)
+                    left = None if end is None else end - start
+                    while left is None or left > 0:
+                        data = f.read(BUFFER if left is None else min(BUFFER, left))
+                        if not data:
+                            break
+                        self._hash.update(data)
+                        if left is not None:
+                            left -= len(data)
+        except BaseException as exc:  # surfaced by finish()
+            self._error = exc
+
+    def finish(self) -> str:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        if self._error:
+            raise self._error
+        return self._hash.hexdigest()
+
+
+def safe_join(root: str, name: str) -> str:
+    """``root/name``, refusing names that would leave ``root`` (``..``, absolute paths).
+
+    >>> safe_join("/out", "a/b.txt")
+    '/out/a/b.txt'
+    >>> safe_join("/out", "../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.UnsafePathError: file name '../etc/passwd' escapes its folder
+    """
+    if not name or "\x00" in name:
+        raise UnsafePathError(f"invalid file name {name!r}")
+    norm = os.path.normpath(name.replace("\\", "/"))
+    if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
+        raise UnsafePathError(f"file name {name!r} escapes its folder")
+    return os.path.join(root, norm)
+
+
+def list_tree(root: str, what: str = "folder") -> list[tuple[str, int]]:
+    """Every regular file under ``root`` as ``(relative name, size)``, sorted.
+
+    Symlinks are refused (they could point anywhere); so is anything that is
+    not a regular file or a folder.
+    """
+    out = []
+    root = os.path.abspath(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames) + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            st = os.lstat(full)
+            if os.path.islink(full):
+                raise UnsafePathError(f"{what} contains a symlink {rel!r} -> {os.readlink(full)!r}; "
+                                      "write regular files only")
+            if name in filenames:
+                import stat
+
+                if not stat.S_ISREG(st.st_mode):
+                    raise UnsafePathError(f"{what} contains {rel!r}, which is not a regular file")
+                out.append((rel.replace(os.sep, "/"), st.st_size))
+    out.sort()
+    return out
+
+
+def remove_tree(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def iter_files(paths: Iterable[str]):
+    for p in paths:
+        with open(p, "rb") as f:
+            yield f

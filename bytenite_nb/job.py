@@ -1,0 +1,534 @@
+"""The job model: ByteNite-shaped job files in and out, and their validation.
+
+A job file (JSON or YAML)::
+
+    {
+      "name": "uppercase",
+      "partitioner": "split-lines",
+      "app": {"command": ["python3", "app.py"]},
+      "assembler": "concat",
+      "dataSource": {"dataSourceDescriptor": "file", "params": {"path": "in.txt"}},
+      "dataDestination": "out/",
+      "params": {"partitioner": {"chunk_size": 1048576}, "app": {}, "assembler": {}},
+      "config": {"taskTimeout": 60, "jobTimeout": 3600, "maxTaskRetries": 2}
+    }
+
+The same job in Python:
+
+>>> job = Job(source="in.txt", partitioner="split-lines", app={"command": ["python3", "app.py"]},
+...           assembler="concat", destination="out/", params={"partitioner": {"chunk_size": 1048576}})
+>>> job.to_dict()["partitioner"]
+'split-lines'
+
+Relative paths resolve against the job file's folder. Validation happens
+before any work and reports every problem, each naming its field.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import glob
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import yaml
+
+from . import config as _config
+from . import registry
+from .apps import App, resolve_app
+from .assemblers import Assembler
+from .exceptions import ComponentNotFound, FieldError, JobValidationError, StorageError
+from .partitioners import Partitioner
+from .redact import drop_secrets
+from .schema import check, show, suggest, with_defaults
+from .storage import FileInfo, Location, check_destination, list_source, parse_location
+
+CONFIG_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "taskTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                        "description": "Seconds one attempt of the app may run on one chunk."},
+        "jobTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                       "description": "Seconds the whole job may run; then it is cancelled."},
+        "maxTaskRetries": {"type": "integer", "minimum": 0, "default": 2,
+                           "description": "Retries of a failed chunk before the chunk fails."},
+        "isTestJob": {"type": "boolean", "default": False,
+                      "description": "Run the whole pipeline on the first chunk only."},
+        "retryBackoff": {"type": "number", "minimum": 0, "default": 1.0,
+                         "description": "Seconds before the first retry; doubles each retry (max 60)."},
+        "failFast": {"type": "boolean", "default": False,
+                     "description": "Stop the job at the first chunk that fails for good."},
+        "staging": {"type": "string", "minLength": 1,
+                    "description": "URL where chunk results wait for assembly (every worker must reach it)."},
+        "keepStaging": {"type": "boolean", "default": False,
+                        "description": "Keep staged chunk results after the job completes."},
+    },
+    "additionalProperties": False,
+}
+
+FIELDS = ("name", "id", "description", "templateId", "partitioner", "app", "assembler",
+          "dataSource", "dataDestination", "params", "config", "storageOptions")
+#: ByteNite job fields that mean nothing here but are kept as they are
+PASSTHROUGH_FIELDS = ("priority", "regions", "startAt")
+PARAM_KINDS = ("partitioner", "app", "assembler")
+
+
+def new_job_id(name: str | None = None) -> str:
+    """A fresh, readable, unique job id: ``wordcount-20261128-041300-9f2c``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (name or "job").lower()).strip("-")[:40] or "job"
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{slug}-{stamp}-{secrets.token_hex(2)}"
+
+
+def valid_job_id(job_id: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", job_id))
+
+
+@dataclass
+class JobSpec:
+    """A validated job with every component resolved: what the engine runs.
+
+    Sent to the workers as it is (pickled), so it holds objects, not names:
+    a component registered in a notebook reaches workers that never saw it.
+    """
+
+    name: str
+    source: Location
+    destination: Location
+    partitioner: Partitioner
+    partitioner_name: str
+    partitioner_params: dict
+    app: App
+    app_params: dict
+    assembler: Assembler
+    assembler_name: str
+    assembler_params: dict
+    config: dict
+    files: list[FileInfo] = field(default_factory=list)
+    storage_options: dict = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """What must not change for a resumed run to reuse staged chunks."""
+        parts = {
+            "source": self.source.url,
+            "partitioner": [self.partitioner_name, self.partitioner_params],
+            "app": [self.app.fingerprint(), self.app_params],
+            "assembler": [self.assembler_name],
+            "test": self.config.get("isTestJob", False),
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()[:24]
+
+    @property
+    def staging_url(self) -> str:
+        return self.config.get("staging") or _config.staging_url()
+
+
+def _component_spec(value: Any) -> Any:
+    """How a component given as an object is written back to a job file."""
+    if isinstance(value, (str, dict)) or value is None:
+        return value
+    if isinstance(value, App):
+        return value.to_spec()
+    target = value if isinstance(value, type) or callable(value) and not hasattr(value, "plan") else type(value)
+    return f"{getattr(target, '__module__', '__main__')}:{getattr(target, '__qualname__', repr(target))}"
+
+
+class Job:
+    """A job: source -> partitioner -> app -> assembler -> destination.
+
+    >>> job = Job(source="data/*.txt", app="identity", assembler="concat", destination="out/")
+    >>> job.config["maxTaskRetries"]
+    2
+    """
+
+    def __init__(self, source: Any = None, partitioner: Any = None, app: Any = None,
+                 assembler: Any = None, destination: Any = None, params: dict | None = None,
+                 config: dict | None = None, *, name: str | None = None, id: str | None = None,
+                 description: str | None = None, template_id: str | None = None,
+                 storage_options: dict | None = None, base_dir: str | None = None,
+                 extra: dict | None = None):
+        self.name = name
+        self.id = id
+        self.description = description
+        self.template_id = template_id
+        self.source = source
+        self.destination = destination
+        self.partitioner = partitioner
+        self.app = app
+        self.assembler = assembler
+        self.params = {k: dict(v or {}) for k, v in (params or {}).items()}
+        self.user_config = dict(config or {})
+        self.storage_options = dict(storage_options or {})
+        self.base_dir = os.path.abspath(base_dir) if base_dir else None
+        self.extra = dict(extra or {})  # ByteNite fields kept for round trips
+        self._template: dict | None = None
+        self._load_errors: list[FieldError] = []
+
+    # -- building ------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict, *, base_dir: str | None = None, source_name: str | None = None) -> "Job":
+        """A job from a ByteNite-shaped dict (the job file's content)."""
+        if not isinstance(data, dict):
+            raise JobValidationError(FieldError("", f"a job must be an object, got {show(data)}"), source_name)
+        errors: list[FieldError] = []
+        for key in data:
+            if key not in FIELDS and key not in PASSTHROUGH_FIELDS and key != "storage_options":
+                errors.append(FieldError(key, "unknown field" + suggest(key, FIELDS)))
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            errors.append(FieldError("params", f"expected object, got {show(params)}"))
+            params = {}
+        for kind, value in params.items():
+            if kind == "preset":
+                continue
+            if kind not in PARAM_KINDS:
+                errors.append(FieldError(f"params.{kind}", "unknown field" + suggest(kind, PARAM_KINDS)))
+            elif value is not None and not isinstance(value, dict):
+                errors.append(FieldError(f"params.{kind}", f"expected object, got {show(value)}"))
+        cfg = data.get("config") or {}
+        if not isinstance(cfg, dict):
+            errors.append(FieldError("config", f"expected object, got {show(cfg)}"))
+            cfg = {}
+        for key in ("name", "id", "description", "templateId"):
+            if key in data and data[key] is not None and not isinstance(data[key], str):
+                errors.append(FieldError(key, f"expected string, got {show(data[key])}"))
+        job = cls(
+            source=data.get("dataSource"),
+            destination=data.get("dataDestination"),
+            partitioner=data.get("partitioner"),
+            app=data.get("app"),
+            assembler=data.get("assembler"),
+            params={k: v for k, v in params.items() if k in PARAM_KINDS and isinstance(v, dict)},
+            config=cfg,
+            name=data.get("name") if isinstance(data.get("name"), str) else None,
+            id=data.get("id") if isinstance(data.get("id"), str) else None,
+            description=data.get("description") if isinstance(data.get("description"), str) else None,
+            template_id=data.get("templateId") if isinstance(data.get("templateId"), str) else None,
+            storage_options=data.get("storageOptions") or data.get("storage_options"),
+            base_dir=base_dir,
+            extra={k: data[k] for k in PASSTHROUGH_FIELDS if k in data},
+        )
+        job._load_errors = errors
+        job._source_name = source_name
+        if errors:
+            raise JobValidationError(errors, source_name)
+        return job
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Job":
+        """Load a job file (``.json``, ``.yaml`` or ``.yml``).
+
+        >>> # Job.from_file("examples/wordcount/job.json").run()
+        """
+        path = os.path.abspath(os.fspath(path))
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise JobValidationError(FieldError("", f"cannot read job file: {exc.strerror}"), path) from exc
+        data = parse_job_text(text, path)
+        return cls.from_dict(data, base_dir=os.path.dirname(path), source_name=path)
+
+    # -- writing back --------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The ByteNite-shaped job (``Job.from_dict(job.to_dict())`` gives the same job).
+
+        Secrets in ``storageOptions`` are left out: credentials come from the
+        environment, never from a saved file.
+        """
+        out: dict[str, Any] = {}
+        if self.name:
+            out["name"] = self.name
+        if self.id:
+            out["id"] = self.id
+        if self.description:
+            out["description"] = self.description
+        if self.template_id:
+            out["templateId"] = self.template_id
+        for key, value in (("partitioner", self.partitioner), ("app", self.app), ("assembler", self.assembler)):
+            if value is not None:
+                out[key] = _component_spec(value)
+        if self.source is not None:
+            out["dataSource"] = _location_spec(self.source)
+        if self.destination is not None:
+            out["dataDestination"] = _location_spec(self.destination)
+        out["params"] = {k: copy.deepcopy(self.params.get(k, {})) for k in PARAM_KINDS}
+        if self.user_config:
+            out["config"] = copy.deepcopy(self.user_config)
+        options = drop_secrets(self.storage_options)
+        if options:
+            out["storageOptions"] = options
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the job file (JSON, or YAML for ``.yaml``/``.yml``)."""
+        path = os.fspath(path)
+        data = self.to_dict()
+        text = yaml.safe_dump(data, sort_keys=False) if path.endswith((".yaml", ".yml")) else json.dumps(data, indent=2) + "\n"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def copy(self, **changes) -> "Job":
+        """A copy with some constructor arguments changed: ``job.copy(id="x")``."""
+        new = copy.copy(self)
+        new.params = copy.deepcopy(self.params)
+        new.user_config = copy.deepcopy(self.user_config)
+        for key, value in changes.items():
+            if key == "config":
+                new.user_config = dict(value)
+            elif not hasattr(new, key):
+                raise TypeError(f"Job has no field {key!r}")
+            else:
+                setattr(new, key, value)
+        return new
+
+    # -- resolution ----------------------------------------------------------------
+
+    @property
+    def config(self) -> dict:
+        """The job's config with defaults filled in."""
+        base = with_defaults({}, CONFIG_SCHEMA)
+        base.update((self.template or {}).get("config") or {})
+        base.update(self.user_config)
+        return base
+
+    @property
+    def template(self) -> dict | None:
+        if self.template_id and self._template is None:
+            self._template = find_template(self.template_id, self.base_dir)
+        return self._template
+
+    def _component(self, kind: str) -> Any:
+        value = getattr(self, kind)
+        if value is None and self.template_id:
+            value = (self.template or {}).get(kind)
+        return value
+
+    def _params(self, kind: str) -> dict:
+        base = dict(((self.template or {}).get("params") or {}).get(kind) or {})
+        base.update(self.params.get(kind) or {})
+        return base
+
+    def resolve(self, *, check_storage: bool = True) -> JobSpec:
+        """Validate everything and resolve components; raise :class:`JobValidationError`
+        listing every problem found, each naming its field."""
+        errors: list[FieldError] = list(self._load_errors)
+
+        def collect(fn: Callable[[], Any], fld: str) -> Any:
+            try:
+                return fn()
+            except FieldError as exc:
+                errors.append(exc)
+            except JobValidationError as exc:
+                errors.extend(exc.errors)
+            except (StorageError, ComponentNotFound) as exc:
+                errors.append(FieldError(fld, str(exc)))
+            return None
+
+        if self.template_id:
+            collect(lambda: self.template, "templateId")
+        # data
+        source = destination = None
+        if self.source is None:
+            errors.append(FieldError("dataSource", "is required (use {\"dataSourceDescriptor\": \"bypass\"} for none)"))
+        else:
+            source = collect(lambda: parse_location(self.source, field="dataSource", base_dir=self.base_dir,
+                                                    storage_options=self.storage_options), "dataSource")
+        if self.destination is None:
+            errors.append(FieldError("dataDestination", "is required"))
+        else:
+            destination = collect(lambda: parse_location(self.destination, field="dataDestination",
+                                                         base_dir=self.base_dir, storage_options=self.storage_options,
+                                                         destination=True), "dataDestination")
+        # components
+        part_spec = self._component("partitioner") or "passthrough"
+        asm_spec = self._component("assembler") or "passthrough"
+        app_spec = self._component("app")
+        partitioner = collect(lambda: _resolve_named(registry.partitioners, part_spec, "partitioner"), "partitioner")
+        assembler = collect(lambda: _resolve_named(registry.assemblers, asm_spec, "assembler"), "assembler")
+        app = None
+        if app_spec is None:
+            errors.append(FieldError("app", "is required"))
+        else:
+            app_dir = self.base_dir if self.app is not None else (self.template or {}).get("_dir", self.base_dir)
+            app = collect(lambda: resolve_app(app_spec, base_dir=app_dir), "app")
+            if app is not None:
+                errors.extend(app.check("app"))
+        # params
+        resolved_params = {}
+        for kind, comp in (("partitioner", partitioner), ("app", app), ("assembler", assembler)):
+            params = self._params(kind)
+            schema = None
+            if comp is not None:
+                try:
+                    schema = comp.schema
+                except Exception as exc:  # e.g. a broken schema.json
+                    errors.append(FieldError(kind, str(exc)))
+            errors.extend(check(params, schema, f"params.{kind}"))
+            resolved_params[kind] = with_defaults(params, schema)
+        cfg = self.config
+        errors.extend(check(self.user_config, CONFIG_SCHEMA, "config"))
+        if self.id is not None and not valid_job_id(self.id):
+            errors.append(FieldError("id", f"expected letters, digits, '.', '_' or '-' (max 128), got {show(self.id)}"))
+        files: list[FileInfo] = []
+        if not errors and check_storage:
+            files = collect(lambda: list_source(source), "dataSource") or []
+            collect(lambda: check_destination(destination), "dataDestination")
+        if errors:
+            raise JobValidationError(errors, getattr(self, "_source_name", None))
+        return JobSpec(
+            name=self.name or _default_name(app),
+            source=source,
+            destination=destination,
+            partitioner=partitioner,
+            partitioner_name=_component_spec(part_spec) if not isinstance(part_spec, str) else part_spec,
+            partitioner_params=resolved_params["partitioner"],
+            app=app,
+            app_params=resolved_params["app"],
+            assembler=assembler,
+            assembler_name=_component_spec(asm_spec) if not isinstance(asm_spec, str) else asm_spec,
+            assembler_params=resolved_params["assembler"],
+            config=cfg,
+            files=files,
+            storage_options=dict(self.storage_options),
+        )
+
+    def validate(self, *, check_storage: bool = True) -> "Job":
+        """Raise :class:`JobValidationError` if anything is wrong; return the job.
+
+        >>> Job(source="in.txt", app="identity", destination="out/",
+        ...     params={"partitioner": {"x": 1}}).validate(check_storage=False)
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.JobValidationError: invalid job: params.partitioner.x: unknown field
+        """
+        self.resolve(check_storage=check_storage)
+        return self
+
+    # -- running (the engine does the work) ---------------------------------------
+
+    def plan(self, **kwargs):
+        """The chunk references the partitioner makes, without running the app.
+
+        Planning runs as a Dask task (``client=``, ``scheduler=`` as in :meth:`run`).
+        """
+        from .engine import plan_job
+
+        return plan_job(self, **kwargs)
+
+    def submit(self, **kwargs):
+        """Start the job and return a :class:`~bytenite_nb.engine.JobHandle` at once."""
+        from .engine import submit_job
+
+        return submit_job(self, **kwargs)
+
+    def run(self, **kwargs):
+        """Run the job to the end and return its :class:`~bytenite_nb.engine.JobResult`.
+
+        Keyword arguments: ``client`` (a ``distributed.Client``), ``scheduler``
+        (an address, or ``"sync"`` to run in this process for debugging),
+        ``workers`` (size of the local cluster), ``id`` (resume or name the run),
+        ``force`` (run again even if complete), ``progress`` (a callback, or
+        ``True`` for a bar). Raises :class:`~bytenite_nb.exceptions.JobFailed` if
+        the job fails.
+        """
+        from .engine import run_job
+
+        return run_job(self, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name or ''} {self.to_dict().get('partitioner')} -> {self.to_dict().get('app')} -> {self.to_dict().get('assembler')}>"
+
+
+def _default_name(app: App | None) -> str:
+    if app is None:
+        return "job"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(app.name)).strip("-") or "job"
+
+
+def _location_spec(value: Any) -> Any:
+    if isinstance(value, Location):
+        return value.to_spec()
+    return copy.deepcopy(value)
+
+
+def _resolve_named(reg: "registry.Registry", spec: Any, fld: str) -> Any:
+    """A partitioner or assembler from a registered name, a ``module:Object`` reference or an object."""
+    if isinstance(spec, str):
+        if spec in reg:
+            return reg.get(spec).obj
+        if ":" in spec and not spec.startswith(("/", ".")):
+            from .apps.python import load_function
+
+            try:
+                obj = load_function(spec)
+            except Exception as exc:
+                raise FieldError(fld, f"cannot load {spec!r}: {type(exc).__name__}: {exc}") from exc
+            return reg._make(obj, spec)
+        raise FieldError(fld, f"unknown {reg.kind} {spec!r}{suggest(spec, reg.names())}; known: {', '.join(reg.names())}")
+    try:
+        return reg._make(spec, getattr(spec, "__name__", type(spec).__name__))
+    except TypeError as exc:
+        raise FieldError(fld, str(exc)) from exc
+
+
+def parse_job_text(text: str, path: str = "<job>") -> dict:
+    """Parse a job file's text: JSON, or YAML for ``.yaml``/``.yml`` names."""
+    if path.endswith((".yaml", ".yml")):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise JobValidationError(FieldError("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"), path) from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JobValidationError(
+                FieldError("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"), path) from exc
+    if not isinstance(data, dict):
+        raise JobValidationError(FieldError("", f"a job file must hold an object, got {show(data)}"), path)
+    return data
+
+
+def find_template(template_id: str, base_dir: str | None = None) -> dict:
+    """The ``template.json`` whose ``id`` is ``template_id``, from the template folders.
+
+    Looks for ``<dir>/<id>.json``, ``<dir>/<id>/template.json`` and any
+    ``template.json`` one level down whose ``id`` matches.
+    """
+    looked = []
+    for folder in _config.template_dirs(base_dir):
+        looked.append(folder)
+        candidates = [os.path.join(folder, f"{template_id}.json"), os.path.join(folder, template_id, "template.json")]
+        candidates += sorted(glob.glob(os.path.join(folder, "*", "template.json")))
+        candidates += [os.path.join(folder, "template.json")]
+        for path in candidates:
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+            except (OSError, json.JSONDecodeError) as exc:
+                raise FieldError("templateId", f"{path}: not a valid template: {exc}") from exc
+            if isinstance(data, dict) and data.get("id") == template_id:
+                for key in ("app", "partitioner", "assembler"):
+                    data.setdefault(key, None)
+                data["_dir"] = os.path.dirname(path)  # its relative paths resolve from here
+                return data
+    raise FieldError("templateId", f"no template {template_id!r} in {', '.join(looked)}")

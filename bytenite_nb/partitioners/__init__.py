@@ -1,0 +1,17 @@
+"""Partitioners: fan a source out into chunk references.
+
+Built-ins are listed in :data:`BUILTINS`; other packages add theirs through
+the ``bytenite_nb.partitioners`` entry point group, notebooks with the
+:func:`bytenite_nb.partitioner` decorator.
+"""
+
+from .base import ChunkRef, FunctionPartitioner, Partitioner, Source, as_partitioner
+
+BUILTINS = {
+    "passthrough": "bytenite_nb.partitioners.passthrough:Passthrough",
+    "replicate": "bytenite_nb.partitioners.replicate:Replicate",
+    "files": "bytenite_nb.partitioners.files:Files",
+    "split-lines": "bytenite_nb.partitioners.split_lines:SplitLines",
+}
+
+__all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]

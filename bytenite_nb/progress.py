@@ -1,0 +1,66 @@
+"""Progress of a running job in a terminal: a bar on a TTY, plain lines otherwise.
+
+The same handle also drives the notebook widgets; this module is for the CLI
+and for plain Python (e.g. an executed notebook, where a bar would be lost).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _line(handle) -> str:
+    p = handle.progress
+    parts = [f"{p.done}/{p.total} done"]
+    if p.failed:
+        parts.append(f"{p.failed} failed")
+    if p.retrying:
+        parts.append(f"{p.retrying} retrying")
+    if p.running:
+        parts.append(f"{p.running} running")
+    parts.append(f"{handle.elapsed:.1f}s")
+    return f"{handle.status:<12} " + ", ".join(parts)
+
+
+def show_progress(handle, stream=None, interval: float = 0.2, line_every: float = 5.0) -> None:
+    """Follow ``handle`` until the job ends."""
+    stream = stream or sys.stderr
+    if getattr(stream, "isatty", lambda: False)():
+        _bar(handle, stream, interval)
+    else:
+        _lines(handle, stream, line_every)
+
+
+def _bar(handle, stream, interval: float) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="chunk", file=stream, dynamic_ncols=True, desc=handle.job_id) as bar:
+        while True:
+            finished = handle.wait(interval)
+            p = handle.progress
+            if bar.total != p.total:
+                bar.total = p.total
+            bar.n = p.finished
+            post = {"state": handle.status}
+            if p.failed:
+                post["failed"] = p.failed
+            if p.retrying:
+                post["retrying"] = p.retrying
+            bar.set_postfix(post, refresh=False)
+            bar.refresh()
+            if finished:
+                break
+
+
+def _lines(handle, stream, every: float) -> None:
+    last_state, last_time, last_done = None, 0.0, -1
+    while True:
+        finished = handle.wait(0.5)
+        now = time.time()
+        p = handle.progress
+        if handle.status != last_state or (now - last_time >= every and p.finished != last_done) or finished:
+            print(f"[{handle.job_id}] {_line(handle)}", file=stream, flush=True)
+            last_state, last_time, last_done = handle.status, now, p.finished
+        if finished:
+            break

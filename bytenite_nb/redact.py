@@ -1,0 +1,62 @@
+"""Keep secrets out of records, logs, outputs and notebooks.
+
+>>> redact({"key": "AKIA...", "endpoint_url": "http://127.0.0.1:5000"})
+{'key': '***', 'endpoint_url': 'http://127.0.0.1:5000'}
+>>> redact_text("https://user:pw@host/x?sig=abc&a=1")
+'https://***@host/x?sig=***&a=1'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+
+_SECRET_NAME = re.compile(
+    r"(secret|token|passw|credential|private|signature|^sig$|^sas|sas_|apikey|api_key|"
+    r"access_key|account_key|connection_string|connectionstring|^key$|^auth|session)",
+    re.IGNORECASE,
+)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/@\s]+)@", re.IGNORECASE)
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
+    r"x-goog-signature|x-goog-credential|token|access_token|sv|se|sp|st|skoid|sktid|skt|ske|sks|skv)=)"
+    r"(?P<value>[^&#\s]*)",
+    re.IGNORECASE,
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Does a key name look like it holds a credential?"""
+    return bool(_SECRET_NAME.search(name))
+
+
+def redact_text(text: str) -> str:
+    """Mask credentials embedded in URLs (user:password@, signed query strings)."""
+    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
+    return _SECRET_QUERY.sub(lambda m: m.group("name") + MASK, text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with secret-looking fields and URL credentials masked."""
+    if isinstance(value, dict):
+        return {
+            k: (MASK if isinstance(k, str) and is_secret_name(k) and v not in (None, "", False) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def drop_secrets(options: dict) -> dict:
+    """``options`` without the secret-looking keys (for job files written back to disk)."""
+    out = {}
+    for k, v in options.items():
+        if is_secret_name(str(k)):
+            continue
+        out[k] = drop_secrets(v) if isinstance(v, dict) else v
+    return out

@@ -1,0 +1,130 @@
+"""JSON Schema checks whose errors name the field, the way users read them.
+
+>>> schema = {"type": "object", "properties": {"chunk_size": {"type": "integer"}}}
+>>> [str(e) for e in check({"chunk_size": "64k"}, schema, "params.partitioner")]
+['params.partitioner.chunk_size: expected integer, got "64k"']
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any, Iterable
+
+import jsonschema
+
+from .exceptions import FieldError
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A short JSON rendering of a value, for error messages."""
+    try:
+        text = json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def join_field(prefix: str, *parts: Any) -> str:
+    out = prefix
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean "x"?)`` when a close match exists, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError]:
+    field = join_field(prefix, *error.absolute_path)
+    v, inst, val = error.validator, error.instance, error.validator_value
+    if v == "type":
+        wanted = " or ".join(val) if isinstance(val, list) else val
+        # JSON has no separate integer type, but bool is not a number to a user.
+        return [FieldError(field, f"expected {wanted}, got {show(inst)}")]
+    if v == "required":
+        missing = [name for name in val if isinstance(inst, dict) and name not in inst]
+        return [FieldError(join_field(field, name), "is required") for name in missing]
+    if v == "additionalProperties" and isinstance(inst, dict):
+        known = list((error.schema.get("properties") or {}).keys())
+        extra = [k for k in inst if k not in known]
+        return [
+            FieldError(join_field(field, k), "unknown field" + suggest(k, known)) for k in extra
+        ]
+    if v == "enum":
+        options = ", ".join(show(o) for o in val)
+        return [FieldError(field, f"expected one of {options}; got {show(inst)}")]
+    if v == "minimum":
+        return [FieldError(field, f"must be >= {val}, got {show(inst)}")]
+    if v == "exclusiveMinimum":
+        return [FieldError(field, f"must be > {val}, got {show(inst)}")]
+    if v == "maximum":
+        return [FieldError(field, f"must be <= {val}, got {show(inst)}")]
+    if v == "minLength" and val == 1:
+        return [FieldError(field, "must not be empty")]
+    if v == "minItems":
+        return [FieldError(field, f"needs at least {val} item(s)")]
+    if v in ("anyOf", "oneOf") and error.context:
+        # Report the branch that got furthest: usually the one the user meant.
+        best = jsonschema.exceptions.best_match(error.context)
+        return _describe(best, prefix)
+    return [FieldError(field, error.message)]
+
+
+def check(instance: Any, schema: dict | None, prefix: str = "") -> list[FieldError]:
+    """Validate ``instance`` against ``schema``; return every error, each naming its field.
+
+    >>> check(3, {"type": "integer", "minimum": 5}, "params.app.n")[0].message
+    'must be >= 5, got 3'
+    """
+    if not schema:
+        return []
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator = validator_cls(schema)
+    errors: list[FieldError] = []
+    for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        errors.extend(_describe(err, prefix))
+    return errors
+
+
+def check_schema(schema: dict, where: str) -> list[FieldError]:
+    """Check that ``schema`` is itself a valid JSON Schema."""
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator_cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return [FieldError(where, f"not a valid JSON Schema: {exc.message}")]
+    return []
+
+
+def with_defaults(params: dict | None, schema: dict | None) -> dict:
+    """``params`` with the top-level ``default`` values of ``schema`` filled in.
+
+    >>> with_defaults({"a": 1}, {"properties": {"b": {"default": 2}}})
+    {'a': 1, 'b': 2}
+    """
+    out = dict(params or {})
+    for name, prop in ((schema or {}).get("properties") or {}).items():
+        if name not in out and isinstance(prop, dict) and "default" in prop:
+            out[name] = prop["default"]
+    return out

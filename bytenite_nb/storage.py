@@ -1,0 +1,278 @@
+"""Sources and destinations over fsspec.
+
+A job names its data with ByteNite descriptors or a plain fsspec URL; this
+module turns either into a :class:`Location` (URL + storage options), lists
+the files a source covers, and checks that storage is reachable before any
+work starts.
+
+>>> loc = parse_location({"dataSourceDescriptor": "aws",
+...                       "params": {"bucketName": "b", "name": "in/"}}, field="dataSource")
+>>> loc.url
+'s3://b/in/'
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import posixpath
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from .exceptions import FieldError, StorageError
+from .schema import show
+
+#: descriptor name -> (URL scheme, can be a destination)
+DESCRIPTORS = {
+    "url": ("https", False),
+    "file": ("file", True),
+    "aws": ("s3", True),
+    "s3": ("s3", True),
+    "gcp": ("gs", True),
+    "gcs": ("gs", True),
+    "azure": ("az", True),
+    "bypass": (None, True),
+}
+
+GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file a source covers: its full URL, its name relative to the source
+    root (used to name members and outputs), and its size (None if unknown)."""
+
+    url: str
+    name: str
+    size: int | None
+
+
+@dataclass
+class Location:
+    """Where data comes from or goes to.
+
+    ``url`` is an fsspec URL (``None`` for a ``bypass`` source, which carries no
+    data); ``storage_options`` go to the fsspec filesystem; ``spec`` is what the
+    job file said, kept so that ``to_dict`` gives it back unchanged.
+    """
+
+    url: str | None
+    storage_options: dict = dc_field(default_factory=dict)
+    spec: Any = None
+
+    @property
+    def bypass(self) -> bool:
+        return self.url is None
+
+    @property
+    def protocol(self) -> str | None:
+        if self.url is None:
+            return None
+        return split_protocol(self.url)[0]
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    def filesystem(self):
+        """``(fs, path)`` for this location."""
+        if self.url is None:
+            raise StorageError("a bypass location has no filesystem")
+        return url_to_fs(self.url, **self.storage_options)
+
+    def to_spec(self) -> Any:
+        return copy.deepcopy(self.spec) if self.spec is not None else self.url
+
+
+def split_protocol(url: str) -> tuple[str, str]:
+    if "://" in url:
+        proto, rest = url.split("://", 1)
+        return proto.lower(), rest
+    return "file", url
+
+
+def _local_url(path: str, base_dir: str | None) -> str:
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        path = os.path.join(base_dir or os.getcwd(), path)
+    # Keep a trailing slash: it says "a folder" for a destination.
+    trailing = path.endswith(("/", os.sep))
+    path = os.path.normpath(path)
+    return "file://" + path + ("/" if trailing and not path.endswith("/") else "")
+
+
+def _join(bucket: str, name: str) -> str:
+    return bucket.strip("/") + ("/" + name.lstrip("/") if name else "")
+
+
+def parse_location(value: Any, *, field: str, base_dir: str | None = None,
+                   storage_options: dict | None = None, destination: bool = False) -> Location:
+    """Turn a job's ``dataSource``/``dataDestination`` into a :class:`Location`.
+
+    Accepts an fsspec URL or local path string, or a ByteNite descriptor
+    ``{"dataSourceDescriptor": ..., "params": {...}}``. Raises
+    :class:`FieldError` naming ``field`` when the value cannot be understood.
+
+    >>> parse_location("s3://bucket/key", field="dataSource").url
+    's3://bucket/key'
+    """
+    options = dict(storage_options or {})
+    if isinstance(value, str):
+        if not value.strip():
+            raise FieldError(field, "must not be empty")
+        proto, _ = split_protocol(value)
+        url = _local_url(value.split("://", 1)[-1], base_dir) if proto == "file" else value
+        if proto in ("http", "https") and destination:
+            raise FieldError(field, "an HTTP URL can only be a data source")
+        return Location(url, options, value)
+    if not isinstance(value, dict):
+        raise FieldError(field, f"expected a URL string or a descriptor object, got {show(value)}")
+    descriptor = value.get("dataSourceDescriptor")
+    if descriptor is None:
+        raise FieldError(f"{field}.dataSourceDescriptor", "is required")
+    if descriptor not in DESCRIPTORS:
+        from .schema import suggest
+
+        raise FieldError(
+            f"{field}.dataSourceDescriptor",
+            f"unknown descriptor {show(descriptor)}{suggest(str(descriptor), DESCRIPTORS)}; "
+            f"expected one of {', '.join(sorted(DESCRIPTORS))}",
+        )
+    params = value.get("params") or {}
+    if not isinstance(params, dict):
+        raise FieldError(f"{field}.params", f"expected object, got {show(params)}")
+    options.update(value.get("storageOptions") or value.get("storage_options") or {})
+    scheme, can_write = DESCRIPTORS[descriptor]
+    if destination and not can_write:
+        raise FieldError(f"{field}.dataSourceDescriptor", f"{descriptor!r} can only be a data source")
+
+    def need(name: str) -> str:
+        got = params.get(name)
+        if not isinstance(got, str) or not got:
+            raise FieldError(f"{field}.params.{name}", "is required" if got is None else f"expected a non-empty string, got {show(got)}")
+        return got
+
+    if descriptor == "bypass":
+        return Location(None, options, value)
+    if descriptor == "url":
+        url = need("url")
+        if split_protocol(url)[0] not in ("http", "https"):
+            raise FieldError(f"{field}.params.url", f"expected an http(s) URL, got {show(url)}")
+        return Location(url, options, value)
+    if descriptor == "file":
+        return Location(_local_url(need("path"), base_dir), options, value)
+    bucket = params.get("bucketName") or params.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        raise FieldError(f"{field}.params.bucketName", "is required")
+    name = params.get("name") or params.get("path") or ""
+    if scheme == "s3" and params.get("cloudRegion"):
+        kwargs = dict(options.get("client_kwargs") or {})
+        kwargs.setdefault("region_name", params["cloudRegion"])
+        options["client_kwargs"] = kwargs
+    if scheme == "az" and params.get("accountName"):
+        options.setdefault("account_name", params["accountName"])
+    return Location(f"{scheme}://{_join(bucket, name)}", options, value)
+
+
+# -- listing ------------------------------------------------------------------
+
+
+def _root_of(path: str) -> str:
+    """The folder part of a glob pattern (what member names are relative to)."""
+    parts = path.split("/")
+    keep = []
+    for part in parts:
+        if GLOB_CHARS & set(part):
+            break
+        keep.append(part)
+    return "/".join(keep)
+
+
+def list_source(location: Location, field: str = "dataSource") -> list[FileInfo]:
+    """Every file a source covers, sorted by name: one object, a glob, a folder
+    or a key prefix. Raises :class:`StorageError` naming the field when nothing
+    matches or the storage cannot be reached.
+
+    >>> list_source(Location(None))
+    []
+    """
+    if location.bypass:
+        return []
+    url = location.url
+    try:
+        fs, path = location.filesystem()
+    except ImportError as exc:
+        raise StorageError(f"{field}: no filesystem for {url}: {exc}") from exc
+    except Exception as exc:
+        raise StorageError(f"{field}: cannot open {url}: {exc}") from exc
+    proto = location.protocol
+    try:
+        if proto in ("http", "https"):
+            info = fs.info(url)
+            name = posixpath.basename(url.split("?", 1)[0]) or "data"
+            return [FileInfo(url, name, info.get("size"))]
+        if GLOB_CHARS & set(path):
+            root = _root_of(path).rstrip("/")
+            found = fs.glob(path, detail=True)
+            infos = [i for i in found.values() if i.get("type") != "directory"]
+        elif fs.isdir(path):
+            root = path.rstrip("/")
+            infos = list(fs.find(path, detail=True).values())
+        elif fs.isfile(path):
+            info = fs.info(path)
+            root = posixpath.dirname(path.rstrip("/"))
+            infos = [info]
+        else:
+            # A key prefix: every object whose key starts with it.
+            root = posixpath.dirname(path)
+            stem = path
+            infos = [i for p, i in fs.find(root, detail=True).items() if p.startswith(stem)] if root else []
+    except (FileNotFoundError, PermissionError) as exc:
+        raise StorageError(f"{field}: cannot list {url}: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"{field}: storage not reachable for {url}: {exc}") from exc
+    except Exception as exc:  # botocore, aiohttp, azure errors: say where, keep the cause
+        raise StorageError(f"{field}: storage not reachable for {url}: {type(exc).__name__}: {exc}") from exc
+    files = []
+    for info in infos:
+        p = info["name"]
+        rel = p[len(root):].lstrip("/") if root and p.startswith(root) else posixpath.basename(p)
+        files.append(FileInfo(fs.unstrip_protocol(p), rel or posixpath.basename(p), info.get("size")))
+    files.sort(key=lambda f: f.name)
+    if not files:
+        raise StorageError(f"{field}: nothing matches {url}")
+    return files
+
+
+def check_destination(location: Location, field: str = "dataDestination") -> None:
+    """Fail early, naming the field, if the destination cannot be written."""
+    if location.bypass:
+        raise StorageError(f"{field}: bypass cannot be a destination")
+    try:
+        fs, path = location.filesystem()
+    except Exception as exc:
+        raise StorageError(f"{field}: cannot open {location.url}: {exc}") from exc
+    if location.is_local:
+        probe = path.rstrip("/")
+        while probe and not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise StorageError(f"{field}: {path} exists and is not a folder")
+        if not os.access(probe or "/", os.W_OK):
+            raise StorageError(f"{field}: cannot write under {probe}")
+        return
+    bucket = path.split("/", 1)[0]
+    try:
+        ok = fs.exists(bucket)
+    except Exception as exc:
+        raise StorageError(f"{field}: storage not reachable for {location.url}: {type(exc).__name__}: {exc}") from exc
+    if not ok:
+        raise StorageError(f"{field}: bucket {bucket!r} does not exist or is not reachable ({location.url})")
+
+
+def open_url(url: str, mode: str = "rb", storage_options: dict | None = None, **kwargs):
+    """Open any fsspec URL (a thin wrapper so every read goes through one place)."""
+    return fsspec.open(url, mode, **(storage_options or {}), **kwargs).open()

@@ -1,0 +1,339 @@
+"""Job records: an embedded SQLite database, no server.
+
+Jobs (state, timestamps, redacted params, result), their chunks (state,
+attempts, duration, error) and an append-only event log. Several processes
+may use it at once - a CLI run, a notebook, the Jupyter server - thanks to
+SQLite's write-ahead log and a busy timeout; progress displays follow the
+event log (:meth:`JobStore.follow`).
+
+>>> store = JobStore(":memory:")
+>>> store.create_job("j1", "demo", {"app": "identity"})
+>>> store.get_job("j1")["state"]
+'NEW'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator
+
+from . import config
+from .redact import redact
+
+NEW, PARTITIONING, RUNNING, ASSEMBLING, COMPLETE, FAILED, CANCELLED = (
+    "NEW", "PARTITIONING", "RUNNING", "ASSEMBLING", "COMPLETE", "FAILED", "CANCELLED")
+JOB_STATES = (NEW, PARTITIONING, RUNNING, ASSEMBLING, COMPLETE, FAILED, CANCELLED)
+FINAL_STATES = (COMPLETE, FAILED, CANCELLED)
+
+# chunk states
+PENDING, CHUNK_RUNNING, RETRYING, DONE, CHUNK_FAILED, CHUNK_CANCELLED = (
+    "PENDING", "RUNNING", "RETRYING", "DONE", "FAILED", "CANCELLED")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    kind TEXT DEFAULT 'job',
+    state TEXT NOT NULL,
+    spec TEXT,
+    created REAL, updated REAL, started REAL, finished REAL,
+    n_chunks INTEGER,
+    error TEXT,
+    result TEXT,
+    host TEXT, pid INTEGER,
+    runs INTEGER DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER DEFAULT 0,
+    duration REAL,
+    size INTEGER,
+    covers TEXT,
+    error TEXT,
+    updated REAL,
+    PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    time REAL,
+    type TEXT,
+    data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE INDEX IF NOT EXISTS chunks_state ON chunks (job_id, state);
+"""
+
+
+class JobStore:
+    """The job records of one ``BYTENITE_NB_HOME`` (or of ``path``)."""
+
+    def __init__(self, path: str | None = None):
+        self.path = path or config.store_path()
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._local = threading.local()
+        self._memory_conn: sqlite3.Connection | None = None
+        self._memory_lock = threading.RLock()
+        with self._memory_lock:
+            self._connect().executescript(SCHEMA)  # runs its own transaction
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            if self._memory_conn is None:
+                self._memory_conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                self._memory_conn.row_factory = sqlite3.Row
+            return self._memory_conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    class _Tx:
+        def __init__(self, store: "JobStore"):
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._memory_lock.acquire()
+            self.conn = self.store._connect()
+            # BEGIN IMMEDIATE takes the write lock now: no deadlock between readers upgrading.
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.store._memory_lock.release()
+            return False
+
+    def _write(self) -> "JobStore._Tx":
+        return JobStore._Tx(self)
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._memory_lock:
+            return self._connect().execute(sql, tuple(args)).fetchall()
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def create_job(self, job_id: str, name: str, spec: dict | None, *, kind: str = "job", state: str = NEW) -> None:
+        """Record a job (or a new run of an existing id, keeping its chunks)."""
+        now = time.time()
+        spec_text = json.dumps(redact(spec or {}), default=str)
+        with self._write() as db:
+            row = db.execute("SELECT id FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row:
+                db.execute(
+                    "UPDATE jobs SET name=?, spec=?, state=?, updated=?, started=NULL, finished=NULL, error=NULL,"
+                    " result=NULL, host=?, pid=?, runs=runs+1 WHERE id=?",
+                    (name, spec_text, state, now, socket.gethostname(), os.getpid(), job_id))
+            else:
+                db.execute(
+                    "INSERT INTO jobs (id, name, kind, state, spec, created, updated, host, pid)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (job_id, name, kind, state, spec_text, now, now, socket.gethostname(), os.getpid()))
+            self._event(db, job_id, "state", {"state": state}, now)
+
+    def set_state(self, job_id: str, state: str, *, error: str | None = None, result: dict | None = None,
+                  n_chunks: int | None = None) -> None:
+        now = time.time()
+        sets = ["state=?", "updated=?"]
+        args: list[Any] = [state, now]
+        if state in (PARTITIONING, RUNNING):
+            sets.append("started=COALESCE(started, ?)")
+            args.append(now)
+        if state in FINAL_STATES:
+            sets.append("finished=?")
+            args.append(now)
+        if error is not None:
+            sets.append("error=?")
+            args.append(redact(error))
+        if result is not None:
+            sets.append("result=?")
+            args.append(json.dumps(redact(result), default=str))
+        if n_chunks is not None:
+            sets.append("n_chunks=?")
+            args.append(n_chunks)
+        with self._write() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=?", (*args, job_id))
+            data = {"state": state}
+            if error:
+                data["error"] = redact(error)
+            self._event(db, job_id, "state", data, now)
+
+    def get_job(self, job_id: str) -> dict | None:
+        """A job's record with its chunk counts (``progress``), or None."""
+        rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
+        if not rows:
+            return None
+        job = self._job_dict(rows[0])
+        job["progress"] = self.progress(job_id, job.get("n_chunks"))
+        return job
+
+    def list_jobs(self, *, limit: int = 50, states: Iterable[str] | None = None, kind: str | None = None) -> list[dict]:
+        """The most recent jobs first, each with its ``progress``."""
+        sql = "SELECT * FROM jobs"
+        where, args = [], []
+        if states:
+            states = list(states)
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += states
+        if kind:
+            where.append("kind=?")
+            args.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated DESC LIMIT ?"
+        jobs = [self._job_dict(r) for r in self._query(sql, (*args, limit))]
+        counts = self._counts([j["id"] for j in jobs])
+        for job in jobs:
+            job["progress"] = _progress(counts.get(job["id"], {}), job.get("n_chunks"))
+        return jobs
+
+    def delete_job(self, job_id: str) -> None:
+        with self._write() as db:
+            for table, col in (("chunks", "job_id"), ("events", "job_id"), ("jobs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {col}=?", (job_id,))
+
+    @staticmethod
+    def _job_dict(row: sqlite3.Row) -> dict:
+        job = dict(row)
+        for key in ("spec", "result"):
+            if job.get(key):
+                job[key] = json.loads(job[key])
+        end = job.get("finished") or time.time()
+        job["duration"] = (end - job["started"]) if job.get("started") else None
+        return job
+
+    # -- chunks --------------------------------------------------------------------
+
+    def set_chunks(self, job_id: str, chunks: list[dict]) -> None:
+        """Record the planned chunks (``index``, ``size``, ``covers``); known ones keep their state."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO chunks (job_id, idx, state, size, covers, updated) VALUES (?,?,?,?,?,?)",
+                [(job_id, c["index"], PENDING, c.get("size"), c.get("covers"), now) for c in chunks])
+            db.execute("UPDATE jobs SET n_chunks=?, updated=? WHERE id=?", (len(chunks), now, job_id))
+            self._event(db, job_id, "planned", {"chunks": len(chunks)}, now)
+
+    def update_chunks(self, job_id: str, updates: list[dict]) -> None:
+        """Apply a batch of chunk changes in one transaction (the engine's hot path)."""
+        if not updates:
+            return
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE chunks SET state=?, attempts=COALESCE(?, attempts), duration=COALESCE(?, duration),"
+                " error=?, updated=? WHERE job_id=? AND idx=?",
+                [(u["state"], u.get("attempts"), u.get("duration"), redact(u["error"]) if u.get("error") else None,
+                  now, job_id, u["index"]) for u in updates])
+            db.execute("UPDATE jobs SET updated=? WHERE id=?", (now, job_id))
+            self._event(db, job_id, "chunks", {"updates": [
+                {k: (redact(v) if k == "error" and v else v) for k, v in u.items()} for u in updates]}, now)
+
+    def chunks(self, job_id: str, *, states: Iterable[str] | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM chunks WHERE job_id=?", [job_id]
+        if states:
+            states = list(states)
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+        return [dict(r) for r in self._query(sql + " ORDER BY idx", args)]
+
+    def progress(self, job_id: str, total: int | None = None) -> dict:
+        return _progress(self._counts([job_id]).get(job_id, {}), total)
+
+    def _counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
+        if not job_ids:
+            return {}
+        rows = self._query(
+            f"SELECT job_id, state, COUNT(*) AS n FROM chunks WHERE job_id IN ({','.join('?' * len(job_ids))})"
+            " GROUP BY job_id, state", job_ids)
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["job_id"], {})[r["state"]] = r["n"]
+        return out
+
+    # -- events --------------------------------------------------------------------
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, job_id: str | None, kind: str, data: dict, now: float) -> None:
+        db.execute("INSERT INTO events (job_id, time, type, data) VALUES (?,?,?,?)",
+                   (job_id, now, kind, json.dumps(data, default=str)))
+
+    def add_event(self, job_id: str | None, kind: str, data: dict) -> None:
+        with self._write() as db:
+            self._event(db, job_id, kind, redact(data), time.time())
+
+    def events(self, *, job_id: str | None = None, after: int = 0, limit: int = 1000) -> list[dict]:
+        """Events with ``seq > after``, oldest first."""
+        sql, args = "SELECT * FROM events WHERE seq > ?", [after]
+        if job_id:
+            sql += " AND job_id=?"
+            args.append(job_id)
+        rows = self._query(sql + " ORDER BY seq LIMIT ?", (*args, limit))
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def last_seq(self) -> int:
+        rows = self._query("SELECT MAX(seq) AS m FROM events")
+        return rows[0]["m"] or 0
+
+    def follow(self, *, job_id: str | None = None, after: int = 0, poll: float = 0.25,
+               until: Callable[[], bool] | None = None) -> Iterator[dict]:
+        """Yield events as they are recorded, from any process, until ``until()`` is true
+        (or, for one job, until it reaches a final state)."""
+        while True:
+            batch = self.events(job_id=job_id, after=after)
+            for event in batch:
+                after = event["seq"]
+                yield event
+            if until is not None and until():
+                return
+            if job_id and not batch:
+                job = self.get_job(job_id)
+                if job is None or job["state"] in FINAL_STATES:
+                    for event in self.events(job_id=job_id, after=after):
+                        yield event
+                    return
+            if not batch:
+                time.sleep(poll)
+
+
+def _progress(counts: dict[str, int], total: int | None) -> dict:
+    done = counts.get(DONE, 0)
+    failed = counts.get(CHUNK_FAILED, 0)
+    running = counts.get(CHUNK_RUNNING, 0)
+    retrying = counts.get(RETRYING, 0)
+    known = sum(counts.values())
+    total = total if total is not None else known
+    return {"total": total, "done": done, "failed": failed, "running": running, "retrying": retrying,
+            "pending": max(0, total - done - failed - running - retrying),
+            "cancelled": counts.get(CHUNK_CANCELLED, 0)}
+
+
+_default: JobStore | None = None
+_default_path: str | None = None
+
+
+def default_store() -> JobStore:
+    """The store of the current ``BYTENITE_NB_HOME`` (one per process)."""
+    global _default, _default_path
+    path = config.store_path()
+    if _default is None or _default_path != path:
+        _default, _default_path = JobStore(path), path
+    return _default
