@@ -127,7 +127,7 @@ class JobSpec:
 
     @property
     def staging_url(self) -> str:
-        return self.config.get("staging") or _config.staging_url()
+        return self.config["staging"]
 
 
 def _component_spec(value: Any) -> Any:
@@ -381,6 +381,7 @@ class Job:
             errors.extend(check(params, schema, f"params.{kind}"))
             resolved_params[kind] = with_defaults(params, schema)
         cfg = self.config
+        cfg["staging"] = cfg.get("staging") or _config.staging_url()
         errors.extend(check(self.user_config, CONFIG_SCHEMA, "config"))
         if self.id is not None and not valid_job_id(self.id):
             errors.append(FieldError("id", f"expected letters, digits, '.', '_' or '-' (max 128), got {show(self.id)}"))

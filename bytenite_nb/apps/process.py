@@ -51,7 +51,6 @@ def run_process(argv: list[str], ctx: TaskContext, *, cwd: str | None = None,
     env = dict(os.environ)
     env.update(ctx.env())
     env.update(extra_env or {})
-    os.makedirs(ctx.log_dir, exist_ok=True)
     stdout_path = os.path.join(ctx.log_dir, "stdout.log")
     stderr_path = os.path.join(ctx.log_dir, "stderr.log")
     with control.supervised(ctx.job_id, ctx.timeout) as attempt, \

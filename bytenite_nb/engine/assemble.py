@@ -14,7 +14,7 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
     """Run the assembler over the committed chunks ``indices`` (in order) and
     publish its output to the destination. Returns the ``_SUCCESS`` manifest."""
     staging = Staging.of(spec, job_id)
-    results = [staging.result(i) for i in indices]
+    results = staging.results(indices)
     out_dir = staging.output_dir()
     try:
         try:

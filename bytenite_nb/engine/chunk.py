@@ -8,9 +8,11 @@ a failed chunk: it returns an outcome that the job's runner records.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -64,8 +66,66 @@ def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -
     return got
 
 
-def _tail_of(exc: BaseException) -> str:
-    return getattr(exc, "stderr_tail", "") or ""
+#: chunks up to this size are materialised on a memory-backed filesystem when there is one
+SMALL_CHUNK = 256 * 2**20
+_roots: dict[tuple[int, str], str] = {}
+_roots_lock = threading.Lock()
+_made_dirs: set[str] = set()
+
+
+def _task_base(size: int | None) -> str:
+    configured = os.environ.get("BYTENITE_NB_TASK_DIR")
+    if configured:
+        return configured
+    if size is not None and size <= SMALL_CHUNK and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        return "/dev/shm"
+    return tempfile.gettempdir()
+
+
+def task_root(size: int | None) -> str:
+    """This thread's task folder (holding ``task/`` and ``logs/``), made once and reused:
+    creating folders for every chunk costs more than a no-op app."""
+    base = _task_base(size)
+    key = (threading.get_ident(), base)
+    with _roots_lock:
+        root = _roots.get(key)
+        if root is None or not os.path.isdir(root):
+            os.makedirs(base, exist_ok=True)
+            root = tempfile.mkdtemp(prefix=f"bytenite-nb-{os.getpid()}-", dir=base)
+            os.mkdir(os.path.join(root, "task"))
+            os.mkdir(os.path.join(root, "logs"))
+            _roots[key] = root
+    return root
+
+
+def empty_folder(folder: str) -> None:
+    """Remove everything inside ``folder`` (what the app left in its task folder)."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+
+
+@atexit.register
+def _remove_task_roots() -> None:
+    for root in list(_roots.values()):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def ensure_dir(path: str) -> str:
+    if path not in _made_dirs:
+        os.makedirs(path, exist_ok=True)
+        _made_dirs.add(path)
+    return path
 
 
 def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
@@ -74,28 +134,24 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
     started = time.time()
     index = ref.index
     staging = Staging.of(spec, job_id)
-    if staging.is_committed(index):
-        return {"index": index, "state": "DONE", "attempts": 0, "resumed": True, "duration": 0.0}
     cfg = spec.config
-    shared_cache, user_cache = _config.shared_cache_dir(), os.path.join(_config.user_cache_dir(), _safe(spec.app.name))
-    os.makedirs(shared_cache, exist_ok=True)
-    os.makedirs(user_cache, exist_ok=True)
+    shared_cache = ensure_dir(_config.shared_cache_dir())
+    user_cache = ensure_dir(os.path.join(_config.user_cache_dir(), _safe(spec.app.name)))
 
     def attempt(n: int) -> dict:
         control.check_cancelled(job_id)
         if n > 1:
             events.emit(job_id, {"type": "chunk", "index": index, "state": "RUNNING", "attempt": n})
         token, results_dir = staging.new_attempt(index)
-        task_root = tempfile.mkdtemp(prefix=f"bytenite-nb-{index}-")
+        root = task_root(ref.size)
+        task_dir, log_dir = os.path.join(root, "task"), os.path.join(root, "logs")
         try:
-            task_dir = os.path.join(task_root, "task")
-            os.mkdir(task_dir)
             chunk_path = os.path.join(task_dir, "data.bin")
             materialise(ref, chunk_path, spec.source.storage_options)
             ctx = TaskContext(
                 job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
                 results_dir=results_dir, params=spec.app_params, timeout=cfg.get("taskTimeout"),
-                shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=os.path.join(task_root, "logs"))
+                shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=log_dir)
             spec.app.run(ctx)
             control.check_cancelled(job_id)
             return staging.commit(index, token, results_dir, {"attempts": n})
@@ -103,7 +159,7 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
             staging.discard(index, token, results_dir)
             raise
         finally:
-            shutil.rmtree(task_root, ignore_errors=True)
+            empty_folder(task_dir)
 
     def on_retry(n: int, exc: BaseException, delay: float) -> None:
         events.emit(job_id, {"type": "chunk", "index": index, "state": "RETRYING", "attempt": n,

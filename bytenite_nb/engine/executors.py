@@ -46,17 +46,26 @@ class DaskExecutor:
     def map(self, fn: Callable, items: list, *, keys: list[str], resources: dict | None = None, **kwargs):
         if not items:
             return []
-        # Large constant arguments (the job spec) go to the workers once, not once per task.
-        shared = {k: (v if isinstance(v, (str, int, float)) else self.client.scatter(v, broadcast=True, hash=False))
-                  for k, v in kwargs.items()}
-        return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **shared)
+        return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
 
-    def as_completed(self, futures: list) -> Iterator:
+    def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
+        """Batches of ``(future, result, error)`` as tasks finish.
+
+        Results are gathered a batch at a time: one round trip per batch rather
+        than one per task keeps a many-chunk job close to a bare ``client.map``.
+        """
         from distributed import as_completed
 
         if not futures:
-            return iter(())
-        return iter(as_completed(futures, loop=self.client.loop))
+            return
+        for batch in as_completed(futures, loop=self.client.loop).batches():
+            ok = [f for f in batch if f.status == "finished"]
+            values = self.client.gather(ok, errors="raise") if ok else []
+            out = list(zip(ok, values, [None] * len(ok)))
+            for f in batch:
+                if f.status != "finished":
+                    out.append((f, None, _error_of(f)))
+            yield out
 
     def outcome(self, future) -> Any:
         """The result of a finished future; raises if the task erred or was cancelled."""
@@ -139,7 +148,7 @@ class SyncExecutor:
             futs.append(fut)
         return futs
 
-    def as_completed(self, futures: list) -> Iterator:
+    def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
         for fut in futures:
             if not fut.cancelled():
                 with self._lock:
@@ -147,7 +156,12 @@ class SyncExecutor:
                 fut.run()
                 with self._lock:
                     self._running_key = None
-            yield fut
+            if fut.cancelled():
+                yield [(fut, None, concurrent.futures.CancelledError())]
+            elif fut.exception() is not None:
+                yield [(fut, None, fut.exception())]
+            else:
+                yield [(fut, fut.result(), None)]
 
     def outcome(self, future) -> Any:
         return future.result()
@@ -174,6 +188,15 @@ class SyncExecutor:
 
     def close(self) -> None:
         pass
+
+
+def _error_of(future) -> BaseException:
+    if future.status == "cancelled":
+        return concurrent.futures.CancelledError(f"{future.key} was cancelled")
+    try:
+        return future.exception() or RuntimeError(f"{future.key} ended as {future.status}")
+    except BaseException as exc:  # CancelledError raised by .exception()
+        return exc
 
 
 def task_key(kind: str, job_id: str, index: int | None = None) -> str:

@@ -9,6 +9,7 @@ events to listeners (progress bars, widgets), and enforces ``jobTimeout`` and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -232,6 +233,8 @@ class JobRunner:
                 self.result = self._result(state, error=message)
         finally:
             self.progress.running = 0
+            with self._lock:
+                self._futures = []
             self._done.set()
             if self._timer:
                 self._timer.cancel()
@@ -303,20 +306,26 @@ class JobRunner:
         self._set_state(st.RUNNING)
         keys = [task_key("chunk", job_id, r.index) for r in todo]
         self._keys = set(keys)
+        # The map tasks need no file listing: keep what travels with every task small.
         futures = self.executor.map(run_chunk, todo, keys=keys, resources=spec.app.resources(),
-                                    spec=spec, job_id=job_id)
+                                    spec=dataclasses.replace(spec, files=[]), job_id=job_id)
         with self._lock:
             self._futures = list(futures)
         if self._stop_reason:
             self.executor.cancel(futures)
-        by_key = {getattr(f, "key", None): r for f, r in zip(futures, todo)}
-        for fut in self.executor.as_completed(futures):
-            ref = by_key.get(getattr(fut, "key", None))
-            self._chunk_update(self._chunk_outcome(fut, ref))
-            if self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED and cfg.get("failFast") and not self._stop_reason:
-                self._stop_reason = "fail-fast"
-                self.executor.stop_job(job_id)
-                self.executor.cancel(self._futures)
+        by_key = {k: r for k, r in zip(keys, todo)}
+        del futures
+        for batch in self.executor.completed(self._futures):
+            for fut, value, error in batch:
+                ref = by_key[fut.key]
+                self._chunk_update(self._chunk_outcome(ref, value, error))
+                if self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED and cfg.get("failFast") \
+                        and not self._stop_reason:
+                    self._stop_reason = "fail-fast"
+                    self.executor.stop_job(job_id)
+                    self.executor.cancel(self._futures)
+        with self._lock:
+            self._futures = []  # release the results held on the workers
         self._flush()
         self._check_stop()
         failed = sorted(i for i, c in self._chunk_state.items() if c["state"] == st.CHUNK_FAILED)
@@ -359,10 +368,8 @@ class JobRunner:
                 raise TaskCancelled(f"{what} was cancelled") from exc
             raise JobFailed(f"{what} failed: {name}: {exc}") from exc
 
-    def _chunk_outcome(self, fut, ref: ChunkRef) -> dict:
-        try:
-            outcome = self.executor.outcome(fut)
-        except BaseException as exc:
+    def _chunk_outcome(self, ref: ChunkRef, outcome: dict | None, exc: BaseException | None) -> dict:
+        if exc is not None:
             name = type(exc).__name__
             if self._stop_reason or name == "CancelledError":
                 return {"index": ref.index, "state": st.CHUNK_CANCELLED}

@@ -5,13 +5,19 @@ Layout under ``<staging>/<job id>/``::
     job.json                 the job's fingerprint (a reused id must be the same job)
     plan.json                the chunk references (a resumed run uses the same plan)
     results/<i>-<token>/     what one attempt of chunk i wrote
-    commits/<i>.json         the commit marker: which attempt's results count
+    commits/                 the commit records
 
-A chunk is committed when its marker exists. The marker is written last and
-atomically (a rename on a local filesystem, a single PUT on an object store),
-and it names the attempt folder it vouches for, so a half-written attempt or a
-straggler from an older run can never be mistaken for a result. A committed
-chunk is never run again for the same job id: that is resume.
+A chunk is committed when its commit record exists. The record is written
+last, after the results, and names the attempt folder it vouches for, so a
+half-written attempt or a straggler from an older run is never mistaken for a
+result. A committed chunk is never run again for the same job id: that is
+resume.
+
+On a local filesystem each worker process appends its records, one JSON line
+per chunk, to its own log (``commits/<pid>-<id>.jsonl``): an append costs far
+less than creating a file, and a line torn by a crash is ignored (its chunk
+simply runs again). On an object store each record is its own object
+(``commits/<i>.json``), written with a single PUT, which is atomic.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 
@@ -45,13 +52,22 @@ class Staging:
         self.url = root_url.rstrip("/") + "/" + job_id
         self.fs, self.path = url_to_fs(self.url, **self.storage_options)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._log: int | None = None
+        self._log_path: str | None = None
+        self._log_pid: int | None = None
+        self._log_lock = threading.Lock()
         if self.local:
             os.makedirs(self.path, exist_ok=True)
 
     @classmethod
     def of(cls, spec, job_id: str) -> "Staging":
-        """The staging area of a job (``config.staging`` or the default)."""
-        return cls(spec.staging_url, job_id, spec.storage_options)
+        """The staging area of a job (``config.staging`` or the default), one object per process."""
+        key = (spec.staging_url, job_id, repr(sorted(spec.storage_options.items())))
+        with _cache_lock:
+            staging = _cache.get(key)
+            if staging is None:
+                staging = _cache[key] = cls(spec.staging_url, job_id, spec.storage_options)
+            return staging
 
     # -- small JSON files ------------------------------------------------------------
 
@@ -108,63 +124,117 @@ class Staging:
 
     # -- commits -------------------------------------------------------------------------
 
-    def _marker(self, index: int) -> str:
-        return f"commits/{index:08d}.json"
-
-    def committed(self) -> set[int]:
-        """Indices of the committed chunks (one listing, not one request per chunk)."""
+    def _records(self) -> dict[int, dict]:
+        """Every commit record, by chunk index (the earliest commit of a chunk wins)."""
         folder = self._p("commits")
+        records: dict[int, dict] = {}
         try:
             names = os.listdir(folder) if self.local else [p.rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)]
         except FileNotFoundError:
-            return set()
-        return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()}
+            return records
+        found: list[dict] = []
+        for name in names:
+            if name.endswith(".jsonl") and self.local:
+                with open(os.path.join(folder, name), "rb") as f:
+                    for line in f:
+                        if not line.endswith(b"\n"):
+                            break  # torn by a crash: that chunk runs again
+                        try:
+                            found.append(json.loads(line))
+                        except ValueError:
+                            continue
+            elif name.endswith(".json"):
+                record = self._read_json(f"commits/{name}")
+                if record is not None:
+                    found.append(record)
+        for record in sorted(found, key=lambda r: r.get("time", 0)):
+            records.setdefault(record["index"], record)
+        return records
+
+    def committed(self) -> set[int]:
+        """Indices of the committed chunks."""
+        return set(self._records())
 
     def is_committed(self, index: int) -> bool:
-        path = self._p(self._marker(index))
-        return os.path.exists(path) if self.local else self.fs.exists(path)
+        return index in self._records()
 
     def new_attempt(self, index: int) -> tuple[str, str]:
         """``(token, local results folder)`` for a new attempt of chunk ``index``.
 
-        On a local staging area the app writes straight into staging (commit
-        is then a rename-free marker write); otherwise into a temporary folder
-        uploaded at commit.
+        On a local staging area the app writes into a folder of staging kept
+        for this thread, renamed into place at commit (same filesystem: no
+        copy) - or left as it is when the app wrote nothing. Otherwise the app
+        writes into a temporary folder that commit uploads.
         """
         token = uuid.uuid4().hex[:12]
         if self.local:
-            folder = self._p("results", f"{index:08d}-{token}")
+            folder = self._p("results", f"_work-{os.getpid()}-{threading.get_ident()}")
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
         else:
             folder = tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-{index}-")
-        os.makedirs(folder, exist_ok=True)
         return token, folder
 
     def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
-        """Commit one attempt's results: check them, upload them if needed, write the marker last."""
+        """Commit one attempt's results: check them, move or upload them, write the record last."""
         files = list_tree(results_dir, what=f"chunk {index}: the results folder")
-        if not self.local:
-            remote = self._p("results", f"{index:08d}-{token}")
+        final = self._p("results", f"{index:08d}-{token}")
+        if self.local:
+            if files:
+                os.rename(results_dir, final)  # the work folder is made again for the next attempt
+        else:
             for name, _ in files:
-                self.fs.put_file(os.path.join(results_dir, name), f"{remote}/{name}")
+                self.fs.put_file(os.path.join(results_dir, name), f"{final}/{name}")
             shutil.rmtree(results_dir, ignore_errors=True)
-        marker = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
-        self._write_json(self._marker(index), marker)
-        return marker
+        record = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
+        if self.local:
+            self._append_record(record)
+        else:
+            self._write_json(f"commits/{index:08d}.json", record)
+        return record
+
+    def _append_record(self, record: dict) -> None:
+        line = (json.dumps(record) + "\n").encode()
+        with self._log_lock:
+            # Reopen after a fork, or when the staging area was cleared under us
+            # (a forced re-run of the same id): never append to a deleted file.
+            if self._log is None or self._log_pid != os.getpid() or not os.path.exists(self._log_path):
+                if self._log is not None and self._log_pid == os.getpid():
+                    os.close(self._log)
+                folder = self._p("commits")
+                os.makedirs(folder, exist_ok=True)
+                self._log_path = os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")
+                self._log = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._log_pid = os.getpid()
+            # One write(2) of one line on an O_APPEND file: never interleaved with another.
+            os.write(self._log, line)
 
     def discard(self, index: int, token: str, results_dir: str) -> None:
         """Throw away a failed attempt's results."""
+        # Never reuse the folder of a failed attempt: a straggling process of it
+        # could still write there.
         shutil.rmtree(results_dir, ignore_errors=True)
-        if not self.local:
-            try:
-                self.fs.rm(self._p("results", f"{index:08d}-{token}"), recursive=True)
-            except FileNotFoundError:
-                pass
+        if self.local:
+            return
+        try:
+            self.fs.rm(self._p("results", f"{index:08d}-{token}"), recursive=True)
+        except FileNotFoundError:
+            pass
 
-    def result(self, index: int) -> ChunkResult:
-        """The committed results of chunk ``index``."""
-        marker = self._read_json(self._marker(index))
-        if marker is None:
-            raise FileNotFoundError(f"chunk {index} is not committed")
+    def results(self, indices: list[int]) -> list[ChunkResult]:
+        """The committed results of chunks ``indices``, in that order."""
+        records = self._records()
+        missing = [i for i in indices if i not in records]
+        if missing:
+            raise FileNotFoundError(f"chunk(s) {missing[:10]} of job {self.job_id} are not committed")
+        return [self._result(records[i]) for i in indices]
+
+    def _result(self, marker: dict) -> ChunkResult:
+        index = marker["index"]
         folder = self._p("results", f"{index:08d}-{marker['token']}")
         files = []
         for name, size in marker["files"]:
@@ -184,8 +254,15 @@ class Staging:
             return folder
         return tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-output-")
 
+    def _close_log(self) -> None:
+        with self._log_lock:
+            if self._log is not None:
+                os.close(self._log)
+                self._log = None
+
     def clear(self) -> None:
         """Delete everything staged for this job."""
+        self._close_log()
         if self.local:
             shutil.rmtree(self.path, ignore_errors=True)
             os.makedirs(self.path, exist_ok=True)
@@ -196,7 +273,12 @@ class Staging:
                 pass
 
     def remove(self) -> None:
+        self._close_log()
         if self.local:
             shutil.rmtree(self.path, ignore_errors=True)
         else:
             self.clear()
+
+
+_cache: dict[tuple, Staging] = {}
+_cache_lock = threading.Lock()
