@@ -201,5 +201,8 @@ def jobs(job_id, limit, as_json):
         click.echo(f"{j['id']:<44} {j['state']:<12} {p['done']:>6}/{p['total'] or 0:<6} {when}")
 
 
+# Command groups that live beside the code they drive.
+# (one line each; the modules define click groups)
+
 if __name__ == "__main__":
     main()

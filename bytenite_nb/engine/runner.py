@@ -99,6 +99,11 @@ class JobResult:
                 "error": self.error, "resumed_chunks": self.resumed_chunks, "reused": self.reused,
                 "test_job": self.test_job, "success_url": self.success_url}
 
+    def _ipython_display_(self) -> None:
+        from ..widgets.display import display_result
+
+        display_result(self)
+
     def __repr__(self) -> str:
         outs = ", ".join(o["name"] for o in self.outputs[:3]) + (" ..." if len(self.outputs) > 3 else "")
         return (f"<JobResult {self.job_id} {self.state} chunks={self.n_chunks} "
@@ -489,6 +494,11 @@ class JobHandle:
                 message = str(error)
             raise cls(f"job {self.job_id} {result.state if result else 'FAILED'}: {message}", result) from error
         return result
+
+    def _ipython_display_(self) -> None:
+        from ..widgets.display import display_handle
+
+        display_handle(self)
 
     def __repr__(self) -> str:
         p = self.progress

@@ -1,0 +1,1 @@
+"""Notebook widgets: build jobs and watch them run."""
