@@ -77,7 +77,7 @@ class AppError(ByteniteNBError):
     ``stderr_tail`` holds the end of what the app wrote to stderr.
     """
 
-    def __init__(self, message: str, *, exit_code: int | None = None, stderr_tail: str = ""):
+    def __init__(self, message: str = "the app failed", *, exit_code: int | None = None, stderr_tail: str = ""):
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
         text = message

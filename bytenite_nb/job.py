@@ -52,9 +52,9 @@ from .storage import FileInfo, Location, check_destination, list_source, parse_l
 CONFIG_SCHEMA = {
     "type": "object",
     "properties": {
-        "taskTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0,
+        "taskTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
                         "description": "Seconds one attempt of the app may run on one chunk."},
-        "jobTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0,
+        "jobTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
                        "description": "Seconds the whole job may run; then it is cancelled."},
         "maxTaskRetries": {"type": "integer", "minimum": 0, "default": 2,
                            "description": "Retries of a failed chunk before the chunk fails."},
@@ -255,7 +255,13 @@ class Job:
         if self.template_id:
             out["templateId"] = self.template_id
         for key, value in (("partitioner", self.partitioner), ("app", self.app), ("assembler", self.assembler)):
-            if value is not None:
+            if value is None:
+                continue
+            if key == "app" and callable(value) and not isinstance(value, App):
+                from .apps.python import function_ref
+
+                out[key] = {"python": function_ref(value)}
+            else:
                 out[key] = _component_spec(value)
         if self.source is not None:
             out["dataSource"] = _location_spec(self.source)
@@ -308,8 +314,13 @@ class Job:
 
     @property
     def template(self) -> dict | None:
+        """The template named by ``templateId`` (None if there is none, or it cannot be found:
+        :meth:`resolve` reports that)."""
         if self.template_id and self._template is None:
-            self._template = find_template(self.template_id, self.base_dir)
+            try:
+                self._template = find_template(self.template_id, self.base_dir)
+            except FieldError:
+                return None
         return self._template
 
     def _component(self, kind: str) -> Any:
@@ -339,8 +350,8 @@ class Job:
                 errors.append(FieldError(fld, str(exc)))
             return None
 
-        if self.template_id:
-            collect(lambda: self.template, "templateId")
+        if self.template_id and self.template is None:
+            collect(lambda: find_template(self.template_id, self.base_dir), "templateId")
         # data
         source = destination = None
         if self.source is None:

@@ -51,7 +51,7 @@ def join_field(prefix: str, *parts: Any) -> str:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean "x"?)`` when a close match exists, else ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 

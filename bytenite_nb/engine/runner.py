@@ -297,7 +297,6 @@ class JobRunner:
             refs = refs[:1]
         self.progress.total = len(refs)
         self.store.set_chunks(job_id, [r.to_dict() for r in refs])
-        self.store.set_state(job_id, st.PARTITIONING, n_chunks=len(refs))
         self.emit({"type": "planned", "chunks": len(refs)})
 
         # 2. one task per chunk; committed chunks are not run again

@@ -1,0 +1,362 @@
+"""Running jobs on a real LocalCluster: results, failures, retries, timeouts,
+cancel, resume (also after the runner is killed with SIGKILL)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import bytenite_nb as bn
+from bytenite_nb import store as st
+from bytenite_nb.engine.staging import Staging
+
+
+def make_app(folder, body: str, name: str = "app.py") -> list[str]:
+    """A process app following the runtime contract; returns its command."""
+    path = folder / name
+    path.write_text(textwrap.dedent("""\
+        import json, os, sys, time
+        task_dir = os.environ["TASK_DIR"]
+        results = os.environ["TASK_RESULTS_DIR"]
+        params = json.loads(os.environ["APP_PARAMS"])
+        n = int(os.environ["CHUNK_NUMBER"])
+        data = open(os.path.join(task_dir, "data.bin"), "rb").read()
+        """) + textwrap.dedent(body))
+    return [sys.executable, str(path)]
+
+
+def lines_job(tmp_path, text_file, app, **kw):
+    params = kw.pop("params", {"partitioner": {"lines_per_chunk": 50}})
+    return bn.Job(source=str(text_file), partitioner="split-lines", app=app, assembler=kw.pop("assembler", "concat"),
+                  destination=str(tmp_path / "out"), params=params, **kw)
+
+
+def tree(folder) -> dict[str, bytes]:
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            p = os.path.join(root, f)
+            out[os.path.relpath(p, folder)] = open(p, "rb").read()
+    return out
+
+
+def wait_until(predicate, timeout=60.0, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    raise AssertionError("condition not reached")
+
+
+def test_command_app_end_to_end(client, tmp_path, text_file):
+    cmd = make_app(tmp_path, """
+        open(os.path.join(results, "upper.txt"), "wb").write(data.upper())
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd}, name="upper")
+    result = job.run(client=client)
+    assert result.ok and result.n_chunks == 10
+    out = tmp_path / "out"
+    assert (out / "output.txt").read_bytes() == text_file.read_bytes().upper()
+    manifest = json.loads((out / "_SUCCESS").read_text())
+    assert manifest["jobId"] == result.job_id
+    assert manifest["chunkCount"] == 10
+    (entry,) = manifest["files"]
+    assert entry["name"] == "output.txt"
+    assert entry["size"] == text_file.stat().st_size
+    assert entry["sha256"] == hashlib.sha256((out / "output.txt").read_bytes()).hexdigest()
+    assert result.outputs == manifest["files"]
+    # recorded: state, chunks, attempts
+    record = st.default_store().get_job(result.job_id)
+    assert record["state"] == st.COMPLETE and record["n_chunks"] == 10
+    assert record["progress"]["done"] == 10
+    assert all(c["attempts"] == 1 for c in st.default_store().chunks(result.job_id))
+    # staging is cleaned up after success
+    assert not os.path.exists(Staging.of(job.resolve(), result.job_id).path)
+
+
+def shout(chunk_path, results_dir, params):
+    return open(chunk_path, "rb").read().upper() + params.get("suffix", "").encode()
+
+
+def test_python_function_app_and_events(client, tmp_path, text_file):
+    events = []
+    job = lines_job(tmp_path, text_file, shout, params={"partitioner": {"lines_per_chunk": 100},
+                                                         "app": {"suffix": "#"}})
+    handle = job.submit(client=client, progress=events.append)
+    result = handle.result()
+    expected = b"".join(
+        chunk.upper() + b"#" for chunk in
+        [b"".join(text_file.read_bytes().splitlines(True)[i:i + 100]) for i in range(0, 500, 100)])
+    assert (tmp_path / "out" / "output.bin").read_bytes() == expected
+    states = [e["state"] for e in events if e["type"] == "state"]
+    assert states == ["PARTITIONING", "RUNNING", "ASSEMBLING", "COMPLETE"]
+    assert sum(1 for e in events if e["type"] == "chunk" and e["state"] == "DONE") == 5
+    assert handle.progress.done == 5 and handle.status == "COMPLETE"
+    # the same events are in the store, for other processes
+    stored = st.default_store().events(job_id=result.job_id)
+    assert [e["data"]["state"] for e in stored if e["type"] == "state"] == ["NEW"] + states
+
+
+def test_flaky_app_is_retried(client, tmp_path, text_file):
+    cmd = make_app(tmp_path, f"""
+        marker = os.path.join({str(tmp_path)!r}, f"tried-{{n}}")
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            sys.stderr.write("transient failure\\n")
+            sys.exit(1)
+        open(os.path.join(results, "out.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd}, config={"retryBackoff": 0.05})
+    result = job.run(client=client)
+    assert (tmp_path / "out" / "output.txt").read_bytes() == text_file.read_bytes()
+    assert [c["attempts"] for c in result.chunks] == [2] * 10
+    assert [c["attempts"] for c in st.default_store().chunks(result.job_id)] == [2] * 10
+
+
+def test_failing_app_leaves_destination_untouched(client, tmp_path, text_file):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("from before")
+    cmd = make_app(tmp_path, """
+        if n == 3:
+            sys.stderr.write("x" * 10000 + "\\nbad row at offset 1234\\n")
+            sys.exit(7)
+        open(os.path.join(results, "out.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd}, config={"maxTaskRetries": 1, "retryBackoff": 0.05})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    message = str(e.value)
+    assert "1 of 10 chunk(s) failed" in message
+    assert "chunk 3 (in.txt[" in message and "failed after 2 attempt(s)" in message
+    assert "exited with status 7" in message
+    assert "bad row at offset 1234" in message  # the tail of stderr
+    assert len(message) < 12000  # a tail, not the whole of stderr
+    assert tree(out) == {"keep.txt": b"from before"}
+    result = e.value.result
+    assert result.state == "FAILED"
+    assert [c["index"] for c in result.failed_chunks] == [3]
+    failed = st.default_store().chunks(result.job_id, states=["FAILED"])
+    assert [(c["idx"], c["attempts"]) for c in failed] == [(3, 2)]
+    assert "bad row at offset 1234" in failed[0]["error"]
+
+
+def test_hanging_app_is_killed_with_its_children(client, tmp_path, text_file):
+    pids = tmp_path / "pids"
+    cmd = make_app(tmp_path, f"""
+        import subprocess
+        child = subprocess.Popen(["sleep", "300"])
+        open({str(pids)!r}, "a").write(f"{{os.getpid()}} {{child.pid}}\\n")
+        time.sleep(300)
+    """)
+    job = bn.Job(source=str(text_file), app={"command": cmd}, destination=str(tmp_path / "out"),
+                 config={"taskTimeout": 1, "maxTaskRetries": 0})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    assert "timed out after 1s (taskTimeout)" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+    def all_gone():
+        alive = []
+        for line in pids.read_text().split("\n"):
+            for pid in line.split():
+                try:
+                    os.kill(int(pid), 0)
+                    with open(f"/proc/{pid}/stat") as f:
+                        if f.read().split()[2] != "Z":
+                            alive.append(pid)
+                except (ProcessLookupError, FileNotFoundError):
+                    pass
+        return not alive
+
+    wait_until(all_gone, timeout=15)
+
+
+def test_python_app_timeout(client, tmp_path, text_file):
+    job = bn.Job(source=str(text_file), app={"python": "tests.apps_for_tests:spin"},
+                 destination=str(tmp_path / "out"), config={"taskTimeout": 1, "maxTaskRetries": 1,
+                                                            "retryBackoff": 0.05})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    assert "spin timed out after 1s (taskTimeout)" in str(e.value)
+    assert "failed after 2 attempt(s)" in str(e.value)
+
+
+def test_cancel_stops_everything(client, tmp_path, text_file):
+    started = tmp_path / "started"
+    started.mkdir()
+    cmd = make_app(tmp_path, f"""
+        open(os.path.join({str(started)!r}, str(os.getpid())), "w").close()
+        time.sleep(300)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd})
+    handle = job.submit(client=client)
+    wait_until(lambda: len(os.listdir(started)) >= 2)
+    handle.cancel()
+    with pytest.raises(bn.JobCancelled) as e:
+        handle.result(timeout=60)
+    assert "cancelled" in str(e.value)
+    assert handle.status == "CANCELLED"
+    assert not (tmp_path / "out").exists()
+    assert st.default_store().get_job(handle.job_id)["state"] == "CANCELLED"
+
+    def apps_gone():
+        return all(not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+                   for pid in os.listdir(started))
+
+    wait_until(apps_gone, timeout=15)
+
+
+def test_job_timeout(client, tmp_path, text_file):
+    cmd = make_app(tmp_path, "time.sleep(300)\n")
+    job = lines_job(tmp_path, text_file, {"command": cmd}, config={"jobTimeout": 1.5})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    assert "timed out after 1.5s (jobTimeout)" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_test_job_runs_first_chunk_only(client, tmp_path, text_file):
+    job = lines_job(tmp_path, text_file, "identity", config={"isTestJob": True})
+    result = job.run(client=client)
+    assert result.n_chunks == 1 and result.test_job
+    first_50 = b"".join(text_file.read_bytes().splitlines(True)[:50])
+    assert (tmp_path / "out" / "output.bin").read_bytes() == first_50
+    assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())["testJob"] is True
+
+
+def test_complete_job_is_not_run_again_unless_forced(client, tmp_path, text_file):
+    runs = tmp_path / "runs.log"
+    cmd = make_app(tmp_path, f"""
+        open({str(runs)!r}, "a").write(f"{{n}}\\n")
+        open(os.path.join(results, "o.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd})
+    first = job.run(client=client, id="once")
+    assert len(runs.read_text().split()) == 10
+    again = job.run(client=client, id="once")
+    assert again.reused and again.ok and again.outputs == first.outputs
+    assert len(runs.read_text().split()) == 10
+    forced = job.run(client=client, id="once", force=True)
+    assert not forced.reused and len(runs.read_text().split()) == 20
+
+
+def test_rerun_after_failure_runs_only_missing_chunks(client, tmp_path, text_file):
+    runs = tmp_path / "runs.log"
+    flag = tmp_path / "break-chunk-6"
+    flag.write_text("")
+    cmd = make_app(tmp_path, f"""
+        open({str(runs)!r}, "a").write(f"{{n}}\\n")
+        if n == 6 and os.path.exists({str(flag)!r}):
+            sys.exit(2)
+        open(os.path.join(results, "o.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd}, config={"maxTaskRetries": 0})
+    with pytest.raises(bn.JobFailed):
+        job.run(client=client, id="resume-me")
+    assert sorted(map(int, runs.read_text().split())) == list(range(10))
+    flag.unlink()
+    runs.write_text("")
+    result = job.run(client=client, id="resume-me")
+    assert runs.read_text().split() == ["6"]
+    assert result.resumed_chunks == 9
+    assert (tmp_path / "out" / "output.txt").read_bytes() == text_file.read_bytes()
+
+
+def test_same_id_for_another_job_is_refused(client, tmp_path, text_file):
+    flag = tmp_path / "fail"
+    flag.write_text("")
+    cmd = make_app(tmp_path, f"sys.exit(1 if os.path.exists({str(flag)!r}) else 0)\n")
+    job = lines_job(tmp_path, text_file, {"command": cmd}, config={"maxTaskRetries": 0})
+    with pytest.raises(bn.JobFailed):
+        job.run(client=client, id="taken")
+    other = lines_job(tmp_path, text_file, "identity")
+    with pytest.raises(bn.JobFailed) as e:
+        other.run(client=client, id="taken")
+    assert "already belongs to a different job" in str(e.value)
+
+
+def test_resume_after_runner_is_killed(tmp_path, text_file):
+    """SIGKILL the CLI (and its local cluster) mid-run; the same id resumes without redoing committed chunks."""
+    runs = tmp_path / "runs.log"
+    cmd = make_app(tmp_path, f"""
+        open({str(runs)!r}, "a").write(f"{{n}}\\n")
+        time.sleep(0.3)
+        open(os.path.join(results, "o.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd}, params={"partitioner": {"lines_per_chunk": 10}})
+    job_file = tmp_path / "job.json"
+    job.save(job_file)
+    env = dict(os.environ)
+    argv = [sys.executable, "-m", "bytenite_nb.cli", "run", str(job_file), "--id", "killed", "--workers", "2"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    spec = job.resolve()
+    staging = Staging(spec.staging_url, "killed")
+    try:
+        wait_until(lambda: len(staging.committed()) >= 6, timeout=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    committed_before = staging.committed()
+    assert 6 <= len(committed_before) < 50
+    assert not (tmp_path / "out").exists()
+    runs.write_text("")
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rerun = {int(x) for x in runs.read_text().split()}
+    assert not rerun & committed_before  # committed chunks were not run again
+    assert rerun | committed_before == set(range(50))
+    assert (tmp_path / "out" / "output.txt").read_bytes() == text_file.read_bytes()
+    assert "reused from an earlier run" in done.stdout
+
+
+def test_worker_dying_fails_the_chunk_clearly(client, tmp_path, text_file):
+    job = bn.Job(source=str(text_file), partitioner="replicate", app={"python": "tests.apps_for_tests:die"},
+                 destination=str(tmp_path / "out"), params={"partitioner": {"num_replicas": 1}})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    assert "the workers running it died" in str(e.value)
+    assert not (tmp_path / "out").exists()
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_sync_scheduler_with_memory_filesystem(tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bnb-test/in.txt", b"a\nbb\nccc\n" * 100)
+    job = bn.Job(source="memory://bnb-test/in.txt", partitioner="split-lines", app=shout, assembler="concat",
+                 destination="memory://bnb-test/out", params={"partitioner": {"chunk_size": 64}})
+    result = job.run(scheduler="sync")
+    assert fs.cat("/bnb-test/out/output.bin") == (b"a\nbb\nccc\n" * 100).upper()
+    assert result.n_chunks == len(job.plan(scheduler="sync"))
+    assert json.loads(fs.cat("/bnb-test/out/_SUCCESS"))["chunkCount"] == result.n_chunks
+
+
+def test_secrets_never_reach_records(client, tmp_path, text_file):
+    job = bn.Job(source=str(text_file), app="identity", destination=str(tmp_path / "out"),
+                 storage_options={"secret": "hunter2-very-secret", "token": "tok-123456"},
+                 params={"app": {"output_name": "r.bin"}})
+    result = job.run(client=client)
+    store = st.default_store()
+    dump = json.dumps([store.get_job(result.job_id), store.events(job_id=result.job_id)], default=str)
+    assert "hunter2-very-secret" not in dump and "tok-123456" not in dump
+    assert "hunter2" not in (tmp_path / "out" / "_SUCCESS").read_text()
+
+
+def test_plan_returns_chunk_references(client, tmp_path, text_file):
+    job = lines_job(tmp_path, text_file, "identity")
+    refs = job.plan(client=client)
+    assert [r.index for r in refs] == list(range(10))
+    assert refs[0].start == 0 and refs[-1].end == text_file.stat().st_size
+    assert all(a.end == b.start for a, b in zip(refs, refs[1:]))
+    assert not (tmp_path / "out").exists()
