@@ -80,10 +80,14 @@ PARAM_KINDS = ("partitioner", "app", "assembler")
 
 
 def new_job_id(name: str | None = None) -> str:
-    """A fresh, readable, unique job id: ``wordcount-20261128-041300-9f2c``."""
+    """A fresh, readable, unique job id: ``wordcount-20261128-041300-9f2c04d1``.
+
+    The random part must make ids started within the same second distinct:
+    an id that is reused means "resume this job".
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", (name or "job").lower()).strip("-")[:40] or "job"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{slug}-{stamp}-{secrets.token_hex(2)}"
+    return f"{slug}-{stamp}-{secrets.token_hex(4)}"
 
 
 def valid_job_id(job_id: str) -> bool:
@@ -166,7 +170,8 @@ class Job:
         self.params = {k: dict(v or {}) for k, v in (params or {}).items()}
         self.user_config = dict(config or {})
         self.storage_options = dict(storage_options or {})
-        self.base_dir = os.path.abspath(base_dir) if base_dir else None
+        # Relative paths resolve against the job file's folder, or where the job was made.
+        self.base_dir = os.path.abspath(base_dir) if base_dir else os.getcwd()
         self.extra = dict(extra or {})  # ByteNite fields kept for round trips
         self._template: dict | None = None
         self._load_errors: list[FieldError] = []

@@ -46,7 +46,14 @@ class CommandApp(App):
     @property
     def name(self) -> str:
         argv = self.argv
-        return os.path.basename(argv[-1] if argv and argv[0].startswith("python") and len(argv) > 1 else argv[0]) if argv else "command"
+        if not argv:
+            return "command"
+        # "python3 app.py" is better called by its script than by its interpreter
+        if os.path.basename(argv[0]).startswith(("python", "sh", "bash")):
+            scripts = [a for a in argv[1:] if not a.startswith("-")]
+            if scripts and len(argv) > 1 and not argv[1] == "-c":
+                return os.path.basename(scripts[0])
+        return os.path.basename(argv[0])
 
     @property
     def workdir(self) -> str | None:
