@@ -268,9 +268,11 @@ class JobRunner:
         # A job done before is reported without work, unless forced.
         if not self.force:
             previous = self.store.get_job(job_id)
-            if previous and previous["state"] == st.COMPLETE and previous.get("result"):
+            done_before = bool(previous and previous["state"] == st.COMPLETE and previous.get("result"))
+            # Only the same job: another job given this id (other source, app, params) runs.
+            if done_before and previous["result"].get("fingerprint") == spec.fingerprint:
                 return self._reused(previous["result"])
-            success = read_success(spec.destination)
+            success = None if done_before else read_success(spec.destination)
             if success and success.get("jobId") == job_id and not success.get("testJob"):
                 return self._reused({"manifest": success})
         self.store.create_job(job_id, spec.name, self.job_dict)
@@ -350,7 +352,7 @@ class JobRunner:
             self._futures.append(fut)
         manifest = self._outcome(fut, "assembly")
         result = self._result(st.COMPLETE, manifest=manifest)
-        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest})
+        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest, "fingerprint": spec.fingerprint})
         if not cfg.get("keepStaging"):
             try:
                 staging.remove()
