@@ -52,6 +52,19 @@ def get_client(address=None, *, workers: int | None = None):
     return local_client(workers)
 
 
+def worker_resources(n_workers: int) -> dict[str, float]:
+    """The Dask resources each of ``n_workers`` local workers declares: its share
+    of the machine's cores (at least one) and memory, in bytes. An app's
+    ``device_requirements`` are matched against these.
+
+    >>> sorted(worker_resources(2))
+    ['cpu', 'memory']
+    """
+    from distributed.system import MEMORY_LIMIT
+
+    return {"cpu": max(1.0, (os.cpu_count() or 1) / n_workers), "memory": float(MEMORY_LIMIT // n_workers)}
+
+
 def local_client(workers: int | None = None):
     """The client of this process's local cluster (worker processes, one thread each)."""
     global _local
@@ -66,7 +79,8 @@ def local_client(workers: int | None = None):
             client.close()
             cluster.close()
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR,
+                               resources=worker_resources(n))
         client = Client(cluster, set_as_default=False)
         _local = (cluster, client)
         return client

@@ -90,6 +90,19 @@ class TaskTimeoutError(AppError):
     """An attempt ran longer than ``config.taskTimeout``."""
 
 
+class ContainerError(AppError):
+    """A container could not be run: no container engine, an engine error, a
+    missing image. Names the engine and the image."""
+
+
+class ImageNotFound(ContainerError):
+    """The image an app or engine names is not on the machine and could not be pulled."""
+
+
+class ResourceUnavailable(ByteniteNBError):
+    """No worker of the cluster offers the resources (cpu, memory, gpu) a job's app needs."""
+
+
 class TaskCancelled(ByteniteNBError):
     """An attempt was stopped because its job was cancelled."""
 

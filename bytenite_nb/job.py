@@ -334,6 +334,13 @@ class Job:
             value = (self.template or {}).get(kind)
         return value
 
+    def _component_dir(self, kind: str) -> str | None:
+        """The folder a component's relative path or tag resolves from: the
+        template's folder when the component comes from the template."""
+        if getattr(self, kind) is None and self.template_id:
+            return (self.template or {}).get("_dir", self.base_dir)
+        return self.base_dir
+
     def _params(self, kind: str) -> dict:
         base = dict(((self.template or {}).get("params") or {}).get(kind) or {})
         base.update(self.params.get(kind) or {})
@@ -374,14 +381,15 @@ class Job:
         part_spec = self._component("partitioner") or "passthrough"
         asm_spec = self._component("assembler") or "passthrough"
         app_spec = self._component("app")
-        partitioner = collect(lambda: _resolve_named(registry.partitioners, part_spec, "partitioner"), "partitioner")
-        assembler = collect(lambda: _resolve_named(registry.assemblers, asm_spec, "assembler"), "assembler")
+        partitioner = collect(lambda: _resolve_named(registry.partitioners, part_spec, "partitioner",
+                                                     self._component_dir("partitioner")), "partitioner")
+        assembler = collect(lambda: _resolve_named(registry.assemblers, asm_spec, "assembler",
+                                                   self._component_dir("assembler")), "assembler")
         app = None
         if app_spec is None:
             errors.append(FieldError("app", "is required"))
         else:
-            app_dir = self.base_dir if self.app is not None else (self.template or {}).get("_dir", self.base_dir)
-            app = collect(lambda: resolve_app(app_spec, base_dir=app_dir), "app")
+            app = collect(lambda: resolve_app(app_spec, base_dir=self._component_dir("app")), "app")
             if app is not None:
                 errors.extend(app.check("app"))
         # params
@@ -483,11 +491,19 @@ def _location_spec(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _resolve_named(reg: "registry.Registry", spec: Any, fld: str) -> Any:
-    """A partitioner or assembler from a registered name, a ``module:Object`` reference or an object."""
+def _resolve_named(reg: "registry.Registry", spec: Any, fld: str, base_dir: str | None = None) -> Any:
+    """A partitioner or assembler from a registered name, a ``module:Object`` reference,
+    a ByteNite engine folder (a path, a tag such as ``split-csv@1``, or
+    ``{"folder": ...}``) or an object."""
+    if isinstance(spec, str) and spec in reg:
+        return reg.get(spec).obj
+    if isinstance(spec, (str, dict)):
+        from .engines import resolve_engine
+
+        engine = resolve_engine(spec, reg.kind, base_dir, field=fld)
+        if engine is not None:
+            return engine
     if isinstance(spec, str):
-        if spec in reg:
-            return reg.get(spec).obj
         if ":" in spec and not spec.startswith(("/", ".")):
             from .apps.python import load_function
 

@@ -5,8 +5,11 @@ A job's ``app`` is one of:
 - a registered app name (``"identity"``, or one added with :func:`bytenite_nb.app`);
 - a Python callable ``fn(chunk_path, results_dir, params)``;
 - an object whose key picks a runtime: ``{"command": [...]}``,
-  ``{"python": "module:function"}``, ``{"folder": "path"}``; other packages add
-  runtimes through the ``bytenite_nb.runtimes`` entry point group.
+  ``{"python": "module:function"}``, ``{"folder": "path"}``,
+  ``{"image": "repo/name:tag", "command": [...]}``; other packages add
+  runtimes through the ``bytenite_nb.runtimes`` entry point group;
+- a ByteNite app folder's path, or its tag (``name``, ``name@1``, ``name@1.2``)
+  found in the local folders :mod:`bytenite_nb.apps.catalog` searches.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ RUNTIMES = {
     "command": "bytenite_nb.apps.command:CommandApp",
     "python": "bytenite_nb.apps.python:PythonApp",
     "folder": "bytenite_nb.apps.folder:FolderApp",
+    "image": "bytenite_nb.apps.container:ContainerApp",
 }
 
 BUILTINS = {
@@ -89,11 +93,20 @@ def resolve_app(spec: Any, *, base_dir: str | None = None, field: str = "app") -
         path = spec if os.path.isabs(spec) else os.path.join(base_dir or os.getcwd(), spec)
         if os.path.isfile(os.path.join(path, "manifest.json")):
             return FolderApp(spec, base_dir=base_dir)
+        from .catalog import find_folder, is_tag
+
+        if is_tag(spec):
+            manifest = find_folder(spec, "app", base_dir, field=field)
+            if manifest is not None:
+                return FolderApp(manifest.folder)
         raise FieldError(field, f"unknown app {spec!r}{suggest(spec, registry.apps.names())}; "
-                                f"registered: {', '.join(registry.apps.names()) or 'none'}")
+                                f"registered: {', '.join(registry.apps.names()) or 'none'}; "
+                                "no app folder of that path or tag either")
     if isinstance(spec, dict):
         table = runtimes()
         keys = [k for k in spec if k in table]
+        # {"image": ..., "command": [...]}: the command is the image runtime's own field.
+        keys = [k for k in keys if not any(k in getattr(table[other], "absorbs", ()) for other in keys)]
         if len(keys) != 1:
             wanted = ", ".join(sorted(table))
             if not keys:

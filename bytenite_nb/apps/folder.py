@@ -1,4 +1,4 @@
-"""``{"folder": "path"}``: a ByteNite app folder, run as a local process."""
+"""``{"folder": "path"}``: a ByteNite app folder, in its container or as a local process."""
 
 from __future__ import annotations
 
@@ -15,23 +15,38 @@ from .process import run_process
 class FolderApp(App):
     """A ByteNite app folder (``manifest.json`` + ``app/``) run on every chunk.
 
-    The entrypoint runs from ``app/``: ``*.py`` with the worker's Python,
-    ``*.sh`` with ``sh``, anything else executed directly. ``schema.json``, if
-    present, validates the app params.
+    The entrypoint runs from ``app/``: ``*.py`` with Python, ``*.sh`` with
+    ``sh``, anything else executed directly. When the manifest names an image
+    (``platform_config.container``) it runs in a container of that image, with
+    ``app/`` mounted read-only (see :mod:`bytenite_nb.apps.container`);
+    otherwise it runs as a process with the worker's Python. ``container``
+    overrides that: ``False`` runs the folder as a process (for debugging),
+    an image name runs it in another image. ``schema.json``, if present,
+    validates the app params; ``device_requirements`` become Dask resources.
 
     >>> # FolderApp("apps/uppercase").run(ctx)
     """
 
     runtime = "folder"
 
-    def __init__(self, folder: str, *, base_dir: str | None = None):
+    def __init__(self, folder: str, *, base_dir: str | None = None, container: bool | str | None = None):
         self.folder = folder
         self.base_dir = base_dir
+        self.container = container
         self._manifest: Manifest | None = None
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "FolderApp":
-        return cls(spec["folder"], base_dir=base_dir)
+        return cls(spec["folder"], base_dir=base_dir, container=spec.get("container"))
+
+    @property
+    def image(self) -> str | None:
+        """The image the entrypoint runs in, or None to run it as a process."""
+        if self.container is False:
+            return None
+        if isinstance(self.container, str):
+            return self.container
+        return self.manifest.container if self.manifest.in_container else None
 
     @property
     def path(self) -> str:
@@ -64,18 +79,33 @@ class FolderApp(App):
             return [FieldError(f"{field}.folder", str(exc))]
         if manifest.type != "app":
             return [FieldError(f"{field}.folder", f"{manifest.path}: type is {manifest.type!r}, not an app")]
+        if self.container is not None and not isinstance(self.container, (bool, str)) or self.container is True:
+            return [FieldError(f"{field}.container", "expected false (run as a process) or an image name")]
         return []
+
+    def resources(self) -> dict[str, float]:
+        return self.manifest.requirements.resources()
 
     def run(self, ctx: TaskContext) -> None:
         m = self.manifest
-        argv = m.argv(python=sys.executable)
-        run_process(argv, ctx, cwd=m.app_dir, what=f"app {m.name}")
+        image = self.image
+        if image:
+            from .container import run_task_in_container
+
+            run_task_in_container(ctx, image, m.argv(python="python3"), app_dir=m.app_dir,
+                                  what=f"app {m.tag} (image {image})", requirements=m.requirements,
+                                  network=m.network)
+            return
+        run_process(m.argv(python=sys.executable), ctx, cwd=m.app_dir, what=f"app {m.tag}")
 
     def to_spec(self) -> Any:
-        return {"folder": self.folder}
+        spec: dict[str, Any] = {"folder": self.folder}
+        if self.container is not None:
+            spec["container"] = self.container
+        return spec
 
     def fingerprint(self) -> str:
         import hashlib
 
         m = self.manifest
-        return hashlib.sha256(f"{m.name}@{m.version}:{m.path}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{m.name}@{m.version}:{m.path}:{self.image}".encode()).hexdigest()[:16]

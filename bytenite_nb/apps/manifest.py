@@ -10,6 +10,10 @@ A folder looks like::
 
 Manifests are accepted in snake_case and camelCase
 (``platform_config``/``platformConfig``, ``min_cpu``/``minCpu``...).
+``platform`` is ``docker`` (the entrypoint runs in the image that
+``platform_config.container`` names) or ``local`` (it runs as a process on the
+worker). ``device_requirements`` (``min_cpu`` cores, ``min_memory`` GB,
+``gpu`` count) become container limits and Dask worker resources.
 
 >>> # Manifest.load("path/to/my-app").entrypoint_path
 """
@@ -25,7 +29,10 @@ from typing import Any
 from ..exceptions import ManifestError
 
 TYPES = ("app", "partitioner", "assembler")
+#: platform -> whether it runs in a container
+PLATFORMS = {"docker": True, "container": True, "local": False}
 VERSION = re.compile(r"^\d+\.\d+$")
+GB = 10**9
 
 
 def _camel(name: str) -> str:
@@ -40,6 +47,77 @@ def _get(d: dict, name: str, default: Any = None) -> Any:
     return d.get(_camel(name), default)
 
 
+@dataclass(frozen=True)
+class DeviceRequirements:
+    """What one task of an app or engine needs: ``min_cpu`` cores, ``min_memory``
+    GB, ``gpu`` devices. They become the container's limits and the task's Dask
+    worker resources (``cpu``, ``memory`` in bytes, ``gpu``).
+
+    >>> DeviceRequirements.parse({"minCpu": 2, "min_memory": 0.5}).resources()
+    {'cpu': 2.0, 'memory': 500000000.0}
+    """
+
+    min_cpu: float | None = None
+    min_memory: float | None = None
+    gpu: int = 0
+
+    @classmethod
+    def parse(cls, raw: Any, where: str = "device_requirements") -> "DeviceRequirements":
+        """Read a ``device_requirements`` object; :class:`ManifestError` names the bad field."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{where}: expected an object, got {raw!r}")
+        numbers = {}
+        for key in ("min_cpu", "min_memory"):
+            value = _get(raw, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ManifestError(f"{where}.{key}: expected a positive number, got {value!r}")
+            numbers[key] = None if value is None else float(value)
+        gpu = _get(raw, "gpu", 0)
+        if gpu is None or gpu is False:
+            gpu = 0
+        elif gpu is True:
+            gpu = 1
+        if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
+            raise ManifestError(f"{where}.gpu: expected a number of GPUs (or true/false), got {gpu!r}")
+        known = {"min_cpu", "minCpu", "min_memory", "minMemory", "gpu"}
+        unknown = [k for k in raw if k not in known]
+        if unknown:
+            raise ManifestError(f"{where}.{unknown[0]}: unknown field (expected min_cpu, min_memory, gpu)")
+        return cls(numbers["min_cpu"], numbers["min_memory"], gpu)
+
+    def resources(self) -> dict[str, float]:
+        """The Dask worker resources one task holds while it runs."""
+        out: dict[str, float] = {}
+        if self.min_cpu:
+            out["cpu"] = float(self.min_cpu)
+        if self.min_memory:
+            out["memory"] = float(self.min_memory * GB)
+        if self.gpu:
+            out["gpu"] = float(self.gpu)
+        return out
+
+    def limit_options(self) -> list[str]:
+        """Container engine options that hold a container to these requirements."""
+        opts = []
+        if self.min_cpu:
+            opts += ["--cpus", f"{self.min_cpu:g}"]
+        if self.min_memory:
+            opts += ["--memory", f"{int(self.min_memory * GB)}b"]
+        return opts
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.min_cpu is not None:
+            out["min_cpu"] = self.min_cpu
+        if self.min_memory is not None:
+            out["min_memory"] = self.min_memory
+        if self.gpu:
+            out["gpu"] = self.gpu
+        return out
+
+
 @dataclass
 class Manifest:
     """A parsed ``manifest.json``."""
@@ -52,10 +130,26 @@ class Manifest:
     platform: str = ""
     entrypoint: str = ""
     container: str | None = None
-    min_cpu: float | None = None
-    min_memory: float | None = None  # GB
-    gpu: Any = None
+    requirements: DeviceRequirements = field(default_factory=DeviceRequirements)
+    network: bool = False
     raw: dict = field(default_factory=dict)
+
+    @property
+    def min_cpu(self) -> float | None:
+        return self.requirements.min_cpu
+
+    @property
+    def min_memory(self) -> float | None:  # GB
+        return self.requirements.min_memory
+
+    @property
+    def gpu(self) -> int:
+        return self.requirements.gpu
+
+    @property
+    def in_container(self) -> bool:
+        """True when the entrypoint runs in the image ``platform_config.container``."""
+        return bool(self.container) and PLATFORMS.get(self.platform, True)
 
     @property
     def path(self) -> str:
@@ -129,24 +223,27 @@ class Manifest:
             raise bad("entrypoint", "is required")
         if os.path.isabs(entrypoint) or ".." in entrypoint.split("/"):
             raise bad("entrypoint", f"must be a file inside app/, got {entrypoint!r}")
+        platform = raw.get("platform")
+        if not isinstance(platform, str) or not platform:
+            raise bad("platform", f"is required: one of {', '.join(PLATFORMS)}")
+        if platform not in PLATFORMS:
+            raise bad("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
         platform_config = _get(raw, "platform_config", {}) or {}
         if not isinstance(platform_config, dict):
             raise bad("platform_config", "expected an object")
         container = platform_config.get("container")
-        if container is not None and (not isinstance(container, str) or not container.strip()):
-            raise bad("platform_config.container", "expected an image name")
-        platform = raw.get("platform", "")
-        if platform in ("docker", "container") and not container:
-            raise bad("platform_config.container", f"is required for platform {platform!r}")
-        reqs = _get(raw, "device_requirements", {}) or {}
-        if not isinstance(reqs, dict):
-            raise bad("device_requirements", "expected an object")
-        numbers = {}
-        for key in ("min_cpu", "min_memory"):
-            value = _get(reqs, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise bad(f"device_requirements.{key}", f"expected a non-negative number, got {value!r}")
-            numbers[key] = value
+        if container is not None and (not isinstance(container, str) or not container.strip()
+                                      or any(c.isspace() for c in container)):
+            raise bad("platform_config.container", f"expected an image name such as 'repo/name:tag', got {container!r}")
+        if PLATFORMS[platform] and not container:
+            raise bad("platform_config.container", f"is required for platform {platform!r}: name the image to run")
+        network = platform_config.get("network", False)
+        if not isinstance(network, bool):
+            raise bad("platform_config.network", f"expected true or false, got {network!r}")
+        try:
+            requirements = DeviceRequirements.parse(_get(raw, "device_requirements"), "device_requirements")
+        except ManifestError as exc:
+            raise ManifestError(f"{path}: {exc}") from None
         manifest = cls(
             folder=folder,
             name=name.strip(),
@@ -155,12 +252,20 @@ class Manifest:
             description=raw.get("description", "") or "",
             platform=platform,
             entrypoint=entrypoint,
-            container=container,
-            min_cpu=numbers["min_cpu"],
-            min_memory=numbers["min_memory"],
-            gpu=_get(reqs, "gpu"),
+            container=container if PLATFORMS[platform] else None,
+            requirements=requirements,
+            network=network,
             raw=raw,
         )
         if not os.path.isfile(manifest.entrypoint_path):
             raise bad("entrypoint", f"app/{entrypoint} does not exist")
+        app_dir = os.path.realpath(manifest.app_dir)
+        if not os.path.realpath(manifest.entrypoint_path).startswith(app_dir + os.sep):
+            raise bad("entrypoint", f"app/{entrypoint} is a symlink out of app/")
         return manifest
+
+    @property
+    def version_key(self) -> tuple[int, int]:
+        """``(major, minor)``, for picking the highest version."""
+        major, minor = self.version.split(".")
+        return int(major), int(minor)

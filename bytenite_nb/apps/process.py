@@ -51,13 +51,27 @@ def run_process(argv: list[str], ctx: TaskContext, *, cwd: str | None = None,
     env = dict(os.environ)
     env.update(ctx.env())
     env.update(extra_env or {})
-    stdout_path = os.path.join(ctx.log_dir, "stdout.log")
-    stderr_path = os.path.join(ctx.log_dir, "stderr.log")
-    with control.supervised(ctx.job_id, ctx.timeout) as attempt, \
+    run_command(argv, env=env, cwd=cwd or ctx.task_dir, job_id=ctx.job_id, timeout=ctx.timeout,
+                log_dir=ctx.log_dir, what=what)
+
+
+def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str | None,
+                timeout: float | None, log_dir: str, what: str = "the app") -> None:
+    """Run ``argv`` in its own process group under the job's timeout and cancel;
+    stdout and stderr go to ``log_dir``. Raise :class:`AppError` if it fails.
+
+    The environment is exactly ``env`` (partitioner and assembler engines get
+    a contract of their own, not an app's).
+
+    >>> # run_command(["sh", "split.sh"], env=env, cwd="/engine/app", job_id=None, timeout=None, log_dir=logs)
+    """
+    stdout_path = os.path.join(log_dir, "stdout.log")
+    stderr_path = os.path.join(log_dir, "stderr.log")
+    with control.supervised(job_id, timeout) as attempt, \
             open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd or ctx.task_dir, env=env, stdin=subprocess.DEVNULL,
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True,
             )
         except FileNotFoundError as exc:

@@ -18,7 +18,8 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
     out_dir = staging.output_dir()
     try:
         try:
-            checksums = spec.assembler.assemble(results, out_dir, spec.assembler_params) or {}
+            with control.job_scope(job_id):
+                checksums = spec.assembler.assemble(results, out_dir, spec.assembler_params) or {}
         except ByteniteNBError:
             raise
         except Exception as exc:

@@ -45,6 +45,27 @@ class Attempt:
     deadline: float | None = None
 
 
+_scope = threading.local()
+
+
+@contextmanager
+def job_scope(job_id: str | None):
+    """Mark work done in this thread (planning, assembly) as part of ``job_id``,
+    so that what it starts - a partitioner or assembler engine - is stopped
+    with the job. See :func:`current_job`."""
+    previous = getattr(_scope, "job_id", None)
+    _scope.job_id = job_id
+    try:
+        yield
+    finally:
+        _scope.job_id = previous
+
+
+def current_job() -> str | None:
+    """The job this thread works for (set by :func:`job_scope`), or None."""
+    return getattr(_scope, "job_id", None)
+
+
 def is_cancelled(job_id: str) -> bool:
     return job_id in _cancelled
 

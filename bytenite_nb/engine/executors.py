@@ -46,6 +46,8 @@ class DaskExecutor:
     def map(self, fn: Callable, items: list, *, keys: list[str], resources: dict | None = None, **kwargs):
         if not items:
             return []
+        if resources:
+            check_resources(self.client, resources)
         return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
 
     def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
@@ -188,6 +190,29 @@ class SyncExecutor:
 
     def close(self) -> None:
         pass
+
+
+def check_resources(client, needs: dict[str, float]) -> None:
+    """Raise :class:`ResourceUnavailable` when the cluster has workers but none
+    offers ``needs`` (Dask would hold such tasks forever). A cluster without
+    workers yet (one that scales up on demand) is given the benefit of the doubt."""
+    from ..exceptions import ResourceUnavailable
+
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    if not workers:
+        return
+    offers = [w.get("resources") or {} for w in workers.values()]
+    if any(all(offer.get(name, 0) >= amount for name, amount in needs.items()) for offer in offers):
+        return
+
+    def show(res: dict) -> str:
+        return ", ".join(f"{k}={v / 1e9:g}GB" if k == "memory" else f"{k}={v:g}" for k, v in sorted(res.items())) or "none"
+
+    best = sorted({show(o) for o in offers})
+    raise ResourceUnavailable(
+        f"the app needs {show(needs)} per task (its device_requirements), but no worker of the cluster offers "
+        f"that; the workers offer: {'; '.join(best[:5])}. Start workers that declare these resources "
+        f"(dask worker --resources \"cpu=2,memory=8e9\"), or run on fewer, larger local workers (--workers 1)")
 
 
 def _error_of(future) -> BaseException:

@@ -7,10 +7,19 @@ from ..partitioners.base import ChunkRef, Source
 from ..storage import list_source
 
 
-def plan_chunks(spec) -> list[ChunkRef]:
-    """Chunk references for a resolved job, numbered 0..N-1 (runs as a Dask task)."""
+def plan_chunks(spec, job_id: str | None = None) -> list[ChunkRef]:
+    """Chunk references for a resolved job, numbered 0..N-1 (runs as a Dask task).
+
+    With a ``job_id``, a partitioner that makes chunk data of its own (an
+    engine folder) writes it into the job's staging area.
+    """
     files = spec.files if spec.files or spec.source.bypass else list_source(spec.source)
-    source = Source(spec.source, files)
+    workspace = None
+    if job_id is not None:
+        from .staging import Staging
+
+        workspace = Staging.of(spec, job_id).url + "/chunks"
+    source = Source(spec.source, files, workspace=workspace)
     try:
         refs = list(spec.partitioner.plan(source, spec.partitioner_params))
     except ByteniteNBError:
@@ -30,6 +39,9 @@ def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
     """Plan, and save the plan in staging so that a resumed run uses the very same chunks."""
     from .staging import Staging
 
-    refs = plan_chunks(spec)
+    from . import control
+
+    with control.job_scope(job_id):
+        refs = plan_chunks(spec, job_id)
     Staging.of(spec, job_id).save_plan(refs)
     return refs

@@ -108,10 +108,17 @@ def bundle(files: list[FileInfo]) -> ChunkRef:
 
 @dataclass
 class Source:
-    """What a partitioner sees: the source location and the files it covers."""
+    """What a partitioner sees: the source location and the files it covers.
+
+    ``workspace`` is the URL of a folder, reachable by every worker and kept as
+    long as the job's staging area, where a partitioner that makes chunk data
+    of its own (rather than references into the source) may write it; None
+    when the plan is only a preview.
+    """
 
     location: Location
     files: list[FileInfo]
+    workspace: str | None = None
 
     @property
     def bypass(self) -> bool:

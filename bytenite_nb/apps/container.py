@@ -1,0 +1,455 @@
+"""``{"image": "repo/name:tag", "command": [...]}``: one container per chunk.
+
+An app packaged as a container image runs through podman or docker, one
+container per chunk attempt, under the runtime contract:
+
+- ``TASK_DIR`` (``/bytenite/task``, read-only) holds the chunk, ``data.bin``;
+- ``TASK_RESULTS_DIR`` (``/bytenite/results``) is the only place the app
+  writes results; the rest of the container's filesystem is read-only apart
+  from a private ``/tmp``;
+- ``APP_PARAMS``, ``CHUNK_NUMBER``; ``SHARED_CACHE_DIR`` (read-only) and
+  ``USER_CACHE_DIR`` (kept between chunks and jobs);
+- no network unless the app asks for it (``"network": true``);
+- CPU and memory limits from ``device_requirements`` (``min_cpu`` cores,
+  ``min_memory`` GB), which also become Dask worker resources;
+- ``taskTimeout`` or a cancel kills the container; containers are always removed;
+- the app runs as an unprivileged user: the calling user's own id with rootless
+  podman or docker, and a dedicated id (:data:`APP_UID`) when running as root.
+
+The engine is podman or docker, whichever is found first; the
+``BYTENITE_NB_CONTAINER_ENGINE`` environment variable or the
+``bytenite-nb.container.engine`` Dask config names another (a name or a path).
+``BYTENITE_NB_CONTAINER_PULL`` (``missing``, ``never`` or ``always``) says
+whether a missing image is pulled; ``BYTENITE_NB_CONTAINER_OPTIONS`` adds
+options to every ``run`` (e.g. ``--ulimit nofile=1024:1024``).
+
+>>> ContainerApp("localhost/upper:1", ["sh", "-c", "tr a-z A-Z < $TASK_DIR/data.bin > $TASK_RESULTS_DIR/out.txt"]).name
+'upper'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound, ManifestError
+from ..schema import show
+from .base import App, TaskContext
+from .manifest import DeviceRequirements
+from .process import run_command
+
+#: where the runtime contract's folders appear inside a container
+TASK_DIR = "/bytenite/task"
+RESULTS_DIR = "/bytenite/results"
+SHARED_CACHE_DIR = "/bytenite/cache/shared"
+USER_CACHE_DIR = "/bytenite/cache/user"
+APP_DIR = "/bytenite/app"
+#: the user an app runs as when bytenite-nb itself runs as root
+APP_UID = 10001
+APP_GID = 10001
+#: seconds a container may outlive taskTimeout before the engine itself stops it
+#: (a backstop for a worker that died without removing its containers)
+ENGINE_TIMEOUT_MARGIN = 60
+PULL_POLICIES = ("missing", "never", "always")
+
+_IMAGE_MISSING = re.compile(
+    r"image not known|no such image|unable to find image|manifest unknown|repository .* not found|"
+    r"pull access denied|initializing source|pinging container registry|short-name .* did not resolve",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host folder seen inside the container at ``target``."""
+
+    host: str
+    target: str
+    writable: bool = False
+
+    def option(self) -> list[str]:
+        if "," in self.host or "," in self.target:
+            # --mount is comma-separated; a comma in a path would change its meaning.
+            raise ContainerError(f"cannot mount {self.host!r}: a folder mounted into a container may not contain ','")
+        spec = f"type=bind,source={self.host},target={self.target}"
+        return ["--mount", spec if self.writable else spec + ",readonly"]
+
+
+@dataclass(frozen=True)
+class ContainerEngine:
+    """A container engine command (podman or docker) and how to drive it."""
+
+    path: str
+    kind: str  # "podman" or "docker"
+
+    @property
+    def rootless(self) -> bool:
+        """True when containers run without root on the host (podman run by a user)."""
+        return self.kind == "podman" and os.geteuid() != 0
+
+    def user_options(self, user: str | None) -> list[str]:
+        """Who the app runs as: never root on the host unless the app spec says ``"user": "root"``."""
+        if user == "root":
+            return ["--user", "0:0"]
+        if user:
+            return ["--user", user]
+        if self.rootless:
+            return ["--userns=keep-id"]  # the calling user's own id, inside and out
+        if os.geteuid() != 0:
+            return ["--user", f"{os.geteuid()}:{os.getegid()}"]  # docker run by a member of its group
+        return ["--user", f"{APP_UID}:{APP_GID}"]
+
+    @property
+    def maps_to_other_uid(self) -> bool:
+        """True when the app's files belong to :data:`APP_UID` on the host (bytenite-nb runs as root)."""
+        return os.geteuid() == 0
+
+    def image_exists(self, image: str) -> bool:
+        verb = ["image", "exists", image] if self.kind == "podman" else ["image", "inspect", image]
+        proc = subprocess.run([self.path, *verb], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        return proc.returncode == 0
+
+    def pull(self, image: str) -> str:
+        """Pull ``image``; return the engine's error text ("" on success)."""
+        proc = subprocess.run([self.path, "pull", image], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        return "" if proc.returncode == 0 else proc.stderr.decode("utf-8", "replace")[-2000:]
+
+    def remove(self, name: str) -> None:
+        """Kill and remove a container (nothing happens if it is gone already)."""
+        argv = [self.path, "rm", "-f", name] if self.kind == "docker" else [self.path, "rm", "-f", "-t", "0", "-i", name]
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def containers(self, label: str) -> list[str]:
+        """Names of the containers, running or not, that carry ``label`` (``key=value``)."""
+        proc = subprocess.run([self.path, "ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}"],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        return [line for line in proc.stdout.split() if line]
+
+
+def _configured_engine() -> str | None:
+    value = os.environ.get("BYTENITE_NB_CONTAINER_ENGINE")
+    if value:
+        return value
+    try:
+        import dask
+
+        return dask.config.get("bytenite-nb.container.engine", None)
+    except ImportError:
+        return None
+
+
+def find_engine(preferred: str | None = None) -> ContainerEngine:
+    """The container engine to use: ``preferred``, else the configured one, else
+    podman, else docker. Raises :class:`ContainerError` when there is none.
+
+    >>> # find_engine().kind
+    >>> # 'podman'
+    """
+    wanted = preferred or _configured_engine()
+    candidates = [wanted] if wanted else ["podman", "docker"]
+    for name in candidates:
+        path = shutil.which(name)
+        if path:
+            kind = "docker" if "docker" in os.path.basename(os.path.realpath(path)) \
+                or "docker" in os.path.basename(name) else "podman"
+            return ContainerEngine(path, kind)
+    if wanted:
+        raise ContainerError(f"container engine {wanted!r} (from the app spec, BYTENITE_NB_CONTAINER_ENGINE "
+                             "or the bytenite-nb.container.engine Dask config) is not installed")
+    raise ContainerError("no container engine: install podman or docker, or set BYTENITE_NB_CONTAINER_ENGINE")
+
+
+def pull_policy() -> str:
+    policy = os.environ.get("BYTENITE_NB_CONTAINER_PULL", "missing")
+    if policy not in PULL_POLICIES:
+        raise ContainerError(f"BYTENITE_NB_CONTAINER_PULL: expected one of {', '.join(PULL_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def extra_options() -> list[str]:
+    return shlex.split(os.environ.get("BYTENITE_NB_CONTAINER_OPTIONS", ""))
+
+
+_ready: set[tuple[str, str]] = set()
+_ready_lock = threading.Lock()
+#: writable mounts that stay the app user's (its cache), not given back after a run
+_kept_owned: set[str] = set()
+
+
+def ensure_image(engine: ContainerEngine, image: str, what: str) -> None:
+    """Make sure ``image`` is on this machine, pulling it once per process if the
+    pull policy allows; raise :class:`ImageNotFound` naming the image otherwise."""
+    key = (engine.path, image)
+    if key in _ready:
+        return
+    with _ready_lock:
+        if key in _ready:
+            return
+        policy = pull_policy()
+        present = engine.image_exists(image)
+        if policy == "always" or (not present and policy == "missing"):
+            error = engine.pull(image)
+            if error and not (present and policy == "always"):
+                raise ImageNotFound(f"{what}: image {image!r} is not on this machine and {engine.kind} could not "
+                                    f"pull it: {error.strip().splitlines()[-1] if error.strip() else 'unknown error'}")
+        elif not present:
+            raise ImageNotFound(f"{what}: image {image!r} is not on this machine ({engine.kind} image list) and "
+                                "BYTENITE_NB_CONTAINER_PULL=never; build or load it first")
+        _ready.add(key)
+
+
+def forget_images() -> None:
+    """Check every image again before its next use (after images were removed)."""
+    with _ready_lock:
+        _ready.clear()
+
+
+def _container_name(job_id: str | None, label: str) -> str:
+    base = re.sub(r"[^a-zA-Z0-9_.-]+", "-", f"bnb-{job_id or 'run'}-{label}")[:100].strip("-.")
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+def _give(path: str, uid: int, gid: int) -> None:
+    st = os.stat(path)
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid)
+
+
+def _take_back(root: str) -> None:
+    """Give everything the app left under ``root`` back to this process's user, so
+    outputs at the destination belong to whoever ran the job."""
+    uid, gid = os.geteuid(), os.getegid()
+    os.lchown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], env: dict[str, str],
+                  log_dir: str, job_id: str | None, timeout: float | None, what: str,
+                  workdir: str | None = None, requirements: DeviceRequirements | None = None,
+                  network: bool = False, user: str | None = None, engine: str | None = None,
+                  label: str = "task") -> None:
+    """Run ``argv`` in a fresh container of ``image`` and remove it; raise
+    :class:`AppError` (or a subclass) naming ``what`` if it fails.
+
+    Writable mounts are handed to the app's user for the run and given back after.
+
+    >>> # run_container("localhost/tools:1", ["sh", "-c", "ls /in"], mounts=[Mount("/data", "/in")],
+    >>> #               env={}, log_dir="/tmp/logs", job_id=None, timeout=60, what="listing")
+    """
+    eng = find_engine(engine)
+    ensure_image(eng, image, what)
+    name = _container_name(job_id, label)
+    opts = [eng.path, "run", "--rm", "--name", name, "--pull", "never", "--read-only",
+            "--cap-drop", "all", "--security-opt", "no-new-privileges", "--log-driver", "none",
+            "--label", f"bytenite-nb.job={job_id or ''}", "--label", "bytenite-nb=1"]
+    if eng.kind == "docker":
+        opts += ["--tmpfs", "/tmp"]  # podman's --read-only brings its own /tmp
+    if not network:
+        opts += ["--network", "none"]
+    opts += eng.user_options(user)
+    if requirements is not None:
+        opts += requirements.limit_options()
+    if timeout and eng.kind == "podman":
+        opts += ["--timeout", str(int(timeout) + ENGINE_TIMEOUT_MARGIN)]
+    writable = [m.host for m in mounts if m.writable]
+    hand_over = eng.maps_to_other_uid and not user
+    if hand_over:
+        for path in writable:
+            _give(path, APP_UID, APP_GID)
+    for mount in mounts:
+        opts += mount.option()
+    env = {"HOME": "/tmp", **env}
+    for key, value in env.items():
+        opts += ["--env", f"{key}={value}"]
+    if workdir:
+        opts += ["--workdir", workdir]
+    opts += extra_options()
+    opts += [image, *(argv or [])]
+    finished = False
+    try:
+        run_command(opts, env=dict(os.environ), cwd=log_dir, job_id=job_id, timeout=timeout, log_dir=log_dir,
+                    what=what)
+        finished = True
+    except AppError as exc:
+        if type(exc) is AppError and exc.exit_code in (125, 126, 127):
+            raise _engine_error(exc, eng, image, what) from exc
+        raise
+    finally:
+        if not finished:
+            # A killed client leaves its container behind: stop and remove it.
+            eng.remove(name)
+        if hand_over:
+            for path in writable:
+                if path not in _kept_owned:
+                    _take_back(path)
+
+
+def _engine_error(exc: AppError, eng: ContainerEngine, image: str, what: str) -> AppError:
+    """A clear error for the engine's own exit statuses (125: engine error,
+    126: not executable, 127: no such command), told apart from an app that
+    happens to exit with them by the engine's ``Error:`` line."""
+    text = exc.stderr_tail
+    engine_said = "Error:" in text or "OCI runtime" in text or "docker:" in text
+    if not engine_said:
+        return exc
+    if _IMAGE_MISSING.search(text):
+        forget_images()
+        return ImageNotFound(f"{what}: image {image!r} is not available to {eng.kind}", exit_code=exc.exit_code,
+                             stderr_tail=text)
+    if exc.exit_code == 127:
+        return ContainerError(f"{what}: the command is not in image {image!r}", exit_code=127, stderr_tail=text)
+    if exc.exit_code == 126:
+        return ContainerError(f"{what}: the command in image {image!r} cannot be run (not executable?)",
+                              exit_code=126, stderr_tail=text)
+    return ContainerError(f"{what}: {eng.kind} could not run a container of {image!r}", exit_code=125,
+                          stderr_tail=text)
+
+
+def contract_mounts(ctx: TaskContext) -> list[Mount]:
+    """The runtime contract's folders, mounted where :func:`contract_env` says they are."""
+    return [
+        Mount(ctx.task_dir, TASK_DIR),
+        Mount(ctx.results_dir, RESULTS_DIR, writable=True),
+        Mount(ctx.shared_cache_dir, SHARED_CACHE_DIR),
+        Mount(ctx.user_cache_dir, USER_CACHE_DIR, writable=True),
+    ]
+
+
+def contract_env(ctx: TaskContext) -> dict[str, str]:
+    """The runtime contract's variables, as the app sees them inside its container."""
+    env = ctx.env()
+    env.update({"TASK_DIR": TASK_DIR, "TASK_RESULTS_DIR": RESULTS_DIR, "SHARED_CACHE_DIR": SHARED_CACHE_DIR,
+                "USER_CACHE_DIR": USER_CACHE_DIR})
+    return env
+
+
+def run_task_in_container(ctx: TaskContext, image: str, argv: list[str] | None, *, what: str,
+                          app_dir: str | None = None, extra_env: dict[str, str] | None = None,
+                          requirements: DeviceRequirements | None = None, network: bool = False,
+                          user: str | None = None, engine: str | None = None, workdir: str | None = None) -> None:
+    """One app attempt on one chunk in a container, under the runtime contract.
+
+    ``app_dir`` (a ByteNite folder's ``app/``) is mounted read-only at
+    ``/bytenite/app`` and the command runs from there.
+    """
+    mounts = contract_mounts(ctx)
+    if app_dir:
+        mounts.append(Mount(app_dir, APP_DIR))
+        workdir = workdir or APP_DIR
+    _kept_owned.add(ctx.user_cache_dir)
+    env = {**(extra_env or {}), **contract_env(ctx)}
+    run_container(image, argv, mounts=mounts, env=env, log_dir=ctx.log_dir, job_id=ctx.job_id,
+                  timeout=ctx.timeout, what=what, workdir=workdir, requirements=requirements,
+                  network=network, user=user, engine=engine, label=f"chunk{ctx.chunk_number}")
+
+
+SPEC_KEYS = ("image", "command", "env", "network", "device_requirements", "deviceRequirements", "user",
+             "engine", "workdir", "schema")
+
+
+class ContainerApp(App):
+    """A container image run on every chunk (see the module docs for the contract).
+
+    ``command`` runs in the image (default: the image's own command);
+    ``device_requirements`` (``min_cpu``, ``min_memory`` in GB, ``gpu``) set
+    the container's limits and the Dask resources of each task; ``network``
+    turns networking on; ``env`` adds variables.
+
+    >>> ContainerApp.from_spec({"image": "localhost/upper:1", "network": True}).to_spec()
+    {'image': 'localhost/upper:1', 'network': True}
+    """
+
+    runtime = "image"
+    #: other runtime keys that are fields of this one
+    absorbs = ("command",)
+
+    def __init__(self, image: str, command: list[str] | str | None = None, *, env: dict | None = None,
+                 network: bool = False, device_requirements: dict | None = None, user: str | None = None,
+                 engine: str | None = None, workdir: str | None = None, schema: dict | None = None):
+        self.image = image
+        self.command = command
+        self.env = dict(env or {})
+        self.network = network
+        self.device_requirements = dict(device_requirements or {})
+        self.user = user
+        self.engine = engine
+        self.workdir = workdir
+        self.schema = schema
+
+    @classmethod
+    def from_spec(cls, spec: dict, base_dir: str | None = None) -> "ContainerApp":
+        unknown = [k for k in spec if k not in SPEC_KEYS]
+        if unknown:
+            from ..schema import suggest
+
+            raise FieldError(f"app.{unknown[0]}", "unknown field" + suggest(unknown[0], SPEC_KEYS))
+        return cls(spec["image"], spec.get("command"), env=spec.get("env"), network=spec.get("network", False),
+                   device_requirements=spec.get("device_requirements", spec.get("deviceRequirements")),
+                   user=spec.get("user"), engine=spec.get("engine"), workdir=spec.get("workdir"),
+                   schema=spec.get("schema"))
+
+    @property
+    def name(self) -> str:
+        image = str(self.image)
+        last = image.rsplit("/", 1)[-1]
+        return last.split("@", 1)[0].split(":", 1)[0] or "image"
+
+    @property
+    def argv(self) -> list[str] | None:
+        if self.command is None:
+            return None
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+    @property
+    def requirements(self) -> DeviceRequirements:
+        return DeviceRequirements.parse(self.device_requirements, "app.device_requirements")
+
+    def check(self, field: str = "app") -> list[FieldError]:
+        errors = []
+        if not isinstance(self.image, str) or not self.image.strip() or any(c.isspace() for c in self.image):
+            errors.append(FieldError(f"{field}.image", f"expected an image name such as 'repo/name:tag', got {show(self.image)}"))
+        cmd = self.command
+        if cmd is not None and not (isinstance(cmd, str) and cmd.strip() or isinstance(cmd, list) and cmd
+                                    and all(isinstance(a, str) for a in cmd)):
+            errors.append(FieldError(f"{field}.command", f"expected a non-empty list of strings, got {show(cmd)}"))
+        if not isinstance(self.env, dict) or not all(isinstance(v, str) for v in self.env.values()):
+            errors.append(FieldError(f"{field}.env", "expected an object of strings"))
+        if not isinstance(self.network, bool):
+            errors.append(FieldError(f"{field}.network", f"expected true or false, got {show(self.network)}"))
+        try:
+            DeviceRequirements.parse(self.device_requirements, f"{field}.device_requirements")
+        except ManifestError as exc:
+            errors.append(FieldError(f"{field}.device_requirements", str(exc)))
+        return errors
+
+    def resources(self) -> dict[str, float]:
+        return self.requirements.resources()
+
+    def run(self, ctx: TaskContext) -> None:
+        run_task_in_container(ctx, self.image, self.argv, what=f"app {self.name} (image {self.image})",
+                              extra_env=self.env, requirements=self.requirements, network=self.network,
+                              user=self.user, engine=self.engine, workdir=self.workdir)
+
+    def to_spec(self) -> Any:
+        spec: dict[str, Any] = {"image": self.image}
+        if self.command is not None:
+            spec["command"] = self.command
+        for key in ("env", "device_requirements"):
+            if getattr(self, key):
+                spec[key] = getattr(self, key)
+        if self.network:
+            spec["network"] = True
+        for key in ("user", "engine", "workdir", "schema"):
+            if getattr(self, key) is not None:
+                spec[key] = getattr(self, key)
+        return spec

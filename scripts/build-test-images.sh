@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Build the container images the tests use, from files already on this machine
+# (no registry is needed): a busybox image from the busybox-static binary, and a
+# Python image from the installed Debian packages of python3.11 and its
+# libraries, with busybox for a shell. Images that exist already are kept;
+# --force builds them again.
+#
+#   localhost/bytenite-nb-test/busybox:1
+#   localhost/bytenite-nb-test/python:3
+set -euo pipefail
+ENGINE="${BYTENITE_NB_CONTAINER_ENGINE:-podman}"
+BUSYBOX_IMAGE=localhost/bytenite-nb-test/busybox:1
+PYTHON_IMAGE=localhost/bytenite-nb-test/python:3
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+# A static busybox runs in an image that has no C library of its own.
+busybox="$(command -v busybox || true)"
+if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    echo "build-test-images: a static busybox is missing (install busybox-static)" >&2
+    exit 1
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+have() { "$ENGINE" image exists "$1" 2>/dev/null; }
+
+# Shell tools in /usr/local/bin, without replacing anything the image has already.
+add_busybox() {
+    local root="$1"
+    mkdir -p "$root/usr/local/bin" "$root/etc" "$root/tmp"
+    chmod 1777 "$root/tmp"
+    chmod 755 "$root"
+    cp "$busybox" "$root/usr/local/bin/busybox"
+    for applet in $("$busybox" --list); do
+        [ "$applet" = busybox ] && continue
+        for dir in usr/local/bin usr/bin bin; do
+            [ -e "$root/$dir/$applet" ] && continue 2
+        done
+        ln -s busybox "$root/usr/local/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' > "$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+}
+
+import_root() {
+    local root="$1" image="$2"
+    tar -C "$root" -cf "$work/rootfs.tar" .
+    "$ENGINE" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'CMD ["sh"]' \
+        "$work/rootfs.tar" "$image" >/dev/null
+    rm -f "$work/rootfs.tar"
+    echo "built $image" >&2
+}
+
+if [ $force = 1 ] || ! have "$BUSYBOX_IMAGE"; then
+    root="$work/busybox"
+    mkdir -p "$root"
+    add_busybox "$root"
+    import_root "$root" "$BUSYBOX_IMAGE"
+fi
+
+if [ $force = 1 ] || ! have "$PYTHON_IMAGE"; then
+    root="$work/python"
+    mkdir -p "$root"
+    python_version="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    packages="python${python_version}-minimal libpython${python_version}-minimal libpython${python_version}-stdlib
+              python3-minimal libc6 zlib1g libexpat1 libssl3 libffi8 libbz2-1.0 liblzma5 libmpdec3"
+    installed=()
+    for pkg in $packages; do
+        dpkg -s "$pkg" >/dev/null 2>&1 && installed+=("$pkg")
+    done
+    # The files of those packages as installed here (merged /usr symlinks kept as they are).
+    dpkg -L "${installed[@]}" | sed -n 's|^/||p' | sort -u | while read -r path; do
+        [ -e "/$path" ] || [ -L "/$path" ] && printf '%s\n' "$path"
+    done > "$work/files"
+    # Merged /usr: the targets of /bin, /lib... must exist before their symlinks are unpacked.
+    mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
+    tar -C / --no-recursion -cf - -T "$work/files" | tar -C "$root" -xf -
+    add_busybox "$root"
+    import_root "$root" "$PYTHON_IMAGE"
+fi
