@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import threading
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from .exceptions import UnsafePathError
 
@@ -19,41 +19,50 @@ BUFFER = 8 * 2**20
 
 
 def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None) -> int:
-    """Append bytes ``[start, end)`` of a local file to an open local file, in the kernel when possible."""
+    """Append bytes ``[start, end)`` of a local file to an open local file.
+
+    The bytes never pass through Python when the kernel can copy them:
+    ``copy_file_range`` on one filesystem, ``sendfile`` across two (e.g. disk to
+    tmpfs), a read/write loop only as a last resort.
+    """
     with open(src_path, "rb") as src:
         if end is None:
             end = os.fstat(src.fileno()).st_size
-        remaining = max(0, end - start)
-        total = remaining
+        total = max(0, end - start)
+        remaining = total
         dst.flush()
-        out_fd = dst.fileno()
+        out_fd, in_fd = dst.fileno(), src.fileno()
         offset = start
-        use_kernel = hasattr(os, "copy_file_range")
+        ways = ["copy_file_range", "sendfile", "read"]
+        if not hasattr(os, "copy_file_range"):
+            ways.remove("copy_file_range")
         while remaining > 0:
-            if use_kernel:
-                try:
-                    n = os.copy_file_range(src.fileno(), out_fd, min(remaining, 1 << 30), offset)
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
-                        raise
-                    use_kernel = False
+            way = ways[0]
+            try:
+                if way == "copy_file_range":
+                    n = os.copy_file_range(in_fd, out_fd, min(remaining, 1 << 30), offset)
+                elif way == "sendfile":
+                    n = os.sendfile(out_fd, in_fd, offset, min(remaining, 1 << 30))
+                else:
+                    src.seek(offset)
+                    data = src.read(min(remaining, BUFFER))
+                    dst.write(data)
+                    dst.flush()
+                    n = len(data)
+            except OSError as exc:
+                if way != "read" and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                                                   errno.EBADF):
+                    ways.pop(0)
                     continue
-                if n == 0:
-                    break
-            else:
-                src.seek(offset)
-                data = src.read(min(remaining, BUFFER))
-                if not data:
-                    break
-                dst.write(data)
-                dst.flush()
-                n = len(data)
+                raise
+            if n == 0:
+                break
             offset += n
             remaining -= n
         if remaining:
             raise OSError(f"{src_path}: expected {total} bytes from offset {start}, file ended at {offset}")
-        if use_kernel:
-            dst.seek(0, os.SEEK_END)
+        if ways[0] != "read":
+            dst.seek(0, os.SEEK_END)  # the kernel moved the file offset; keep Python's view in step
         return total
 
 
@@ -196,7 +205,3 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def iter_files(paths: Iterable[str]):
-    for p in paths:
-        with open(p, "rb") as f:
-            yield f
