@@ -46,10 +46,12 @@ class Component:
 
     @property
     def doc(self) -> str:
-        doc = inspect.getdoc(self.obj) or ""
-        if not doc and hasattr(self.obj, "fn"):
-            doc = inspect.getdoc(self.obj.fn) or ""
-        return doc
+        # A wrapped function (a function app, partitioner or assembler) speaks for
+        # itself: the wrapper's class docstring describes the wrapper, not the component.
+        fn = getattr(self.obj, "fn", None)
+        if callable(fn):
+            return inspect.getdoc(fn) or ""
+        return inspect.getdoc(self.obj) or ""
 
     @property
     def summary(self) -> str:
