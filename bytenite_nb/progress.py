@@ -33,9 +33,15 @@ def show_progress(handle, stream=None, interval: float = 0.2, line_every: float 
 
 
 def _bar(handle, stream, interval: float) -> None:
+    import shutil
+
     from tqdm import tqdm
 
-    with tqdm(total=0, unit="chunk", file=stream, dynamic_ncols=True, desc=handle.job_id) as bar:
+    # A terminal that reports no size (some ptys, CI runners) still gets a bar:
+    # tqdm hides bars below a height of 0.
+    size = shutil.get_terminal_size((100, 20))
+    with tqdm(total=0, unit="chunk", file=stream, ncols=size.columns or 100, nrows=size.lines or 20,
+              desc=handle.job_id) as bar:
         while True:
             finished = handle.wait(interval)
             p = handle.progress

@@ -121,3 +121,24 @@ def test_components_lists_params():
 def test_unknown_job_id():
     done = cli("jobs", "no-such-job")
     assert done.returncode == 1 and "no job 'no-such-job'" in done.stderr
+
+
+def test_progress_bar_on_a_terminal(job_file, tmp_path):
+    """On a terminal the run shows a live bar (tqdm), not plain lines."""
+    import pty
+
+    output = bytearray()
+
+    def read(fd):
+        data = os.read(fd, 65536)
+        output.extend(data)
+        return data
+
+    argv = [sys.executable, "-m", "bytenite_nb.cli", "run", str(job_file), "--scheduler", "sync"]
+    status = pty.spawn(argv, read)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "5/5" in text and "chunk" in text and "|" in text  # a tqdm bar: "100%|####| 5/5 [..., chunk/s]"
+    assert "\r" in text  # redrawn in place
+    assert "[" + "upper" not in text.split("COMPLETE:")[0].split("\n")[0]  # no plain progress lines
+    assert (tmp_path / "out" / "upper.txt").exists()
