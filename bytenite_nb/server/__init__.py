@@ -1,0 +1,27 @@
+"""The Jupyter server extension of bytenite-nb: REST handlers under ``/bytenite-nb/``.
+
+Enabled by the ``jupyter-config`` file the package installs
+(``etc/jupyter/jupyter_server_config.d/bytenite_nb.json``); the JupyterLab
+extension (built into ``bytenite_nb/labextension``) talks to it.
+"""
+
+from __future__ import annotations
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    return [{"module": "bytenite_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict]:
+    # For `jupyter labextension develop`: the built extension sits beside this package.
+    return [{"src": "../labextension", "dest": "bytenite-nb"}]
+
+
+def _load_jupyter_server_extension(server_app) -> None:
+    """Register the handlers over a :class:`~.manager.JobManager` for the server's root dir."""
+    from .handlers import setup_handlers
+    from .manager import JobManager
+
+    manager = JobManager(server_app.root_dir, log=server_app.log)
+    setup_handlers(server_app.web_app, manager)
+    server_app.log.info("bytenite-nb: REST handlers registered under /bytenite-nb/")

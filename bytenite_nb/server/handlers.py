@@ -1,0 +1,191 @@
+"""REST handlers under ``/bytenite-nb/``: decode the request, call the
+:class:`~.manager.JobManager`, encode the answer. Nothing else happens here.
+
+Every handler requires Jupyter's authentication (``@tornado.web.authenticated``
+on every method). Errors come back as JSON with the library's own message::
+
+    {"error": "JobValidationError", "message": "invalid job: app: is required",
+     "errors": [{"field": "app", "message": "is required"}]}
+
+Routes (``ID`` is a job id):
+
+=======  ==============================  ==========================================
+GET      /bytenite-nb/components         partitioners, apps, assemblers + schemas
+POST     /bytenite-nb/validate           ``{"job", "path"?}`` -> what the job resolves to
+POST     /bytenite-nb/plan               ``{"job", "path"?, "limit"?}`` -> chunk preview
+GET      /bytenite-nb/jobs               recent jobs with live progress
+POST     /bytenite-nb/jobs               ``{"job", "path"?, "scheduler"?, "workers"?, "id"?}`` -> start
+GET      /bytenite-nb/jobs/ID            one job with its chunks, output tail, dashboard
+POST     /bytenite-nb/jobs/ID/cancel     cancel a running job
+POST     /bytenite-nb/jobs/ID/rerun      run a FAILED/CANCELLED job again: only unfinished chunks
+GET      /bytenite-nb/cluster            which cluster jobs run on (``?address=``)
+=======  ==============================  ==========================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobValidationError
+from .manager import JobConflict, JobManager, JobNotFound
+
+NAMESPACE = "bytenite-nb"
+JOB_ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+
+# Validation and planning list storage and may take a while: never on the
+# server's event loop.
+_blocking = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bytenite-nb-server")
+
+
+def error_body(exc: BaseException) -> tuple[int, dict]:
+    """The HTTP status and JSON body for a library error."""
+    body: dict = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, JobValidationError):
+        body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return 400, body
+    if isinstance(exc, FieldError):
+        body["errors"] = [{"field": exc.field, "message": exc.message}]
+        return 400, body
+    if isinstance(exc, (JobNotFound, ComponentNotFound)):
+        return 404, body
+    if isinstance(exc, JobConflict):
+        return 409, body
+    return 422, body  # the job cannot be done as it is (a partitioner that cannot split the source...)
+
+
+class BaseHandler(APIHandler):
+    """Shared by every bytenite-nb handler: the manager, JSON in and out."""
+
+    @property
+    def manager(self) -> JobManager:
+        return self.settings["bytenite_nb_manager"]
+
+    def body(self) -> dict:
+        """The request's JSON object; a 400 naming the problem otherwise."""
+        if not self.request.body:
+            return {}
+        try:
+            data = json.loads(self.request.body)
+        except json.JSONDecodeError as exc:
+            raise JobValidationError(FieldError("", f"the request body is not valid JSON: {exc.msg}")) from exc
+        if not isinstance(data, dict):
+            raise JobValidationError(FieldError("", "the request body must be a JSON object"))
+        return data
+
+    async def call(self, fn, *args, status: int = 200, **kwargs) -> None:
+        """Run ``fn`` off the event loop and answer with its result, or with the
+        library's error as JSON."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(_blocking, functools.partial(fn, *args, **kwargs))
+        except ByteniteNBError as exc:
+            code, body = error_body(exc)
+            self.set_status(code)
+            self.finish(json.dumps(body))
+            return
+        self.set_status(status)
+        self.finish(json.dumps(result, default=str))
+
+    def int_argument(self, name: str, default: int, minimum: int = 1) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise JobValidationError(FieldError(name, f"expected a whole number of at least {minimum}, got {raw!r}"))
+        return value
+
+
+class ComponentsHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self):
+        await self.call(self.manager.components)
+
+
+class ValidateHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self):
+        await self.call(lambda: self._validate(self.body()))
+
+    def _validate(self, data: dict) -> dict:
+        return self.manager.validate(data.get("job"), data.get("path"))
+
+
+class PlanHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self):
+        await self.call(lambda: self._plan(self.body()))
+
+    def _plan(self, data: dict) -> dict:
+        limit = data.get("limit", None)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise JobValidationError(FieldError("limit", f"expected a whole number of at least 1, got {limit!r}"))
+        return self.manager.plan(data.get("job"), data.get("path"), **({"limit": limit} if limit else {}))
+
+
+class JobsHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self):
+        await self.call(lambda: {"jobs": self.manager.list_jobs(self.int_argument("limit", 50))})
+
+    @tornado.web.authenticated
+    async def post(self):
+        await self.call(lambda: self._submit(self.body()), status=201)
+
+    def _submit(self, data: dict) -> dict:
+        return self.manager.submit(data.get("job"), data.get("path"), scheduler=data.get("scheduler") or None,
+                                   workers=data.get("workers"), job_id=data.get("id"))
+
+
+class JobHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, job_id: str):
+        await self.call(self.manager.job_detail, job_id)
+
+
+class CancelHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self, job_id: str):
+        await self.call(self.manager.cancel, job_id, status=202)
+
+
+class RerunHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self, job_id: str):
+        await self.call(self.manager.rerun_failed, job_id, status=202)
+
+
+class ClusterHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self):
+        await self.call(self.manager.cluster, self.get_argument("address", None))
+
+
+ROUTES = [
+    ("components", ComponentsHandler),
+    ("validate", ValidateHandler),
+    ("plan", PlanHandler),
+    ("jobs", JobsHandler),
+    (f"jobs/{JOB_ID}", JobHandler),
+    (f"jobs/{JOB_ID}/cancel", CancelHandler),
+    (f"jobs/{JOB_ID}/rerun", RerunHandler),
+    ("cluster", ClusterHandler),
+]
+
+
+def setup_handlers(web_app, manager: JobManager) -> None:
+    """Add the bytenite-nb routes to a Jupyter server's tornado application."""
+    web_app.settings["bytenite_nb_manager"] = manager
+    base_url = web_app.settings["base_url"]
+    handlers = [(url_path_join(base_url, NAMESPACE, route) + "/?$", handler) for route, handler in ROUTES]
+    web_app.add_handlers(".*$", handlers)

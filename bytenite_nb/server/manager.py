@@ -1,0 +1,501 @@
+"""What the JupyterLab extension asks of bytenite-nb, behind the REST handlers.
+
+The handlers (:mod:`.handlers`) only decode requests and encode answers; all
+the work is here, in plain Python that raises the library's own errors.
+
+Where a submitted job runs: in a process of its own, started detached
+(``python -m bytenite_nb.server.launcher``, in a new session), never in the
+Jupyter server. So a job outlives a browser reload, a closed page and even a
+restart of the server; the server never holds a Dask client or a job's
+threads; and the job's progress reaches the browser the way it reaches every
+other display, through the shared job store (SQLite), which any process can
+read. Each job process records its pid and host in the store, which is how a
+cancel (SIGINT: the job process cancels the job on KeyboardInterrupt, killing
+its running apps and writing nothing) finds it. "Rerun the failed chunks"
+starts the same job again under the same id: the engine resumes, skipping
+every chunk whose result was already committed.
+
+A job submitted here leaves a folder under ``$BYTENITE_NB_HOME/jupyter-jobs/ID``:
+``job.json`` (the job, with secrets left out: credentials come from the
+environment), ``launch.json`` (base dir, cluster, pid) and ``output.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import config
+from .. import store as st
+from ..exceptions import ByteniteNBError, FieldError, JobValidationError
+from ..redact import redact, redact_text
+
+LAUNCH_DIR_NAME = "jupyter-jobs"
+LOG_TAIL_BYTES = 8192
+PLAN_PREVIEW_LIMIT = 200
+EXIT_GRACE_SECONDS = 30
+
+
+class JobNotFound(ByteniteNBError):
+    """No job with this id in the job store."""
+
+
+class JobConflict(ByteniteNBError):
+    """The job is not in a state that allows what was asked (cancel a finished job...)."""
+
+
+def _field_error(field: str, message: str) -> JobValidationError:
+    return JobValidationError(FieldError(field, message))
+
+
+def _process_alive(pid: int) -> bool:
+    """Is ``pid`` a live process (not a zombie) on this host?"""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # "pid (name) S ...": the state letter follows the last ')'
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _process_cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+class JobManager:
+    """Components, validation, planning and job processes for one Jupyter server.
+
+    ``root_dir`` is the server's root: job file paths sent by the browser are
+    relative to it, and a job's relative data paths resolve against its
+    job file's folder, as everywhere else.
+    """
+
+    def __init__(self, root_dir: str, *, python: str | None = None, log=None):
+        self.root_dir = os.path.realpath(os.path.expanduser(root_dir))
+        self.python = python or sys.executable
+        self.log = log
+        self._children: dict[str, subprocess.Popen] = {}  # job id -> process this server started
+        self._lock = threading.Lock()
+
+    # -- places ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> st.JobStore:
+        return st.default_store()
+
+    @staticmethod
+    def launch_dir(job_id: str) -> str:
+        return os.path.join(config.home(), LAUNCH_DIR_NAME, job_id)
+
+    def base_dir_of(self, path: str | None) -> str:
+        """The folder a job file at ``path`` (relative to the root dir) lives in."""
+        if path is None or path == "":
+            return self.root_dir
+        if not isinstance(path, str):
+            raise _field_error("path", f"expected a file path relative to the Jupyter root, got {type(path).__name__}")
+        full = os.path.realpath(os.path.join(self.root_dir, path.lstrip("/")))
+        if full != self.root_dir and not full.startswith(self.root_dir + os.sep):
+            raise _field_error("path", f"{path!r} is outside the Jupyter root dir")
+        return os.path.dirname(full)
+
+    def relative_to_root(self, url: str | None) -> str | None:
+        """A local URL or path as a path relative to the root dir, if it is inside it."""
+        if not url:
+            return None
+        path = url[len("file://"):] if url.startswith("file://") else url
+        if "://" in path:
+            return None
+        path = os.path.realpath(path)
+        if path == self.root_dir:
+            return ""
+        if path.startswith(self.root_dir + os.sep):
+            return os.path.relpath(path, self.root_dir)
+        return None
+
+    # -- components and jobs, before running ------------------------------------------
+
+    def components(self) -> dict:
+        """Every partitioner, app and assembler with its params schema, the app
+        runtimes a job's ``app`` object may name, and the ``config`` schema."""
+        from ..apps import runtimes
+        from ..job import CONFIG_SCHEMA
+        from ..registry import REGISTRIES
+        from ..storage import DESCRIPTORS
+
+        out: dict[str, Any] = {kind: [c.to_dict() for c in registry] for kind, registry in REGISTRIES.items()}
+        out["runtimes"] = sorted(runtimes())
+        out["config"] = CONFIG_SCHEMA
+        out["descriptors"] = sorted(DESCRIPTORS)
+        return json.loads(json.dumps(out, default=str))
+
+    def load_job(self, data: Any, path: str | None = None):
+        """A :class:`~bytenite_nb.Job` from a request's ``job`` object."""
+        from ..job import Job
+
+        if data is None:
+            raise _field_error("job", "is required (the job file's content, as an object)")
+        base_dir = self.base_dir_of(path)
+        source_name = path or None
+        return Job.from_dict(data, base_dir=base_dir, source_name=source_name)
+
+    def validate(self, data: Any, path: str | None = None, *, check_storage: bool = True) -> dict:
+        """Validate a job; return what it resolves to. Raises :class:`JobValidationError`."""
+        job = self.load_job(data, path)
+        spec = job.resolve(check_storage=check_storage)
+        return {
+            "valid": True,
+            "name": spec.name,
+            "partitioner": spec.partitioner_name,
+            "app": str(spec.app.name),
+            "assembler": spec.assembler_name,
+            "source": spec.source.url,
+            "destination": spec.destination.url,
+            "files": len(spec.files),
+            "config": redact(spec.config),
+        }
+
+    def plan(self, data: Any, path: str | None = None, *, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
+        """The chunks a job would run (references only; no app runs)."""
+        job = self.load_job(data, path)
+        # In this process with the synchronous scheduler: a preview lists and
+        # splits, it never moves the data, and needs no cluster.
+        refs = job.plan(scheduler="sync")
+        sizes = [r.size for r in refs if r.size is not None]
+        return {
+            "count": len(refs),
+            "totalSize": sum(sizes) if sizes else None,
+            "chunks": [redact(r.to_dict()) for r in refs[:limit]],
+            "truncated": len(refs) > limit,
+        }
+
+    # -- running -----------------------------------------------------------------------
+
+    def submit(self, data: Any, path: str | None = None, *, scheduler: str | None = None,
+               workers: int | None = None, job_id: str | None = None) -> dict:
+        """Validate a job and start it in a detached process; return its record."""
+        from ..job import new_job_id, valid_job_id
+
+        if scheduler is not None and (not isinstance(scheduler, str)):
+            raise _field_error("scheduler", f"expected a Dask scheduler address, got {type(scheduler).__name__}")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise _field_error("workers", f"expected a whole number of at least 1, got {workers!r}")
+        if job_id is not None and (not isinstance(job_id, str) or not valid_job_id(job_id)):
+            raise _field_error("id", f"expected letters, digits, '.', '_' or '-' (max 128), got {job_id!r}")
+        job = self.load_job(data, path)
+        spec = job.resolve()  # every error before anything starts
+        job_id = job_id or job.id or new_job_id(spec.name)
+        existing = self.store.get_job(job_id)
+        if existing and existing["state"] not in st.FINAL_STATES and self._job_process(job_id, existing):
+            raise JobConflict(f"job {job_id} is already {existing['state']}")
+        folder = self.launch_dir(job_id)
+        os.makedirs(folder, exist_ok=True)
+        saved = job.to_dict()  # leaves secrets out
+        saved["id"] = job_id
+        with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as f:
+            json.dump(saved, f, indent=2)
+        launch = {
+            "id": job_id,
+            "name": spec.name,
+            "path": path or None,
+            "baseDir": self.base_dir_of(path),
+            "scheduler": scheduler or None,
+            "workers": workers,
+            "submitted": time.time(),
+            "runs": 0,
+        }
+        self._start(job_id, launch)
+        return self.job_summary(job_id)
+
+    def _start(self, job_id: str, launch: dict) -> None:
+        folder = self.launch_dir(job_id)
+        launch = {**launch, "runs": int(launch.get("runs") or 0) + 1, "started": time.time(),
+                  "host": socket.gethostname()}
+        command = [self.python, "-m", "bytenite_nb.server.launcher", folder]
+        env = dict(os.environ)
+        env["BYTENITE_NB_HOME"] = config.home()  # the job records into the store this server reads
+        env.pop("JUPYTER_TOKEN", None)  # the job needs no access to the server
+        with open(os.path.join(folder, "output.log"), "ab") as log:
+            log.write(f"--- run {launch['runs']} of {job_id} ---\n".encode())
+            log.flush()
+            # A session of its own: the job survives the page, the server, and a
+            # Ctrl-C typed at the server's terminal.
+            process = subprocess.Popen(command, cwd=launch["baseDir"], env=env, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        launch["pid"] = process.pid
+        self._write_launch(job_id, launch)
+        with self._lock:
+            self._children[job_id] = process
+        if self.log:
+            self.log.info("bytenite-nb: started job %s (pid %s)", job_id, process.pid)
+
+    def _write_launch(self, job_id: str, launch: dict) -> None:
+        path = os.path.join(self.launch_dir(job_id), "launch.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(launch, f, indent=2)
+        os.replace(tmp, path)
+
+    def read_launch(self, job_id: str) -> dict | None:
+        """The launch record of a job submitted from JupyterLab, or None."""
+        try:
+            with open(os.path.join(self.launch_dir(job_id), "launch.json"), encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def _reap(self) -> None:
+        """Collect the exit status of job processes that ended (no zombies)."""
+        with self._lock:
+            for job_id, process in list(self._children.items()):
+                if process.poll() is not None:
+                    del self._children[job_id]
+
+    def _job_process(self, job_id: str, record: dict | None) -> int | None:
+        """The pid of the live process running ``job_id`` on this host, if any.
+
+        Only a process that is a job process for this very id counts (a
+        launcher for its folder, or ``bytenite-nb run ... --id ID``): a pid in
+        an old record may since belong to anything else.
+        """
+        self._reap()
+        with self._lock:
+            child = self._children.get(job_id)
+        if child is not None and child.poll() is None:
+            return child.pid
+        candidates = []
+        if record and record.get("pid") and record.get("host") == socket.gethostname():
+            candidates.append(int(record["pid"]))
+        launch = self.read_launch(job_id)
+        if launch and launch.get("pid") and launch.get("host") == socket.gethostname():
+            candidates.append(int(launch["pid"]))
+        folder = self.launch_dir(job_id)
+        for pid in candidates:
+            if not _process_alive(pid):
+                continue
+            cmdline = _process_cmdline(pid)
+            if "bytenite_nb.server.launcher" in cmdline and folder in cmdline:
+                return pid
+            if any(part.endswith("bytenite-nb") or part == "bytenite_nb.cli" for part in cmdline) \
+                    and "run" in cmdline and job_id in cmdline:
+                return pid
+        return None
+
+    def _reconcile(self, job_id: str, record: dict | None) -> dict | None:
+        """Record the end of a job whose process died without recording it (killed, crashed)."""
+        launch = self.read_launch(job_id)
+        if launch is None or (record is not None and record["state"] in st.FINAL_STATES):
+            return record
+        if self._job_process(job_id, record) is not None:
+            return record
+        # Read again: the process may have recorded its end just before exiting.
+        record = self.store.get_job(job_id)
+        if record is not None and record["state"] in st.FINAL_STATES:
+            return record
+        tail = self.log_tail(job_id, 2000).strip()
+        message = (f"the job process (pid {launch.get('pid')}) ended without recording the end of the job"
+                   + (f"; its output ends with:\n{tail}" if tail else ""))
+        if record is None:
+            self.store.create_job(job_id, launch.get("name") or job_id, None)
+        self.store.set_state(job_id, st.FAILED, error=message)
+        return self.store.get_job(job_id)
+
+    def log_tail(self, job_id: str, limit: int = LOG_TAIL_BYTES) -> str:
+        """The end of a submitted job's output, with credentials masked."""
+        path = os.path.join(self.launch_dir(job_id), "output.log")
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - limit))
+                text = f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return redact_text(text)
+
+    # -- records -------------------------------------------------------------------------
+
+    def _decorate(self, record: dict, launch: dict | None) -> dict:
+        """A store record as the browser shows it."""
+        out = {k: v for k, v in record.items() if k not in ("spec", "result")}
+        result = record.get("result") or {}
+        spec = record.get("spec") or {}
+        destination = result.get("destination") or self._destination_url(spec, launch)
+        out["destination"] = destination
+        out["destinationPath"] = self.relative_to_root(destination)
+        out["outputs"] = [{**o, "path": self.relative_to_root(o.get("url"))} for o in (result.get("outputs") or [])]
+        out["startedFrom"] = "jupyterlab" if launch else "elsewhere"
+        out["jobFile"] = (launch or {}).get("path")
+        out["scheduler"] = (launch or {}).get("scheduler")
+        out["canRerun"] = bool(launch) and record["state"] in (st.FAILED, st.CANCELLED)
+        out["canCancel"] = record["state"] not in st.FINAL_STATES
+        return out
+
+    def _destination_url(self, spec: dict, launch: dict | None) -> str | None:
+        from ..storage import parse_location
+
+        value = spec.get("dataDestination")
+        if value is None:
+            return None
+        try:
+            return parse_location(value, field="dataDestination", base_dir=(launch or {}).get("baseDir"),
+                                  destination=True).url
+        except ByteniteNBError:
+            return None
+
+    def _starting(self, launch: dict) -> dict:
+        """A job whose process has not recorded it yet."""
+        now = time.time()
+        return {"id": launch["id"], "name": launch.get("name"), "kind": "job", "state": st.NEW,
+                "created": launch.get("submitted", now), "updated": launch.get("started", now),
+                "started": None, "finished": None, "n_chunks": None, "error": None, "host": launch.get("host"),
+                "pid": launch.get("pid"), "runs": launch.get("runs", 1), "duration": None,
+                "progress": {"total": 0, "done": 0, "failed": 0, "running": 0, "retrying": 0,
+                             "pending": 0, "cancelled": 0}}
+
+    def job_summary(self, job_id: str) -> dict:
+        """One job as the jobs list shows it. Raises :class:`JobNotFound`."""
+        record = self.store.get_job(job_id)
+        launch = self.read_launch(job_id)
+        if record is None and launch is None:
+            raise JobNotFound(f"no job {job_id!r} in {self.store.path}")
+        return self._present(job_id, record, launch)
+
+    def _present(self, job_id: str, record: dict | None, launch: dict | None) -> dict:
+        if launch is not None:
+            record = self._reconcile(job_id, record)
+        if record is None:
+            record = self._starting(launch)
+        elif (launch and record["state"] in st.FINAL_STATES and (launch.get("started") or 0) > (record.get("finished") or 0)
+              and self._job_process(job_id, record) is not None):
+            # Rerun: the new run's process has not recorded its start yet.
+            record = {**record, "state": st.NEW, "error": None}
+        return self._decorate(record, launch)
+
+    def list_jobs(self, limit: int = 50) -> list[dict]:
+        """Recent jobs, newest first, with their chunk counts (from the shared store)."""
+        records = self.store.list_jobs(limit=limit)
+        known = {r["id"] for r in records}
+        out = []
+        # Jobs submitted here whose process has not written its first record yet.
+        folder = os.path.join(config.home(), LAUNCH_DIR_NAME)
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name in known:
+                    continue
+                launch = self.read_launch(name)
+                if launch is None:
+                    continue
+                out.append(self._present(name, None, launch))
+        for record in records:
+            out.append(self._present(record["id"], record, self.read_launch(record["id"])))
+        out.sort(key=lambda j: j.get("updated") or 0, reverse=True)
+        return out[:limit]
+
+    def job_detail(self, job_id: str) -> dict:
+        """One job with its chunks (state, attempts, duration, error), its output's
+        end, and where its cluster's dashboard is."""
+        out = self.job_summary(job_id)
+        out["chunks"] = [
+            {"index": c["idx"], "state": c["state"], "attempts": c["attempts"], "duration": c["duration"],
+             "size": c["size"], "covers": c["covers"], "error": c["error"]}
+            for c in self.store.chunks(job_id)
+        ]
+        record = self.store.get_job(job_id) or {}
+        out["spec"] = record.get("spec")
+        out["log"] = self.log_tail(job_id)
+        cluster = [e["data"] for e in self.store.events(job_id=job_id) if e["type"] == "cluster"]
+        out["cluster"] = cluster[-1] if cluster else None
+        return out
+
+    def cancel(self, job_id: str) -> dict:
+        """Ask the job's process to cancel the job (SIGINT: it stops the running
+        apps and writes nothing to the destination)."""
+        summary = self.job_summary(job_id)
+        if summary["state"] in st.FINAL_STATES:
+            raise JobConflict(f"job {job_id} is {summary['state']}; there is nothing to cancel")
+        record = self.store.get_job(job_id)
+        pid = self._job_process(job_id, record)
+        if pid is None:
+            where = f" (pid {record.get('pid')} on {record.get('host')})" if record else ""
+            raise JobConflict(f"job {job_id} runs in a process this server cannot reach{where}: "
+                              "cancel it where it was started (JobHandle.cancel(), or Ctrl-C)")
+        os.kill(pid, signal.SIGINT)
+        return {**summary, "cancelling": True}
+
+    def rerun_failed(self, job_id: str) -> dict:
+        """Run a FAILED or CANCELLED job again under the same id: chunks already
+        committed are kept, only the others run."""
+        summary = self.job_summary(job_id)
+        if summary["state"] not in (st.FAILED, st.CANCELLED):
+            raise JobConflict(f"job {job_id} is {summary['state']}; only a FAILED or CANCELLED job can be rerun")
+        launch = self.read_launch(job_id)
+        if launch is None:
+            raise JobConflict(f"job {job_id} was not started from JupyterLab: run it again with the same id "
+                              f"where it was started (bytenite-nb run JOB_FILE --id {job_id})")
+        # The previous run's process recorded its end and is closing its
+        # cluster: give it a moment rather than refuse.
+        deadline = time.monotonic() + EXIT_GRACE_SECONDS
+        while self._job_process(job_id, self.store.get_job(job_id)) is not None:
+            if time.monotonic() > deadline:
+                raise JobConflict(f"job {job_id} is still stopping; try again when its process has ended")
+            time.sleep(0.1)
+        # The failed chunks run again: show them as pending rather than failed meanwhile.
+        again = [{"index": c["idx"], "state": st.PENDING}
+                 for c in self.store.chunks(job_id, states=[st.CHUNK_FAILED, st.CHUNK_CANCELLED])]
+        self.store.update_chunks(job_id, again)
+        self._start(job_id, launch)
+        return self.job_summary(job_id)
+
+    # -- cluster -----------------------------------------------------------------------
+
+    def cluster(self, address: str | None = None) -> dict:
+        """Which cluster jobs run on (the setting, else Dask config, else a local
+        cluster per job) and the dashboards of the jobs running now."""
+        import dask
+
+        address = address or None
+        if address:
+            info = {"kind": "scheduler", "address": address, "source": "setting"}
+        elif dask.config.get("scheduler-address", None):
+            info = {"kind": "scheduler", "address": dask.config.get("scheduler-address"), "source": "dask config"}
+        elif dask.config.get("gateway.address", None):
+            info = {"kind": "gateway", "address": dask.config.get("gateway.address"), "source": "dask config"}
+        else:
+            info = {"kind": "local", "address": None, "source": "default"}
+        if info["kind"] == "scheduler":
+            info["dashboard"] = _scheduler_dashboard(info["address"])
+        running = []
+        for record in self.store.list_jobs(limit=20, states=[st.PARTITIONING, st.RUNNING, st.ASSEMBLING]):
+            seen = [e["data"] for e in self.store.events(job_id=record["id"]) if e["type"] == "cluster"]
+            if seen:
+                running.append({"id": record["id"], "name": record["name"], **seen[-1]})
+        info["running"] = running
+        return info
+
+
+def _scheduler_dashboard(address: str) -> str | None:
+    """The dashboard URL a scheduler advertises, or None if it cannot be reached."""
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=5, set_as_default=False) as client:
+            return client.dashboard_link
+    except Exception:
+        return None

@@ -1,0 +1,387 @@
+"""The Jupyter server extension: every REST handler through a real Jupyter
+server (pytest-jupyter's ``jp_fetch``), and real job processes.
+
+pytest-jupyter's fixtures are imported into this module rather than loaded
+as a plugin, so its autouse fixtures (an event loop per test, server
+clean-up) apply to these tests only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tornado.routing
+import tornado.web
+from traitlets.config import Config
+
+from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fetch, jp_serverapp, ...)
+
+from bytenite_nb import Job, JobStore
+from bytenite_nb.engine.control import cancel_job
+from bytenite_nb.exceptions import JobFailed, JobValidationError
+from bytenite_nb.server.handlers import ROUTES
+from bytenite_nb.server.manager import _process_alive
+
+JOB_DEADLINE_SECONDS = 180  # a ceiling for a stuck job, not a performance assertion
+
+UPPER_APP = """\
+import os, pathlib, sys
+chunk = os.environ["CHUNK_NUMBER"]
+here = pathlib.Path(__file__).parent
+runs = here / "runs"
+runs.mkdir(exist_ok=True)
+with open(runs / f"chunk-{chunk}", "a") as f:
+    f.write("ran\\n")
+if chunk == "1" and not (here / "fixed").exists():
+    sys.exit("chunk 1 cannot be done until the file 'fixed' exists")
+data = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_bytes()
+pathlib.Path(os.environ["TASK_RESULTS_DIR"], "upper.txt").write_bytes(data.upper())
+"""
+
+
+@pytest.fixture
+def jp_server_config():
+    return Config({"ServerApp": {"jpserver_extensions": {"bytenite_nb.server": True}}})
+
+
+@pytest.fixture
+def api(jp_fetch, jp_asyncio_loop):
+    """``api(method, "jobs/ID", body) -> (status, json)``, authenticated."""
+
+    def call(method: str, path: str, body=None, **params):
+        async def go():
+            response = await jp_fetch(
+                "bytenite-nb", *path.split("/"), method=method, params=params or None, raise_error=False,
+                body=(body if isinstance(body, str) else json.dumps(body)) if method != "GET" else None,
+            )
+            return response.code, json.loads(response.body) if response.body else None
+
+        return jp_asyncio_loop.run_until_complete(go())
+
+    return call
+
+
+@pytest.fixture
+def job_folder(jp_root_dir) -> Path:
+    """``jobs/`` in the server root: an input file, an app, and a job file using both."""
+    folder = Path(jp_root_dir) / "jobs"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "in.txt").write_text("".join(f"line {i} of the input\n" for i in range(300)))
+    (folder / "upper.py").write_text(UPPER_APP)
+    return folder
+
+
+def upper_job(**changes) -> dict:
+    job = {
+        "name": "upper",
+        "partitioner": "split-lines",
+        "app": {"command": [sys.executable, "upper.py"]},
+        "assembler": "concat",
+        "dataSource": {"dataSourceDescriptor": "file", "params": {"path": "data/in.txt"}},
+        "dataDestination": "out/",
+        "params": {"partitioner": {"chunk_size": 2048}, "app": {}, "assembler": {"output_name": "upper.txt"}},
+        "config": {"maxTaskRetries": 0, "retryBackoff": 0},
+    }
+    job.update(changes)
+    return job
+
+
+def wait_for_job(api, job_id: str, states=("COMPLETE", "FAILED", "CANCELLED")) -> dict:
+    """Poll the job's detail until it reaches one of ``states``."""
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while True:
+        status, job = api("GET", f"jobs/{job_id}")
+        assert status == 200, job
+        if job["state"] in states:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {job['state']}; its output:\n{job.get('log')}")
+        time.sleep(0.2)
+
+
+def wait_for_exit(pid: int) -> None:
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while _process_alive(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job process {pid} is still running")
+        time.sleep(0.1)
+
+
+# -- components, validate, plan ------------------------------------------------------------
+
+
+def test_components_lists_every_kind_with_its_params_schema(api):
+    status, body = api("GET", "components")
+    assert status == 200
+    partitioners = {c["name"]: c for c in body["partitioner"]}
+    assert partitioners["split-lines"]["schema"]["properties"]["chunk_size"]["type"] == "integer"
+    assert partitioners["split-lines"]["doc"].startswith("Split text files")
+    assert {"identity", "noop"} <= {c["name"] for c in body["app"]}
+    assert "concat" in {c["name"] for c in body["assembler"]}
+    assert "command" in body["runtimes"]
+    assert "maxTaskRetries" in body["config"]["properties"]
+    assert {"file", "s3", "bypass"} <= set(body["descriptors"])
+
+
+def test_validate_resolves_relative_paths_against_the_job_files_folder(api, job_folder):
+    status, body = api("POST", "validate", {"job": upper_job(), "path": "jobs/upper.bnjob.json"})
+    assert status == 200, body
+    assert body["valid"] is True
+    assert body["source"] == "file://" + str(job_folder / "data" / "in.txt")
+    assert body["destination"].rstrip("/") == "file://" + str(job_folder / "out")
+    assert (body["partitioner"], body["app"], body["assembler"]) == ("split-lines", "upper.py", "concat")
+
+
+def test_validate_answers_with_the_librarys_errors_each_naming_its_field(api, job_folder):
+    bad = upper_job(params={"partitioner": {"chunk_size": "64k"}}, app=None)
+    bad["surprise"] = 1
+    with pytest.raises(JobValidationError) as expected:
+        Job.from_dict(bad, base_dir=str(job_folder), source_name="jobs/bad.bnjob.json").resolve()
+    status, body = api("POST", "validate", {"job": bad, "path": "jobs/bad.bnjob.json"})
+    assert status == 400
+    assert body["error"] == "JobValidationError"
+    assert body["message"] == str(expected.value)
+    assert body["errors"] == [{"field": e.field, "message": e.message} for e in expected.value.errors]
+    assert "surprise" in [e["field"] for e in body["errors"]]
+
+
+def test_validate_names_every_missing_field(api, job_folder):
+    status, body = api("POST", "validate", {"job": {"name": "empty"}, "path": "jobs/x.bnjob.json"})
+    assert status == 400
+    fields = {e["field"] for e in body["errors"]}
+    assert {"dataSource", "dataDestination", "app"} <= fields
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"path": "jobs/x.bnjob.json"}, "job"),
+    ({"job": upper_job(), "path": "../outside.bnjob.json"}, "path"),
+    ({"job": upper_job(), "path": 7}, "path"),
+    ("[1, 2]", ""),
+    ("{not json", ""),
+])
+def test_bad_requests_get_a_400_naming_the_field(api, job_folder, body, field):
+    status, answer = api("POST", "validate", body)
+    assert status == 400
+    assert answer["errors"][0]["field"] == field
+    assert answer["message"]
+
+
+def test_plan_previews_the_chunks_the_library_plans(api, job_folder):
+    expected = Job.from_dict(upper_job(), base_dir=str(job_folder)).plan(scheduler="sync")
+    status, body = api("POST", "plan", {"job": upper_job(), "path": "jobs/upper.bnjob.json", "limit": 2})
+    assert status == 200, body
+    assert body["count"] == len(expected) > 2
+    assert body["totalSize"] == sum(r.size for r in expected)
+    assert body["truncated"] is True
+    assert [c["covers"] for c in body["chunks"]] == [r.describe() for r in expected[:2]]
+
+
+def test_plan_of_an_invalid_job_is_a_400(api, job_folder):
+    status, body = api("POST", "plan", {"job": upper_job(partitioner="split-line"), "path": "jobs/x.bnjob.json"})
+    assert status == 400
+    assert body["errors"][0]["field"] == "partitioner"
+    assert "split-lines" in body["errors"][0]["message"]  # the library's suggestion
+
+
+def test_plan_limit_must_be_a_positive_number(api, job_folder):
+    status, body = api("POST", "plan", {"job": upper_job(), "path": "jobs/x.bnjob.json", "limit": 0})
+    assert status == 400 and body["errors"][0]["field"] == "limit"
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def test_a_submitted_job_runs_in_its_own_process_to_complete(api, job_folder, client, bnb_home):
+    (job_folder / "fixed").write_text("")
+    scheduler = client.scheduler.address
+    status, body = api("POST", "jobs", {"job": upper_job(), "path": "jobs/upper.bnjob.json",
+                                        "scheduler": scheduler, "id": "upper-1"})
+    assert status == 201, body
+    assert body["id"] == "upper-1" and body["startedFrom"] == "jupyterlab"
+    pid = json.loads((bnb_home / "jupyter-jobs" / "upper-1" / "launch.json").read_text())["pid"]
+    # Detached: a session of its own, so closing the page or the server's terminal leaves it running.
+    assert os.getsid(pid) == pid != os.getsid(0)
+
+    job = wait_for_job(api, "upper-1")
+    assert job["state"] == "COMPLETE", job["log"]
+    assert (job_folder / "out" / "upper.txt").read_text() == (job_folder / "data" / "in.txt").read_text().upper()
+    assert job["destinationPath"].rstrip("/") == "jobs/out"
+    assert [o["path"] for o in job["outputs"]] == ["jobs/out/upper.txt"]
+    assert job["progress"]["done"] == job["progress"]["total"] == len(job["chunks"]) > 1
+    assert all(c["state"] == "DONE" and c["attempts"] >= 1 for c in job["chunks"])
+    assert job["cluster"]["scheduler"] == scheduler
+    assert job["scheduler"] == scheduler and job["jobFile"] == "jobs/upper.bnjob.json"
+
+    status, listing = api("GET", "jobs")
+    assert status == 200
+    listed = {j["id"]: j for j in listing["jobs"]}
+    assert listed["upper-1"]["state"] == "COMPLETE"
+    assert listed["upper-1"]["progress"]["done"] == job["progress"]["total"]
+    # the same store the CLI and notebooks read
+    assert JobStore(str(bnb_home / "jobs.sqlite")).get_job("upper-1")["state"] == "COMPLETE"
+
+    status, body = api("POST", "jobs/upper-1/cancel")
+    assert status == 409 and "nothing to cancel" in body["message"]
+    status, body = api("POST", "jobs/upper-1/rerun")
+    assert status == 409 and "only a FAILED or CANCELLED job" in body["message"]
+
+
+def test_submit_refuses_an_invalid_job_before_starting_anything(api, job_folder, bnb_home):
+    status, body = api("POST", "jobs", {"job": upper_job(dataSource="data/missing.txt"), "path": "jobs/x.bnjob.json"})
+    assert status == 400 and body["errors"][0]["field"] == "dataSource"
+    assert not (bnb_home / "jupyter-jobs").exists()
+    status, body = api("POST", "jobs", {"job": upper_job(), "path": "jobs/x.bnjob.json", "workers": 0})
+    assert status == 400 and body["errors"][0]["field"] == "workers"
+    status, body = api("POST", "jobs", {"job": upper_job(), "path": "jobs/x.bnjob.json", "id": "no spaces"})
+    assert status == 400 and body["errors"][0]["field"] == "id"
+
+
+def test_the_saved_job_leaves_secrets_out(api, job_folder, bnb_home, client):
+    (job_folder / "fixed").write_text("")
+    job = upper_job(storageOptions={"secret": "s3cr3t-value", "anon": True})
+    status, body = api("POST", "jobs", {"job": job, "path": "jobs/x.bnjob.json", "id": "secretive",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    wait_for_job(api, "secretive")
+    for path in (bnb_home / "jupyter-jobs" / "secretive").iterdir():
+        assert "s3cr3t-value" not in path.read_text(), path
+    status, detail = api("GET", "jobs/secretive")
+    assert "s3cr3t-value" not in json.dumps(detail)
+
+
+def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):
+    status, body = api("POST", "jobs", {"job": upper_job(), "path": "jobs/upper.bnjob.json", "id": "flaky",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    job = wait_for_job(api, "flaky")
+    assert job["state"] == "FAILED", job["log"]
+    failed = [c for c in job["chunks"] if c["state"] == "FAILED"]
+    assert [c["index"] for c in failed] == [1]
+    assert "chunk 1 cannot be done until the file 'fixed' exists" in failed[0]["error"]
+    assert failed[0]["attempts"] == 1
+    assert job["canRerun"] is True
+    assert not (job_folder / "out" / "upper.txt").exists()
+    chunks = len(job["chunks"])
+    ran_before = {i: (job_folder / "runs" / f"chunk-{i}").read_text().count("ran") for i in range(chunks)}
+
+    (job_folder / "fixed").write_text("")
+    status, body = api("POST", "jobs/flaky/rerun")
+    assert status == 202, body
+    job = wait_for_job(api, "flaky")
+    assert job["state"] == "COMPLETE", job["log"]
+    assert job["runs"] == 2
+    ran_after = {i: (job_folder / "runs" / f"chunk-{i}").read_text().count("ran") for i in range(chunks)}
+    assert ran_after[1] == ran_before[1] + 1
+    assert all(ran_after[i] == ran_before[i] for i in range(chunks) if i != 1)
+    assert (job_folder / "out" / "upper.txt").read_text() == (job_folder / "data" / "in.txt").read_text().upper()
+
+
+def test_cancel_stops_the_job_process_and_writes_nothing(api, job_folder, client):
+    (job_folder / "fixed").write_text("")
+    slow = upper_job(app={"command": [sys.executable, "-c", "import time; time.sleep(600)"]})
+    status, body = api("POST", "jobs", {"job": slow, "path": "jobs/slow.bnjob.json", "id": "slow",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    job = wait_for_job(api, "slow", states=("RUNNING",))
+    status, body = api("POST", "jobs/slow/cancel")
+    assert status == 202, body
+    job = wait_for_job(api, "slow")
+    assert job["state"] == "CANCELLED"
+    assert "cancelled" in job["error"]
+    wait_for_exit(job["pid"])
+    assert not (job_folder / "out" / "_SUCCESS").exists()
+    assert job["canRerun"] is True
+
+
+def test_a_job_process_that_dies_is_recorded_failed_with_its_output(api, job_folder, client, bnb_home):
+    (job_folder / "fixed").write_text("")
+    slow = upper_job(app={"command": [sys.executable, "-c", "import time; time.sleep(600)"]})
+    status, body = api("POST", "jobs", {"job": slow, "path": "jobs/slow.bnjob.json", "id": "doomed",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    job = wait_for_job(api, "doomed", states=("RUNNING",))
+    os.kill(job["pid"], signal.SIGKILL)
+    wait_for_exit(job["pid"])
+    job = wait_for_job(api, "doomed")
+    assert job["state"] == "FAILED"
+    assert f"the job process (pid {job['pid']}) ended without recording the end of the job" in job["error"]
+    # Nobody cancelled its chunks: stop the app still sleeping on a worker of the shared cluster.
+    client.run(cancel_job, "doomed")
+
+
+def test_unknown_jobs_are_404_with_a_message(api):
+    for method, path in (("GET", "jobs/nope"), ("POST", "jobs/nope/cancel"), ("POST", "jobs/nope/rerun")):
+        status, body = api(method, path)
+        assert status == 404, (method, path)
+        assert body["error"] == "JobNotFound" and "no job 'nope'" in body["message"]
+
+
+def test_jobs_started_elsewhere_are_listed_but_not_rerun_from_here(api, job_folder, client):
+    with pytest.raises(JobFailed):  # chunk 1 fails until the file 'fixed' exists
+        Job.from_dict(upper_job(), base_dir=str(job_folder)).run(client=client, id="from-a-notebook")
+    status, listing = api("GET", "jobs", limit="5")
+    assert status == 200
+    mine = [j for j in listing["jobs"] if j["id"] == "from-a-notebook"]
+    assert mine and mine[0]["state"] == "FAILED" and mine[0]["startedFrom"] == "elsewhere"
+    status, body = api("POST", "jobs/from-a-notebook/rerun")
+    assert status == 409 and "bytenite-nb run JOB_FILE --id from-a-notebook" in body["message"]
+    status, body = api("GET", "jobs", limit="0")
+    assert status == 400 and body["errors"][0]["field"] == "limit"
+
+
+def test_cluster_says_where_jobs_run(api, client):
+    status, body = api("GET", "cluster")
+    assert status == 200
+    assert body["kind"] == "local" and body["running"] == []
+    status, body = api("GET", "cluster", address=client.scheduler.address)
+    assert status == 200
+    assert body["kind"] == "scheduler" and body["address"] == client.scheduler.address
+    assert body["dashboard"] == client.dashboard_link
+
+
+# -- authentication -----------------------------------------------------------------------
+
+
+def _rules(router):
+    for rule in getattr(router, "rules", []):
+        if isinstance(rule.target, tornado.routing.Router):
+            yield from _rules(rule.target)
+        else:
+            yield rule
+
+
+def _own_methods(handler: type) -> list[str]:
+    return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if getattr(handler, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
+
+
+def test_every_route_rejects_unauthenticated_requests(jp_serverapp, http_server_client, jp_auth_header,
+                                                      jp_asyncio_loop):
+    app = jp_serverapp.web_app
+    routes = [(rule.matcher.regex.pattern, rule.target) for rule in _rules(app.default_router)
+              if "bytenite-nb" in getattr(getattr(rule.matcher, "regex", None), "pattern", "")]
+    assert {handler for _, handler in routes} == {handler for _, handler in ROUTES}
+    checked = 0
+    for pattern, handler in routes:
+        path = pattern.replace(r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})", "some-job").replace("/?$", "")
+        path = path.replace("$", "")
+        methods = _own_methods(handler)
+        assert methods, handler
+        for method in methods:
+            body = "{}" if method != "GET" else None
+            for headers in ({}, {"Authorization": "token not-the-token"}):
+                response = jp_asyncio_loop.run_until_complete(
+                    http_server_client.fetch(path, method=method, body=body, headers=headers, raise_error=False))
+                assert response.code == 403, (method, path, headers, response.code)
+            # With the token the same request gets past authentication.
+            response = jp_asyncio_loop.run_until_complete(
+                http_server_client.fetch(path, method=method, body=body, headers=jp_auth_header, raise_error=False))
+            assert response.code != 403, (method, path)
+            checked += 1
+    assert checked >= len(ROUTES)
