@@ -11,8 +11,8 @@ A folder looks like::
 Manifests are accepted in snake_case and camelCase
 (``platform_config``/``platformConfig``, ``min_cpu``/``minCpu``...).
 ``platform`` is ``docker`` (the entrypoint runs in the image that
-``platform_config.container`` names) or ``local`` (it runs as a process on the
-worker). ``device_requirements`` (``min_cpu`` cores, ``min_memory`` GB,
+``platform_config.container`` names) or ``local``/``python`` (it runs as a
+process on the worker); without it, a folder that names an image runs in it. ``device_requirements`` (``min_cpu`` cores, ``min_memory`` GB,
 ``gpu`` count) become container limits and Dask worker resources.
 
 >>> # Manifest.load("path/to/my-app").entrypoint_path
@@ -30,7 +30,7 @@ from ..exceptions import ManifestError
 
 TYPES = ("app", "partitioner", "assembler")
 #: platform -> whether it runs in a container
-PLATFORMS = {"docker": True, "container": True, "local": False}
+PLATFORMS = {"docker": True, "container": True, "local": False, "python": False, "process": False}
 VERSION = re.compile(r"^\d+\.\d+$")
 GB = 10**9
 
@@ -71,8 +71,8 @@ class DeviceRequirements:
         numbers = {}
         for key in ("min_cpu", "min_memory"):
             value = _get(raw, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ManifestError(f"{where}.{key}: expected a positive number, got {value!r}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ManifestError(f"{where}.{key}: expected a non-negative number, got {value!r}")
             numbers[key] = None if value is None else float(value)
         gpu = _get(raw, "gpu", 0)
         if gpu is None or gpu is False:
@@ -223,10 +223,10 @@ class Manifest:
             raise bad("entrypoint", "is required")
         if os.path.isabs(entrypoint) or ".." in entrypoint.split("/"):
             raise bad("entrypoint", f"must be a file inside app/, got {entrypoint!r}")
-        platform = raw.get("platform")
-        if not isinstance(platform, str) or not platform:
-            raise bad("platform", f"is required: one of {', '.join(PLATFORMS)}")
-        if platform not in PLATFORMS:
+        platform = raw.get("platform", "")
+        if not isinstance(platform, str):
+            raise bad("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
+        if platform and platform not in PLATFORMS:
             raise bad("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
         platform_config = _get(raw, "platform_config", {}) or {}
         if not isinstance(platform_config, dict):
@@ -235,7 +235,7 @@ class Manifest:
         if container is not None and (not isinstance(container, str) or not container.strip()
                                       or any(c.isspace() for c in container)):
             raise bad("platform_config.container", f"expected an image name such as 'repo/name:tag', got {container!r}")
-        if PLATFORMS[platform] and not container:
+        if PLATFORMS.get(platform) and not container:
             raise bad("platform_config.container", f"is required for platform {platform!r}: name the image to run")
         network = platform_config.get("network", False)
         if not isinstance(network, bool):
@@ -252,7 +252,7 @@ class Manifest:
             description=raw.get("description", "") or "",
             platform=platform,
             entrypoint=entrypoint,
-            container=container if PLATFORMS[platform] else None,
+            container=container if PLATFORMS.get(platform, True) else None,
             requirements=requirements,
             network=network,
             raw=raw,

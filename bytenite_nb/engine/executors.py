@@ -47,7 +47,7 @@ class DaskExecutor:
         if not items:
             return []
         if resources:
-            check_resources(self.client, resources)
+            resources = usable_resources(self.client, resources)
         return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
 
     def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
@@ -192,25 +192,35 @@ class SyncExecutor:
         pass
 
 
-def check_resources(client, needs: dict[str, float]) -> None:
-    """Raise :class:`ResourceUnavailable` when the cluster has workers but none
-    offers ``needs`` (Dask would hold such tasks forever). A cluster without
-    workers yet (one that scales up on demand) is given the benefit of the doubt."""
+def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None:
+    """The resources to ask Dask for, given what the cluster's workers declare.
+
+    ``cpu`` and ``memory`` are asked for only when some worker declares them:
+    a cluster that does not count them (a plain ``Client()``) runs the tasks
+    anywhere, as it would any task. ``gpu`` is always asked for. When the
+    cluster has workers but none offers what is asked, raise
+    :class:`ResourceUnavailable` at once: Dask would hold the tasks forever.
+    A cluster without workers yet (one that scales on demand) is trusted.
+    """
     from ..exceptions import ResourceUnavailable
 
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     if not workers:
-        return
+        return dict(needs)
     offers = [w.get("resources") or {} for w in workers.values()]
-    if any(all(offer.get(name, 0) >= amount for name, amount in needs.items()) for offer in offers):
-        return
+    declared = {name for offer in offers for name in offer}
+    asked = {name: amount for name, amount in needs.items() if name in declared or name == "gpu"}
+    if not asked:
+        return None
+    if any(all(offer.get(name, 0) >= amount for name, amount in asked.items()) for offer in offers):
+        return asked
 
     def show(res: dict) -> str:
         return ", ".join(f"{k}={v / 1e9:g}GB" if k == "memory" else f"{k}={v:g}" for k, v in sorted(res.items())) or "none"
 
     best = sorted({show(o) for o in offers})
     raise ResourceUnavailable(
-        f"the app needs {show(needs)} per task (its device_requirements), but no worker of the cluster offers "
+        f"the app needs {show(asked)} per task (its device_requirements), but no worker of the cluster offers "
         f"that; the workers offer: {'; '.join(best[:5])}. Start workers that declare these resources "
         f"(dask worker --resources \"cpu=2,memory=8e9\"), or run on fewer, larger local workers (--workers 1)")
 
