@@ -419,8 +419,9 @@ def follow_text(handle, stream: TextIO, every: float = 5.0) -> ProgressState:
     """
     state = ProgressState(handle.job_id, handle.name)
     last_state, last_time, last_finished = None, 0.0, -1
+    ended = False
     while True:
-        ended = handle.wait(0.5)
+        ended = handle.done()
         state.sync(handle)
         now = time.time()
         if state.state != last_state or ended or (now - last_time >= every and state.finished != last_finished):
@@ -428,6 +429,7 @@ def follow_text(handle, stream: TextIO, every: float = 5.0) -> ProgressState:
             last_state, last_time, last_finished = state.state, now, state.finished
         if ended:
             break
+        handle.wait(0.5)
     for item in state.failures()[:MAX_FAILURES_SHOWN]:
         attempts = f" after {item['attempts']} attempt(s)" if item.get("attempts") else ""
         print(f"[{handle.job_id}] chunk {item['index']} FAILED{attempts}: {item['message']}", file=stream)
