@@ -19,6 +19,7 @@ from typing import Any, Callable
 from .. import store as st
 from ..exceptions import ByteniteNBError, JobCancelled, JobFailed, TaskCancelled
 from ..partitioners.base import ChunkRef
+from ..redact import redact_text
 from .assemble import assemble_and_publish
 from .chunk import run_chunk
 from .commit import read_success
@@ -153,6 +154,8 @@ class JobRunner:
         self.emit({"type": "state", "state": state, "error": kwargs.get("error")})
 
     def _chunk_update(self, update: dict) -> None:
+        if update.get("error"):  # app errors may quote params or URLs: mask credentials before anyone sees them
+            update = {**update, "error": redact_text(update["error"])}
         with self._lock:
             index = update["index"]
             prev = self._chunk_state.get(index, {}).get("state")
