@@ -26,6 +26,7 @@ RUNTIMES = {
     "command": "bytenite_nb.apps.command:CommandApp",
     "python": "bytenite_nb.apps.python:PythonApp",
     "folder": "bytenite_nb.apps.folder:FolderApp",
+    "notebook": "bytenite_nb.apps.notebook:NotebookApp",
     "image": "bytenite_nb.apps.container:ContainerApp",
 }
 

@@ -47,7 +47,7 @@ APP_KINDS = (
     ("command", "command", "command"),
     ("ByteNite app folder", "folder", "folder"),
     ("notebook", "notebook", "notebook"),
-    ("container image", "container", "container"),
+    ("container image", "image", "image"),
     ("other (JSON)", "json", None),
 )
 RUNTIME_KEYS = {runtime for _, _, runtime in APP_KINDS if runtime}
@@ -169,7 +169,7 @@ class JobBuilder(widgets.VBox):
 
         # app
         kinds = [(label, key) for label, key, runtime in APP_KINDS if runtime is None or runtime in (
-            "python", "command", "folder", "notebook") or _runtime_available(runtime)]
+            "python", "command", "folder", "notebook") or _runtime_available(runtime)]  # containers: when installed
         self.app_kind = widgets.ToggleButtons(options=kinds, style={"button_width": "auto"})
         self.app_registered = widgets.Dropdown(description="App", layout=widgets.Layout(width="420px"))
         self.app_function = widgets.Dropdown(description="Function", layout=widgets.Layout(width="420px"))
@@ -372,16 +372,18 @@ class JobBuilder(widgets.VBox):
             return "function", spec
         if isinstance(spec, dict):
             keys = [k for k in spec if k in RUNTIME_KEYS]
+            if "image" in keys:  # a container app may also say which command to run in it
+                return "image", spec["image"]
             if len(keys) == 1:
                 return keys[0], spec[keys[0]]
         return "json", spec
 
     def _app_inputs(self, kind: str) -> None:
         labels = {"python": "module:function", "command": "Command", "folder": "Folder", "notebook": "Notebook",
-                  "container": "Image"}
+                  "image": "Image"}
         placeholders = {"python": "mypackage.apps:count_words or apps.py:count_words",
                         "command": "python3 app.py --fast", "folder": "apps/my-bytenite-app",
-                        "notebook": "apps/chunk.ipynb or s3://bucket/chunk.ipynb", "container": "localhost/my-app:1"}
+                        "notebook": "apps/chunk.ipynb or s3://bucket/chunk.ipynb", "image": "localhost/my-app:1"}
         if kind == "registered":
             self.app_input.children = [self.app_registered]
         elif kind == "function":
@@ -436,7 +438,7 @@ class JobBuilder(widgets.VBox):
             main = original if isinstance(original, list) and shlex.join(original) == text else shlex.split(text)
         else:
             main = text
-        return {**{k: v for k, v in self._app_extra.items() if k not in RUNTIME_KEYS}, runtime: main}
+        return {**{k: v for k, v in self._app_extra.items() if k != runtime}, runtime: main}
 
     def _app_form(self, params: dict) -> None:
         schema, doc = None, ""
