@@ -359,7 +359,8 @@ class Job:
             except JobValidationError as exc:
                 errors.extend(exc.errors)
             except (StorageError, ComponentNotFound) as exc:
-                errors.append(FieldError(fld, str(exc)))
+                message = str(exc)  # storage errors already name their field: say it once
+                errors.append(FieldError(fld, message.removeprefix(f"{fld}: ")))
             return None
 
         if self.template_id and self.template is None:
