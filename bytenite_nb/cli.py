@@ -207,6 +207,9 @@ from .apps.commands import app_group, engine_group  # noqa: E402
 
 main.add_command(app_group)
 main.add_command(engine_group)
+from .notebook_run import notebook as notebook_group  # noqa: E402
+
+main.add_command(notebook_group)
 
 if __name__ == "__main__":
     main()
