@@ -1,0 +1,74 @@
+/**
+ * The REST API of the server extension (`/bytenite-nb/...`), through
+ * JupyterLab's authenticated server connection.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  ICatalog,
+  IClusterInfo,
+  IFieldError,
+  IJobDetail,
+  IJobSummary,
+  IPlan,
+  IValidation,
+  JSONObject
+} from './model';
+
+/** An error the server answered with: the library's message, and its field errors. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly errors: IFieldError[] = [],
+    readonly kind = 'Error'
+  ) {
+    super(message);
+  }
+}
+
+/** Call `/bytenite-nb/<path>`; the decoded JSON, or an {@link ApiError}. */
+export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'bytenite-nb', path);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ApiError(`cannot reach the Jupyter server: ${error}`, 0);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!response.ok) {
+    throw new ApiError(data?.message ?? response.statusText, response.status, data?.errors ?? [], data?.error);
+  }
+  return data as T;
+}
+
+function post(body: JSONObject): RequestInit {
+  return { method: 'POST', body: JSON.stringify(body) };
+}
+
+/** The requests the extension makes, one function each. */
+export const api = {
+  components: () => requestAPI<ICatalog>('components'),
+  validate: (job: JSONObject, path: string | null) => requestAPI<IValidation>('validate', post({ job, path })),
+  plan: (job: JSONObject, path: string | null, limit = 50) => requestAPI<IPlan>('plan', post({ job, path, limit })),
+  submit: (job: JSONObject, path: string | null, scheduler: string | null) =>
+    requestAPI<IJobSummary>('jobs', post({ job, path, scheduler })),
+  jobs: (limit = 50) => requestAPI<{ jobs: IJobSummary[] }>(`jobs?limit=${limit}`),
+  job: (id: string) => requestAPI<IJobDetail>(`jobs/${encodeURIComponent(id)}`),
+  cancel: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
+  rerun: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/rerun`, { method: 'POST' }),
+  cluster: (address: string | null) =>
+    requestAPI<IClusterInfo>(address ? `cluster?address=${encodeURIComponent(address)}` : 'cluster')
+};

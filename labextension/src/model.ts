@@ -1,0 +1,602 @@
+/**
+ * The job model as the extension sees it: the shapes the server sends, the
+ * JSON Schema the job form is generated from, the pipeline diagram's steps
+ * and the small formatting rules of the sidebar.
+ *
+ * Nothing here touches JupyterLab or the DOM, so it is tested with Jest alone.
+ */
+
+/** A JSON value. */
+export type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+/** A JSON object. */
+export type JSONObject = { [key: string]: JSONValue };
+/** A JSON Schema (loosely typed: component schemas are arbitrary). */
+export type Schema = { [key: string]: any };
+
+/** A partitioner, app or assembler from `GET /bytenite-nb/components`. */
+export interface IComponent {
+  kind: 'partitioner' | 'app' | 'assembler';
+  name: string;
+  summary: string;
+  doc: string;
+  schema: Schema;
+  origin: string;
+}
+
+/** The catalog: `GET /bytenite-nb/components`. */
+export interface ICatalog {
+  partitioner: IComponent[];
+  app: IComponent[];
+  assembler: IComponent[];
+  /** Keys an `app` object may use: `command`, `python`, `folder`, ... */
+  runtimes: string[];
+  /** The schema of a job's `config`. */
+  config: Schema;
+  /** `dataSourceDescriptor` values: `file`, `s3`, `bypass`, ... */
+  descriptors: string[];
+}
+
+/** Chunk counts of a job. */
+export interface IProgress {
+  total: number | null;
+  done: number;
+  failed: number;
+  running: number;
+  retrying: number;
+  pending: number;
+  cancelled: number;
+}
+
+/** A job in the jobs list: `GET /bytenite-nb/jobs`. */
+export interface IJobSummary {
+  id: string;
+  name: string | null;
+  state: string;
+  created: number | null;
+  updated: number | null;
+  started: number | null;
+  finished: number | null;
+  duration: number | null;
+  error: string | null;
+  runs: number;
+  pid: number | null;
+  host: string | null;
+  progress: IProgress;
+  destination: string | null;
+  /** The destination relative to the Jupyter root, when it is a local folder inside it. */
+  destinationPath: string | null;
+  outputs: { name: string; url: string; size: number; path: string | null }[];
+  startedFrom: 'jupyterlab' | 'elsewhere';
+  jobFile: string | null;
+  scheduler: string | null;
+  canRerun: boolean;
+  canCancel: boolean;
+}
+
+/** One chunk of a job. */
+export interface IChunk {
+  index: number;
+  state: string;
+  attempts: number;
+  duration: number | null;
+  size: number | null;
+  covers: string | null;
+  error: string | null;
+}
+
+/** One job with its chunks: `GET /bytenite-nb/jobs/ID`. */
+export interface IJobDetail extends IJobSummary {
+  chunks: IChunk[];
+  spec: JSONObject | null;
+  log: string;
+  cluster: { kind?: string; scheduler?: string | null; dashboard?: string | null } | null;
+}
+
+/** One field error, as the library reports it. */
+export interface IFieldError {
+  field: string;
+  message: string;
+}
+
+/** `GET /bytenite-nb/cluster`. */
+export interface IClusterInfo {
+  kind: 'local' | 'scheduler' | 'gateway';
+  address: string | null;
+  source: string;
+  dashboard?: string | null;
+  running: { id: string; name: string; kind?: string; scheduler?: string | null; dashboard?: string | null }[];
+}
+
+/** `POST /bytenite-nb/plan`. */
+export interface IPlan {
+  count: number;
+  totalSize: number | null;
+  truncated: boolean;
+  chunks: { index: number; size: number | null; covers: string }[];
+}
+
+/** `POST /bytenite-nb/validate`. */
+export interface IValidation {
+  valid: boolean;
+  name: string;
+  partitioner: string;
+  app: string;
+  assembler: string;
+  source: string | null;
+  destination: string | null;
+  files: number;
+}
+
+/** States after which nothing changes any more. */
+export const FINAL_STATES = ['COMPLETE', 'FAILED', 'CANCELLED'];
+
+/** The suffix of job files; the editor opens these. */
+export const JOB_FILE_SUFFIX = '.bnjob.json';
+
+/** The content of a new job file. */
+export function newJobTemplate(name = 'my-job'): JSONObject {
+  return {
+    name,
+    dataSource: { dataSourceDescriptor: 'file', params: { path: 'data/' } },
+    partitioner: 'split-lines',
+    app: 'identity',
+    assembler: 'concat',
+    dataDestination: { dataSourceDescriptor: 'file', params: { path: 'out/' } },
+    params: { partitioner: {}, app: {}, assembler: {} },
+    config: { maxTaskRetries: 2 }
+  };
+}
+
+// -- the job form ------------------------------------------------------------------
+
+const LOCATION_KINDS: { [descriptor: string]: { title: string; params: Schema; required: string[] } } = {
+  file: {
+    title: 'Local file or folder',
+    params: { path: { type: 'string', title: 'Path', description: 'A file, a folder or a glob; relative to the job file.' } },
+    required: ['path']
+  },
+  url: {
+    title: 'HTTP(S) URL',
+    params: { url: { type: 'string', title: 'URL' } },
+    required: ['url']
+  },
+  s3: {
+    title: 'Amazon S3 (or compatible)',
+    params: {
+      bucketName: { type: 'string', title: 'Bucket' },
+      name: { type: 'string', title: 'Key or prefix' },
+      cloudRegion: { type: 'string', title: 'Region' }
+    },
+    required: ['bucketName']
+  },
+  aws: {
+    title: 'AWS (as ByteNite names S3)',
+    params: {
+      bucketName: { type: 'string', title: 'Bucket' },
+      name: { type: 'string', title: 'Key or prefix' },
+      cloudRegion: { type: 'string', title: 'Region' }
+    },
+    required: ['bucketName']
+  },
+  gcp: {
+    title: 'Google Cloud Storage',
+    params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
+    required: ['bucketName']
+  },
+  gcs: {
+    title: 'Google Cloud Storage (gcs)',
+    params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
+    required: ['bucketName']
+  },
+  azure: {
+    title: 'Azure Blob Storage',
+    params: {
+      bucketName: { type: 'string', title: 'Container' },
+      name: { type: 'string', title: 'Blob or prefix' },
+      accountName: { type: 'string', title: 'Storage account' }
+    },
+    required: ['bucketName']
+  },
+  bypass: { title: 'No data (bypass)', params: {}, required: [] }
+};
+
+/** The schema of `dataSource` or `dataDestination`: a URL string or a ByteNite descriptor. */
+export function locationSchema(title: string, descriptors: string[], destination: boolean): Schema {
+  const options: Schema[] = [
+    {
+      title: 'URL or path',
+      type: 'string',
+      description: 'An fsspec URL (s3://bucket/key, gs://..., az://...) or a local path relative to the job file.'
+    }
+  ];
+  for (const descriptor of descriptors) {
+    if (destination && descriptor === 'url') {
+      continue; // an HTTP URL can only be a source
+    }
+    const kind = LOCATION_KINDS[descriptor] ?? {
+      title: descriptor,
+      params: {},
+      required: []
+    };
+    options.push({
+      title: kind.title,
+      type: 'object',
+      properties: {
+        dataSourceDescriptor: { type: 'string', title: 'Kind', const: descriptor, default: descriptor },
+        params: {
+          type: 'object',
+          title: 'Where',
+          properties: kind.params,
+          required: kind.required
+        }
+      },
+      required: ['dataSourceDescriptor']
+    });
+  }
+  return { title, oneOf: options };
+}
+
+/** The schema of the `app` field: a registered app by name, or a runtime object. */
+export function appSchema(catalog: ICatalog): Schema {
+  const options: Schema[] = [];
+  if (catalog.app.length) {
+    options.push({
+      title: 'Registered app',
+      type: 'string',
+      enum: catalog.app.map(c => c.name)
+    });
+  }
+  const runtimes: { [key: string]: Schema } = {
+    command: {
+      title: 'Command (runtime contract)',
+      type: 'object',
+      properties: {
+        command: {
+          type: 'array',
+          title: 'Command',
+          description: 'The program and its arguments; runs from the job file\'s folder.',
+          items: { type: 'string' },
+          minItems: 1
+        },
+        cwd: { type: 'string', title: 'Working folder' }
+      },
+      required: ['command']
+    },
+    python: {
+      title: 'Python function',
+      type: 'object',
+      properties: {
+        python: { type: 'string', title: 'Function', description: 'module:function or file.py:function' }
+      },
+      required: ['python']
+    },
+    folder: {
+      title: 'ByteNite app folder',
+      type: 'object',
+      properties: {
+        folder: { type: 'string', title: 'Folder', description: 'A folder with manifest.json, relative to the job file.' }
+      },
+      required: ['folder']
+    }
+  };
+  for (const key of catalog.runtimes) {
+    options.push(
+      runtimes[key] ?? {
+        title: key,
+        type: 'object',
+        properties: { [key]: { type: 'string', title: key } },
+        required: [key]
+      }
+    );
+  }
+  return { title: 'App', description: 'Runs on every chunk.', oneOf: options };
+}
+
+/**
+ * A copy of a schema without `default` values, each one told in the
+ * description instead: the form then never writes a value the user did not
+ * choose into the job file.
+ */
+export function withoutDefaults(schema: Schema): Schema {
+  if (Array.isArray(schema)) {
+    return schema.map(withoutDefaults);
+  }
+  if (schema === null || typeof schema !== 'object') {
+    return schema;
+  }
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'default') {
+      continue;
+    }
+    out[key] = value !== null && typeof value === 'object' ? withoutDefaults(value) : value;
+  }
+  if ('default' in schema && schema.default !== undefined && !('const' in schema)) {
+    const told = `default: ${JSON.stringify(schema.default)}`;
+    out.description = out.description ? `${out.description} (${told})` : told;
+  }
+  return out;
+}
+
+function componentSchema(catalog: ICatalog, kind: 'partitioner' | 'assembler' | 'app', name: JSONValue | undefined): Schema {
+  if (typeof name === 'string') {
+    const found = catalog[kind].find(c => c.name === name);
+    if (found) {
+      return found.schema;
+    }
+  } else if (kind === 'app' && name && typeof name === 'object' && !Array.isArray(name) && name.schema) {
+    return name.schema as Schema;
+  }
+  return { type: 'object', additionalProperties: true };
+}
+
+/**
+ * The JSON Schema of a job file for the form, with the params sections
+ * following the components the job names now.
+ */
+export function buildJobSchema(catalog: ICatalog, job: JSONObject): { schema: Schema; uiSchema: Schema } {
+  const names = (kind: 'partitioner' | 'assembler') => catalog[kind].map(c => c.name);
+  const paramsOf = (kind: 'partitioner' | 'assembler' | 'app', title: string) => ({
+    ...withoutDefaults(componentSchema(catalog, kind, job[kind] ?? (kind === 'app' ? undefined : 'passthrough'))),
+    title
+  });
+  const schema: Schema = {
+    type: 'object',
+    title: 'Job',
+    properties: {
+      name: { type: 'string', title: 'Name' },
+      description: { type: 'string', title: 'Description' },
+      dataSource: locationSchema('Data source', catalog.descriptors, false),
+      partitioner: {
+        type: 'string',
+        title: 'Partitioner',
+        description: 'Fans the source out into chunks.',
+        enum: names('partitioner')
+      },
+      app: appSchema(catalog),
+      assembler: {
+        type: 'string',
+        title: 'Assembler',
+        description: 'Fans the chunk results in to the destination.',
+        enum: names('assembler')
+      },
+      dataDestination: locationSchema('Data destination', catalog.descriptors, true),
+      params: {
+        type: 'object',
+        title: 'Params',
+        properties: {
+          partitioner: paramsOf('partitioner', 'Partitioner params'),
+          app: paramsOf('app', 'App params'),
+          assembler: paramsOf('assembler', 'Assembler params')
+        }
+      },
+      config: { ...withoutDefaults(catalog.config), title: 'Config' },
+      id: { type: 'string', title: 'Job id', description: 'Optional; the same id again resumes a run.' }
+    }
+  };
+  const uiSchema: Schema = {
+    'ui:order': ['name', 'description', 'dataSource', 'partitioner', 'app', 'assembler', 'dataDestination', 'params', 'config', '*'],
+    description: { 'ui:widget': 'textarea', 'ui:options': { rows: 2 } },
+    'ui:submitButtonOptions': { norender: true }
+  };
+  return { schema, uiSchema };
+}
+
+/**
+ * Server field errors (`params.partitioner.chunk_size`) as the form's
+ * `extraErrors`, so each message shows under its field.
+ */
+export function toExtraErrors(errors: IFieldError[]): Schema {
+  const out: Schema = {};
+  for (const error of errors) {
+    let node = out;
+    for (const part of error.field ? error.field.split('.') : []) {
+      node[part] = node[part] ?? {};
+      node = node[part];
+    }
+    node.__errors = [...(node.__errors ?? []), error.message];
+  }
+  return out;
+}
+
+// -- the pipeline diagram ------------------------------------------------------------
+
+/** One box of the pipeline diagram. */
+export interface IStep {
+  key: 'dataSource' | 'partitioner' | 'app' | 'assembler' | 'dataDestination';
+  title: string;
+  label: string;
+}
+
+/** How a location reads in the diagram. */
+export function describeLocation(value: JSONValue | undefined): string {
+  if (value === undefined || value === null || value === '') {
+    return 'not set';
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    const descriptor = String(value.dataSourceDescriptor ?? '?');
+    const params = (value.params ?? {}) as JSONObject;
+    if (descriptor === 'bypass') {
+      return 'no data (bypass)';
+    }
+    if (descriptor === 'file') {
+      return String(params.path ?? 'file: path not set');
+    }
+    if (descriptor === 'url') {
+      return String(params.url ?? 'url not set');
+    }
+    const bucket = params.bucketName ?? params.bucket;
+    const scheme = { aws: 's3', s3: 's3', gcp: 'gs', gcs: 'gs', azure: 'az' }[descriptor] ?? descriptor;
+    return bucket ? `${scheme}://${bucket}/${params.name ?? params.path ?? ''}` : `${descriptor}: bucket not set`;
+  }
+  return JSON.stringify(value);
+}
+
+/** How an app reads in the diagram. */
+export function describeApp(value: JSONValue | undefined): string {
+  if (value === undefined || value === null || value === '') {
+    return 'not set';
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    if (Array.isArray(value.command)) {
+      return value.command.join(' ');
+    }
+    for (const [key, inner] of Object.entries(value)) {
+      if (typeof inner === 'string') {
+        return `${key}: ${inner}`;
+      }
+    }
+  }
+  return JSON.stringify(value);
+}
+
+/** The five boxes: source -> partitioner -> app -> assembler -> destination. */
+export function pipelineSteps(job: JSONObject): IStep[] {
+  return [
+    { key: 'dataSource', title: 'Source', label: describeLocation(job.dataSource) },
+    { key: 'partitioner', title: 'Partitioner', label: String(job.partitioner ?? 'passthrough') },
+    { key: 'app', title: 'App', label: describeApp(job.app) },
+    { key: 'assembler', title: 'Assembler', label: String(job.assembler ?? 'passthrough') },
+    { key: 'dataDestination', title: 'Destination', label: describeLocation(job.dataDestination) }
+  ];
+}
+
+/** Which diagram boxes an error list concerns (`params.app.x` -> app). */
+export function stepsWithErrors(errors: IFieldError[]): Set<IStep['key']> {
+  const keys = new Set<IStep['key']>();
+  for (const { field } of errors) {
+    const [head, second] = field.split('.');
+    if (head === 'dataSource' || head === 'dataDestination' || head === 'partitioner' || head === 'app' || head === 'assembler') {
+      keys.add(head);
+    } else if (head === 'params' && (second === 'partitioner' || second === 'app' || second === 'assembler')) {
+      keys.add(second);
+    }
+  }
+  return keys;
+}
+
+// -- the job file's text -----------------------------------------------------------------
+
+/** The outcome of reading a job file's text. */
+export type ParsedJob = { ok: true; job: JSONObject } | { ok: false; message: string };
+
+/** Parse a job file; a message saying where the JSON is broken otherwise. */
+export function parseJobText(text: string): ParsedJob {
+  if (!text.trim()) {
+    return { ok: true, job: {} };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, message: `not valid JSON: ${(error as Error).message}` };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, message: 'a job file must hold a JSON object' };
+  }
+  return { ok: true, job: value as JSONObject };
+}
+
+/** The job file text for a job (2-space JSON, final newline). */
+export function serializeJob(job: JSONObject): string {
+  return JSON.stringify(dropUndefined(job), null, 2) + '\n';
+}
+
+function dropUndefined(value: any): any {
+  if (Array.isArray(value)) {
+    return value.map(dropUndefined);
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: any = {};
+    for (const [key, inner] of Object.entries(value)) {
+      if (inner !== undefined) {
+        out[key] = dropUndefined(inner);
+      }
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Do two jobs say the same thing (key order aside)? */
+export function sameJob(a: JSONValue | undefined, b: JSONValue | undefined): boolean {
+  return canonical(dropUndefined(a)) === canonical(dropUndefined(b));
+}
+
+function canonical(value: any): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonical).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map(k => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// -- the sidebar -------------------------------------------------------------------------
+
+/** "1.2 s", "3 min 04 s", "2 h 05 min"; "-" when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds) || seconds < 0) {
+    return '-';
+  }
+  if (seconds < 60) {
+    return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes} min ${String(Math.floor(seconds % 60)).padStart(2, '0')} s`;
+  }
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+/** "512 B", "1.5 KiB", ... */
+export function formatSize(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) {
+    return '?';
+  }
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The parts of a job's progress bar, as fractions of the whole. */
+export function progressParts(progress: IProgress): { done: number; failed: number; running: number } {
+  const total = progress.total ?? 0;
+  if (!total) {
+    return { done: 0, failed: 0, running: 0 };
+  }
+  const part = (n: number) => Math.min(1, Math.max(0, n / total));
+  return { done: part(progress.done), failed: part(progress.failed), running: part(progress.running + progress.retrying) };
+}
+
+/** "12/40 done, 1 failed". */
+export function progressText(progress: IProgress): string {
+  const total = progress.total ?? 0;
+  return `${progress.done}/${total} done` + (progress.failed ? `, ${progress.failed} failed` : '');
+}
+
+/** Is the job still going? */
+export function isActive(job: { state: string }): boolean {
+  return !FINAL_STATES.includes(job.state);
+}
+
+/** The job file name without its suffix: `jobs/upper.bnjob.json` -> `upper`. */
+export function jobStem(path: string): string {
+  const base = path.split('/').pop() ?? path;
+  return base.endsWith(JOB_FILE_SUFFIX) ? base.slice(0, -JOB_FILE_SUFFIX.length) : base.replace(/\.json$/, '');
+}

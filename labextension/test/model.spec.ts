@@ -1,0 +1,234 @@
+import {
+  buildJobSchema,
+  describeApp,
+  describeLocation,
+  formatDuration,
+  formatSize,
+  ICatalog,
+  isActive,
+  jobStem,
+  locationSchema,
+  newJobTemplate,
+  parseJobText,
+  pipelineSteps,
+  progressParts,
+  progressText,
+  sameJob,
+  serializeJob,
+  stepsWithErrors,
+  toExtraErrors,
+  withoutDefaults
+} from '../src/model';
+
+const catalog: ICatalog = {
+  partitioner: [
+    {
+      kind: 'partitioner',
+      name: 'split-lines',
+      summary: 'Split text files',
+      doc: 'Split text files',
+      origin: 'builtin',
+      schema: {
+        type: 'object',
+        properties: {
+          chunk_size: { type: 'integer', minimum: 1 },
+          read_ahead: { type: 'integer', default: 65536, description: 'Bytes read at a time.' }
+        },
+        additionalProperties: false
+      }
+    },
+    { kind: 'partitioner', name: 'passthrough', summary: '', doc: '', origin: 'builtin', schema: { type: 'object' } }
+  ],
+  app: [
+    {
+      kind: 'app',
+      name: 'identity',
+      summary: '',
+      doc: '',
+      origin: 'builtin',
+      schema: { type: 'object', properties: { suffix: { type: 'string' } } }
+    }
+  ],
+  assembler: [
+    {
+      kind: 'assembler',
+      name: 'concat',
+      summary: '',
+      doc: '',
+      origin: 'builtin',
+      schema: { type: 'object', properties: { output_name: { type: 'string' } } }
+    }
+  ],
+  runtimes: ['command', 'container', 'folder', 'python'],
+  config: { type: 'object', properties: { maxTaskRetries: { type: 'integer', default: 2 } } },
+  descriptors: ['bypass', 'file', 's3', 'url']
+};
+
+describe('buildJobSchema', () => {
+  it('offers the registered components by name', () => {
+    const { schema } = buildJobSchema(catalog, newJobTemplate());
+    expect(schema.properties.partitioner.enum).toEqual(['split-lines', 'passthrough']);
+    expect(schema.properties.assembler.enum).toEqual(['concat']);
+    expect(schema.properties.app.oneOf[0]).toEqual({ title: 'Registered app', type: 'string', enum: ['identity'] });
+  });
+
+  it('follows the chosen components in the params sections', () => {
+    const { schema } = buildJobSchema(catalog, { partitioner: 'split-lines', app: 'identity', assembler: 'concat' });
+    const params = schema.properties.params.properties;
+    expect(Object.keys(params.partitioner.properties)).toEqual(['chunk_size', 'read_ahead']);
+    expect(params.partitioner.additionalProperties).toBe(false);
+    expect(params.app.properties.suffix.type).toBe('string');
+    expect(params.assembler.properties.output_name.type).toBe('string');
+  });
+
+  it('uses an app object\'s own schema, and a free object for unknown components', () => {
+    const app = { command: ['python3', 'app.py'], schema: { type: 'object', properties: { upper: { type: 'boolean' } } } };
+    const { schema } = buildJobSchema(catalog, { partitioner: 'nope', app });
+    expect(schema.properties.params.properties.app.properties.upper.type).toBe('boolean');
+    expect(schema.properties.params.properties.partitioner.additionalProperties).toBe(true);
+  });
+
+  it('offers one app form per runtime, with a plain one for runtimes it does not know', () => {
+    const titles = buildJobSchema(catalog, {}).schema.properties.app.oneOf.map((o: any) => o.title);
+    expect(titles).toEqual(['Registered app', 'Command (runtime contract)', 'container', 'ByteNite app folder', 'Python function']);
+  });
+
+  it('never lets the form write defaults the user did not choose', () => {
+    const { schema } = buildJobSchema(catalog, newJobTemplate());
+    const readAhead = schema.properties.params.properties.partitioner.properties.read_ahead;
+    expect(readAhead.default).toBeUndefined();
+    expect(readAhead.description).toBe('Bytes read at a time. (default: 65536)');
+    expect(schema.properties.config.properties.maxTaskRetries.description).toBe('default: 2');
+  });
+
+  it('hides the submit button and orders the fields as the pipeline runs', () => {
+    const { uiSchema } = buildJobSchema(catalog, {});
+    expect(uiSchema['ui:submitButtonOptions']).toEqual({ norender: true });
+    expect(uiSchema['ui:order'].slice(2, 7)).toEqual(['dataSource', 'partitioner', 'app', 'assembler', 'dataDestination']);
+  });
+});
+
+describe('locationSchema', () => {
+  it('offers a URL string or one descriptor form per kind', () => {
+    const source = locationSchema('Data source', catalog.descriptors, false);
+    expect(source.oneOf.map((o: any) => o.title)).toEqual([
+      'URL or path',
+      'No data (bypass)',
+      'Local file or folder',
+      'Amazon S3 (or compatible)',
+      'HTTP(S) URL'
+    ]);
+    const file = source.oneOf[2];
+    expect(file.properties.dataSourceDescriptor.const).toBe('file');
+    expect(file.properties.params.required).toEqual(['path']);
+  });
+
+  it('leaves HTTP out of destinations', () => {
+    const destination = locationSchema('Data destination', catalog.descriptors, true);
+    expect(destination.oneOf.map((o: any) => o.title)).not.toContain('HTTP(S) URL');
+  });
+});
+
+describe('withoutDefaults', () => {
+  it('keeps const defaults that pick a descriptor form, and nested structure', () => {
+    const out = withoutDefaults({
+      type: 'object',
+      properties: { a: { type: 'array', items: [{ type: 'string', default: 'x' }] }, b: { const: 'file', default: 'file' } }
+    });
+    expect(out.properties.a.items[0]).toEqual({ type: 'string', description: 'default: "x"' });
+    expect(out.properties.b).toEqual({ const: 'file' });
+  });
+});
+
+describe('toExtraErrors', () => {
+  it('puts every message under its field', () => {
+    expect(
+      toExtraErrors([
+        { field: 'params.partitioner.chunk_size', message: 'expected integer, got "64k"' },
+        { field: 'app', message: 'is required' },
+        { field: 'app', message: 'twice' },
+        { field: '', message: 'not valid JSON' }
+      ])
+    ).toEqual({
+      params: { partitioner: { chunk_size: { __errors: ['expected integer, got "64k"'] } } },
+      app: { __errors: ['is required', 'twice'] },
+      __errors: ['not valid JSON']
+    });
+  });
+});
+
+describe('pipeline', () => {
+  it('reads a job as five boxes', () => {
+    const steps = pipelineSteps({
+      dataSource: { dataSourceDescriptor: 's3', params: { bucketName: 'b', name: 'in/' } },
+      partitioner: 'split-lines',
+      app: { command: ['python3', 'app.py'] },
+      dataDestination: 'out/'
+    });
+    expect(steps.map(s => s.label)).toEqual(['s3://b/in/', 'split-lines', 'python3 app.py', 'passthrough', 'out/']);
+  });
+
+  it('says what is missing', () => {
+    expect(describeLocation(undefined)).toBe('not set');
+    expect(describeLocation({ dataSourceDescriptor: 'file', params: {} })).toBe('file: path not set');
+    expect(describeLocation({ dataSourceDescriptor: 'gcp', params: {} })).toBe('gcp: bucket not set');
+    expect(describeLocation({ dataSourceDescriptor: 'bypass' })).toBe('no data (bypass)');
+    expect(describeApp({ folder: 'apps/upper' })).toBe('folder: apps/upper');
+    expect(describeApp(null)).toBe('not set');
+  });
+
+  it('marks the boxes a validation error concerns', () => {
+    const marked = stepsWithErrors([
+      { field: 'params.app.x', message: '' },
+      { field: 'dataSource.params.path', message: '' },
+      { field: 'config.taskTimeout', message: '' }
+    ]);
+    expect([...marked].sort()).toEqual(['app', 'dataSource']);
+  });
+});
+
+describe('job text', () => {
+  it('parses objects and says where JSON is broken', () => {
+    expect(parseJobText('{"name": "x"}')).toEqual({ ok: true, job: { name: 'x' } });
+    expect(parseJobText('')).toEqual({ ok: true, job: {} });
+    const broken = parseJobText('{"name": ');
+    expect(broken.ok).toBe(false);
+    expect(!broken.ok && broken.message).toMatch(/^not valid JSON: /);
+    expect(parseJobText('[1]')).toEqual({ ok: false, message: 'a job file must hold a JSON object' });
+  });
+
+  it('round-trips a job and compares jobs whatever the key order', () => {
+    const job = newJobTemplate('x');
+    expect(parseJobText(serializeJob(job))).toEqual({ ok: true, job });
+    expect(serializeJob({ a: 1, b: undefined } as any)).toBe('{\n  "a": 1\n}\n');
+    expect(sameJob({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1 })).toBe(true);
+    expect(sameJob({ a: 1, b: undefined } as any, { a: 1 })).toBe(true);
+    expect(sameJob({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
+  });
+});
+
+describe('sidebar formatting', () => {
+  it('formats durations and sizes', () => {
+    expect(formatDuration(null)).toBe('-');
+    expect(formatDuration(1.234)).toBe('1.2 s');
+    expect(formatDuration(42.6)).toBe('43 s');
+    expect(formatDuration(184)).toBe('3 min 04 s');
+    expect(formatDuration(7500)).toBe('2 h 05 min');
+    expect(formatSize(512)).toBe('512 B');
+    expect(formatSize(1536)).toBe('1.5 KiB');
+    expect(formatSize(null)).toBe('?');
+  });
+
+  it('splits the progress bar', () => {
+    const progress = { total: 4, done: 2, failed: 1, running: 0, retrying: 1, pending: 0, cancelled: 0 };
+    expect(progressParts(progress)).toEqual({ done: 0.5, failed: 0.25, running: 0.25 });
+    expect(progressText(progress)).toBe('2/4 done, 1 failed');
+    expect(progressParts({ ...progress, total: null })).toEqual({ done: 0, failed: 0, running: 0 });
+  });
+
+  it('knows which jobs are still going and names job files', () => {
+    expect(isActive({ state: 'RUNNING' })).toBe(true);
+    expect(isActive({ state: 'CANCELLED' })).toBe(false);
+    expect(jobStem('jobs/upper.bnjob.json')).toBe('upper');
+  });
+});
