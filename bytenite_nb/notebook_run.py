@@ -112,6 +112,9 @@ def run_notebook(notebook: str, output: str, parameters: dict | None = None, *, 
         raise JobValidationError(errors, notebook)
     if cwd is None and local:
         cwd = os.path.dirname(os.path.abspath(local_path))
+    if "://" not in output:  # papermill's own handler writes local paths, into existing folders only
+        output = os.path.abspath(output)
+        os.makedirs(os.path.dirname(output), exist_ok=True)
     store = store or st.default_store()
     name = notebook_name(notebook)
     run_id = run_id or new_job_id(name)
