@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import bytenite_nb as bn
 from bytenite_nb.exceptions import JobValidationError
+from bytenite_nb.partitioners import split_lines
 from bytenite_nb.partitioners.base import Source
 from bytenite_nb.partitioners.split_lines import SplitLines, split_by_lines, split_by_size
 from bytenite_nb.storage import FileInfo, Location, list_source
@@ -427,6 +428,23 @@ def test_split_lines_spans_cover_every_byte_once_and_end_on_line_ends(case):
     if "lines_per_chunk" in params and "chunk_size" not in params:
         # Every chunk but the last holds exactly lines_per_chunk lines.
         assert all(data[s:e].count(b"\n") == params["lines_per_chunk"] for s, e in spans[:-1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_and_params(), st.integers(min_value=1, max_value=9))
+def test_split_by_lines_is_the_same_whatever_the_scan_block(case, block):
+    # Counting lines reads 8 MiB blocks; tiny blocks make every cut and count cross block edges.
+    data, params = case
+    lines, chunk_size = params.get("lines_per_chunk", 2), params.get("chunk_size")
+    whole = split_by_lines(io.BytesIO(data), len(data), lines, chunk_size)
+    saved = split_lines.SCAN_BLOCK
+    split_lines.SCAN_BLOCK = block
+    try:
+        assert split_by_lines(io.BytesIO(data), len(data), lines, chunk_size) == whole
+    finally:
+        split_lines.SCAN_BLOCK = saved
+    check_partition(data, whole, {"lines_per_chunk": lines, "chunk_size": chunk_size}
+                    if chunk_size else {"lines_per_chunk": lines})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

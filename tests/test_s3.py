@@ -278,6 +278,30 @@ def test_staging_on_s3_keeps_commits_when_asked(s3, client):
     check_success(fs, f"{bucket}/out", result)
 
 
+def test_staging_on_s3_with_passthrough_and_several_results(s3, tmp_path):
+    # Results read back from the bucket (no local path) by the passthrough assembler.
+    fs, bucket = s3
+    src = tmp_path / "in.txt"
+    src.write_text("a\nb\nc\n")
+
+    def two_files(chunk_path, results_dir, params):
+        data = open(chunk_path, "rb").read()
+        open(f"{results_dir}/copy.txt", "wb").write(data)
+        open(f"{results_dir}/size.txt", "w").write(str(len(data)))
+
+    out = tmp_path / "out"
+    job = bn.Job(source=str(src), partitioner="split-lines", app=two_files, assembler="passthrough",
+                 destination=str(out), params={"partitioner": {"lines_per_chunk": 1}},
+                 config={"staging": f"s3://{bucket}/stage"})
+    job.run(scheduler="sync")
+    assert {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*.txt")} == {
+        "chunk_0000/copy.txt": "a\n", "chunk_0000/size.txt": "2",
+        "chunk_0001/copy.txt": "b\n", "chunk_0001/size.txt": "2",
+        "chunk_0002/copy.txt": "c\n", "chunk_0002/size.txt": "2",
+    }
+    assert listing(fs, f"{bucket}/stage") == {}
+
+
 def test_bad_staging_url_fails_validation(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("x\n")

@@ -311,8 +311,11 @@ def test_a_job_run_records_every_chunk(tmp_path):
 
 
 def test_job_ids_made_together_are_distinct():
-    ids = [new_job_id("burst") for _ in range(20000)]
+    # A thousand ids within a second or so: with a 16-bit random part a few would
+    # collide; a collision makes the second job look like a resumed run of the first.
+    ids = [new_job_id("burst") for _ in range(1000)]
     assert len(set(ids)) == len(ids)
+    assert all(i.startswith("burst-") for i in ids)
 
 
 def test_a_completed_record_is_reused_only_by_the_same_job(tmp_path):
@@ -436,8 +439,13 @@ def test_several_processes_share_one_store(tmp_path):
     followed: list[dict] = []
     follower = None
     try:
-        wait_until(lambda: all(os.path.exists(tmp_path / f"ready-{k}") for k in range(writers))
-                   and os.path.exists(tmp_path / "ready-reader"), what="every process ready")
+        def ready():
+            for p in procs + [reader]:
+                if p.poll() is not None:  # died before it was ready: say why at once
+                    raise AssertionError(f"{p.args} exited with {p.returncode}: {p.stderr.read()}")
+            return all(os.path.exists(tmp_path / f"ready-{k}") for k in range(writers)) \
+                and os.path.exists(tmp_path / "ready-reader")
+        wait_until(ready, timeout=300, what="every process ready")
         # This process follows every event while the others write.
         follower = threading.Thread(target=lambda: followed.extend(main.follow(
             after=start, poll=0.01, until=lambda: all(p.poll() is not None for p in procs))), daemon=True)
