@@ -263,3 +263,37 @@ def test_cli_app_new_validate_and_run_in_a_container(images, tmp_path):
     (tmp_path / "counter" / "app" / "main.py").write_text("import sys\nsys.exit('bad chunk')\n")
     crash = cli("app", "run", "counter", "--chunk", "chunk.txt", "--out", "o3", ok=False)
     assert crash.returncode == 1 and "exited with status 1" in crash.stderr and "bad chunk" in crash.stderr
+
+
+def test_cancel_kills_and_removes_running_containers(rclient, images, tmp_path):
+    job = busybox_job(tmp_path, "exec sleep 600", lines=20)
+    handle = job.submit(client=rclient)
+    # Wait until both chunks' containers exist, however long starting them takes.
+    from bytenite_nb.apps.container import find_engine
+
+    engine = find_engine()
+    while len(engine.containers(f"bytenite-nb.job={handle.job_id}")) < 2 and not handle.done():
+        handle.wait(0.2)
+    handle.cancel()
+    with pytest.raises(bn.JobCancelled) as e:
+        handle.result()
+    assert "cancelled" in str(e.value)
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+    # A cancelled job ends at once; its workers kill and remove the containers
+    # beside it (SIGTERM, then SIGKILL after a grace period, then rm -f).
+    import time
+
+    while leftover_containers(handle.job_id):
+        time.sleep(0.2)
+
+
+def test_engine_choice_follows_the_environment(monkeypatch, images):
+    from bytenite_nb.apps.container import find_engine
+    from bytenite_nb.exceptions import ContainerError
+
+    monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "no-such-engine")
+    with pytest.raises(ContainerError) as e:
+        find_engine()
+    assert "'no-such-engine'" in str(e.value) and "BYTENITE_NB_CONTAINER_ENGINE" in str(e.value)
+    monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "podman")
+    assert find_engine().kind == "podman"

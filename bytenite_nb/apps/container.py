@@ -269,15 +269,17 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
     for mount in mounts:
         opts += mount.option()
     env = {"HOME": "/tmp", **env}
-    for key, value in env.items():
-        opts += ["--env", f"{key}={value}"]
+    # Names only: the engine copies the values from its own environment, so
+    # params never show on a command line that any user of the host can read.
+    for key in env:
+        opts += ["--env", key]
     if workdir:
         opts += ["--workdir", workdir]
     opts += extra_options()
     opts += [image, *(argv or [])]
     finished = False
     try:
-        run_command(opts, env=dict(os.environ), cwd=log_dir, job_id=job_id, timeout=timeout, log_dir=log_dir,
+        run_command(opts, env={**os.environ, **env}, cwd=log_dir, job_id=job_id, timeout=timeout, log_dir=log_dir,
                     what=what)
         finished = True
     except AppError as exc:
