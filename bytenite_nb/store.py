@@ -110,9 +110,13 @@ class JobStore:
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._memory_lock.acquire()
-            self.conn = self.store._connect()
-            # BEGIN IMMEDIATE takes the write lock now: no deadlock between readers upgrading.
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn = self.store._connect()
+                # BEGIN IMMEDIATE takes the write lock now: no deadlock between readers upgrading.
+                self.conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.store._memory_lock.release()  # or every other thread would wait forever
+                raise
             return self.conn
 
         def __exit__(self, exc_type, exc, tb):

@@ -4,6 +4,7 @@ events and ``follow``, and several processes using one store at once."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -137,6 +138,27 @@ def test_memory_store():
     s.create_job("m", "x", {"a": 1})
     s.set_chunks("m", [{"index": 0}])
     assert s.get_job("m")["progress"]["total"] == 1
+
+
+def test_a_write_that_cannot_start_does_not_block_other_threads(tmp_path):
+    # The store's folder disappears (a deleted home): every write fails, none hangs.
+    s = JobStore(str(tmp_path / "gone" / "jobs.sqlite"))
+    shutil.rmtree(tmp_path / "gone")
+    outcomes: list[str] = []
+
+    def write():
+        try:
+            s.create_job("x", "x", {})
+            outcomes.append("written")
+        except sqlite3.OperationalError as exc:
+            outcomes.append(str(exc))
+
+    for _ in range(2):  # each in a new thread: a fresh connection attempt each time
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        t.join(60)
+        assert not t.is_alive(), "a failed write left the store locked for every other thread"
+    assert outcomes == ["unable to open database file"] * 2
 
 
 # -- redaction ---------------------------------------------------------------------------
