@@ -98,44 +98,46 @@ class JobFormPanel extends ReactWidget {
     const marked = stepsWithErrors(this.errors);
     return (
       <div className="bnb-JobForm-body">
-        <PipelineDiagram job={this.job} marked={marked} idPrefix={this.idPrefix} />
-        {this.status && (
-          <div className={`bnb-EditorStatus bnb-EditorStatus-${this.status.kind}`} data-status={this.status.kind}>
-            {this.status.text}
-          </div>
-        )}
-        {this.errors.length > 0 && (
-          <ul className="bnb-FieldErrors">
-            {this.errors.map((e, i) => (
-              <li key={i} data-field={e.field}>
-                <code>{e.field || 'job'}</code>: {e.message}
-              </li>
-            ))}
-          </ul>
-        )}
-        {this.plan && (
-          <div className="bnb-Plan">
-            <table className="bnb-Chunks">
-              <thead>
-                <tr>
-                  <th>#</th>
-                  <th>size</th>
-                  <th>covers</th>
-                </tr>
-              </thead>
-              <tbody>
-                {this.plan.chunks.map(c => (
-                  <tr key={c.index}>
-                    <td>{c.index}</td>
-                    <td>{formatSize(c.size)}</td>
-                    <td>{c.covers}</td>
+        <div className="bnb-JobForm-head">
+          <PipelineDiagram job={this.job} marked={marked} idPrefix={this.idPrefix} />
+          {this.status && (
+            <div className={`bnb-EditorStatus bnb-EditorStatus-${this.status.kind}`} data-status={this.status.kind}>
+              {this.status.text}
+            </div>
+          )}
+          {this.errors.length > 0 && (
+            <ul className="bnb-FieldErrors">
+              {this.errors.map((e, i) => (
+                <li key={i} data-field={e.field}>
+                  <code>{e.field || 'job'}</code>: {e.message}
+                </li>
+              ))}
+            </ul>
+          )}
+          {this.plan && (
+            <div className="bnb-Plan">
+              <table className="bnb-Chunks">
+                <thead>
+                  <tr>
+                    <th>#</th>
+                    <th>size</th>
+                    <th>covers</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-            {this.plan.truncated && <div className="bnb-Muted">… and {this.plan.count - this.plan.chunks.length} more</div>}
-          </div>
-        )}
+                </thead>
+                <tbody>
+                  {this.plan.chunks.map(c => (
+                    <tr key={c.index}>
+                      <td>{c.index}</td>
+                      <td>{formatSize(c.size)}</td>
+                      <td>{c.covers}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              {this.plan.truncated && <div className="bnb-Muted">… and {this.plan.count - this.plan.chunks.length} more</div>}
+            </div>
+          )}
+        </div>
         {this.parseError && (
           <div className="bnb-Error" data-status="parse-error">
             The raw JSON is {this.parseError}. The form shows the last valid job until it is fixed.

@@ -161,7 +161,9 @@ function ComponentEntry(props: { component: IComponent }): JSX.Element {
       {component.summary && <div className="bnb-Component-summary">{component.summary}</div>}
       {open && (
         <div className="bnb-Component-doc">
-          <pre>{component.doc}</pre>
+          {component.doc.length > component.summary.length && (
+            <pre>{component.doc.split('\n\n').slice(1).join('\n\n')}</pre>
+          )}
           {properties.length ? (
             <table className="bnb-Params">
               <thead>
