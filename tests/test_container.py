@@ -297,3 +297,16 @@ def test_engine_choice_follows_the_environment(monkeypatch, images):
     assert "'no-such-engine'" in str(e.value) and "BYTENITE_NB_CONTAINER_ENGINE" in str(e.value)
     monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "podman")
     assert find_engine().kind == "podman"
+
+
+def test_a_command_missing_from_the_image_is_told_from_an_app_that_exits_127(rclient, images, tmp_path):
+    (tmp_path / "a").mkdir()
+    job = busybox_job(tmp_path / "a", "unused", app={"command": ["no-such-program"]})
+    with pytest.raises(JobFailed) as e:
+        job.run(client=rclient)
+    assert_failed_cleanly(tmp_path / "a", e, "the command is not in image 'localhost/bytenite-nb-test/busybox:1'")
+    (tmp_path / "b").mkdir()
+    job = busybox_job(tmp_path / "b", "no-such-program")  # the app's own shell says 127
+    with pytest.raises(JobFailed) as e:
+        job.run(client=rclient)
+    assert_failed_cleanly(tmp_path / "b", e, "exited with status 127", "no-such-program: not found")

@@ -58,6 +58,8 @@ APP_GID = 10001
 #: (a backstop for a worker that died without removing its containers)
 ENGINE_TIMEOUT_MARGIN = 60
 PULL_POLICIES = ("missing", "never", "always")
+#: seconds a pull may take before the image counts as unavailable
+PULL_TIMEOUT = 900
 
 _IMAGE_MISSING = re.compile(
     r"image not known|no such image|unable to find image|manifest unknown|repository .* not found|"
@@ -118,8 +120,11 @@ class ContainerEngine:
 
     def pull(self, image: str) -> str:
         """Pull ``image``; return the engine's error text ("" on success)."""
-        proc = subprocess.run([self.path, "pull", image], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+        try:
+            proc = subprocess.run([self.path, "pull", image], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, timeout=PULL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"the pull took more than {PULL_TIMEOUT}s"
         return "" if proc.returncode == 0 else proc.stderr.decode("utf-8", "replace")[-2000:]
 
     def remove(self, name: str) -> None:
@@ -301,7 +306,7 @@ def _engine_error(exc: AppError, eng: ContainerEngine, image: str, what: str) ->
     126: not executable, 127: no such command), told apart from an app that
     happens to exit with them by the engine's ``Error:`` line."""
     text = exc.stderr_tail
-    engine_said = "Error:" in text or "OCI runtime" in text or "docker:" in text
+    engine_said = bool(re.search(r"^(Error: |docker: )", text, re.MULTILINE)) or "OCI runtime" in text
     if not engine_said:
         return exc
     if _IMAGE_MISSING.search(text):
