@@ -112,6 +112,9 @@ class Registry:
 
     def register(self, name: str, obj: Any, *, schema: dict | None = None, origin: str = "python") -> Component:
         """Add (or replace) a component under ``name``."""
+        if not isinstance(name, str) or not name:
+            # e.g. an instance given to a bare decorator: it has no __name__ to go by
+            raise TypeError(f"a {self.kind} needs a name (a non-empty string), got {name!r}")
         self._load()
         component = Component(self.kind, name, self._make(obj, name, schema), origin)
         with self._lock:

@@ -214,6 +214,21 @@ def test_something_that_is_not_a_component_is_refused():
     assert "test-reg-bad" not in registry.partitioners
 
 
+def test_a_component_without_a_name_is_refused_and_the_registry_stays_usable():
+    class Nameless(Partitioner):
+        """An instance has no __name__ to be registered under."""
+
+        def plan(self, source, params):
+            return []
+
+    with pytest.raises(TypeError, match="a partitioner needs a name"):
+        bn.partitioner()(Nameless())
+    with pytest.raises(TypeError, match="a partitioner needs a name"):
+        registry.partitioners.register("", Nameless())
+    assert registry.partitioners.names() == sorted(registry.partitioners.names())
+    assert "split-lines" in registry.partitioners.names()
+
+
 # -- unknown names --------------------------------------------------------------------------
 
 
