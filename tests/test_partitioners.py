@@ -558,3 +558,28 @@ def test_planning_by_lines_has_to_scan_the_whole_file(tmp_path, counting_fs):
                     {"lines_per_chunk": 10_000}).plan(scheduler="sync")
     assert len(refs) == 5
     assert counting_fs.fetched >= 100_000
+
+
+@pytest.mark.parametrize("read_ahead", [1, 3, 64])
+def test_planning_through_ranged_reads_keeps_long_lines_whole(tmp_path, counting_fs, read_ahead):
+    src = tmp_path / "long.txt"
+    data = b"a\n" + b"L" * 5000 + b"\n" + b"b\n" * 30 + b"M" * 3000
+    src.write_bytes(data)
+    refs = make_job("counting://" + str(src), "split-lines", tmp_path / "out",
+                    {"chunk_size": 10, "read_ahead": read_ahead}).plan(scheduler="sync")
+    check_partition(data, ranges(refs), {"chunk_size": 10})
+    assert data[refs[0].start:refs[0].end] == b"a\n" + b"L" * 5000 + b"\n"
+    assert data[refs[-1].start:refs[-1].end].endswith(b"M" * 3000)
+
+
+def test_chunk_refs_survive_the_saved_plan(tmp_path, five_files):
+    # A resumed run reads the plan back from JSON: every kind of reference must come back whole.
+    refs = (plan(str(five_files) + "/", "files", {"files_per_chunk": 2}, tmp=tmp_path)
+            + plan(five_files / "f0.txt", "replicate", {"num_replicas": 2}, tmp=tmp_path)
+            + plan(five_files / "f1.txt", "split-lines", {"chunk_size": 2}, tmp=tmp_path)
+            + bn.Job(source={"dataSourceDescriptor": "bypass"}, app="identity",
+                     destination=str(tmp_path / "o")).plan(scheduler="sync"))
+    for ref in refs:
+        back = bn.ChunkRef.from_dict(json.loads(json.dumps(ref.to_dict())))
+        assert back == ref and back.meta == ref.meta
+    assert {r.meta.get("replica") for r in refs} >= {0, 1}
