@@ -36,9 +36,9 @@ def make_job(source, partitioner, out, params=None, app="identity", assembler="c
                   destination=str(out) + "/", params={"partitioner": params or {}}, **kwargs)
 
 
-def plan(source, partitioner, params=None, tmp=None):
-    out = tempfile.mkdtemp(dir=tmp) if tmp else tempfile.mkdtemp()
-    return make_job(source, partitioner, out, params).plan(scheduler="sync")
+def plan(source, partitioner, params=None, *, tmp):
+    """The chunk references of a job over ``source`` (its destination: a fresh folder under ``tmp``)."""
+    return make_job(source, partitioner, tempfile.mkdtemp(dir=tmp), params).plan(scheduler="sync")
 
 
 def chunk_bytes(ref) -> bytes:
