@@ -174,3 +174,32 @@ def test_partitioner_engine_in_a_container_cannot_touch_the_source(client, tmp_p
     assert "Read-only file system" in str(e.value)
     assert (tmp_path / "data" / "a.txt").read_text().startswith("a0\n")  # the source is untouched
     assert leftover_containers(e.value.result.job_id) == []
+
+
+def test_cancelling_a_job_stops_its_hung_partitioner_engine(client, tmp_path):
+    engines(tmp_path, None)
+    pidfile = tmp_path / "engine.pid"
+    make_folder(tmp_path / "engines", "hang", {"type": "partitioner", "platform": "local", "entrypoint": "p.py"},
+                {"p.py": "import json, os, time\n"
+                         "with open(json.loads(os.environ['PARTITIONER_PARAMS'])['pidfile'], 'w') as f:\n"
+                         "    f.write(str(os.getpid()))\n"
+                         "time.sleep(600)\n"})
+    job = bn.Job.from_file(job_file(tmp_path, partitioner="engines/hang",
+                                    params={"partitioner": {"pidfile": str(pidfile)}}))
+    handle = job.submit(client=client)
+    while not (pidfile.exists() and pidfile.read_text()) and not handle.done():
+        handle.wait(0.2)
+    pid = int(pidfile.read_text())
+    handle.cancel()  # what jobTimeout does too
+    with pytest.raises(bn.JobCancelled):
+        handle.result()
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+    # The engine ran under the job, so the cancel reached it: SIGTERM, then SIGKILL.
+    import time
+
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
