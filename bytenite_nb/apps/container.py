@@ -370,7 +370,10 @@ class ContainerApp(App):
     ``command`` runs in the image (default: the image's own command);
     ``device_requirements`` (``min_cpu``, ``min_memory`` in GB, ``gpu``) set
     the container's limits and the Dask resources of each task; ``network``
-    turns networking on; ``env`` adds variables.
+    turns networking on; ``env`` adds variables; ``workdir`` is where the
+    command starts; ``user`` runs it as another user (``"root"``, or
+    ``"uid:gid"``, which must be able to write the results folder);
+    ``engine`` picks ``podman`` or ``docker`` for this app.
 
     >>> ContainerApp.from_spec({"image": "localhost/upper:1", "network": True}).to_spec()
     {'image': 'localhost/upper:1', 'network': True}
@@ -433,6 +436,10 @@ class ContainerApp(App):
             errors.append(FieldError(f"{field}.env", "expected an object of strings"))
         if not isinstance(self.network, bool):
             errors.append(FieldError(f"{field}.network", f"expected true or false, got {show(self.network)}"))
+        for key in ("user", "engine", "workdir"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                errors.append(FieldError(f"{field}.{key}", f"expected a non-empty string, got {show(value)}"))
         try:
             DeviceRequirements.parse(self.device_requirements, f"{field}.device_requirements")
         except ManifestError as exc:
