@@ -232,11 +232,14 @@ class NotebookApp(App):
             # The kernel is started here, in its own process group, with the contract in its
             # environment: a timeout or a cancel kills it at any instant.
             km = AsyncKernelManager(kernel_name=kernel)
+            # What the kernel process itself prints goes to the attempt's log, not to the worker's.
+            kernel_log = open(os.path.join(ctx.log_dir, "kernel.log"), "wb")
             try:
                 from jupyter_core.utils import run_sync
 
-                run_sync(km.start_kernel)(env=env, cwd=cwd)
+                run_sync(km.start_kernel)(env=env, cwd=cwd, stdout=kernel_log, stderr=kernel_log)
             except Exception as exc:
+                kernel_log.close()
                 raise AppError(f"notebook {self.name}: cannot start kernel {kernel!r} on this worker: "
                                f"{type(exc).__name__}: {exc} (set app.kernel to one that exists)") from exc
             pid = getattr(km.provisioner, "pid", None)
@@ -257,12 +260,16 @@ class NotebookApp(App):
             except Exception as exc:
                 if attempt.reason:
                     control.raise_for(attempt, f"notebook {self.name}")
+                from .process import tail
+
                 raise AppError(f"notebook {self.name}: {type(exc).__name__}: {exc} "
-                               f"(executed notebook: {redact_text(output)})") from exc
+                               f"(executed notebook: {redact_text(output)})",
+                               stderr_tail=tail(os.path.join(ctx.log_dir, "kernel.log"))) from exc
             finally:
                 try:
                     run_sync(km.shutdown_kernel)(now=True)
                 except Exception:
                     pass
+                kernel_log.close()
             if attempt.reason:
                 control.raise_for(attempt, f"notebook {self.name}")

@@ -236,6 +236,20 @@ class JobBuilder(widgets.VBox):
         ]
         self.add_class("bytenite-nb-builder")
 
+    def _repr_mimebundle_(self, **kwargs):
+        # Where widgets do not render (an executed notebook), one line says what the job is.
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            try:
+                spec = self.job.to_dict()
+                text = (f"JobBuilder: {spec.get('name') or 'job'}: {spec.get('dataSource')} -> "
+                        f"{spec.get('partitioner', 'passthrough')} -> {spec.get('app')} -> "
+                        f"{spec.get('assembler', 'passthrough')} -> {spec.get('dataDestination')}")
+            except Exception as exc:
+                text = f"JobBuilder ({type(exc).__name__}: {exc})"
+            bundle["text/plain"] = text
+        return bundle
+
     # -- pieces -------------------------------------------------------------------------------
 
     @property

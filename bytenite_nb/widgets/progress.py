@@ -31,6 +31,7 @@ STAGES = ("planning", "running", "assembling", "done")
 STDERR_MARK = "\n--- stderr (tail) ---\n"
 TAIL_CHARS = 4000
 MAX_FAILURES_SHOWN = 20
+MIN_RATE_SECONDS = 1.0
 
 
 def split_error(error: str | None) -> tuple[str, str]:
@@ -82,6 +83,7 @@ class ProgressState:
         self.resumed = 0
         self.started = time.time() if started is None else started
         self.running_since: float | None = None
+        self._finished_before = 0
         self.finished_at: float | None = None
         self.error: str | None = None
         self.reused = False
@@ -115,6 +117,9 @@ class ProgressState:
         self.state = state
         if state == st.RUNNING and self.running_since is None:
             self.running_since = now
+            # Chunks finished before (reused from an earlier run, or missed by a late
+            # display) say nothing about how fast chunks run now.
+            self._finished_before = self.finished
         if state in st.FINAL_STATES and self.finished_at is None:
             self.finished_at = now
             self.running = 0
@@ -187,13 +192,14 @@ class ProgressState:
         return max(0.0, end - self.started)
 
     def throughput(self, now: float | None = None) -> float | None:
-        """Chunks finished per second since chunks began running (reused chunks left out)."""
+        """Chunks finished per second since chunks began running (None until a chunk has
+        finished and a second has passed: a rate over less says little)."""
         if self.running_since is None:
             return None
-        ran = self.finished - self.resumed
+        ran = self.finished - self._finished_before
         end = self.finished_at or (time.time() if now is None else now)
         seconds = end - self.running_since
-        if ran <= 0 or seconds <= 0:
+        if ran <= 0 or seconds < MIN_RATE_SECONDS:
             return None
         return ran / seconds
 
@@ -418,13 +424,14 @@ def follow_text(handle, stream: TextIO, every: float = 5.0) -> ProgressState:
     >>> # follow_text(job.submit(), sys.stdout)
     """
     state = ProgressState(handle.job_id, handle.name)
-    last_state, last_time, last_finished = None, 0.0, -1
+    last_state, last_time, last_finished = None, time.time(), -1
     ended = False
     while True:
         ended = handle.done()
         state.sync(handle)
         now = time.time()
-        if state.state != last_state or ended or (now - last_time >= every and state.finished != last_finished):
+        changed = state.state != last_state and state.state != st.NEW  # NEW: nothing to say yet
+        if changed or ended or (now - last_time >= every and state.finished != last_finished):
             print(f"[{handle.job_id}] {state.line(now)}", file=stream, flush=True)
             last_state, last_time, last_finished = state.state, now, state.finished
         if ended:
