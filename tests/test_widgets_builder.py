@@ -4,6 +4,7 @@ source, Plan and Run on a real cluster, the equivalent code, and saved job files
 from __future__ import annotations
 
 import json
+import re
 
 import ipywidgets as widgets
 import pytest
@@ -184,7 +185,8 @@ def test_source_listing_and_preview(tmp_path):
     assert "2024-02.csv" in builder.source_listing.value
     title, shown = builder.source_preview.children
     assert "2024-01.csv" in title.value
-    assert "<th>day</th><th>temp</th>" in shown.value and "<td>3</td><td>3</td>" in shown.value
+    cells = re.sub(r"<(t[hd])[^>]*>", r"<\1>", shown.value)
+    assert "<th>day</th><th>temp</th>" in cells and "<td>3</td><td>3</td>" in cells
 
 
 def test_source_listing_over_s3(s3):

@@ -539,7 +539,7 @@ class JobBuilder(widgets.VBox):
             self.source_preview.children = [
                 widgets.HTML(f"<b>{html.escape(first.name)}</b>"),
                 preview_widget({"name": first.name, "url": first.url, "size": first.size},
-                               location.storage_options, text_limit=4096, rows=10),
+                               location.storage_options, text_limit=1024, rows=10),
             ]
         return files
 

@@ -71,8 +71,10 @@ class Table:
     more: bool  # rows beyond the ones shown (or not known to be none)
 
     def to_html(self) -> str:
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        th = 'style="padding:2px 10px;text-align:left;border-bottom:1px solid #999"'
+        td = 'style="padding:2px 10px;text-align:left"'
+        head = "".join(f"<th {th}>{html.escape(str(c))}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td {td}>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
                        for row in self.rows)
         note = f'<div style="color:#666">first {len(self.rows)} rows</div>' if self.more else ""
         return (f'<table class="bytenite-nb-table" style="border-collapse:collapse">'
@@ -129,11 +131,25 @@ def read_table(url: str, storage_options: dict | None = None, rows: int = TABLE_
         table = _records_table(records[:rows], rows)
         table.more = len(records) > rows
         return table
-    reader = csv.reader(io.StringIO("\n".join(lines[:rows + 2])), delimiter="\t" if fmt == "tsv" else ",")
+    head = "\n".join(lines[:rows + 2])
+    reader = csv.reader(io.StringIO(head), delimiter="\t" if fmt == "tsv" else ",")
     parsed = list(reader)
     if not parsed:
         return Table([], [], False)
+    if not _has_header(head, parsed):
+        width = max(len(r) for r in parsed)
+        return Table([str(i + 1) for i in range(width)], parsed[:rows], len(parsed) > rows or len(lines) > rows + 2)
     return Table(parsed[0], parsed[1:rows + 1], len(parsed) > rows + 1 or len(lines) > rows + 2)
+
+
+def _has_header(sample: str, parsed: list[list[str]]) -> bool:
+    """Whether the first row names the columns (apps often write CSV/TSV without a header)."""
+    if len(parsed) < 3:  # too few rows to tell: the usual case is a header
+        return True
+    try:
+        return csv.Sniffer().has_header(sample)
+    except csv.Error:
+        return True
 
 
 def _records_table(data: Any, rows: int) -> Table:

@@ -361,15 +361,21 @@ class JobProgress(widgets.VBox):
             if n or label in ("failed", "running"):
                 parts.append(f"{n} {label}")
         parts.append(f"elapsed {duration_text(s.elapsed())}")
-        rate = s.throughput()
-        parts.append(f"ETA {duration_text(s.eta()) if not s.final else '-'}")
-        parts.append(f"{rate:.2f} chunks/s" if rate else "- chunks/s")
+        if s.final:
+            ran, seconds = s.finished - s.resumed, s.elapsed()
+            if ran > 0 and seconds > 0:
+                parts.append(f"{ran / seconds:.2f} chunks/s overall")
+        else:
+            rate = s.throughput()
+            parts.append(f"ETA {duration_text(s.eta())}")
+            parts.append(f"{rate:.2f} chunks/s" if rate else "- chunks/s")
         if s.result_bytes and s.finished_at is None and s.running_since is not None:
             seconds = max(1e-9, time.time() - s.running_since)
             parts.append(f"{s.result_bytes / seconds / 2**20:.2f} MiB/s of results")
         self.counts.value = " &middot; ".join(parts)
         link = self.handle.dashboard_link
-        self.dashboard.value = (f'<a href="{html.escape(link)}" target="_blank" rel="noopener">Dask dashboard</a>'
+        self.dashboard.value = (f'<a href="{html.escape(link)}" target="_blank" rel="noopener" '
+                                f'style="color:#1565c0;text-decoration:underline">Dask dashboard</a>'
                                 if link else "")
         if s.final:
             self.cancel_button.disabled = True

@@ -1,0 +1,66 @@
+"""In a real browser: JupyterLab opens the first example notebook, runs it, and the
+job builder and the live progress widget render (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+EXAMPLE = "01_first_job_word_count.ipynb"
+RUN_DEADLINE_MS = 240_000  # a ceiling for a stuck run (a local cluster starts in the kernel), not a timing check
+
+
+def run_command(page, label: str) -> None:
+    """Run a JupyterLab command from the command palette by its label."""
+    page.keyboard.press("Control+Shift+C")
+    search = page.locator(".lm-CommandPalette-input")
+    search.wait_for(state="visible")
+    search.fill(label)
+    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+def test_example_notebook_shows_the_builder_and_the_progress_widget(jupyterlab_server, lab_page, screenshot):
+    root = jupyterlab_server.root_dir
+    shutil.copy(NOTEBOOKS / EXAMPLE, root / EXAMPLE)
+    shutil.copytree(NOTEBOOKS / "apps" / "wordcount", root / "apps" / "wordcount")
+    page = lab_page
+    page.goto(f"{jupyterlab_server.url}lab/tree/{EXAMPLE}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", state="visible")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           state="attached", timeout=RUN_DEADLINE_MS)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    run_command(page, "Run All Cells")
+    try:
+        # The builder: tabs for every part of the job, the source listing, the buttons.
+        builder = page.locator(".bytenite-nb-builder")
+        builder.wait_for(state="visible", timeout=RUN_DEADLINE_MS)
+        for title in ("Source", "Partitioner", "App", "Assembler", "Destination", "Config", "Cluster"):
+            assert builder.locator(".lm-TabBar-tab", has_text=title).count() == 1, title
+        builder.locator("text=6 file(s)").wait_for(state="visible")
+        for label in ("Validate", "Plan", "Run", "Show code", "Save"):
+            assert builder.locator("button", has_text=label).count() >= 1, label
+        builder.scroll_into_view_if_needed()
+        screenshot(page, "notebook-widgets-builder")
+
+        # The progress widget follows the job to the end, then previews the output.
+        progress = page.locator(".bytenite-nb-progress")
+        progress.wait_for(state="visible", timeout=RUN_DEADLINE_MS)
+        progress.locator("text=COMPLETE").first.wait_for(state="visible", timeout=RUN_DEADLINE_MS)
+        progress.locator("text=word_counts.tsv").first.wait_for(state="visible")
+        assert progress.locator(".widget-hprogress, .progress-bar, progress").count() >= 1
+        assert progress.locator("a", has_text="Dask dashboard").count() == 1
+        assert "12/12 done" in progress.inner_text().replace("\n", " ") or "/12 done" in progress.inner_text()
+        assert progress.locator("table.bytenite-nb-table").count() == 1  # the TSV's first rows as a table
+        progress.scroll_into_view_if_needed()
+        screenshot(page, "notebook-widgets-progress")
+
+        # The last cell checked the job's counts against a direct count and printed them.
+        page.locator(".jp-OutputArea-output", has_text="top words:").wait_for(state="visible",
+                                                                               timeout=RUN_DEADLINE_MS)
+        assert (root / "work" / "01-word-count" / "output" / "word_counts.tsv").exists()
+    finally:
+        # A clean shutdown lets the kernel close the local cluster it started.
+        status, kernels = jupyterlab_server.api("GET", "api/kernels")
+        for kernel in kernels or []:
+            jupyterlab_server.api("DELETE", f"api/kernels/{kernel['id']}")
