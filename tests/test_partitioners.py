@@ -430,21 +430,55 @@ def test_split_lines_spans_cover_every_byte_once_and_end_on_line_ends(case):
         assert all(data[s:e].count(b"\n") == params["lines_per_chunk"] for s, e in spans[:-1])
 
 
+many_short_lines = st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"")), max_size=300).map(
+    lambda lines: b"\n".join(lines))
+
+
 @settings(max_examples=200, deadline=None)
-@given(text_and_params(), st.integers(min_value=1, max_value=9))
-def test_split_by_lines_is_the_same_whatever_the_scan_block(case, block):
+@given(many_short_lines, st.integers(min_value=1, max_value=60), st.none() | st.integers(min_value=1, max_value=200),
+       st.integers(min_value=1, max_value=9))
+def test_split_by_lines_is_the_same_whatever_the_scan_block(data, lines, chunk_size, block):
     # Counting lines reads 8 MiB blocks; tiny blocks make every cut and count cross block edges.
-    data, params = case
-    lines, chunk_size = params.get("lines_per_chunk", 2), params.get("chunk_size")
     whole = split_by_lines(io.BytesIO(data), len(data), lines, chunk_size)
+    check_partition(data, whole, {"lines_per_chunk": lines} | ({"chunk_size": chunk_size} if chunk_size else {}))
     saved = split_lines.SCAN_BLOCK
     split_lines.SCAN_BLOCK = block
     try:
         assert split_by_lines(io.BytesIO(data), len(data), lines, chunk_size) == whole
     finally:
         split_lines.SCAN_BLOCK = saved
-    check_partition(data, whole, {"lines_per_chunk": lines, "chunk_size": chunk_size}
-                    if chunk_size else {"lines_per_chunk": lines})
+
+
+class TallyBytes(bytes):
+    """Bytes that add up how much of themselves ``count`` and ``find`` look at."""
+
+    scanned = 0
+
+    def count(self, sub, start=0, end=None):
+        end = len(self) if end is None else min(end, len(self))
+        TallyBytes.scanned += max(0, end - start)
+        return bytes.count(self, sub, start, end)
+
+    def find(self, sub, start=0, end=None):
+        end = len(self) if end is None else min(end, len(self))
+        at = bytes.find(self, sub, start, end)
+        TallyBytes.scanned += max(0, (end if at < 0 else at + 1) - start)
+        return at
+
+
+class TallyReader(io.BytesIO):
+    def read(self, n=-1):
+        return TallyBytes(super().read(n))
+
+
+@pytest.mark.parametrize("lines, chunk_size", [(1, None), (10, None), (1000, None), (3, 50), (100, 7)])
+def test_counting_lines_looks_at_each_byte_a_few_times_only(lines, chunk_size):
+    # Work, not time: a line count that re-read the rest of its block at every line end was quadratic.
+    data = b"ab\n" * 30_000
+    TallyBytes.scanned = 0
+    spans = split_by_lines(TallyReader(data), len(data), lines, chunk_size)
+    check_partition(data, spans, {"lines_per_chunk": lines} | ({"chunk_size": chunk_size} if chunk_size else {}))
+    assert TallyBytes.scanned <= 4 * len(data), TallyBytes.scanned / len(data)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -115,38 +115,75 @@ def split_by_lines(fh, size: int, lines: int, chunk_size: int | None, name: str 
     """``(start, end)`` ranges of at most ``lines`` lines (and, if set, cut at the
     first line end at or after ``chunk_size`` bytes).
 
+    Reads the file once, in blocks; the work is linear in its size.
+
     >>> import io
     >>> split_by_lines(io.BytesIO(b"a\\nb\\nc\\nd"), 7, 2, None)
     [(0, 4), (4, 7)]
     """
     ranges = []
-    start = 0
-    count = 0
-    offset = 0
+    start = 0  # offset where the current chunk starts
+    count = 0  # line ends in the current chunk so far
+    offset = 0  # offset of block[0]
     fh.seek(0)
     while offset < size:
         block = fh.read(min(SCAN_BLOCK, size - offset))
         if not block:
             raise PartitionError(f"{name}: data ends at offset {offset}, but its size is {size} bytes")
         i = 0
-        while True:
-            # Fast path: no cut can fall in the rest of this block.
-            n = block.count(b"\n", i)
-            size_cut_here = chunk_size is not None and offset + len(block) - 1 >= start + chunk_size - 1
-            if count + n < lines and not size_cut_here:
-                count += n
-                break
-            j = block.find(b"\n", i)
-            if j < 0:
-                break
-            count += 1
-            at = offset + j
-            if count >= lines or (chunk_size is not None and at >= start + chunk_size - 1):
-                ranges.append((start, at + 1))
-                start = at + 1
-                count = 0
-            i = j + 1
+        while i < len(block):
+            # A line end at block index >= by_size ends the chunk by size; before it, only by count.
+            by_size = len(block) if chunk_size is None else max(i, start + chunk_size - 1 - offset)
+            pos, found = nth_newline(block, i, min(by_size, len(block)), lines - count)
+            if pos < 0:
+                count += found
+                pos = block.find(b"\n", by_size) if by_size < len(block) else -1
+                if pos < 0:
+                    break
+            ranges.append((start, offset + pos + 1))
+            start, count, i = offset + pos + 1, 0, pos + 1
         offset += len(block)
     if start < size:
         ranges.append((start, size))
     return ranges
+
+
+def nth_newline(block: bytes, i: int, end: int, k: int) -> tuple[int, int]:
+    """``(index, k)`` of the ``k``-th newline of ``block[i:end]``, or ``(-1, how many there are)``.
+
+    Counts in windows that double, then halves the last one: the work is about
+    the distance to the answer, never the rest of the block (which made
+    counting lines quadratic).
+
+    >>> nth_newline(b"a\\nb\\nc\\n", 0, 6, 2), nth_newline(b"a\\nb", 0, 3, 2)
+    ((3, 2), (-1, 1))
+    """
+    if k <= 16:  # a few: find them one by one
+        pos = i - 1
+        for found in range(k):
+            pos = block.find(b"\n", pos + 1, end)
+            if pos < 0:
+                return -1, found
+        return pos, k
+    seen = 0  # newlines in block[i:lo]
+    lo, width = i, max(64, 2 * k)
+    while True:
+        hi = min(end, lo + width)
+        n = block.count(b"\n", lo, hi)
+        if seen + n >= k:
+            break
+        seen += n
+        if hi >= end:
+            return -1, seen
+        lo, width = hi, width * 2
+    while hi - lo > 64:  # the k-th newline is in block[lo:hi]
+        mid = (lo + hi) // 2
+        n = block.count(b"\n", lo, mid)
+        if seen + n >= k:
+            hi = mid
+        else:
+            seen, lo = seen + n, mid
+    pos = lo - 1
+    for _ in range(k - seen):
+        pos = block.find(b"\n", pos + 1, hi)
+    return pos, k
