@@ -32,7 +32,7 @@ from .. import registry
 from ..exceptions import ByteniteNBError, FieldError, JobValidationError
 from ..job import CONFIG_SCHEMA, Job, _component_spec
 from ..storage import list_source, parse_location
-from .forms import ERROR_STYLE, SchemaForm, error_html
+from .forms import SchemaForm, error_html
 from .preview import preview_widget, size_text
 
 SECTIONS = ("Source", "Partitioner", "App", "Assembler", "Destination", "Config", "Cluster")

@@ -4,6 +4,7 @@ job builder and the live progress widget render (screenshots in test-artifacts/)
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -20,6 +21,21 @@ def run_command(page, label: str) -> None:
     page.locator(".lm-CommandPalette-item", has_text=label).first.click()
 
 
+def wait_for_idle_kernel(page) -> None:
+    """Wait until the notebook's kernel is connected and idle, answering JupyterLab's
+    kernel dialog if it asks (it may, when the page opens while the session starts)."""
+    idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    deadline = time.monotonic() + RUN_DEADLINE_MS / 1000
+    while time.monotonic() < deadline:
+        if dialog.count() and dialog.first.is_visible():
+            dialog.locator("button", has_text="Select").first.click()
+        if idle.count() and idle.first.is_visible():
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError("the notebook's kernel did not become idle")
+
+
 def test_example_notebook_shows_the_builder_and_the_progress_widget(jupyterlab_server, lab_page, screenshot):
     root = jupyterlab_server.root_dir
     shutil.copy(NOTEBOOKS / EXAMPLE, root / EXAMPLE)
@@ -27,8 +43,7 @@ def test_example_notebook_shows_the_builder_and_the_progress_widget(jupyterlab_s
     page = lab_page
     page.goto(f"{jupyterlab_server.url}lab/tree/{EXAMPLE}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", state="visible")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           state="attached", timeout=RUN_DEADLINE_MS)
+    wait_for_idle_kernel(page)
     page.locator(".jp-NotebookPanel .jp-Cell").first.click()
     run_command(page, "Run All Cells")
     try:
