@@ -97,7 +97,9 @@ def run(job_file, job_id, scheduler, workers, force, as_json):
                + (f", {result.resumed_chunks} reused from an earlier run" if result.resumed_chunks else "")
                + (" (test job: first chunk only)" if result.test_job else ""))
     for out in result.outputs:
-        click.echo(f"  {out['url']}  {_size(out['size'])}  sha256:{out['sha256'][:12]}")
+        algorithm = next((k for k in ("crc32c", "sha256") if k in out), None)
+        digest = f"  {algorithm}:{out[algorithm][:12]}" if algorithm else ""
+        click.echo(f"  {out['url']}  {_size(out['size'])}{digest}")
 
 
 @main.command()

@@ -66,6 +66,8 @@ CONFIG_SCHEMA = {
                      "description": "Stop the job at the first chunk that fails for good."},
         "staging": {"type": "string", "minLength": 1,
                     "description": "URL where chunk results wait for assembly (every worker must reach it)."},
+        "checksum": {"enum": ["crc32c", "sha256"], "default": "crc32c",
+                     "description": "Checksum of every output in _SUCCESS."},
         "keepStaging": {"type": "boolean", "default": False,
                         "description": "Keep staged chunk results after the job completes."},
     },
@@ -487,9 +489,15 @@ def _default_name(app: App | None) -> str:
 
 
 def _location_spec(value: Any) -> Any:
+    """A source or destination as a job file writes it: secrets left out."""
     if isinstance(value, Location):
-        return value.to_spec()
-    return copy.deepcopy(value)
+        value = value.to_spec()
+    value = copy.deepcopy(value)
+    if isinstance(value, dict):
+        for key in ("storageOptions", "storage_options"):
+            if isinstance(value.get(key), dict):
+                value[key] = drop_secrets(value[key])
+    return value
 
 
 def _resolve_named(reg: "registry.Registry", spec: Any, fld: str, base_dir: str | None = None) -> Any:

@@ -18,7 +18,12 @@ _SECRET_NAME = re.compile(
     r"access_key|account_key|connection_string|connectionstring|^key$|^auth|session)",
     re.IGNORECASE,
 )
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/@\s]+)@", re.IGNORECASE)
+# user:password@ before a host; a password may itself hold "@", so take up to the last one
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/\s]*)@(?=[^@/\s]*(?:[/\s]|$))",
+                           re.IGNORECASE)
+# Azure-style connection strings: AccountKey=...; SharedAccessSignature=...; Password=...
+_SECRET_PAIR = re.compile(r"(?P<name>\b(?:AccountKey|SharedAccessSignature|SharedAccessKey|Password|Pwd|"
+                          r"client_secret|secret|token|api_key)=)(?P<value>[^;&\s]+)", re.IGNORECASE)
 _SECRET_QUERY = re.compile(
     r"(?P<name>[?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
     r"x-goog-signature|x-goog-credential|token|access_token|sv|se|sp|st|skoid|sktid|skt|ske|sks|skv)=)"
@@ -35,7 +40,8 @@ def is_secret_name(name: str) -> bool:
 def redact_text(text: str) -> str:
     """Mask credentials embedded in URLs (user:password@, signed query strings)."""
     text = _URL_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
-    return _SECRET_QUERY.sub(lambda m: m.group("name") + MASK, text)
+    text = _SECRET_QUERY.sub(lambda m: m.group("name") + MASK, text)
+    return _SECRET_PAIR.sub(lambda m: m.group("name") + MASK, text)
 
 
 def redact(value: Any) -> Any:

@@ -82,6 +82,11 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError
         return [FieldError(field, f"must be <= {val}, got {show(inst)}")]
     if v == "minLength" and val == 1:
         return [FieldError(field, "must not be empty")]
+    if v == "pattern" and inst == "":
+        return [FieldError(field, "must not be empty")]
+    if v == "pattern":
+        # A schema may say in words what its pattern means (``x-message``).
+        return [FieldError(field, f"{error.schema.get('x-message') or f'does not match {val}'}, got {show(inst)}")]
     if v == "minItems":
         return [FieldError(field, f"needs at least {val} item(s)")]
     if v in ("anyOf", "oneOf") and error.context:
@@ -89,6 +94,14 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError
         best = jsonschema.exceptions.best_match(error.context)
         return _describe(best, prefix)
     return [FieldError(field, error.message)]
+
+
+#: a file name inside a folder: relative, no "..", no NUL (for names of outputs)
+SAFE_NAME = {
+    "type": "string",
+    "pattern": r"^(?!/)(?!.*(^|/)\.\.(/|$))[^\x00\\]+$",
+    "x-message": "must be a relative name inside the output folder (no '..', not absolute)",
+}
 
 
 def check(instance: Any, schema: dict | None, prefix: str = "") -> list[FieldError]:

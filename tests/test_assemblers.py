@@ -8,7 +8,6 @@ Jobs run on the synchronous scheduler unless the cluster is what is tested
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -22,6 +21,13 @@ from bytenite_nb.assemblers.concat import Concat
 from bytenite_nb.assemblers.passthrough import Passthrough
 from bytenite_nb.exceptions import JobValidationError, UnsafePathError
 from bytenite_nb.store import JobStore
+
+
+def crc32c(data: bytes) -> str:
+    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
+    import google_crc32c
+
+    return f"{google_crc32c.value(data):08x}"
 
 
 def write_files(chunk_path, results_dir, params):
@@ -71,7 +77,7 @@ def manifest_of(out) -> dict:
 
 
 def check_manifest(out, result) -> dict:
-    """``_SUCCESS`` lists exactly the outputs at the destination, with their true sizes and sha256."""
+    """``_SUCCESS`` lists exactly the outputs at the destination, with their true sizes and checksums."""
     manifest = manifest_of(out)
     assert manifest["jobId"] == result.job_id
     assert manifest["chunkCount"] == result.n_chunks
@@ -81,7 +87,7 @@ def check_manifest(out, result) -> dict:
     for entry in manifest["files"]:
         data = on_disk[entry["name"]]
         assert entry["size"] == len(data)
-        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["crc32c"] == crc32c(data)
         assert entry["url"] == "file://" + str(out / entry["name"])
     assert result.outputs == manifest["files"]
     return manifest
@@ -179,7 +185,7 @@ def test_concat_of_no_results_is_one_empty_output(tmp_path, numbers):
     out = tmp_path / "out"
     result = run_job(numbers, out, {"r.txt": "{n}"}, assembler="concat", skip=["0", "1", "2"])
     assert tree(out) == {"output": b"", "_SUCCESS": (out / "_SUCCESS").read_bytes()}
-    assert check_manifest(out, result)["files"][0]["sha256"] == hashlib.sha256(b"").hexdigest()
+    assert check_manifest(out, result)["files"][0]["crc32c"] == crc32c(b"")
 
 
 def test_concat_returns_the_checksum_of_what_it_wrote(tmp_path):
@@ -189,7 +195,7 @@ def test_concat_returns_the_checksum_of_what_it_wrote(tmp_path):
     sums = Concat().assemble(results, str(out), {"separator": "#"})
     data = (out / "output.txt").read_bytes()
     assert data == "#".join(f"part {i}\n" * 1000 for i in range(3)).encode()
-    assert sums == {"output.txt": hashlib.sha256(data).hexdigest()}
+    assert sums == {"output.txt": crc32c(data)}
 
 
 # -- zip ---------------------------------------------------------------------------------
@@ -292,8 +298,9 @@ def test_failed_assembly_keeps_an_earlier_complete_output(tmp_path, numbers):
     ("zip", {"archive_name": "../escaped.txt"}),
 ])
 def test_output_names_leaving_the_destination_are_refused(tmp_path, numbers, assembler, params):
+    """Refused at validation, before any chunk runs, naming the param."""
     out = tmp_path / "dest" / "out"
-    with pytest.raises(bn.JobFailed, match="escapes its folder"):
+    with pytest.raises(JobValidationError, match=r"params\.assembler\.\w+_name: must be a relative name"):
         run_job(numbers, out, {"r.txt": "{n}"}, assembler=assembler, assembler_params=params)
     assert not out.exists()
     assert not (tmp_path / "dest" / "escaped.txt").exists()
@@ -303,7 +310,7 @@ def test_output_names_leaving_the_destination_are_refused(tmp_path, numbers, ass
 def test_absolute_output_name_is_refused(tmp_path, numbers):
     target = tmp_path / "elsewhere" / "abs.txt"
     out = tmp_path / "out"
-    with pytest.raises(bn.JobFailed, match="escapes its folder"):
+    with pytest.raises(JobValidationError, match="must be a relative name inside the output folder"):
         run_job(numbers, out, {"r.txt": "{n}"}, assembler="concat", assembler_params={"output_name": str(target)})
     assert not target.exists() and not out.exists()
 
@@ -339,3 +346,34 @@ def test_assembler_may_not_write_its_own_success_file(tmp_path, numbers):
     with pytest.raises(bn.JobFailed, match="may not be called _SUCCESS"):
         run_job(numbers, out, {"r.txt": "{n}"}, assembler=fake_success)
     assert not out.exists()
+
+
+def test_sha256_on_request_and_stale_outputs_removed(client, tmp_path):
+    """config.checksum = sha256 gives sha256 sums; a later run to the same destination
+    removes what the earlier _SUCCESS listed and the new one does not, and nothing else."""
+    import hashlib
+    import json
+
+    import bytenite_nb as bn
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}.txt").write_text(f"file {i}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("not written by a job")
+    three = bn.Job(source=str(src), partitioner="files", app="identity", assembler="passthrough",
+                   destination=str(out), config={"checksum": "sha256"})
+    three.run(client=client)
+    manifest = json.loads((out / "_SUCCESS").read_text())
+    assert manifest["checksum"] == "sha256"
+    for entry in manifest["files"]:
+        assert entry["sha256"] == hashlib.sha256((out / entry["name"]).read_bytes()).hexdigest()
+    one = bn.Job(source=str(src / "f1.txt"), partitioner="files", app="identity", assembler="passthrough",
+                 destination=str(out))
+    one.run(client=client)
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == ["_SUCCESS", "chunk_0000/result.bin", "mine.txt"]
+    assert (out / "chunk_0000" / "result.bin").read_text() == "file 1\n"
+    assert json.loads((out / "_SUCCESS").read_text())["checksum"] == "crc32c"

@@ -3,7 +3,6 @@ cancel, resume (also after the runner is killed with SIGKILL)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -17,6 +16,13 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb import store as st
 from bytenite_nb.engine.staging import Staging
+
+
+def crc32c(data: bytes) -> str:
+    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
+    import google_crc32c
+
+    return f"{google_crc32c.value(data):08x}"
 
 
 def make_app(folder, body: str, name: str = "app.py") -> list[str]:
@@ -72,7 +78,7 @@ def test_command_app_end_to_end(client, tmp_path, text_file):
     (entry,) = manifest["files"]
     assert entry["name"] == "output.txt"
     assert entry["size"] == text_file.stat().st_size
-    assert entry["sha256"] == hashlib.sha256((out / "output.txt").read_bytes()).hexdigest()
+    assert entry["crc32c"] == crc32c((out / "output.txt").read_bytes())
     assert result.outputs == manifest["files"]
     # recorded: state, chunks, attempts
     record = st.default_store().get_job(result.job_id)

@@ -4,7 +4,6 @@ would reach AWS (endpoint and dummy credentials from the environment)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -13,6 +12,13 @@ import pytest
 
 import bytenite_nb as bn
 from bytenite_nb.exceptions import JobValidationError
+
+
+def crc32c(data: bytes) -> str:
+    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
+    import google_crc32c
+
+    return f"{google_crc32c.value(data):08x}"
 
 
 def text(n_lines: int, tag: str = "") -> bytes:
@@ -27,7 +33,7 @@ def listing(fs, prefix: str) -> dict[str, bytes]:
 
 
 def check_success(fs, prefix: str, result) -> dict:
-    """``_SUCCESS`` under ``prefix`` lists exactly the other objects there, with true sizes and sha256."""
+    """``_SUCCESS`` under ``prefix`` lists exactly the other objects there, with true sizes and checksums."""
     objects = listing(fs, prefix)
     manifest = json.loads(objects.pop("_SUCCESS"))
     assert manifest["jobId"] == result.job_id
@@ -36,7 +42,7 @@ def check_success(fs, prefix: str, result) -> dict:
     for entry in manifest["files"]:
         data = objects[entry["name"]]
         assert entry["size"] == len(data)
-        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["crc32c"] == crc32c(data)
         assert entry["url"] == f"s3://{prefix}/{entry['name']}"
     assert result.success_url == f"s3://{prefix}/_SUCCESS"
     return manifest
@@ -253,7 +259,7 @@ def test_staging_on_s3_end_to_end(s3, client, tmp_path):
     produced = (out / "output.bin").read_bytes()
     assert produced == data.upper()
     (entry,) = json.loads((out / "_SUCCESS").read_text())["files"]
-    assert entry["sha256"] == hashlib.sha256(produced).hexdigest() and entry["size"] == len(produced)
+    assert entry["crc32c"] == crc32c(produced) and entry["size"] == len(produced)
     # The staged chunks are gone from the bucket once the job is complete.
     assert listing(fs, f"{bucket}/staging") == {}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from ..schema import SAFE_NAME
+
 
 def identity(chunk_path: str, results_dir: str, params: dict) -> None:
     """Copy the chunk unchanged to the results (``result.bin``): the identity map."""
@@ -13,8 +15,7 @@ def identity(chunk_path: str, results_dir: str, params: dict) -> None:
 
 identity.schema = {
     "type": "object",
-    "properties": {"output_name": {"type": "string", "default": "result.bin",
-                                   "description": "Name of the result file."}},
+    "properties": {"output_name": {**SAFE_NAME, "default": "result.bin", "description": "Name of the result file."}},
     "additionalProperties": False,
 }
 

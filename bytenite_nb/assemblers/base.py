@@ -3,8 +3,9 @@
 An assembler gets the committed results in chunk order and writes the job's
 outputs into a local ``output_dir``; the engine then publishes that folder to
 the destination and writes ``_SUCCESS`` last. An assembler that already knows
-the sha256 of an output (it streamed the bytes) may return ``{name: sha256}``
-to spare the engine a second read.
+the checksum of an output (it streamed the bytes, see
+:class:`~bytenite_nb.iorw.ParallelDigest`) may return ``{name: checksum}`` to
+spare the engine a second read.
 
 >>> class Count(Assembler):
 ...     '''Write how many result files there are.'''

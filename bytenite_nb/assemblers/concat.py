@@ -6,6 +6,7 @@ import fnmatch
 import os
 
 from ..iorw import ParallelDigest, copy_range
+from ..schema import SAFE_NAME
 from .base import Assembler, output_path
 
 
@@ -19,8 +20,7 @@ class Concat(Assembler):
     schema = {
         "type": "object",
         "properties": {
-            "output_name": {"type": "string", "minLength": 1,
-                            "description": "Name of the output file."},
+            "output_name": {**SAFE_NAME, "description": "Name of the output file."},
             "pattern": {"type": "string", "description": "Only result files matching this glob."},
             "separator": {"type": "string", "default": "",
                           "description": "Text written between chunks."},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 
+from ..schema import SAFE_NAME
 from .base import Assembler, chunk_folder, output_path
 
 
@@ -16,8 +17,7 @@ class Zip(Assembler):
     schema = {
         "type": "object",
         "properties": {
-            "archive_name": {"type": "string", "minLength": 1, "default": "results_archive.zip",
-                             "description": "Name of the archive."},
+            "archive_name": {**SAFE_NAME, "default": "results_archive.zip", "description": "Name of the archive."},
             "compression": {"enum": ["deflated", "stored"], "default": "deflated",
                             "description": "deflated (smaller) or stored (faster)."},
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from ..exceptions import AssemblyError, ByteniteNBError
+from ..iorw import checksum_algorithm
 from . import control
 from .commit import publish
 from .staging import Staging
@@ -16,9 +17,10 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
     staging = Staging.of(spec, job_id)
     results = staging.results(indices)
     out_dir = staging.output_dir()
+    algorithm = spec.config.get("checksum", "crc32c")
     try:
         try:
-            with control.job_scope(job_id):
+            with control.job_scope(job_id), checksum_algorithm(algorithm):
                 checksums = spec.assembler.assemble(results, out_dir, spec.assembler_params) or {}
         except ByteniteNBError:
             raise
@@ -28,6 +30,7 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
             checksums = {}
         # Last moment a cancel or a job timeout can stop the job cleanly.
         control.check_cancelled(job_id)
-        return publish(out_dir, spec.destination, manifest, checksums)
+        with checksum_algorithm(algorithm):
+            return publish(out_dir, spec.destination, manifest, checksums)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)

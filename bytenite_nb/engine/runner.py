@@ -72,7 +72,7 @@ class JobResult:
     name: str
     state: str
     destination: str | None = None
-    outputs: list[dict] = field(default_factory=list)  # name, url, size, sha256
+    outputs: list[dict] = field(default_factory=list)  # name, url, size, checksum
     n_chunks: int = 0
     chunks: list[dict] = field(default_factory=list)
     duration: float = 0.0
@@ -233,7 +233,7 @@ class JobRunner:
                 log.exception("job %s crashed", self.job_id)
             if self.state not in st.FINAL_STATES:
                 state = st.CANCELLED if self._stop_reason == "cancelled" else st.FAILED
-                message = self._stop_message() or f"{type(exc).__name__}: {exc}"
+                message = self._stop_message() or redact_text(f"{type(exc).__name__}: {exc}")
                 try:
                     self._set_state(state, error=message)
                 except Exception:
@@ -276,7 +276,8 @@ class JobRunner:
             if done_before and previous["result"].get("fingerprint") == spec.fingerprint:
                 return self._reused(previous["result"])
             success = None if done_before else read_success(spec.destination)
-            if success and success.get("jobId") == job_id and not success.get("testJob"):
+            if success and success.get("jobId") == job_id and success.get("fingerprint") == spec.fingerprint \
+                    and not success.get("testJob"):
                 return self._reused({"manifest": success})
         self.store.create_job(job_id, spec.name, self.job_dict)
         if cfg.get("jobTimeout"):
@@ -348,6 +349,7 @@ class JobRunner:
         manifest = {
             "jobId": job_id, "name": spec.name, "chunkCount": len(refs), "testJob": bool(cfg.get("isTestJob")),
             "partitioner": spec.partitioner_name, "assembler": spec.assembler_name,
+            "fingerprint": spec.fingerprint,
         }
         fut = self.executor.submit(assemble_and_publish, spec, job_id, [r.index for r in refs], manifest,
                                    key=task_key("assemble", job_id))
@@ -495,7 +497,7 @@ class JobHandle:
             message = (result.error if result else None) or str(error)
             cls = JobCancelled if result is not None and result.state == st.CANCELLED else JobFailed
             if error is not None and not isinstance(error, (TaskCancelled, JobFailed)) and isinstance(error, ByteniteNBError):
-                message = str(error)
+                message = redact_text(str(error))
             raise cls(f"job {self.job_id} {result.state if result else 'FAILED'}: {message}", result) from error
         return result
 
