@@ -34,7 +34,9 @@ def bag_pipeline(client, src: str, out_dir: str, block: int) -> str:
     from dask import delayed
 
     parts_dir = os.path.join(out_dir, "parts")
-    bag = db.read_text(src, blocksize=block, linedelimiter="\n").map_partitions(lambda lines: lines)
+    # One element per partition: to_textfiles puts a newline between elements,
+    # so joining the partition's lines keeps the output byte-identical.
+    bag = db.read_text(src, blocksize=block, linedelimiter="\n").map_partitions(lambda lines: ["".join(lines)])
     names = bag.to_textfiles(os.path.join(parts_dir, "*.part"), compute=False)
 
     @delayed
