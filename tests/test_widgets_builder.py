@@ -66,6 +66,8 @@ ROUND_TRIPS = {
     "folder app": lambda tmp: bn.Job(source="in.txt", app={"folder": "apps/wc"}, destination="o/"),
     "notebook app": lambda tmp: bn.Job(source="in.txt", app={"notebook": "chunk.ipynb"}, destination="o/",
                                        params={"app": {"threshold": 2}}),
+    "container image app": lambda tmp: bn.Job(source="in.txt", app={"image": "localhost/wc:1", "command": ["wc"]},
+                                              destination="o/"),
     "custom partitioner class": lambda tmp: bn.Job(source="in.txt", partitioner=Halves, app="identity",
                                                    destination="o/", params={"partitioner": {"label": "h"}}),
     "invalid params kept": lambda tmp: bn.Job(source="in.txt", partitioner="split-lines", app="identity",
@@ -104,6 +106,10 @@ def test_builder_shows_what_the_job_says(tmp_path):
     # only functions that take (chunk_path, results_dir, params) are offered
     assert [label for label, _ in fn_builder.app_function.options] == ["shout"]
     assert set(fn_builder.app_form.fields) == {"times"}  # the function's own schema
+    image = JobBuilder(job=ROUND_TRIPS["container image app"](tmp_path))
+    assert image.app_kind.value == "image" and image.app_text.value == "localhost/wc:1"
+    image.app_text.value = "localhost/wc:2"  # the command run in the image stays
+    assert image.job.app == {"image": "localhost/wc:2", "command": ["wc"]}
     custom = JobBuilder(job=ROUND_TRIPS["custom partitioner class"](tmp_path))
     assert custom.partitioner.label == "tests.test_widgets_builder:Halves"
     assert set(custom.partitioner_form.fields) == {"label"}

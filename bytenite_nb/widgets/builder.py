@@ -168,8 +168,8 @@ class JobBuilder(widgets.VBox):
             self._setup_component(kind)
 
         # app
-        kinds = [(label, key) for label, key, runtime in APP_KINDS if runtime is None or runtime in (
-            "python", "command", "folder", "notebook") or _runtime_available(runtime)]  # containers: when installed
+        # A kind shows when its runtime is there (container images need the container runtime).
+        kinds = [(label, key) for label, key, runtime in APP_KINDS if runtime is None or _runtime_available(runtime)]
         self.app_kind = widgets.ToggleButtons(options=kinds, style={"button_width": "auto"})
         self.app_registered = widgets.Dropdown(description="App", layout=widgets.Layout(width="420px"))
         self.app_function = widgets.Dropdown(description="Function", layout=widgets.Layout(width="420px"))
