@@ -43,6 +43,8 @@ def test_each_schema_type_gets_its_widget():
     assert form.fields["count"].widget.value == 4
     assert form.fields["label"].widget.placeholder == "x"
     assert "How many." in form.fields["count"].help.value
+    assert "not set (the default applies)" in form.fields["count"].help.value
+    assert form.fields["ratio"].help.value.endswith("not set</span>")
     assert form.fields["label"].label.value == "label *"
     assert form.value == {}
 
@@ -65,6 +67,7 @@ def test_user_edits_set_fields_and_reset_unsets_them():
     assert form.value == {"label": "a", "count": 7, "verbose": True, "limits": {"high": 9}, "tags": ["x"],
                           "mode": "exact"}
     assert form.fields["count"].reset_button.disabled is False
+    assert "not set" not in form.fields["count"].help.value
     form.fields["count"].reset_button.click()
     assert "count" not in form.value
     assert form.fields["count"].widget.value == 4  # back to showing the default

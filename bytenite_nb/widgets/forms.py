@@ -79,7 +79,7 @@ class Field:
         label = name + (" *" if required else "")
         self.label = widgets.Label(label, tooltip=self.schema.get("description", ""),
                                    layout=widgets.Layout(width=LABEL_WIDTH))
-        self.help = widgets.HTML(f'<span style="{HELP_STYLE}">{html.escape(self._help_text())}</span>')
+        self.help = widgets.HTML("")
         self.error = widgets.HTML("")
         self.row = widgets.VBox([widgets.HBox([self.label, self.widget, self.reset_button, self.help]),
                                  self.error])
@@ -168,6 +168,12 @@ class Field:
     def _sync_reset(self) -> None:
         self.reset_button.disabled = not self.present
         self.label.style.font_weight = "bold" if self.present else ""
+        # A number box cannot be empty: say when what it shows is not part of the params.
+        unset = "" if self.present else ("not set (the default applies)" if "default" in self.schema
+                                         else "not set")
+        text = "  ".join(t for t in (self._help_text(), unset) if t)
+        self.help.value = f'<span style="{HELP_STYLE}">{html.escape(text)}</span>'
+
 
     def _changed(self, change) -> None:
         if self._quiet:
