@@ -87,7 +87,8 @@ def resolve_app(spec: Any, *, base_dir: str | None = None, field: str = "app") -
     if isinstance(spec, App):
         return spec
     if callable(spec):
-        return PythonApp(spec)
+        # a function may carry its params schema as ``fn.schema``
+        return PythonApp(spec, schema=getattr(spec, "schema", None))
     if isinstance(spec, str):
         if spec in registry.apps:
             return registry.apps.get(spec).obj
