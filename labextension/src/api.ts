@@ -17,6 +17,9 @@ import {
   JSONObject
 } from './model';
 
+const GET_ATTEMPTS = 4;
+const RETRY_DELAY_MS = 500;
+
 /** An error the server answered with: the library's message, and its field errors. */
 export class ApiError extends Error {
   constructor(
@@ -33,11 +36,19 @@ export class ApiError extends Error {
 export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'bytenite-nb', path);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new ApiError(`cannot reach the Jupyter server: ${error}`, 0);
+  const method = (init.method ?? 'GET').toUpperCase();
+  let response: Response | null = null;
+  for (let attempt = 1; response === null; attempt++) {
+    try {
+      response = await ServerConnection.makeRequest(url, init, settings);
+    } catch (error) {
+      // The browser drops requests in flight when its network changes; a GET
+      // is safe to send again, anything else is reported.
+      if (method !== 'GET' || attempt >= GET_ATTEMPTS) {
+        throw new ApiError(`cannot reach the Jupyter server: ${error}`, 0);
+      }
+      await new Promise(resolve => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+    }
   }
   const text = await response.text();
   let data: any = null;

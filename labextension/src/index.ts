@@ -71,7 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [IEditorServices, IDefaultFileBrowser],
   optional: [ISettingRegistry, ICommandPalette, ILauncher, INotebookTracker, ILayoutRestorer],
-  activate: async (
+  activate: (
     app: JupyterFrontEnd,
     editorServices: IEditorServices,
     browser: IDefaultFileBrowser,
@@ -80,7 +80,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     launcher: ILauncher | null,
     notebooks: INotebookTracker | null,
     restorer: ILayoutRestorer | null
-  ) => {
+  ): void => {
     const { commands, shell, serviceManager } = app;
     let settings: ISidebarSettings = DEFAULT_SETTINGS;
 
@@ -110,19 +110,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(sidebar, sidebar.id);
     }
 
-    if (settingRegistry) {
-      try {
-        const loaded = await settingRegistry.load(PLUGIN_ID);
+    // Settings arrive later; everything else is in place before activate returns.
+    settingRegistry?.load(PLUGIN_ID).then(
+      loaded => {
         settings = readSettings(loaded);
         sidebar.updateSettings(settings);
         loaded.changed.connect(() => {
           settings = readSettings(loaded);
           sidebar.updateSettings(settings);
         });
-      } catch (error) {
-        console.warn('bytenite-nb: cannot load settings, using the defaults', error);
-      }
-    }
+      },
+      error => console.warn('bytenite-nb: cannot load settings, using the defaults', error)
+    );
 
     const details = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({ namespace: 'bytenite-nb-jobs' });
 

@@ -20,6 +20,9 @@ import {
   progressText
 } from './model';
 
+const RELOAD_AFTER_ERROR_MS = 5000;
+const CLUSTER_REFRESH_MS = 15000;
+
 /** What the sidebar needs from the rest of the extension. */
 export interface ISidebarActions {
   /** Open a job's detail panel. */
@@ -200,7 +203,14 @@ function ComponentsSection(): JSX.Element {
   const [catalog, setCatalog] = useState<ICatalog | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    api.components().then(setCatalog, e => setError(String(e.message ?? e)));
+    let timer = 0;
+    const load = () =>
+      api.components().then(setCatalog, e => {
+        setError(String(e.message ?? e));
+        timer = window.setTimeout(load, RELOAD_AFTER_ERROR_MS); // the server may be restarting
+      });
+    void load();
+    return () => window.clearTimeout(timer);
   }, []);
   return (
     <Section title="Components" name="components">
@@ -232,7 +242,12 @@ function ClusterSection(props: { address: string }): JSX.Element {
       e => setError(String(e.message ?? e))
     );
   }, [props.address]);
-  useEffect(load, [load]);
+  useEffect(() => {
+    load();
+    // Which jobs run, and their dashboards, change: look again now and then.
+    const timer = window.setInterval(load, CLUSTER_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [load]);
   const describe = (i: IClusterInfo) =>
     i.kind === 'local'
       ? 'A local Dask cluster started for each job (processes on this machine).'

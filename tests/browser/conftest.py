@@ -12,6 +12,10 @@
   JupyterLab shell ready. Its console errors go to ``test-artifacts/``, and a
   screenshot is taken there when the test fails.
 - ``screenshot``: ``screenshot(page, "name")`` saves ``test-artifacts/name.png``.
+- ``wait_until_ready(page)``: after ``page.reload()``, wait for JupyterLab to
+  have started its plugins and restored its layout.
+- ``execute_command(page, "docmanager:open", {"path": ...})`` runs a
+  JupyterLab command by id (the app is exposed as ``window.jupyterapp``).
 
 A machine without Chromium skips these tests; CI
 (``BYTENITE_NB_REQUIRE_SYSTEM=1``) fails them instead.
@@ -146,6 +150,8 @@ def jupyterlab_server(tmp_path_factory):
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.news_url=None",
         "--LabApp.extension_manager=readonly",
+        # window.jupyterapp: tests run commands by id (see execute_command)
+        "--LabApp.expose_app_in_browser=True",
     ]
     if os.geteuid() == 0:  # CI runs as root
         command.append("--allow-root")
@@ -191,6 +197,24 @@ def chromium_browser():
         playwright.stop()
 
 
+def wait_until_ready(page) -> None:
+    """Wait until JupyterLab in ``page`` has started every plugin and restored its
+    layout (after ``page.goto`` or ``page.reload``)."""
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=LAB_READY_MS)
+    page.evaluate("() => window.jupyterapp.restored.then(() => null)")
+    page.wait_for_selector("#jp-main-dock-panel", state="visible", timeout=LAB_READY_MS)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=LAB_READY_MS)
+
+
+def execute_command(page, command: str, args: dict | None = None):
+    """Run a JupyterLab command by id in ``page`` (e.g. ``"docmanager:open"``,
+    ``{"path": "x.ipynb"}``) and return what it resolves to, if JSON-able."""
+    return page.evaluate(
+        "async ([command, args]) => { const r = await window.jupyterapp.commands.execute(command, args);"
+        " try { return JSON.parse(JSON.stringify(r ?? null)); } catch { return null; } }",
+        [command, args or {}])
+
+
 def _artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:120]
 
@@ -227,8 +251,7 @@ def lab_page(request, chromium_browser, jupyterlab_server):
     page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
     # The token logs the browser in (JupyterLab turns it into a cookie and drops it from the URL).
     page.goto(f"{jupyterlab_server.url}lab?token={jupyterlab_server.token}")
-    page.wait_for_selector("#jp-main-dock-panel", state="visible", timeout=LAB_READY_MS)
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=LAB_READY_MS)
+    wait_until_ready(page)
     try:
         yield page
     finally:

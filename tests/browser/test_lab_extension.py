@@ -7,9 +7,14 @@ Screenshots of each step go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
+
+from tests.browser.conftest import execute_command, wait_until_ready
 
 POEM = "".join(f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(400))
 JOB_DEADLINE_MS = 180_000  # a ceiling for a stuck job, not a performance assertion
@@ -25,21 +30,22 @@ def lab(jupyterlab_server):
 
 
 def open_sidebar(page):
-    """Show the ByteNite sidebar (its tab toggles it, so only click when it is hidden)."""
-    tab = page.locator('.jp-SideBar li[data-id="bytenite-nb-sidebar"]')
-    tab.wait_for(state="visible")
-    if "lm-mod-current" not in (tab.get_attribute("class") or ""):
-        tab.click()
+    """Show the ByteNite sidebar (its command always shows it; a tab click toggles)."""
+    execute_command(page, "bytenite-nb:open-sidebar")
     page.wait_for_selector(".bnb-Sidebar", state="visible")
 
 
-def run_command(page, label: str):
-    """Run a command from the command palette by its label."""
-    page.keyboard.press("Control+Shift+C")
+def palette_commands(page, text: str) -> list[str]:
+    """The ids of the command palette's items matching ``text``."""
+    page.click('.lm-MenuBar-item:has-text("View")')
+    page.click('.lm-Menu-item:has-text("Activate Command Palette")')
     search = page.locator(".lm-CommandPalette-input")
     search.wait_for(state="visible")
-    search.fill(label)
-    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+    search.fill(text)
+    page.locator(".lm-CommandPalette-item").first.wait_for()
+    ids = page.eval_on_selector_all(".lm-CommandPalette-item", "items => items.map(i => i.dataset.command)")
+    search.press("Escape")
+    return ids
 
 
 def form_field(page, suffix: str):
@@ -54,8 +60,9 @@ def raw_json(page) -> str:
 def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, screenshot):
     page = lab_page
 
-    # The sidebar: no jobs yet, the component catalog with params docs.
-    open_sidebar(page)
+    # The sidebar, from its tab: no jobs yet, the component catalog with params docs.
+    page.click('.jp-SideBar li[data-id="bytenite-nb-sidebar"]')
+    page.wait_for_selector(".bnb-Sidebar", state="visible")
     page.wait_for_selector('.bnb-Section[data-section="jobs"] >> text=No jobs yet')
     page.click('.bnb-Component[data-component="partitioner:split-lines"] .bnb-Component-name')
     page.wait_for_selector('.bnb-Component[data-component="partitioner:split-lines"] .bnb-Params >> text=chunk_size')
@@ -122,12 +129,18 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
 
     # The job does not depend on the page: reload, and follow it to COMPLETE.
     page.reload()
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
+    wait_until_ready(page)
     open_sidebar(page)
     row = page.wait_for_selector(f'.bnb-Job[data-job-id="{job_id}"][data-state="COMPLETE"]', timeout=JOB_DEADLINE_MS)
     assert f"{chunks}/{chunks} done" in row.inner_text()
     screenshot(page, "lab-6-complete")
     assert (lab.root_dir / "out" / "poem.txt").read_text() == POEM
+
+    # Its output location opens in the file browser.
+    page.click(f'.bnb-Job[data-job-id="{job_id}"] button[data-action="output"]')
+    page.wait_for_selector('.jp-FileBrowser .jp-BreadCrumbs >> text=out')
+    page.wait_for_selector('.jp-FileBrowser .jp-DirListing-item:has-text("poem.txt")')
+    open_sidebar(page)
 
     # The job's panel: every chunk DONE, the output listed.
     page.click(f'.bnb-Job[data-job-id="{job_id}"] button[data-action="open"]')
@@ -135,3 +148,148 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
     assert page.locator('.bnb-Detail .bnb-Chunks tr[data-state="DONE"]').count() == chunks
     page.wait_for_selector(".bnb-Detail .bnb-Outputs >> text=out/poem.txt")
     screenshot(page, "lab-7-job-panel")
+
+
+FLAKY_APP = """\
+import os, pathlib, sys, time
+here = pathlib.Path(__file__).parent
+if os.environ["CHUNK_NUMBER"] == "1" and not (here / "fixed").exists():
+    sys.exit("chunk 1 cannot be done until the file 'fixed' exists")
+if (here / "slow").exists():
+    time.sleep(600)
+data = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_bytes()
+pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt").write_bytes(data.upper())
+"""
+
+
+def write_job(lab, folder: str, name: str, app) -> str:
+    """A job file (and its input) in the server root; returns its path there."""
+    base = lab.root_dir / folder
+    (base / "data").mkdir(parents=True, exist_ok=True)
+    (base / "data" / "in.txt").write_text(POEM)
+    job = {
+        "name": name,
+        "dataSource": {"dataSourceDescriptor": "file", "params": {"path": "data/in.txt"}},
+        "partitioner": "split-lines",
+        "app": app,
+        "assembler": "concat",
+        "dataDestination": {"dataSourceDescriptor": "file", "params": {"path": "out/"}},
+        "params": {"partitioner": {"chunk_size": 4096}, "app": {}, "assembler": {"output_name": "out.txt"}},
+        "config": {"maxTaskRetries": 0, "retryBackoff": 0},
+    }
+    (base / f"{name}.bnjob.json").write_text(json.dumps(job, indent=2))
+    return f"{folder}/{name}.bnjob.json"
+
+
+def open_path(page, path: str):
+    """Open a file in its default editor (no page reload)."""
+    execute_command(page, "docmanager:open", {"path": path})
+    name = path.rsplit("/", 1)[-1]
+    page.wait_for_selector(f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")')
+
+
+@pytest.fixture
+def cluster_setting(lab, client):
+    """Jobs run on the session's Dask cluster and the cluster section is hidden,
+    for pages opened after this fixture."""
+    lab.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5, "defaultCluster": client.scheduler.address,
+                                              "showCluster": False})
+    yield client.scheduler.address
+    lab.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5})
+
+
+def test_insert_job_code_and_export_a_papermill_notebook_that_runs(lab, client, lab_page, screenshot, tmp_path):
+    page = lab_page
+    job_path = write_job(lab, "jobs", "shout", "identity")
+    (lab.root_dir / "notebooks").mkdir()
+    (lab.root_dir / "notebooks" / "analysis.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "id": "first", "execution_count": None, "metadata": {}, "outputs": [],
+                   "source": "# analysis"}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+
+    # The commands are in the palette.
+    assert {"bytenite-nb:new-job", "bytenite-nb:insert-job-code", "bytenite-nb:export-papermill"} <= set(
+        palette_commands(page, "job"))
+
+    # A notebook, then the job file in the job editor (the notebook tab stays open).
+    execute_command(page, "application:close-all")  # earlier tests' tabs come back with the workspace
+    open_path(page, "notebooks/analysis.ipynb")
+    page.wait_for_selector(".jp-NotebookPanel")
+    open_path(page, job_path)
+    page.wait_for_selector(".bnb-JobEditor .bnb-JobForm form")
+    page.wait_for_selector('.bnb-Step[data-step="dataSource"] >> text=data/in.txt')
+
+    execute_command(page, "bytenite-nb:insert-job-code")
+    cell = page.locator(".jp-NotebookPanel .jp-Cell .cm-content", has_text="bn.Job.from_dict(")
+    cell.wait_for()
+    code = cell.inner_text()
+    assert 'base_dir="../jobs"' in code and '"name": "shout"' in code
+    execute_command(page, "docmanager:save")  # the notebook is the active tab now
+    saved = json.loads((lab.root_dir / "notebooks" / "analysis.ipynb").read_text())
+    assert any("bn.Job.from_dict(" in "".join(c["source"]) for c in saved["cells"])
+    screenshot(page, "lab-8-inserted-code")
+
+    page.click('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("shout.bnjob.json")')
+    page.wait_for_selector(".bnb-JobEditor", state="visible")
+    execute_command(page, "bytenite-nb:export-papermill")
+    page.wait_for_selector('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("shout.ipynb")')
+    page.wait_for_selector('.jp-NotebookPanel .jp-Cell .cm-content >> text=job_id = None')
+    screenshot(page, "lab-9-papermill-notebook")
+    exported = lab.root_dir / "jobs" / "shout.ipynb"
+    assert exported.exists()
+
+    # The exported notebook runs as a papermill batch job, with its parameters.
+    out = tmp_path / "shout-run.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(exported), str(out), "-p", "job_id", "shout-batch",
+         "-p", "scheduler", client.scheduler.address, "--cwd", str(exported.parent), "-k", "python3"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "BYTENITE_NB_HOME": str(lab.home)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    outputs = [o for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", [])]
+    printed = "".join("".join(o["text"]) if isinstance(o.get("text"), list) else o.get("text", "") for o in outputs)
+    assert "shout-batch COMPLETE" in printed
+    assert (lab.root_dir / "jobs" / "out" / "out.txt").read_text() == POEM
+
+
+def test_rerun_failed_chunks_and_cancel_from_the_sidebar(lab, cluster_setting, lab_page, screenshot):
+    page = lab_page
+    (lab.root_dir / "flaky").mkdir()
+    (lab.root_dir / "flaky" / "app.py").write_text(FLAKY_APP)
+    job_path = write_job(lab, "flaky", "flaky", {"command": [sys.executable, "app.py"]})
+    execute_command(page, "application:close-all")  # earlier tests' tabs come back with the workspace
+    open_path(page, job_path)
+    page.wait_for_selector(".bnb-JobEditor .bnb-JobForm form")
+    open_sidebar(page)
+    assert page.locator('.bnb-Section[data-section="cluster"]').count() == 0  # showCluster: false
+
+    # A run with a failing chunk: FAILED, with the chunk's error one click away.
+    page.click(".bnb-Toolbar-run button, button.bnb-Toolbar-run")
+    started = page.wait_for_selector('.bnb-EditorStatus[data-status="ok"] >> text=Started job')
+    job_id = re.search(r"Started job (\S+?):", started.inner_text()).group(1)
+    row = f'.bnb-Job[data-job-id="{job_id}"]'
+    page.wait_for_selector(f'{row}[data-state="FAILED"]', timeout=JOB_DEADLINE_MS)
+    page.click(f'{row} button[data-action="open"]')
+    page.wait_for_selector(f'.bnb-Detail[data-job-id="{job_id}"] >> text={cluster_setting}')
+    page.click('.bnb-Detail tr[data-chunk="1"] button[data-action="chunk-error"]')
+    page.wait_for_selector(".jp-Dialog >> text=chunk 1 cannot be done until the file 'fixed' exists")
+    screenshot(page, "lab-10-chunk-error")
+    page.click(".jp-Dialog button.jp-mod-accept")
+
+    # Fix the cause, rerun the failed chunk: COMPLETE.
+    (lab.root_dir / "flaky" / "fixed").write_text("")
+    page.click(f'{row} button[data-action="rerun"]')
+    page.wait_for_selector(f'{row}[data-state="COMPLETE"]', timeout=JOB_DEADLINE_MS)
+    assert (lab.root_dir / "flaky" / "out" / "out.txt").read_text() == POEM.upper()
+    screenshot(page, "lab-11-rerun-complete")
+
+    # A run that would take ten minutes, cancelled from the sidebar.
+    (lab.root_dir / "flaky" / "slow").write_text("")
+    page.click('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("flaky.bnjob.json")')
+    form_field(page, "_id").fill("flaky-slow")
+    page.click(".bnb-Toolbar-run button, button.bnb-Toolbar-run")
+    slow = '.bnb-Job[data-job-id="flaky-slow"]'
+    page.wait_for_selector(f'{slow}[data-state="RUNNING"]', timeout=JOB_DEADLINE_MS)
+    page.click(f'{slow} button[data-action="cancel"]')
+    page.wait_for_selector(f'{slow}[data-state="CANCELLED"]', timeout=JOB_DEADLINE_MS)
+    screenshot(page, "lab-12-cancelled")
