@@ -289,6 +289,10 @@ def test_cancel_stops_the_job_process_and_writes_nothing(api, job_folder, client
                                         "scheduler": client.scheduler.address})
     assert status == 201, body
     job = wait_for_job(api, "slow", states=("RUNNING",))
+    status, cluster = api("GET", "cluster", address=client.scheduler.address)
+    assert status == 200
+    assert [(r["id"], r["scheduler"], r["dashboard"]) for r in cluster["running"]] == [
+        ("slow", client.scheduler.address, client.dashboard_link)]
     status, body = api("POST", "jobs/slow/cancel")
     assert status == 202, body
     job = wait_for_job(api, "slow")

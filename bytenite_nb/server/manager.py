@@ -41,6 +41,7 @@ LAUNCH_DIR_NAME = "jupyter-jobs"
 LOG_TAIL_BYTES = 8192
 PLAN_PREVIEW_LIMIT = 200
 EXIT_GRACE_SECONDS = 30
+DASHBOARD_CACHE_SECONDS = 60
 
 
 class JobNotFound(ByteniteNBError):
@@ -92,6 +93,7 @@ class JobManager:
         self.python = python or sys.executable
         self.log = log
         self._children: dict[str, subprocess.Popen] = {}  # job id -> process this server started
+        self._dashboards: dict[str, tuple[float, str | None]] = {}  # scheduler address -> (when, link)
         self._lock = threading.Lock()
 
     # -- places ---------------------------------------------------------------------
@@ -397,7 +399,8 @@ class JobManager:
         folder = os.path.join(config.home(), LAUNCH_DIR_NAME)
         if os.path.isdir(folder):
             for name in os.listdir(folder):
-                if name in known:
+                # A job with a record but not among the newest is older than all of them.
+                if name in known or self.store.get_job(name) is not None:
                     continue
                 launch = self.read_launch(name)
                 if launch is None:
@@ -480,7 +483,7 @@ class JobManager:
         else:
             info = {"kind": "local", "address": None, "source": "default"}
         if info["kind"] == "scheduler":
-            info["dashboard"] = _scheduler_dashboard(info["address"])
+            info["dashboard"] = self._dashboard(info["address"])
         running = []
         for record in self.store.list_jobs(limit=20, states=[st.PARTITIONING, st.RUNNING, st.ASSEMBLING]):
             seen = [e["data"] for e in self.store.events(job_id=record["id"]) if e["type"] == "cluster"]
@@ -488,6 +491,19 @@ class JobManager:
                 running.append({"id": record["id"], "name": record["name"], **seen[-1]})
         info["running"] = running
         return info
+
+
+    def _dashboard(self, address: str) -> str | None:
+        """A scheduler's dashboard URL, asked at most once a minute per address."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._dashboards.get(address)
+        if cached is not None and now - cached[0] < DASHBOARD_CACHE_SECONDS:
+            return cached[1]
+        link = _scheduler_dashboard(address)
+        with self._lock:
+            self._dashboards[address] = (now, link)
+        return link
 
 
 def _scheduler_dashboard(address: str) -> str | None:
