@@ -26,7 +26,7 @@ from bytenite_nb import Job, JobStore
 from bytenite_nb.engine.control import cancel_job
 from bytenite_nb.exceptions import JobFailed, JobValidationError
 from bytenite_nb.server.handlers import ROUTES
-from bytenite_nb.server.manager import _process_alive
+from bytenite_nb.server.manager import _process_alive, _process_command, _runs_job
 
 JOB_DEADLINE_SECONDS = 180  # a ceiling for a stuck job, not a performance assertion
 
@@ -347,6 +347,27 @@ def test_cluster_says_where_jobs_run(api, client):
     assert status == 200
     assert body["kind"] == "scheduler" and body["address"] == client.scheduler.address
     assert body["dashboard"] == client.dashboard_link
+
+
+# -- which process runs a job -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command, runs", [
+    ("/usr/bin/python3 -m bytenite_nb.server.launcher /home/u/.bnb/jupyter-jobs/j1", True),
+    ("/usr/bin/python3 -m bytenite_nb.server.launcher /home/u/.bnb/jupyter-jobs/j10", False),
+    ("/usr/bin/python3 /venv/bin/bytenite-nb run job.json --id j1", True),
+    ("python -m bytenite_nb.cli run job.json --id=j1 --workers 2", True),
+    ("python /venv/bin/bytenite-nb run job.json --id j10", False),
+    ("python /venv/bin/bytenite-nb validate job.json --id j1", False),
+    ("/usr/bin/python3 -m jupyterlab --port 8888", False),
+])
+def test_only_a_process_running_the_job_is_signalled(command, runs):
+    # A pid from an old record may belong to anything by now: only its command line tells.
+    assert _runs_job(command, "j1", "/home/u/.bnb/jupyter-jobs/j1") is runs
+
+
+def test_a_process_command_line_is_read():
+    assert "pytest" in _process_command(os.getpid())
 
 
 # -- authentication -----------------------------------------------------------------------

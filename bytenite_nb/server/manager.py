@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -72,12 +73,28 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def _process_cmdline(pid: int) -> list[str]:
+def _process_command(pid: int) -> str:
+    """The command line of ``pid``, its arguments joined by spaces ("" if unknown)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
+            return " ".join(part.decode(errors="replace") for part in f.read().split(b"\0") if part)
     except OSError:
-        return []
+        pass
+    try:  # no /proc (macOS): ask ps
+        done = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
+                              timeout=10)
+        return done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _runs_job(command: str, job_id: str, launch_dir: str) -> bool:
+    """Is this command line a process running ``job_id``: its launcher, or
+    ``bytenite-nb run ... --id JOB_ID``?"""
+    if "bytenite_nb.server.launcher" in command and command.endswith(launch_dir):
+        return True
+    return bool(re.search(r"bytenite[-_]nb(\.cli)?\b.*\brun\b", command)
+                and re.search(rf"--id[ =]{re.escape(job_id)}(\s|$)", command))
 
 
 class JobManager:
@@ -289,13 +306,7 @@ class JobManager:
             candidates.append(int(launch["pid"]))
         folder = self.launch_dir(job_id)
         for pid in candidates:
-            if not _process_alive(pid):
-                continue
-            cmdline = _process_cmdline(pid)
-            if "bytenite_nb.server.launcher" in cmdline and folder in cmdline:
-                return pid
-            if any(part.endswith("bytenite-nb") or part == "bytenite_nb.cli" for part in cmdline) \
-                    and "run" in cmdline and job_id in cmdline:
+            if _process_alive(pid) and _runs_job(_process_command(pid), job_id, folder):
                 return pid
         return None
 
