@@ -37,8 +37,7 @@ def open_sidebar(page):
 
 def palette_commands(page, text: str) -> list[str]:
     """The ids of the command palette's items matching ``text``."""
-    page.click('.lm-MenuBar-item:has-text("View")')
-    page.click('.lm-Menu-item:has-text("Activate Command Palette")')
+    execute_command(page, "apputils:activate-command-palette")
     search = page.locator(".lm-CommandPalette-input")
     search.wait_for(state="visible")
     search.fill(text)
@@ -189,6 +188,14 @@ def open_path(page, path: str):
 
 
 @pytest.fixture
+def on_session_cluster(lab, client):
+    """Jobs run on the session's Dask cluster, for pages opened after this fixture."""
+    lab.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5, "defaultCluster": client.scheduler.address})
+    yield client
+    lab.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5})
+
+
+@pytest.fixture
 def cluster_setting(lab, client):
     """Jobs run on the session's Dask cluster and the cluster section is hidden,
     for pages opened after this fixture."""
@@ -198,8 +205,14 @@ def cluster_setting(lab, client):
     lab.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5})
 
 
-def test_insert_job_code_and_export_a_papermill_notebook_that_runs(lab, client, lab_page, screenshot, tmp_path):
-    page = lab_page
+def test_insert_job_code_and_export_a_papermill_notebook_that_runs(lab, on_session_cluster, lab_page, screenshot,
+                                                                   tmp_path):
+    page, client = lab_page, on_session_cluster
+    # The cluster section names the default cluster of the settings and links its dashboard.
+    open_sidebar(page)
+    page.wait_for_selector(f'.bnb-Cluster[data-kind="scheduler"] >> text={client.scheduler.address}')
+    assert page.locator(f'.bnb-Cluster a[href="{client.dashboard_link}"]').count() == 1
+
     job_path = write_job(lab, "jobs", "shout", "identity")
     (lab.root_dir / "notebooks").mkdir()
     (lab.root_dir / "notebooks" / "analysis.ipynb").write_text(json.dumps({
