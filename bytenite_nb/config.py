@@ -13,13 +13,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import platformdirs
 
 
 def home() -> str:
-    path = os.environ.get("BYTENITE_NB_HOME") or platformdirs.user_data_dir("bytenite-nb")
+    return _home(os.environ.get("BYTENITE_NB_HOME"))
+
+
+@functools.lru_cache(maxsize=16)
+def _home(configured: str | None) -> str:
+    # Cached per value: every chunk asks, and the answer only changes with the variable.
+    path = configured or platformdirs.user_data_dir("bytenite-nb")
     return os.path.abspath(os.path.expanduser(path))
 
 

@@ -235,6 +235,9 @@ def list_tree(root: str, what: str = "folder") -> list[tuple[str, int]]:
     Symlinks are refused (they could point anywhere); so is anything that is
     not a regular file or a folder.
     """
+    with os.scandir(root) as entries:
+        if next(entries, None) is None:
+            return []  # the common case of an app that wrote nothing: no walk
     out = []
     root = os.path.abspath(root)
     for dirpath, dirnames, filenames in os.walk(root):

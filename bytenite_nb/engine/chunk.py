@@ -9,6 +9,7 @@ a failed chunk: it returns an outcome that the job's runner records.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -74,10 +75,14 @@ _made_dirs: set[str] = set()
 
 
 def _task_base(size: int | None) -> str:
-    configured = os.environ.get("BYTENITE_NB_TASK_DIR")
+    return _base_for(os.environ.get("BYTENITE_NB_TASK_DIR"), size is not None and size <= SMALL_CHUNK)
+
+
+@functools.lru_cache(maxsize=8)
+def _base_for(configured: str | None, small: bool) -> str:
     if configured:
         return configured
-    if size is not None and size <= SMALL_CHUNK and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    if small and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         return "/dev/shm"
     return tempfile.gettempdir()
 
