@@ -180,6 +180,17 @@ def write_job(lab, folder: str, name: str, app) -> str:
     return f"{folder}/{name}.bnjob.json"
 
 
+def close_all_tabs(page):
+    """Close every main-area tab, dropping unsaved changes (earlier tests' tabs
+    come back with the workspace; a notebook turns dirty when its kernel starts)."""
+    page.evaluate(
+        "() => { for (const w of Array.from(window.jupyterapp.shell.widgets('main'))) {"
+        " if (w.context) { w.context.model.dirty = false; } w.close(); } }")
+    # JupyterLab opens a launcher when the main area empties.
+    page.wait_for_function(
+        "() => Array.from(window.jupyterapp.shell.widgets('main')).every(w => w.id.startsWith('launcher'))")
+
+
 def open_path(page, path: str):
     """Open a file in its default editor (no page reload)."""
     execute_command(page, "docmanager:open", {"path": path})
@@ -226,7 +237,7 @@ def test_insert_job_code_and_export_a_papermill_notebook_that_runs(lab, on_sessi
         palette_commands(page, "job"))
 
     # A notebook, then the job file in the job editor (the notebook tab stays open).
-    execute_command(page, "application:close-all")  # earlier tests' tabs come back with the workspace
+    close_all_tabs(page)
     open_path(page, "notebooks/analysis.ipynb")
     page.wait_for_selector(".jp-NotebookPanel")
     open_path(page, job_path)
@@ -270,7 +281,7 @@ def test_rerun_failed_chunks_and_cancel_from_the_sidebar(lab, cluster_setting, l
     (lab.root_dir / "flaky").mkdir()
     (lab.root_dir / "flaky" / "app.py").write_text(FLAKY_APP)
     job_path = write_job(lab, "flaky", "flaky", {"command": [sys.executable, "app.py"]})
-    execute_command(page, "application:close-all")  # earlier tests' tabs come back with the workspace
+    close_all_tabs(page)
     open_path(page, job_path)
     page.wait_for_selector(".bnb-JobEditor .bnb-JobForm form")
     open_sidebar(page)
