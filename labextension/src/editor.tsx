@@ -5,8 +5,7 @@
  * so each follows the other.
  */
 
-import { IEditorServices } from '@jupyterlab/codeeditor';
-import { CodeEditorWrapper } from '@jupyterlab/codeeditor';
+import { CodeEditorWrapper, IEditorServices } from '@jupyterlab/codeeditor';
 import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { FormComponent, ReactWidget, ToolbarButton } from '@jupyterlab/ui-components';
 import { SplitPanel } from '@lumino/widgets';
