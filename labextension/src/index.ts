@@ -10,6 +10,7 @@ import { Dialog, ICommandPalette, MainAreaWidget, showDialog, showErrorMessage, 
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -70,7 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'ByteNite jobs on Dask: sidebar, job editor, commands.',
   autoStart: true,
   requires: [IEditorServices, IDefaultFileBrowser],
-  optional: [ISettingRegistry, ICommandPalette, ILauncher, INotebookTracker, ILayoutRestorer],
+  optional: [ISettingRegistry, ICommandPalette, ILauncher, INotebookTracker, ILayoutRestorer, IMainMenu],
   activate: (
     app: JupyterFrontEnd,
     editorServices: IEditorServices,
@@ -79,7 +80,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     launcher: ILauncher | null,
     notebooks: INotebookTracker | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    mainMenu: IMainMenu | null
   ): void => {
     const { commands, shell, serviceManager } = app;
     let settings: ISidebarSettings = DEFAULT_SETTINGS;
@@ -173,7 +175,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // -- commands ------------------------------------------------------------------------
     commands.addCommand(CommandIDs.newJob, {
-      label: args => (args.isLauncher ? 'New Job' : 'New ByteNite Job'),
+      label: args => (args.isPalette ? 'New ByteNite Job' : 'ByteNite Job'),
       caption: 'Create a job file and open it in the job editor',
       icon: args => (args.isPalette ? undefined : byteniteIcon),
       execute: async args => {
@@ -287,6 +289,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ]) {
       palette?.addItem({ command, category: CATEGORY });
     }
+    mainMenu?.fileMenu.newMenu.addGroup([{ command: CommandIDs.newJob }], 30);
     if (launcher) {
       launcher.add({ command: CommandIDs.newJob, category: CATEGORY, rank: 1 });
       launcher.add({ command: CommandIDs.insertCode, category: CATEGORY, rank: 2 });

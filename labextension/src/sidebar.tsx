@@ -164,32 +164,27 @@ function ComponentEntry(props: { component: IComponent }): JSX.Element {
       {component.summary && <div className="bnb-Component-summary">{component.summary}</div>}
       {open && (
         <div className="bnb-Component-doc">
-          {component.doc.length > component.summary.length && (
-            <pre>{component.doc.split('\n\n').slice(1).join('\n\n')}</pre>
-          )}
+          {component.doc
+            .split('\n\n')
+            .slice(1) // the first paragraph is the summary, shown already
+            .map((paragraph, i) => (
+              <p key={i}>{paragraph.replace(/\s*\n\s*/g, ' ')}</p>
+            ))}
           {properties.length ? (
-            <table className="bnb-Params">
-              <thead>
-                <tr>
-                  <th>param</th>
-                  <th>type</th>
-                  <th>default</th>
-                  <th>description</th>
-                </tr>
-              </thead>
-              <tbody>
-                {properties.map(([name, prop]) => (
-                  <tr key={name}>
-                    <td>
-                      <code>{name}</code>
-                    </td>
-                    <td>{Array.isArray(prop.type) ? prop.type.join('|') : prop.type ?? (prop.enum ? 'enum' : '')}</td>
-                    <td>{'default' in prop ? JSON.stringify(prop.default) : ''}</td>
-                    <td>{prop.description ?? ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <dl className="bnb-Params">
+              {properties.map(([name, prop]) => (
+                <React.Fragment key={name}>
+                  <dt>
+                    <code>{name}</code>{' '}
+                    <span className="bnb-Muted">
+                      {Array.isArray(prop.type) ? prop.type.join('|') : prop.type ?? (prop.enum ? 'enum' : '')}
+                      {'default' in prop ? `, default ${JSON.stringify(prop.default)}` : ''}
+                    </span>
+                  </dt>
+                  <dd>{prop.description ?? ''}</dd>
+                </React.Fragment>
+              ))}
+            </dl>
           ) : (
             <div className="bnb-Muted">No params.</div>
           )}

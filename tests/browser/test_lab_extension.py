@@ -68,8 +68,13 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
     page.wait_for_selector('.bnb-Cluster[data-kind="local"]')
     screenshot(page, "lab-1-sidebar")
 
-    # New job from the launcher: a job file opens in the job editor.
-    page.click('.jp-LauncherCard:has-text("New ByteNite Job")')
+    # New job: in File > New, and on the launcher, which makes a job file and opens it in the job editor.
+    page.click('.lm-MenuBar-item:has-text("File")')
+    page.hover('.lm-Menu-item:has-text("New")')
+    page.wait_for_selector('.lm-Menu-item[data-command="bytenite-nb:new-job"]:has-text("ByteNite Job")')
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.click('.jp-LauncherCard:has-text("ByteNite Job")')
     page.wait_for_selector(".bnb-JobEditor .bnb-JobForm form")
     assert (lab.root_dir / "untitled.bnjob.json").exists()
     page.wait_for_selector('.bnb-Step[data-step="partitioner"] >> text=split-lines')
