@@ -16,6 +16,8 @@ import pytest
 
 from tests.browser.conftest import execute_command, wait_until_ready
 
+PlaywrightTimeout = pytest.importorskip("playwright.sync_api").TimeoutError
+
 POEM = "".join(f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(400))
 JOB_DEADLINE_MS = 180_000  # a ceiling for a stuck job, not a performance assertion
 
@@ -37,12 +39,18 @@ def open_sidebar(page):
 
 def palette_commands(page, text: str) -> list[str]:
     """The ids of the command palette's items matching ``text``."""
-    execute_command(page, "apputils:activate-command-palette")
     search = page.locator(".lm-CommandPalette-input")
-    search.wait_for(state="visible")
-    search.fill(text)
-    page.locator(".lm-CommandPalette-item").first.wait_for()
-    ids = page.eval_on_selector_all(".lm-CommandPalette-item", "items => items.map(i => i.dataset.command)")
+    for attempt in range(5):
+        execute_command(page, "apputils:activate-command-palette")
+        try:
+            # The palette closes when it loses focus (a restored tab may take it): open it again.
+            search.fill(text, timeout=5000)
+            page.locator(".lm-CommandPalette-item").first.wait_for(timeout=5000)
+            ids = page.eval_on_selector_all(".lm-CommandPalette-item", "items => items.map(i => i.dataset.command)")
+            break
+        except PlaywrightTimeout:
+            if attempt == 4:
+                raise
     search.press("Escape")
     return ids
 
