@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import pytest
 import tornado.routing
 import tornado.web
@@ -347,6 +348,10 @@ def test_cluster_says_where_jobs_run(api, client):
     assert status == 200
     assert body["kind"] == "scheduler" and body["address"] == client.scheduler.address
     assert body["dashboard"] == client.dashboard_link
+    assert body["source"] == "setting"
+    with dask.config.set({"scheduler-address": client.scheduler.address}):
+        status, body = api("GET", "cluster")
+    assert (body["kind"], body["address"], body["source"]) == ("scheduler", client.scheduler.address, "dask config")
 
 
 # -- which process runs a job -------------------------------------------------------------

@@ -480,8 +480,9 @@ class JobManager:
     # -- cluster -----------------------------------------------------------------------
 
     def cluster(self, address: str | None = None) -> dict:
-        """Which cluster jobs run on (the setting, else Dask config, else a local
-        cluster per job) and the dashboards of the jobs running now."""
+        """Which cluster jobs run on, in the order :func:`bytenite_nb.cluster.get_client`
+        resolves it (the setting's address, else Dask config's ``scheduler-address``,
+        else a local cluster per job), and the dashboards of the jobs running now."""
         import dask
 
         address = address or None
@@ -489,8 +490,6 @@ class JobManager:
             info = {"kind": "scheduler", "address": address, "source": "setting"}
         elif dask.config.get("scheduler-address", None):
             info = {"kind": "scheduler", "address": dask.config.get("scheduler-address"), "source": "dask config"}
-        elif dask.config.get("gateway.address", None):
-            info = {"kind": "gateway", "address": dask.config.get("gateway.address"), "source": "dask config"}
         else:
             info = {"kind": "local", "address": None, "source": "default"}
         if info["kind"] == "scheduler":

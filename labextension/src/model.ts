@@ -100,7 +100,7 @@ export interface IFieldError {
 
 /** `GET /bytenite-nb/cluster`. */
 export interface IClusterInfo {
-  kind: 'local' | 'scheduler' | 'gateway';
+  kind: 'local' | 'scheduler';
   address: string | null;
   source: string;
   dashboard?: string | null;

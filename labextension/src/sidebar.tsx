@@ -246,9 +246,7 @@ function ClusterSection(props: { address: string }): JSX.Element {
   const describe = (i: IClusterInfo) =>
     i.kind === 'local'
       ? 'A local Dask cluster started for each job (processes on this machine).'
-      : i.kind === 'gateway'
-        ? `Dask Gateway at ${i.address} (${i.source}).`
-        : `Dask scheduler ${i.address} (${i.source}).`;
+      : `Dask scheduler ${i.address} (${i.source}).`;
   return (
     <Section
       title="Cluster"
