@@ -12,6 +12,11 @@ class ByteniteNBError(Exception):
     """Base class of every bytenite-nb error."""
 
 
+class PermanentError(ByteniteNBError):
+    """An error another attempt cannot fix (a missing image, an unsafe file name):
+    the chunk fails at once instead of being retried."""
+
+
 # -- validation ---------------------------------------------------------------
 
 
@@ -45,7 +50,7 @@ class JobValidationError(ByteniteNBError):
         return [e.field for e in self.errors]
 
 
-class ManifestError(ByteniteNBError):
+class ManifestError(PermanentError):
     """A ByteNite app or engine folder is malformed (names the file and field)."""
 
 
@@ -60,7 +65,7 @@ class StorageError(ByteniteNBError):
     """A source or destination cannot be read or written."""
 
 
-class UnsafePathError(ByteniteNBError):
+class UnsafePathError(PermanentError):
     """A file name from data would escape its folder (``..``, absolute, symlink)."""
 
 
@@ -95,7 +100,7 @@ class ContainerError(AppError):
     missing image. Names the engine and the image."""
 
 
-class ImageNotFound(ContainerError):
+class ImageNotFound(ContainerError, PermanentError):
     """The image an app or engine names is not on the machine and could not be pulled."""
 
 
@@ -125,3 +130,20 @@ class JobCancelled(JobFailed):
 
 class ResumeConflict(ByteniteNBError):
     """A job id is reused for a different job: its staged chunks do not belong to it."""
+
+
+class JobAlreadyRunning(ByteniteNBError):
+    """Another process runs a job with the same id right now."""
+
+
+class RetriesExhausted(ByteniteNBError):
+    """Every attempt of a chunk failed; ``last`` is the last attempt's error."""
+
+    def __init__(self, last: BaseException, attempts: int):
+        self.last = last
+        self.attempts = attempts
+        super().__init__(f"failed after {attempts} attempt(s): {last}")
+
+
+class ClusterUnavailable(ByteniteNBError):
+    """The Dask cluster a job should run on cannot be reached (names the address)."""

@@ -132,6 +132,14 @@ class JobSpec:
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()[:24]
 
     @property
+    def output_fingerprint(self) -> str:
+        """What must not change for a completed job to count as done already:
+        the chunks' work (:attr:`fingerprint`), and how and where it was assembled."""
+        parts = [self.fingerprint, self.destination.url, self.assembler_name, self.assembler_params,
+                 self.config.get("checksum", "crc32c")]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()[:24]
+
+    @property
     def staging_url(self) -> str:
         return self.config["staging"]
 

@@ -14,6 +14,7 @@ from .staging import Staging
 def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) -> dict:
     """Run the assembler over the committed chunks ``indices`` (in order) and
     publish its output to the destination. Returns the ``_SUCCESS`` manifest."""
+    control.check_cancelled(job_id)
     staging = Staging.of(spec, job_id)
     results = staging.results(indices)
     out_dir = staging.output_dir()
@@ -28,9 +29,11 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
             raise AssemblyError(f"assembler {spec.assembler_name!r} failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(checksums, dict):
             checksums = {}
-        # Last moment a cancel or a job timeout can stop the job cleanly.
         control.check_cancelled(job_id)
         with checksum_algorithm(algorithm):
-            return publish(out_dir, spec.destination, manifest, checksums)
+            # The destination changes only after the last moment a cancel or a
+            # job timeout can stop the job.
+            return publish(out_dir, spec.destination, manifest, checksums,
+                           before_swap=lambda: control.check_cancelled(job_id))
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -21,11 +21,11 @@ from fsspec.core import url_to_fs
 
 from .. import config as _config
 from ..apps.base import TaskContext
-from ..exceptions import PartitionError, TaskCancelled
+from ..exceptions import PartitionError, RetriesExhausted, TaskCancelled
 from ..iorw import copy_range, copy_stream, safe_join
 from ..partitioners.base import ChunkRef
 from . import control, events
-from .retry import RetriesExhausted, run_with_retries
+from .retry import run_with_retries
 from .staging import Staging
 
 

@@ -1,8 +1,10 @@
 """Where output is committed: publishing the assembled output to the destination.
 
 Nothing reaches the destination before assembly has succeeded. Then every
-output file is moved there (a rename on the same local filesystem, an upload
-otherwise), and ``_SUCCESS`` - a JSON manifest with the job id, the chunk
+output file is moved there - uploaded beside the destination first, then
+swapped in (renames on a local filesystem, with the previous files kept until
+the swap succeeds and put back if it fails; server-side copies on an object
+store) - and ``_SUCCESS`` - a JSON manifest with the job id, the chunk
 count and every output's size and checksum (crc32c, or sha256 with
 ``config.checksum``) - is written last. A reader that sees ``_SUCCESS`` sees
 complete output; a job that failed leaves no ``_SUCCESS`` and no output.
@@ -18,8 +20,10 @@ import datetime as _dt
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from ..exceptions import StorageError
 from ..iorw import current_checksum, file_checksum, list_tree, safe_join
@@ -39,10 +43,17 @@ def read_success(destination: Location) -> dict | None:
         return None
 
 
-def publish(output_dir: str, destination: Location, manifest: dict, checksums: dict[str, str] | None = None) -> dict:
+def publish(output_dir: str, destination: Location, manifest: dict, checksums: dict[str, str] | None = None,
+            *, before_swap: Callable[[], None] | None = None) -> dict:
     """Move everything in ``output_dir`` to ``destination``, then write ``_SUCCESS``.
 
+    Outputs first travel to the destination's storage beside it (a hidden
+    ``.bytenite-nb-*`` folder or prefix), so that a failure while moving bytes
+    leaves the destination as it was. ``before_swap`` is called just before
+    the first visible change (the last moment a cancel can stop the job).
     Returns the manifest written (``manifest`` plus ``files``).
+
+    >>> # publish("/tmp/output", Location("file:///data/out/"), {"jobId": "j1", "chunkCount": 3})
     """
     files = list_tree(output_dir, what="the assembler's output")
     if any(name == SUCCESS for name, _ in files):
@@ -66,56 +77,115 @@ def publish(output_dir: str, destination: Location, manifest: dict, checksums: d
     previous = read_success(destination) or {}
     new_names = {name for name, _ in files}
     stale = [f["name"] for f in previous.get("files") or [] if isinstance(f, dict) and f.get("name") not in new_names]
+    stale = [name for name in stale if _is_safe(name)]
     try:
         if destination.is_local:
-            _publish_local(output_dir, files, root, payload, stale)
+            _publish_local(output_dir, files, root, payload, stale, before_swap)
         else:
-            _publish_remote(fs, output_dir, files, root, payload, stale)
+            _publish_remote(fs, output_dir, files, root, payload, stale, before_swap)
     except OSError as exc:
         raise StorageError(f"dataDestination: cannot write to {destination.url}: {exc}") from exc
     return manifest
 
 
+def _is_safe(name: str) -> bool:
+    try:
+        safe_join("/", name)
+        return True
+    except Exception:
+        return False
+
+
 def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, payload: bytes,
-                   stale: list[str]) -> None:
+                   stale: list[str], before_swap: Callable[[], None] | None) -> None:
     os.makedirs(root, exist_ok=True)
-    success = os.path.join(root, SUCCESS)
-    if os.path.lexists(success):
-        os.remove(success)  # never leave an old _SUCCESS beside new files
-    for name, _ in files:
-        src = os.path.join(output_dir, name)
-        dst = safe_join(root, name)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        try:
-            os.replace(src, dst)
-        except OSError:  # another filesystem: copy beside, then rename into place
-            tmp = f"{dst}.tmp-{uuid.uuid4().hex[:8]}"
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-    for name in stale:
-        try:
-            os.remove(safe_join(root, name))
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            pass
-    tmp = f"{success}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "wb") as f:
-        f.write(payload)
-    os.replace(tmp, success)
+    # 1. Bring the outputs onto the destination's filesystem, so the swap is renames only.
+    incoming = None
+    if os.stat(output_dir).st_dev == os.stat(root).st_dev:
+        source_dir = output_dir
+    else:
+        source_dir = incoming = tempfile.mkdtemp(prefix=".bytenite-nb-incoming-", dir=root)
+        for name, _ in files:
+            target = safe_join(incoming, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(os.path.join(output_dir, name), target)
+    backup = tempfile.mkdtemp(prefix=".bytenite-nb-previous-", dir=root)
+    moved: list[tuple[str, str | None]] = []  # (destination path, where its old file waits)
+    try:
+        # 2. Refuse what would block a rename before changing anything.
+        for name, _ in files:
+            dst = safe_join(root, name)
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                raise StorageError(f"dataDestination: {dst} is a folder; the output {name!r} cannot replace it")
+            parent = os.path.dirname(dst)
+            while parent.startswith(root) and parent != root:
+                if os.path.lexists(parent) and not os.path.isdir(parent):
+                    raise StorageError(f"dataDestination: {parent} is a file; the output {name!r} needs a folder there")
+                parent = os.path.dirname(parent)
+        if before_swap is not None:
+            before_swap()
+        # 3. Swap in, keeping what was there so that a failure can put it back.
+        for name in [SUCCESS, *stale]:
+            dst = safe_join(root, name)
+            if os.path.lexists(dst) and not os.path.isdir(dst):
+                kept = os.path.join(backup, f"{len(moved)}")
+                os.replace(dst, kept)
+                moved.append((dst, kept))
+        for name, _ in files:
+            dst = safe_join(root, name)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            kept = None
+            if os.path.lexists(dst):
+                kept = os.path.join(backup, f"{len(moved)}")
+                os.replace(dst, kept)
+            moved.append((dst, kept))
+            os.replace(os.path.join(source_dir, name), dst)
+        tmp = os.path.join(backup, "_SUCCESS.new")
+        with open(tmp, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, os.path.join(root, SUCCESS))
+    except BaseException:
+        for dst, kept in reversed(moved):
+            try:
+                if kept is not None:
+                    os.replace(kept, dst)
+                elif os.path.lexists(dst):
+                    os.remove(dst)
+            except OSError:
+                pass
+        raise
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
+        if incoming:
+            shutil.rmtree(incoming, ignore_errors=True)
 
 
 def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str, payload: bytes,
-                    stale: list[str]) -> None:
-    success = f"{root}/{SUCCESS}"
+                    stale: list[str], before_swap: Callable[[], None] | None) -> None:
+    # Object stores have no multi-object transaction: upload beside the destination
+    # first (the slow part, where failures happen), then copy into place on the
+    # server and write _SUCCESS, the marker readers trust, last.
+    incoming = f"{root}/.bytenite-nb-incoming-{uuid.uuid4().hex[:12]}"
     try:
-        if fs.exists(success):
-            fs.rm_file(success)
-    except FileNotFoundError:
-        pass
-    for name, _ in files:
-        fs.put_file(os.path.join(output_dir, name), f"{root}/{name}")
-    for name in stale:
+        for name, _ in files:
+            fs.put_file(os.path.join(output_dir, name), f"{incoming}/{name}")
+        if before_swap is not None:
+            before_swap()
+        success = f"{root}/{SUCCESS}"
         try:
-            fs.rm_file(f"{root}/{safe_join('', name).lstrip('/')}")
+            fs.rm_file(success)
         except FileNotFoundError:
             pass
-    fs.pipe_file(success, payload)
+        for name, _ in files:
+            fs.copy(f"{incoming}/{name}", f"{root}/{name}")
+        for name in stale:
+            try:
+                fs.rm_file(f"{root}/{name}")
+            except FileNotFoundError:
+                pass
+        fs.pipe_file(success, payload)
+    finally:
+        try:
+            fs.rm(incoming, recursive=True)
+        except (FileNotFoundError, OSError):
+            pass

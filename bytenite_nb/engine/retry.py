@@ -16,19 +16,10 @@ import random
 import time
 from typing import Callable, TypeVar
 
-from ..exceptions import TaskCancelled
+from ..exceptions import PermanentError, RetriesExhausted, TaskCancelled
 
 T = TypeVar("T")
 MAX_BACKOFF = 60.0
-
-
-class RetriesExhausted(Exception):
-    """Every attempt failed; ``last`` is the last attempt's error."""
-
-    def __init__(self, last: BaseException, attempts: int):
-        self.last = last
-        self.attempts = attempts
-        super().__init__(f"failed after {attempts} attempt(s): {last}")
 
 
 def backoff_delay(attempt: int, base: float) -> float:
@@ -44,9 +35,10 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int, backoff: float,
                      cancelled: Callable[[], bool] | None = None) -> tuple[T, int]:
     """Call ``fn(attempt)`` until it returns, at most ``retries + 1`` times.
 
-    Returns ``(result, attempts)``. A :class:`TaskCancelled` is never retried;
-    any other exception is, after :func:`backoff_delay`. When every attempt
-    fails, raises :class:`RetriesExhausted` carrying the last error.
+    Returns ``(result, attempts)``. A :class:`TaskCancelled` is never retried,
+    nor a :class:`PermanentError` (another attempt cannot fix it); any other
+    exception is, after :func:`backoff_delay`. When no attempt is left,
+    raises :class:`RetriesExhausted` carrying the last error.
     """
     attempt = 0
     while True:
@@ -56,7 +48,7 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int, backoff: float,
         except TaskCancelled:
             raise
         except Exception as exc:
-            if attempt > retries:
+            if attempt > retries or isinstance(exc, PermanentError):
                 raise RetriesExhausted(exc, attempt) from exc
             delay = backoff_delay(attempt, backoff)
             if on_retry is not None:

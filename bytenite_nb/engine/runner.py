@@ -273,10 +273,10 @@ class JobRunner:
             previous = self.store.get_job(job_id)
             done_before = bool(previous and previous["state"] == st.COMPLETE and previous.get("result"))
             # Only the same job: another job given this id (other source, app, params) runs.
-            if done_before and previous["result"].get("fingerprint") == spec.fingerprint:
+            if done_before and previous["result"].get("fingerprint") == spec.output_fingerprint:
                 return self._reused(previous["result"])
             success = None if done_before else read_success(spec.destination)
-            if success and success.get("jobId") == job_id and success.get("fingerprint") == spec.fingerprint \
+            if success and success.get("jobId") == job_id and success.get("fingerprint") == spec.output_fingerprint \
                     and not success.get("testJob"):
                 return self._reused({"manifest": success})
         self.store.create_job(job_id, spec.name, self.job_dict)
@@ -349,15 +349,16 @@ class JobRunner:
         manifest = {
             "jobId": job_id, "name": spec.name, "chunkCount": len(refs), "testJob": bool(cfg.get("isTestJob")),
             "partitioner": spec.partitioner_name, "assembler": spec.assembler_name,
-            "fingerprint": spec.fingerprint,
+            "fingerprint": spec.output_fingerprint,
         }
+        # Not cancelled through Dask (a running task cannot be stopped that way): a
+        # cancel reaches it on the worker, which stops before touching the destination,
+        # or, if publishing has begun, lets it finish - the job is then COMPLETE.
         fut = self.executor.submit(assemble_and_publish, spec, job_id, [r.index for r in refs], manifest,
                                    key=task_key("assemble", job_id))
-        with self._lock:
-            self._futures.append(fut)
         manifest = self._outcome(fut, "assembly")
         result = self._result(st.COMPLETE, manifest=manifest)
-        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest, "fingerprint": spec.fingerprint})
+        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest, "fingerprint": spec.output_fingerprint})
         if not cfg.get("keepStaging"):
             try:
                 staging.remove()
