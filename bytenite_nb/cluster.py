@@ -3,7 +3,9 @@
 Resolution order: an explicit client or scheduler address; the current
 default client (``distributed.Client()`` made in a notebook); the
 ``scheduler-address`` Dask config; otherwise a local cluster of worker
-processes, made once per Python process and reused by every job.
+processes, made once per Python process (and per number of workers asked
+for) and reused by every job. A cluster that cannot be reached raises
+:class:`~bytenite_nb.exceptions.ClusterUnavailable` naming its address.
 
 >>> # client = get_client()                 # local cluster
 >>> # client = get_client("tcp://10.0.0.5:8786")
@@ -18,9 +20,11 @@ import threading
 
 import dask
 
+from .exceptions import ClusterUnavailable
+
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
-_local = None  # (cluster, client)
+_local: dict[int, tuple] = {}  # workers -> (cluster, client); never closed under a running job
 
 
 def default_workers() -> int:
@@ -37,7 +41,12 @@ def get_client(address=None, *, workers: int | None = None):
         with _lock:
             client = _clients.get(address)
             if client is None or client.status in ("closed", "closing"):
-                client = _clients[address] = Client(address, set_as_default=False)
+                try:
+                    client = Client(address, set_as_default=False, timeout=dask.config.get(
+                        "distributed.comm.timeouts.connect", "30s"))
+                except (OSError, TimeoutError) as exc:
+                    raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+                _clients[address] = client
             return client
     if workers is None:
         try:
@@ -66,36 +75,45 @@ def worker_resources(n_workers: int) -> dict[str, float]:
 
 
 def local_client(workers: int | None = None):
-    """The client of this process's local cluster (worker processes, one thread each)."""
-    global _local
+    """The client of this process's local cluster of ``workers`` worker processes
+    (one thread each), made on first use.
+
+    >>> # client = local_client(2); client.dashboard_link
+    """
     from distributed import Client, LocalCluster
 
     n = workers or default_workers()
     with _lock:
-        if _local is not None:
-            cluster, client = _local
-            if client.status == "running" and len(cluster.workers) == n:
+        if n in _local:
+            cluster, client = _local[n]
+            if client.status == "running":
                 return client
-            client.close()
-            cluster.close()
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR,
-                               resources=worker_resources(n))
+            # Its scheduler went away: nothing can run on it any more.
+            _close(cluster, client)
+        try:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR,
+                                   resources=worker_resources(n))
+        except Exception as exc:
+            raise ClusterUnavailable(f"cannot start a local Dask cluster of {n} worker(s): {exc}") from exc
         client = Client(cluster, set_as_default=False)
-        _local = (cluster, client)
+        _local[n] = (cluster, client)
         return client
+
+
+def _close(cluster, client) -> None:
+    try:
+        client.close()
+        cluster.close()
+    except Exception:
+        pass
 
 
 @atexit.register
 def close_local() -> None:
-    """Shut the local cluster down (at exit, or to free its processes early)."""
-    global _local
+    """Shut this process's local clusters down (at exit, or to free their processes early)."""
     with _lock:
-        if _local is not None:
-            cluster, client = _local
-            _local = None
-            try:
-                client.close()
-                cluster.close()
-            except Exception:
-                pass
+        clusters = list(_local.values())
+        _local.clear()
+    for cluster, client in clusters:
+        _close(cluster, client)

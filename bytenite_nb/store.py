@@ -33,6 +33,7 @@ FINAL_STATES = (COMPLETE, FAILED, CANCELLED)
 # chunk states
 PENDING, CHUNK_RUNNING, RETRYING, DONE, CHUNK_FAILED, CHUNK_CANCELLED = (
     "PENDING", "RUNNING", "RETRYING", "DONE", "FAILED", "CANCELLED")
+FINAL_CHUNK_STATES = (DONE, CHUNK_FAILED, CHUNK_CANCELLED)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -227,11 +228,17 @@ class JobStore:
     # -- chunks --------------------------------------------------------------------
 
     def set_chunks(self, job_id: str, chunks: list[dict]) -> None:
-        """Record the planned chunks (``index``, ``size``, ``covers``); known ones keep their state."""
+        """Record the planned chunks (``index``, ``size``, ``covers``) of a run, all PENDING.
+
+        A run of an id starts its chunk records afresh (what an earlier run left,
+        other chunks or states, would make progress lie); chunks it finds
+        committed are then recorded DONE like any other.
+        """
         now = time.time()
         with self._write() as db:
+            db.execute("DELETE FROM chunks WHERE job_id=?", (job_id,))
             db.executemany(
-                "INSERT OR IGNORE INTO chunks (job_id, idx, state, size, covers, updated) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO chunks (job_id, idx, state, size, covers, updated) VALUES (?,?,?,?,?,?)",
                 [(job_id, c["index"], PENDING, c.get("size"), c.get("covers"), now) for c in chunks])
             db.execute("UPDATE jobs SET n_chunks=?, updated=? WHERE id=?", (len(chunks), now, job_id))
             self._event(db, job_id, "planned", {"chunks": len(chunks)}, now)

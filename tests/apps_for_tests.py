@@ -13,3 +13,14 @@ def spin(chunk_path, results_dir, params):
 def die(chunk_path, results_dir, params):
     """Kills the worker process running it."""
     os._exit(1)
+
+
+def slow_concat(results, output_dir, params):
+    """An assembler that signals it started, then takes its time (a cancel arrives meanwhile)."""
+    open(params["gate"], "w").close()
+    time.sleep(3)
+    with open(os.path.join(output_dir, "output.txt"), "wb") as out:
+        for chunk in results:
+            for f in chunk.files:
+                with f.open() as src:
+                    out.write(src.read())

@@ -366,3 +366,111 @@ def test_plan_returns_chunk_references(client, tmp_path, text_file):
     assert refs[0].start == 0 and refs[-1].end == text_file.stat().st_size
     assert all(a.end == b.start for a, b in zip(refs, refs[1:]))
     assert not (tmp_path / "out").exists()
+
+
+def test_one_runner_per_job_id(client, tmp_path, text_file):
+    cmd = make_app(tmp_path, "time.sleep(0.5)\nopen(os.path.join(results, 'o.txt'), 'wb').write(data)\n")
+    job = lines_job(tmp_path, text_file, {"command": cmd})
+    first = job.submit(client=client, id="only-one")
+    wait_until(lambda: first.status == "RUNNING")
+    second = job.submit(client=client, id="only-one")
+    with pytest.raises(bn.JobFailed) as e:
+        second.result()
+    assert "job only-one is already running (process" in str(e.value)
+    assert first.result().ok
+    assert (tmp_path / "out" / "output.txt").read_bytes() == text_file.read_bytes()
+    # once it is over, the id is free again
+    assert job.run(client=client, id="only-one", force=True).ok
+
+
+def test_a_stale_lock_is_taken_over(client, tmp_path, text_file):
+    job = lines_job(tmp_path, text_file, "identity")
+    staging = Staging(job.resolve().staging_url, "stale-lock")
+    os.makedirs(staging.path, exist_ok=True)
+    # a runner that died without cleaning up: a pid that cannot exist on this host
+    with open(os.path.join(staging.path, Staging.LOCK), "w") as f:
+        json.dump({"pid": 2**22 + 12345, "host": __import__("socket").gethostname(), "time": time.time()}, f)
+    assert job.run(client=client, id="stale-lock").ok
+
+
+def test_forced_run_starts_its_chunk_records_afresh(client, tmp_path, text_file):
+    job = lines_job(tmp_path, text_file, "identity")
+    job.run(client=client, id="fresh-records")
+    smaller = lines_job(tmp_path, text_file, "identity", params={"partitioner": {"lines_per_chunk": 250}})
+    seen = []
+    handle = smaller.submit(client=client, id="fresh-records", force=True, progress=seen.append)
+    handle.result()
+    record = st.default_store().get_job("fresh-records")
+    assert record["progress"]["total"] == 2 and record["progress"]["done"] == 2
+    assert [c["idx"] for c in st.default_store().chunks("fresh-records")] == [0, 1]
+
+
+def test_reuse_needs_the_same_destination(client, tmp_path, text_file):
+    job = lines_job(tmp_path, text_file, "identity")
+    job.run(client=client, id="where")
+    elsewhere = job.copy(destination=str(tmp_path / "elsewhere"))
+    result = elsewhere.run(client=client, id="where")
+    assert not result.reused
+    assert (tmp_path / "elsewhere" / "output.bin").read_bytes() == text_file.read_bytes()
+    renamed = job.copy(params={"partitioner": {"lines_per_chunk": 50}, "assembler": {"output_name": "all.txt"}})
+    assert not renamed.run(client=client, id="where").reused
+    assert (tmp_path / "out" / "all.txt").exists()
+
+
+def test_cancel_while_assembling_leaves_the_destination_untouched(client, tmp_path, text_file):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("before")
+    gate = tmp_path / "assembling"
+    job = lines_job(tmp_path, text_file, "identity", assembler="tests.apps_for_tests:slow_concat",
+                    params={"partitioner": {"lines_per_chunk": 100}, "assembler": {"gate": str(gate)}})
+    handle = job.submit(client=client)
+    wait_until(gate.exists)
+    handle.cancel()
+    with pytest.raises(bn.JobCancelled):
+        handle.result()
+    assert tree(out) == {"keep.txt": b"before"}
+    assert handle.status == "CANCELLED"
+
+
+def test_a_failed_swap_puts_the_previous_output_back(tmp_path, text_file, monkeypatch):
+    """A rename failing halfway through publishing (simulated: as root no rename can be made
+    to fail for real) leaves the earlier complete output exactly as it was."""
+    import bytenite_nb.engine.commit as commit
+
+    out = tmp_path / "out"
+    first = bn.Job(source=str(text_file), partitioner="split-lines", app="identity", assembler="passthrough",
+                   destination=str(out), params={"partitioner": {"lines_per_chunk": 100}})
+    first.run(scheduler="sync")
+    before = tree(out)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky_replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(commit.os, "replace", flaky_replace)
+    again = first.copy(app=shout)
+    with pytest.raises(bn.JobFailed) as e:
+        again.run(scheduler="sync", force=True)
+    assert "No space left on device" in str(e.value)
+    monkeypatch.setattr(commit.os, "replace", real_replace)
+    assert tree(out) == before
+    assert not [p for p in os.listdir(out) if p.startswith(".bytenite-nb")]
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, text_file):
+    from tests.conftest import free_port
+
+    job_file = tmp_path / "job.json"
+    lines_job(tmp_path, text_file, "identity").save(job_file)
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "bytenite_nb.cli", "run", str(job_file), "--scheduler",
+                           f"tcp://127.0.0.1:{port}"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

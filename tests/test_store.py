@@ -83,7 +83,7 @@ def test_failed_job_keeps_its_error(store):
     assert last["data"] == {"state": "FAILED", "error": "2 of 4 chunk(s) failed"}
 
 
-def test_a_new_run_of_an_id_resets_the_run_and_keeps_the_chunks(store):
+def test_a_new_run_of_an_id_resets_the_run_and_keeps_the_chunks_until_planned(store):
     store.create_job("j", "first", {"v": 1})
     store.set_chunks("j", [{"index": i, "size": 10} for i in range(3)])
     store.update_chunks("j", [{"index": 0, "state": st.DONE, "attempts": 1}])
@@ -269,13 +269,18 @@ def test_chunk_update_keeps_attempts_and_duration_it_does_not_set(store):
     assert (c["state"], c["attempts"], c["duration"], c["error"]) == ("DONE", 2, 1.5, None)
 
 
-def test_planning_again_keeps_known_chunk_states(store):
+def test_planning_again_starts_the_chunk_records_afresh(store):
+    """A new run's plan replaces the old one: fewer chunks, new sizes, every state PENDING
+    (the engine then records the chunks it finds committed as DONE)."""
     store.create_job("j", "x", {})
-    store.set_chunks("j", [{"index": i} for i in range(3)])
-    store.update_chunks("j", [{"index": 1, "state": st.DONE}])
-    store.set_chunks("j", [{"index": i} for i in range(3)])
-    assert [c["state"] for c in store.chunks("j")] == ["PENDING", "DONE", "PENDING"]
-    assert [c["idx"] for c in store.chunks("j", states=["PENDING"])] == [0, 2]
+    store.set_chunks("j", [{"index": i, "size": 10, "covers": f"old {i}"} for i in range(4)])
+    store.update_chunks("j", [{"index": 1, "state": st.DONE}, {"index": 3, "state": st.CHUNK_FAILED, "error": "x"}])
+    store.set_chunks("j", [{"index": i, "size": 20, "covers": f"new {i}"} for i in range(2)])
+    chunks = store.chunks("j")
+    assert [(c["idx"], c["state"], c["size"], c["covers"]) for c in chunks] == [
+        (0, "PENDING", 20, "new 0"), (1, "PENDING", 20, "new 1")]
+    assert store.get_job("j")["progress"] == {"total": 2, "done": 0, "failed": 0, "running": 0, "retrying": 0,
+                                              "pending": 2, "cancelled": 0}
 
 
 def test_a_bad_batch_is_applied_whole_or_not_at_all(store):

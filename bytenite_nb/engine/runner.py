@@ -30,7 +30,7 @@ from .staging import Staging
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
-FLUSH_BATCH = 500
+LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
 
 
@@ -49,6 +49,27 @@ class Progress:
     @property
     def finished(self) -> int:
         return self.done + self.failed + self.cancelled
+
+    def apply(self, previous: str | None, update: dict) -> None:
+        """Count one chunk update (``update["state"]``) that follows state ``previous``.
+
+        >>> p = Progress(total=2); p.apply(None, {"state": "RETRYING"}); p.apply("RETRYING", {"state": "DONE"})
+        >>> (p.done, p.retrying)
+        (1, 0)
+        """
+        new = update["state"]
+        if previous == st.RETRYING:
+            self.retrying -= 1
+        if new == st.RETRYING:
+            self.retrying += 1
+        elif new == st.DONE:
+            self.done += 1
+            if update.get("resumed"):
+                self.resumed += 1
+        elif new == st.CHUNK_FAILED:
+            self.failed += 1
+        elif new == st.CHUNK_CANCELLED:
+            self.cancelled += 1
 
     @property
     def pending(self) -> int:
@@ -138,6 +159,8 @@ class JobRunner:
         self._stop_reason: str | None = None
         self._done = threading.Event()
         self._timer: threading.Timer | None = None
+        self._staging: Staging | None = None
+        self._flush_lock = threading.Lock()
 
     # -- events ----------------------------------------------------------------------
 
@@ -158,51 +181,42 @@ class JobRunner:
             update = {**update, "error": redact_text(update["error"])}
         with self._lock:
             index = update["index"]
-            prev = self._chunk_state.get(index, {}).get("state")
-            new = update["state"]
-            p = self.progress
-            if prev == st.RETRYING:
-                p.retrying -= 1
-            if new == st.RETRYING:
-                p.retrying += 1
-            elif new == st.DONE:
-                p.done += 1
-                if update.get("resumed"):
-                    p.resumed += 1
-            elif new == st.CHUNK_FAILED:
-                p.failed += 1
-            elif new == st.CHUNK_CANCELLED:
-                p.cancelled += 1
+            self.progress.apply(self._chunk_state.get(index, {}).get("state"), update)
             self._chunk_state[index] = {**self._chunk_state.get(index, {}), **update}
+            # Recorded in batches by the flusher thread: never a database write on
+            # the hot path, nor on the Dask client's event loop (worker events).
             self._buffer.append(update)
-            flush = len(self._buffer) >= FLUSH_BATCH
         self.emit({"type": "chunk", **update})
-        if flush:
-            self._flush()
 
     def _worker_event(self, event: dict) -> None:
         """An event from a worker (a retry, a restart) for a chunk still running."""
         if event.get("type") != "chunk":
             return
         with self._lock:
-            if self._chunk_state.get(event["index"], {}).get("state") in (st.DONE, st.CHUNK_FAILED):
-                return
+            if self._chunk_state.get(event["index"], {}).get("state") in st.FINAL_CHUNK_STATES:
+                return  # late news of a chunk that has ended
         update = {"index": event["index"], "state": event["state"], "attempts": event.get("attempt"),
                   "error": event.get("error")}
         self._chunk_update(update)
 
     def _flush(self) -> None:
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-        if batch:
-            try:
-                self.store.update_chunks(self.job_id, batch)
-            except Exception:
-                log.exception("cannot record chunk states of job %s", self.job_id)
+        # One writer at a time, so batches reach the store in the order they were taken.
+        with self._flush_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+            if batch:
+                try:
+                    self.store.update_chunks(self.job_id, batch)
+                except Exception:
+                    log.exception("cannot record chunk states of job %s", self.job_id)
 
     def _flusher(self) -> None:
+        beats = 0
         while not self._done.wait(FLUSH_SECONDS):
             self._flush()
+            beats += 1
+            if self._staging is not None and beats % LOCK_REFRESH_BEATS == 0:
+                self._staging.refresh_lock()
             if self.state == st.RUNNING:
                 running = self.executor.running(self._keys)
                 if running is not None:
@@ -243,6 +257,8 @@ class JobRunner:
             self.progress.running = 0
             with self._lock:
                 self._futures = []
+            if self._staging is not None:
+                self._staging.unlock()
             self._done.set()
             if self._timer:
                 self._timer.cancel()
@@ -290,7 +306,8 @@ class JobRunner:
 
         # 1. plan (a task near the data), or reuse the plan of an interrupted run
         self._set_state(st.PARTITIONING)
-        staging = Staging.of(spec, job_id)
+        staging = self._staging = Staging.of(spec, job_id)
+        staging.lock()  # one runner per job id
         resumed = staging.claim(spec.fingerprint, force=self.force)
         refs = staging.load_plan() if resumed else None
         if refs is None:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from collections import OrderedDict
 import shutil
 import tempfile
 import threading
@@ -33,7 +35,7 @@ import uuid
 from fsspec.core import url_to_fs
 
 from ..assemblers.base import ChunkResult, ResultFile
-from ..exceptions import ResumeConflict
+from ..exceptions import JobAlreadyRunning, ResumeConflict
 from ..iorw import list_tree
 from ..partitioners.base import ChunkRef
 
@@ -56,6 +58,7 @@ class Staging:
         self._log_path: str | None = None
         self._log_pid: int | None = None
         self._log_lock = threading.Lock()
+        self._generations: dict[int, int] = {}
         if self.local:
             os.makedirs(self.path, exist_ok=True)
 
@@ -64,9 +67,13 @@ class Staging:
         """The staging area of a job (``config.staging`` or the default), one object per process."""
         key = (spec.staging_url, job_id, repr(sorted(spec.storage_options.items())))
         with _cache_lock:
-            staging = _cache.get(key)
+            staging = _cache.pop(key, None)
             if staging is None:
-                staging = _cache[key] = cls(spec.staging_url, job_id, spec.storage_options)
+                staging = cls(spec.staging_url, job_id, spec.storage_options)
+            _cache[key] = staging  # most recently used last
+            while len(_cache) > CACHED_STAGINGS:
+                _, old = _cache.popitem(last=False)
+                old._close_log()  # a long-lived worker must not keep a file open per job forever
             return staging
 
     # -- small JSON files ------------------------------------------------------------
@@ -114,6 +121,78 @@ class Staging:
             return True
         self._write_json("job.json", {"id": self.job_id, "fingerprint": fingerprint, "created": time.time()})
         return False
+
+    # -- one runner per job id --------------------------------------------------------
+
+    LOCK = "runner.lock"
+    #: a lock not refreshed for this long belongs to a runner that is gone
+    LOCK_STALE_SECONDS = 120.0
+
+    def lock(self) -> None:
+        """Take the job id for this process; :class:`JobAlreadyRunning` if a live
+        runner holds it. A lock whose process is gone (same host) or that was
+        not refreshed for :attr:`LOCK_STALE_SECONDS` is taken over."""
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        if self.local:
+            os.makedirs(self.path, exist_ok=True)
+            path = self._p(self.LOCK)
+            for _ in range(3):
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    holder = self._read_json(self.LOCK) or {}
+                    if self._lock_is_live(holder, os.path.getmtime(path) if os.path.exists(path) else 0):
+                        raise JobAlreadyRunning(self._busy_message(holder)) from None
+                    try:
+                        os.remove(path)  # stale: its runner is gone
+                    except FileNotFoundError:
+                        pass
+                    continue
+                with os.fdopen(fd, "w") as f:
+                    json.dump(me, f)
+                return
+            raise JobAlreadyRunning(f"job {self.job_id}: could not take its lock at {path}")
+        # Object stores have no exclusive create here: check, then claim.
+        holder = self._read_json(self.LOCK)
+        if holder and self._lock_is_live(holder, holder.get("time", 0)) and holder.get("pid") != os.getpid():
+            raise JobAlreadyRunning(self._busy_message(holder))
+        self._write_json(self.LOCK, me)
+
+    def refresh_lock(self) -> None:
+        """Show the lock's runner is alive (called periodically while the job runs)."""
+        try:
+            if self.local:
+                os.utime(self._p(self.LOCK))
+            else:
+                self._write_json(self.LOCK, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
+        except OSError:
+            pass
+
+    def unlock(self) -> None:
+        try:
+            if self.local:
+                os.remove(self._p(self.LOCK))
+            else:
+                self.fs.rm_file(self._p(self.LOCK))
+        except (FileNotFoundError, OSError):
+            pass
+
+    def _lock_is_live(self, holder: dict, refreshed: float) -> bool:
+        if time.time() - refreshed > self.LOCK_STALE_SECONDS:
+            return False
+        if holder.get("host") == socket.gethostname():
+            pid = holder.get("pid")
+            try:
+                os.kill(int(pid), 0)
+            except (ProcessLookupError, TypeError, ValueError):
+                return False
+            except PermissionError:
+                return True
+        return True
+
+    def _busy_message(self, holder: dict) -> str:
+        return (f"job {self.job_id} is already running (process {holder.get('pid')} on {holder.get('host')}); "
+                "wait for it to end or cancel it, or use another id")
 
     def save_plan(self, refs: list[ChunkRef]) -> None:
         self._write_json("plan.json", [r.to_dict() for r in refs])
@@ -168,7 +247,9 @@ class Staging:
         """
         token = uuid.uuid4().hex[:12]
         if self.local:
-            folder = self._p("results", f"_work-{os.getpid()}-{threading.get_ident()}")
+            # A failed attempt bumps this thread's generation: its folder is never reused.
+            generation = self._generations.get(threading.get_ident(), 0)
+            folder = self._p("results", f"_work-{os.getpid()}-{threading.get_ident()}-{generation}")
             try:
                 os.mkdir(folder)
             except FileExistsError:
@@ -218,6 +299,8 @@ class Staging:
         # Never reuse the folder of a failed attempt: a straggling process of it
         # could still write there.
         shutil.rmtree(results_dir, ignore_errors=True)
+        ident = threading.get_ident()
+        self._generations[ident] = self._generations.get(ident, 0) + 1
         if self.local:
             return
         try:
@@ -261,16 +344,25 @@ class Staging:
                 self._log = None
 
     def clear(self) -> None:
-        """Delete everything staged for this job."""
+        """Delete everything staged for this job (but its runner's lock)."""
         self._close_log()
         if self.local:
-            shutil.rmtree(self.path, ignore_errors=True)
             os.makedirs(self.path, exist_ok=True)
+            for entry in os.scandir(self.path):
+                if entry.name == self.LOCK:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.remove(entry.path)
         else:
+            lock = self._read_json(self.LOCK)
             try:
                 self.fs.rm(self.path, recursive=True)
             except FileNotFoundError:
                 pass
+            if lock is not None:
+                self._write_json(self.LOCK, lock)
 
     def remove(self) -> None:
         self._close_log()
@@ -280,5 +372,6 @@ class Staging:
             self.clear()
 
 
-_cache: dict[tuple, Staging] = {}
+CACHED_STAGINGS = 8
+_cache: "OrderedDict[tuple, Staging]" = OrderedDict()
 _cache_lock = threading.Lock()
