@@ -202,6 +202,7 @@ class ParallelDigest:
             self._error = exc
 
     def finish(self) -> str:
+        """Wait for every part to be read; return the checksum (safe to call again)."""
         with self._cond:
             self._closed = True
             self._cond.notify()
@@ -209,6 +210,17 @@ class ParallelDigest:
         if self._error:
             raise self._error
         return self._hash.hexdigest()
+
+    def __enter__(self) -> "ParallelDigest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # Never leave the thread waiting, whatever happened to the copy.
+        with self._cond:
+            self._closed = True
+            self._parts.clear() if exc[0] is not None else None
+            self._cond.notify()
+        self._thread.join()
 
 
 def safe_join(root: str, name: str) -> str:

@@ -37,9 +37,8 @@ class Concat(Assembler):
         if not name:
             ext = os.path.splitext(parts[0].name)[1] if parts else ""
             name = "output" + ext
-        digest = ParallelDigest()
         path = output_path(output_dir, name)
-        with open(path, "wb") as out:
+        with ParallelDigest() as digest, open(path, "wb") as out:
             previous_chunk = None
             for chunk in results:
                 for f in chunk.files:

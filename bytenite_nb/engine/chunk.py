@@ -1,9 +1,14 @@
 """Where a chunk goes: the map task, one per chunk.
 
-``run_chunk`` runs on a worker. It skips a chunk already committed (resume),
-materialises the chunk into ``TASK_DIR/data.bin``, runs the app with retries
-and the task timeout, and commits the results to staging. It never raises for
-a failed chunk: it returns an outcome that the job's runner records.
+``run_chunk`` runs on a worker. It materialises the chunk into
+``TASK_DIR/data.bin``, runs the app with retries and the task timeout, and
+commits the results to staging. It never raises for a failed chunk: it returns
+an outcome that the job's runner records. (Resume happens before: the runner
+sends only the chunks that staging does not hold committed.)
+
+Small chunks are materialised on a memory-backed filesystem (``/dev/shm``)
+when it has room, larger ones in the temporary folder
+(``BYTENITE_NB_TASK_DIR`` overrides both).
 """
 
 from __future__ import annotations
@@ -69,22 +74,27 @@ def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -
 
 #: chunks up to this size are materialised on a memory-backed filesystem when there is one
 SMALL_CHUNK = 256 * 2**20
+SHM_MARGIN = 64 * 2**20
 _roots: dict[tuple[int, str], str] = {}
 _roots_lock = threading.Lock()
 _made_dirs: set[str] = set()
 
 
 def _task_base(size: int | None) -> str:
-    return _base_for(os.environ.get("BYTENITE_NB_TASK_DIR"), size is not None and size <= SMALL_CHUNK)
-
-
-@functools.lru_cache(maxsize=8)
-def _base_for(configured: str | None, small: bool) -> str:
+    configured = os.environ.get("BYTENITE_NB_TASK_DIR")
     if configured:
         return configured
-    if small and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        return "/dev/shm"
+    if size is not None and size <= SMALL_CHUNK and _shm_usable():
+        # A container's /dev/shm is often tiny (64 MiB): use it only with room to spare.
+        st = os.statvfs("/dev/shm")
+        if st.f_bavail * st.f_frsize >= 2 * size + SHM_MARGIN:
+            return "/dev/shm"
     return tempfile.gettempdir()
+
+
+@functools.lru_cache(maxsize=1)
+def _shm_usable() -> bool:
+    return os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
 
 
 def task_root(size: int | None) -> str:
