@@ -8,7 +8,9 @@
 
 A test that needs a system part (podman, chromium, ffmpeg...) calls
 ``require("podman")``: it skips with the reason on a machine without it, and
-fails instead when ``BYTENITE_NB_REQUIRE_SYSTEM=1`` (set by ``.ci/run``).
+fails instead when ``BYTENITE_NB_REQUIRE_SYSTEM=1`` (set by ``.ci/run``). A part
+that is not a tool on the PATH (a Python package...) goes through
+``missing(reason)``, which does the same.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NoReturn
 
 import pytest
 
@@ -46,15 +49,25 @@ os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{_MOTO_PORT}"
 REQUIRE_SYSTEM = os.environ.get("BYTENITE_NB_REQUIRE_SYSTEM") == "1"
 
 
+def missing(reason: str) -> NoReturn:
+    """Skip the test because a part it needs is missing (``reason`` names it);
+    fail instead when ``BYTENITE_NB_REQUIRE_SYSTEM=1`` (CI), where every part
+    must be there.
+
+    >>> # try: import playwright
+    >>> # except ImportError: missing("the playwright Python package is not installed")
+    """
+    if REQUIRE_SYSTEM:
+        pytest.fail(f"{reason} (BYTENITE_NB_REQUIRE_SYSTEM=1: system parts are required here)")
+    pytest.skip(reason)
+
+
 def require(tool: str, reason: str | None = None) -> str:
     """The path of a system tool, or skip (fail in CI) naming what is missing."""
     path = shutil.which(tool)
     if path:
         return path
-    message = reason or f"{tool} is not installed on this machine"
-    if REQUIRE_SYSTEM:
-        pytest.fail(f"{message} (BYTENITE_NB_REQUIRE_SYSTEM=1: system parts are required here)")
-    pytest.skip(message)
+    missing(reason or f"{tool} is not installed on this machine")
 
 
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -130,3 +143,141 @@ def text_file(tmp_path):
     path = tmp_path / "in.txt"
     path.write_text("".join(f"line {i} of the input\n" for i in range(500)))
     return path
+
+
+# -- Google Cloud Storage and Azure Blob emulators ------------------------------------
+#
+# As for S3, the endpoints are in the environment before anything imports gcsfs
+# or adlfs and before any worker starts, so every process of the session talks
+# to the emulators, never to a cloud:
+# - gcp-storage-emulator: gcsfs reads STORAGE_EMULATOR_HOST; fsspec's
+#   FSSPEC_GS_TOKEN=anon makes every gs:// filesystem anonymous (no credential
+#   lookup, no metadata-server probe); GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false
+#   turns off gcsfs's bucket-type probe over gRPC, which the emulator never answers.
+# - azurite: adlfs reads AZURE_STORAGE_CONNECTION_STRING (the emulator's
+#   well-known development account). A second account, whose key exists only
+#   in this process, serves tests that pass credentials in a job's storage options.
+
+_GCS_PORT = free_port()
+os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{_GCS_PORT}"
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+os.environ["FSSPEC_GS_TOKEN"] = "anon"
+os.environ["NO_GCE_CHECK"] = "true"
+if "fsspec" in sys.modules:  # imported already: its config read the environment before this
+    sys.modules["fsspec"].config.conf.setdefault("gs", {})["token"] = "anon"
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_OTHER_ACCOUNT = "bnbother"
+AZURITE_OTHER_KEY = __import__("base64").b64encode(os.urandom(64)).decode()
+_AZURITE_PORT = free_port()
+AZURITE_URL = f"http://127.0.0.1:{_AZURITE_PORT}"
+
+
+def azurite_connection_string(account: str = AZURITE_ACCOUNT, key: str = AZURITE_KEY) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+            f"BlobEndpoint={AZURITE_URL}/{account};")
+
+
+os.environ["AZURE_STORAGE_CONNECTION_STRING"] = azurite_connection_string()
+for _name in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
+              "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID"):
+    os.environ.pop(_name, None)
+
+#: where scripts/setup.d/35-azurite.sh installs azurite
+NODE_TOOLS_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "build", "node_tools", "node_modules", ".bin")
+
+
+def require_module(module: str, reason: str) -> None:
+    """Skip (fail in CI) when a Python package the test needs is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return
+    if REQUIRE_SYSTEM:
+        pytest.fail(f"{reason} (BYTENITE_NB_REQUIRE_SYSTEM=1: system parts are required here)")
+    pytest.skip(reason)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator on loopback, in its own process, keeping objects in memory."""
+    require_module("gcp_storage_emulator", "gcp-storage-emulator is not installed (pip install -e '.[test]')")
+    log = open(os.path.join(_SESSION_TMP, "gcs-emulator.log"), "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+         "--port", str(_GCS_PORT), "--in-memory"],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(_GCS_PORT, proc=proc)
+        yield os.environ["STORAGE_EMULATOR_HOST"]
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture
+def gcs(gcs_server):
+    """A gcsfs filesystem on the emulator, with a fresh bucket; yields ``(fs, bucket)``."""
+    import uuid
+
+    import gcsfs
+
+    fs = gcsfs.GCSFileSystem(token="anon")
+    bucket = f"test-{uuid.uuid4().hex[:10]}"
+    fs.mkdir(bucket)
+    yield fs, bucket
+    try:
+        fs.rm(bucket, recursive=True)
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    """azurite's Blob service on loopback, in its own process, keeping blobs in memory;
+    it knows the development account and :data:`AZURITE_OTHER_ACCOUNT`."""
+    exe = shutil.which("azurite-blob", path=NODE_TOOLS_BIN) or require(
+        "azurite-blob", "azurite is not installed (scripts/setup.d/35-azurite.sh installs it with npm)")
+    workdir = os.path.join(_SESSION_TMP, "azurite")
+    os.makedirs(workdir, exist_ok=True)
+    env = dict(os.environ, AZURITE_ACCOUNTS=f"{AZURITE_ACCOUNT}:{AZURITE_KEY};{AZURITE_OTHER_ACCOUNT}:{AZURITE_OTHER_KEY}")
+    log = open(os.path.join(_SESSION_TMP, "azurite.log"), "wb")
+    proc = subprocess.Popen(
+        [exe, "--blobHost", "127.0.0.1", "--blobPort", str(_AZURITE_PORT), "--inMemoryPersistence",
+         "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(_AZURITE_PORT, proc=proc)
+        yield AZURITE_URL
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture
+def azure(azurite_server):
+    """An adlfs filesystem on azurite's development account, with a fresh container;
+    yields ``(fs, container)``."""
+    import uuid
+
+    import adlfs
+
+    fs = adlfs.AzureBlobFileSystem(connection_string=azurite_connection_string())
+    container = f"test-{uuid.uuid4().hex[:10]}"
+    fs.mkdir(container)
+    yield fs, container
+    try:
+        fs.rm(container, recursive=True)
+    except Exception:
+        pass

@@ -16,7 +16,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import require
+import tests.conftest as test_setup
+from tests.conftest import missing, require
 
 REPO = Path(__file__).resolve().parents[1]
 LABEXTENSION = REPO / "labextension"
@@ -26,6 +27,18 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def jupyter(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "jupyter", *args], capture_output=True, text=True, timeout=120)
     return ANSI.sub("", done.stdout + done.stderr)
+
+
+@pytest.mark.parametrize("required, outcome", [(False, pytest.skip.Exception), (True, pytest.fail.Exception)])
+def test_a_missing_part_skips_here_and_fails_in_ci(monkeypatch, required, outcome):
+    # The browser tests reach a missing chromium or playwright package through these.
+    monkeypatch.setattr(test_setup, "REQUIRE_SYSTEM", required)
+    with pytest.raises(outcome) as stopped:
+        missing("the playwright Python package is not installed")
+    assert "the playwright Python package is not installed" in str(stopped.value)
+    with pytest.raises(outcome) as stopped:
+        require("no-such-tool-on-any-path", "no-such-tool is not installed")
+    assert "no-such-tool is not installed" in str(stopped.value)
 
 
 def test_jupyter_lists_the_lab_extension_enabled_and_ok():

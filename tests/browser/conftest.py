@@ -17,7 +17,7 @@
 - ``execute_command(page, "docmanager:open", {"path": ...})`` runs a
   JupyterLab command by id (the app is exposed as ``window.jupyterapp``).
 
-A machine without Chromium skips these tests; CI
+A machine without Chromium or the playwright package skips these tests; CI
 (``BYTENITE_NB_REQUIRE_SYSTEM=1``) fails them instead.
 """
 
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, require
+from tests.conftest import free_port, missing, require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -186,7 +186,7 @@ def chromium_browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        require("playwright-python-package-missing", "the playwright Python package is not installed")
+        missing("the playwright Python package is not installed (pip install -e '.[test]')")
     playwright = sync_playwright().start()
     # Playwright gives every launch a fresh --user-data-dir of its own.
     browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)

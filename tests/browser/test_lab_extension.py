@@ -16,8 +16,6 @@ import pytest
 
 from tests.browser.conftest import execute_command, wait_until_ready
 
-PlaywrightTimeout = pytest.importorskip("playwright.sync_api").TimeoutError
-
 POEM = "".join(f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(400))
 JOB_DEADLINE_MS = 180_000  # a ceiling for a stuck job, not a performance assertion
 
@@ -39,6 +37,9 @@ def open_sidebar(page):
 
 def palette_commands(page, text: str) -> list[str]:
     """The ids of the command palette's items matching ``text``."""
+    # Imported here: without playwright, the lab_page fixture skips (fails in CI) first.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     search = page.locator(".lm-CommandPalette-input")
     for attempt in range(5):
         execute_command(page, "apputils:activate-command-palette")
