@@ -147,3 +147,15 @@ class RetriesExhausted(ByteniteNBError):
 
 class ClusterUnavailable(ByteniteNBError):
     """The Dask cluster a job should run on cannot be reached (names the address)."""
+
+
+# -- Jupyter server
+
+
+class JobNotFound(ByteniteNBError):
+    """No job with this id in the job store (a 404 from the server extension)."""
+
+
+class JobConflict(ByteniteNBError):
+    """The job is not in a state that allows what was asked (cancel a finished
+    job, start an id whose process still runs...): a 409 from the server extension."""

@@ -25,8 +25,8 @@ from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fe
 
 from bytenite_nb import Job, JobStore
 from bytenite_nb.engine.control import cancel_job
-from bytenite_nb.exceptions import JobFailed, JobValidationError
-from bytenite_nb.server.handlers import ROUTES
+from bytenite_nb.exceptions import ByteniteNBError, JobConflict, JobFailed, JobNotFound, JobValidationError
+from bytenite_nb.server.handlers import ROUTES, error_body
 from bytenite_nb.server.manager import _process_alive, _process_command, _runs_job
 
 JOB_DEADLINE_SECONDS = 180  # a ceiling for a stuck job, not a performance assertion
@@ -318,6 +318,13 @@ def test_a_job_process_that_dies_is_recorded_failed_with_its_output(api, job_fol
     assert f"the job process (pid {job['pid']}) ended without recording the end of the job" in job["error"]
     # Nobody cancelled its chunks: stop the app still sleeping on a worker of the shared cluster.
     client.run(cancel_job, "doomed")
+
+
+def test_server_errors_are_library_errors_with_their_status():
+    # Raised by the manager, caught by "except ByteniteNBError" like every other library error.
+    assert issubclass(JobNotFound, ByteniteNBError) and issubclass(JobConflict, ByteniteNBError)
+    assert error_body(JobNotFound("no job 'x'")) == (404, {"error": "JobNotFound", "message": "no job 'x'"})
+    assert error_body(JobConflict("job x is RUNNING")) == (409, {"error": "JobConflict", "message": "job x is RUNNING"})
 
 
 def test_unknown_jobs_are_404_with_a_message(api):

@@ -33,8 +33,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobValidationError
-from .manager import JobConflict, JobManager, JobNotFound
+from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobConflict, JobNotFound, JobValidationError
+from .manager import JobManager
 
 NAMESPACE = "bytenite-nb"
 JOB_ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"

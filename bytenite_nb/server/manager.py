@@ -35,7 +35,8 @@ from typing import Any
 
 from .. import config
 from .. import store as st
-from ..exceptions import ByteniteNBError, FieldError, JobValidationError
+from ..apps.process import tail
+from ..exceptions import ByteniteNBError, FieldError, JobConflict, JobNotFound, JobValidationError
 from ..redact import redact, redact_text
 
 LAUNCH_DIR_NAME = "jupyter-jobs"
@@ -43,14 +44,6 @@ LOG_TAIL_BYTES = 8192
 PLAN_PREVIEW_LIMIT = 200
 EXIT_GRACE_SECONDS = 30
 DASHBOARD_CACHE_SECONDS = 60
-
-
-class JobNotFound(ByteniteNBError):
-    """No job with this id in the job store."""
-
-
-class JobConflict(ByteniteNBError):
-    """The job is not in a state that allows what was asked (cancel a finished job...)."""
 
 
 def _field_error(field: str, message: str) -> JobValidationError:
@@ -331,16 +324,7 @@ class JobManager:
 
     def log_tail(self, job_id: str, limit: int = LOG_TAIL_BYTES) -> str:
         """The end of a submitted job's output, with credentials masked."""
-        path = os.path.join(self.launch_dir(job_id), "output.log")
-        try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - limit))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return redact_text(text)
+        return redact_text(tail(os.path.join(self.launch_dir(job_id), "output.log"), limit))
 
     # -- records -------------------------------------------------------------------------
 
