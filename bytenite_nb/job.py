@@ -190,7 +190,15 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict, *, base_dir: str | None = None, source_name: str | None = None) -> "Job":
-        """A job from a ByteNite-shaped dict (the job file's content)."""
+        """A job from a ByteNite-shaped dict (the job file's content).
+
+        Problems found while reading (an unknown field, params that are not
+        objects) are reported by :meth:`validate`, together with all others.
+
+        >>> job = Job.from_dict({"app": "identity", "dataSource": "in.txt", "dataDestination": "out/"})
+        >>> job.to_dict()["app"]
+        'identity'
+        """
         if not isinstance(data, dict):
             raise JobValidationError(FieldError("", f"a job must be an object, got {show(data)}"), source_name)
         errors: list[FieldError] = []
@@ -231,10 +239,9 @@ class Job:
             base_dir=base_dir,
             extra={k: data[k] for k in PASSTHROUGH_FIELDS if k in data},
         )
+        # Kept, not raised: validation reports them with every other problem at once.
         job._load_errors = errors
         job._source_name = source_name
-        if errors:
-            raise JobValidationError(errors, source_name)
         return job
 
     @classmethod

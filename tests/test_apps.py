@@ -237,3 +237,18 @@ def test_member_chunks_are_zip_archives(client, tmp_path):
                  assembler="concat", destination=str(tmp_path / "out"), params={"partitioner": {"files_per_chunk": 3}})
     job.run(client=client)
     assert (tmp_path / "out" / "output.txt").read_text() == "f0.txt,f1.txt,f2.txt\nsub/f3.txt\n"
+
+
+def test_same_module_name_in_two_job_folders(tmp_path):
+    """Each job gets the app.py beside it, not the first one imported."""
+    results = []
+    for word in ("first", "second"):
+        folder = tmp_path / word
+        folder.mkdir()
+        (folder / "app.py").write_text(f"def run(chunk_path, results_dir, params):\n    return {word!r}\n")
+        (folder / "in.txt").write_text("x")
+        job = bn.Job.from_dict({"app": {"python": "app:run"}, "dataSource": "in.txt", "dataDestination": "out/",
+                                "assembler": "concat"}, base_dir=str(folder))
+        job.run(scheduler="sync")
+        results.append((folder / "out" / "output.txt").read_text())
+    assert results == ["first", "second"]

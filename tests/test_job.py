@@ -185,8 +185,19 @@ def test_every_error_is_reported_at_once(tmp_path):
 
 def test_unknown_top_level_field_is_refused():
     with pytest.raises(JobValidationError) as e:
-        bn.Job.from_dict(dict(JOB, dataSorce="x"))
+        bn.Job.from_dict(dict(JOB, dataSorce="x")).validate(check_storage=False)
     assert errors_of(e) == ['dataSorce: unknown field (did you mean "dataSource"?)']
+
+
+def test_load_errors_come_with_every_other_error(tmp_path):
+    data = dict(JOB, name=3, app={"command": []}, params={"partitioner": {"chunk_size": "big"}})
+    with pytest.raises(JobValidationError) as e:
+        bn.Job.from_file(write_job(tmp_path, data)).validate(check_storage=False)
+    assert errors_of(e) == [
+        "name: expected string, got 3",
+        "app.command: expected a non-empty list of strings, got []",
+        'params.partitioner.chunk_size: expected integer, got "big"',
+    ]
 
 
 def test_missing_source_file(tmp_path):
@@ -291,7 +302,7 @@ def test_missing_job_file(tmp_path):
 
 def test_params_must_be_objects():
     with pytest.raises(JobValidationError) as e:
-        bn.Job.from_dict(dict(JOB, params={"partitioner": 5, "apps": {}}))
+        bn.Job.from_dict(dict(JOB, params={"partitioner": 5, "apps": {}})).validate(check_storage=False)
     assert errors_of(e) == ["params.partitioner: expected object, got 5",
                             'params.apps: unknown field (did you mean "app"?)']
 

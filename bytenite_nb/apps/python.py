@@ -13,6 +13,7 @@ attempt must be killable at any instant.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -30,7 +31,9 @@ from .base import App, TaskContext
 def load_function(ref: str, base_dir: str | None = None) -> Callable:
     """Import ``"package.module:function"`` or ``"path/to/file.py:function"``.
 
-    A module next to the job file is found too (its folder goes on ``sys.path``).
+    A module file next to the job (``base_dir/module.py``) is loaded from that
+    file, under a name of its own: two job folders that each have an ``app.py``
+    never get each other's module. Anything else is imported as usual.
 
     >>> load_function("os.path:basename")("/a/b")
     'b'
@@ -40,18 +43,10 @@ def load_function(ref: str, base_dir: str | None = None) -> Callable:
     module_ref, _, attr = ref.rpartition(":")
     if module_ref.endswith(".py"):
         path = module_ref if os.path.isabs(module_ref) else os.path.join(base_dir or os.getcwd(), module_ref)
-        name = "bytenite_nb_app_" + os.path.splitext(os.path.basename(path))[0]
-        module = sys.modules.get(name)
-        if module is None or getattr(module, "__file__", None) != path:
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
+        module = _load_file(path)
+    elif base_dir and "." not in module_ref and os.path.isfile(os.path.join(base_dir, module_ref + ".py")):
+        module = _load_file(os.path.join(base_dir, module_ref + ".py"))
     else:
-        if base_dir and base_dir not in sys.path:
-            sys.path.append(base_dir)
         module = importlib.import_module(module_ref)
     obj: Any = module
     for part in attr.split("."):
@@ -59,6 +54,25 @@ def load_function(ref: str, base_dir: str | None = None) -> Callable:
     if not callable(obj):
         raise TypeError(f"{ref} is not callable")
     return obj
+
+
+def _load_file(path: str):
+    """The module in file ``path``, loaded once per path (and again if the file changed)."""
+    path = os.path.abspath(path)
+    stamp = os.stat(path).st_mtime_ns
+    name = "bytenite_nb_app_" + hashlib.sha256(path.encode()).hexdigest()[:12] + "_" + \
+        "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "__bytenite_nb_stamp__", None) == stamp:
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    module.__bytenite_nb_stamp__ = stamp
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def function_ref(fn: Callable) -> str:
