@@ -96,6 +96,8 @@ def run(job_file, job_id, scheduler, workers, force, as_json):
     click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s"
                + (f", {result.resumed_chunks} reused from an earlier run" if result.resumed_chunks else "")
                + (" (test job: first chunk only)" if result.test_job else ""))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for out in result.outputs:
         algorithm = next((k for k in ("crc32c", "sha256") if k in out), None)
         digest = f"  {algorithm}:{out[algorithm][:12]}" if algorithm else ""

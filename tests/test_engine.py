@@ -474,3 +474,18 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, text_file):
     assert done.returncode == 1
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_empty_source_warns_and_a_test_job_of_it_fails(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    job = bn.Job(source=str(empty), partitioner="split-lines", app="identity", assembler="concat",
+                 destination=str(tmp_path / "out"))
+    result = job.run(scheduler="sync")
+    assert result.ok and result.n_chunks == 0
+    assert result.warnings and "made no chunk" in result.warnings[0]
+    assert any(e["type"] == "warning" for e in st.default_store().events(job_id=result.job_id))
+    with pytest.raises(bn.JobFailed) as e:
+        job.copy(config={"isTestJob": True}, destination=str(tmp_path / "test-out")).run(scheduler="sync")
+    assert "a test job has nothing to test" in str(e.value)
+    assert not (tmp_path / "test-out").exists()

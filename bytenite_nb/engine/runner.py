@@ -102,6 +102,7 @@ class JobResult:
     reused: bool = False  # complete already: nothing was run
     test_job: bool = False
     success_url: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +120,7 @@ class JobResult:
         return {"job_id": self.job_id, "name": self.name, "state": self.state, "destination": self.destination,
                 "outputs": self.outputs, "n_chunks": self.n_chunks, "duration": self.duration,
                 "error": self.error, "resumed_chunks": self.resumed_chunks, "reused": self.reused,
-                "test_job": self.test_job, "success_url": self.success_url}
+                "test_job": self.test_job, "success_url": self.success_url, "warnings": self.warnings}
 
     def _ipython_display_(self) -> None:
         from ..widgets.display import display_result
@@ -151,6 +152,7 @@ class JobRunner:
         self.result: JobResult | None = None
         self.error: BaseException | None = None
         self.listeners: list[Callable[[dict], None]] = []
+        self.warnings: list[str] = []
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._chunk_state: dict[int, dict] = {}
@@ -170,6 +172,12 @@ class JobRunner:
                 listener(event)
             except Exception:  # a broken display must not break the job
                 log.exception("job event listener failed")
+
+    def _warn(self, message: str) -> None:
+        """Something the user should know that does not fail the job."""
+        self.warnings.append(message)
+        self.store.add_event(self.job_id, "warning", {"message": message})
+        self.emit({"type": "warning", "message": message})
 
     def _set_state(self, state: str, **kwargs) -> None:
         self.state = state
@@ -316,6 +324,11 @@ class JobRunner:
                 self._futures.append(fut)
             refs = self._outcome(fut, "planning")
         self._check_stop()
+        if not refs:
+            if cfg.get("isTestJob"):
+                raise JobFailed("the partitioner made no chunk from the source: a test job has nothing to test")
+            self._warn("the partitioner made no chunk from the source (empty files?): "
+                       "the output is what the assembler makes of no results")
         if cfg.get("isTestJob"):
             refs = refs[:1]
         self.progress.total = len(refs)
@@ -428,6 +441,7 @@ class JobRunner:
             duration=time.time() - self.started, error=error, resumed_chunks=self.progress.resumed,
             test_job=bool(self.spec.config.get("isTestJob")),
             success_url=(dest.rstrip("/") + "/_SUCCESS") if manifest else None,
+            warnings=list(self.warnings),
         )
 
     def _reused(self, record: dict) -> JobResult:
