@@ -63,12 +63,22 @@ fi
 if [ $force = 1 ] || ! have "$PYTHON_IMAGE"; then
     root="$work/python"
     mkdir -p "$root"
-    python_version="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    # Debian's own Python (not whichever python3 comes first on PATH): its files are what goes in.
+    if [ ! -x /usr/bin/python3 ]; then
+        echo "the Python test image needs Debian's python3-minimal (scripts/setup.d/apt-packages.txt)" >&2
+        exit 1
+    fi
+    python_version="$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
     packages="python${python_version}-minimal libpython${python_version}-minimal libpython${python_version}-stdlib
               python3-minimal libc6 zlib1g libexpat1 libssl3 libffi8 libbz2-1.0 liblzma5 libmpdec3"
     installed=()
     for pkg in $packages; do
-        dpkg -s "$pkg" >/dev/null 2>&1 && installed+=("$pkg")
+        if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+            # An image without its interpreter or libraries would only fail later, obscurely.
+            echo "missing Debian package $pkg for the Python test image" >&2
+            exit 1
+        fi
+        installed+=("$pkg")
     done
     # The files of those packages as installed here (merged /usr symlinks kept as they are).
     dpkg -L "${installed[@]}" | sed -n 's|^/||p' | sort -u | while read -r path; do

@@ -4,8 +4,8 @@
 set -euo pipefail
 stamp="build/.pip-stamp"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && python3 -c "import bytenite_nb" 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "${PY:-python3}" -c "import bytenite_nb" 2>/dev/null; then
     exit 0
 fi
-python3 -m pip install -q -e ".[test]"
+"${PY:-python3}" -m pip install -q -e ".[test]"
 mkdir -p build && echo "$want" > "$stamp"

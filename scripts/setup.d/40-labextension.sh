@@ -19,7 +19,7 @@ if [ ! -f "$built" ] || [ -n "$(find src style schema package.json install.json 
     npm run build
 fi
 cd ..
-target="$(python3 -c 'import os, sys; print(os.path.join(sys.prefix, "share", "jupyter", "labextensions", "bytenite-nb"))')"
+target="$("${PY:-python3}" -c 'import os, sys; print(os.path.join(sys.prefix, "share", "jupyter", "labextensions", "bytenite-nb"))')"
 if [ "$(readlink -f "$target")" != "$(readlink -f bytenite_nb/labextension)" ]; then
-    jupyter labextension develop --overwrite . >/dev/null
+    "${PY:-python3}" -m jupyter labextension develop --overwrite . >/dev/null
 fi
