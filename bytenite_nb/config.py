@@ -7,8 +7,8 @@
 - ``BYTENITE_NB_TEMPLATES``: extra folders searched for ``templateId``
   (``os.pathsep``-separated).
 
->>> import os; os.environ["BYTENITE_NB_HOME"] = "/tmp/bnb-doc"; home()
-'/tmp/bnb-doc'
+>>> _home("/data/bytenite-nb")      # what home() answers for BYTENITE_NB_HOME=/data/bytenite-nb
+'/data/bytenite-nb'
 """
 
 from __future__ import annotations

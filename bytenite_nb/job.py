@@ -248,7 +248,7 @@ class Job:
     def from_file(cls, path: str | os.PathLike) -> "Job":
         """Load a job file (``.json``, ``.yaml`` or ``.yml``).
 
-        >>> # Job.from_file("examples/wordcount/job.json").run()
+        >>> # Job.from_file("examples/uppercase/job.json").run()
         """
         path = os.path.abspath(os.fspath(path))
         try:

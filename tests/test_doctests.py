@@ -1,0 +1,28 @@
+"""The examples in the docstrings run and say what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import bytenite_nb
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(bytenite_nb.__path__, "bytenite_nb.")
+                 if ".labextension" not in m.name)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples may write files: never into the checkout
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_there_are_examples():
+    attempted = sum(doctest.testmod(importlib.import_module(n), verbose=False, report=False).attempted
+                    for n in MODULES)
+    assert attempted > 50
