@@ -54,7 +54,8 @@ def tree(folder) -> dict[str, bytes]:
     return out
 
 
-def wait_until(predicate, timeout=60.0, step=0.1):
+def wait_until(predicate, timeout=240.0, step=0.1):
+    """Wait for a condition; the ceiling is only there so a broken run ends, never a speed check."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
@@ -184,7 +185,7 @@ def test_hanging_app_is_killed_with_its_children(client, tmp_path, text_file):
                     pass
         return not alive
 
-    wait_until(all_gone, timeout=15)
+    wait_until(all_gone)
 
 
 def test_python_app_timeout(client, tmp_path, text_file):
@@ -219,7 +220,7 @@ def test_cancel_stops_everything(client, tmp_path, text_file):
         return all(not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
                    for pid in os.listdir(started))
 
-    wait_until(apps_gone, timeout=15)
+    wait_until(apps_gone)
 
 
 def test_job_timeout(client, tmp_path, text_file):
