@@ -92,6 +92,9 @@ def new_job_id(name: str | None = None) -> str:
     return f"{slug}-{stamp}-{secrets.token_hex(4)}"
 
 
+JOB_ID_RULE = "expected letters, digits, '.', '_' or '-' (at most 128, starting with a letter or digit)"
+
+
 def valid_job_id(job_id: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", job_id))
 
@@ -299,6 +302,7 @@ class Job:
         return out
 
     def to_json(self, indent: int = 2) -> str:
+        """The job file's text (JSON), as :meth:`to_dict` gives it."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, path: str | os.PathLike) -> str:
@@ -426,7 +430,7 @@ class Job:
         cfg["staging"] = cfg.get("staging") or _config.staging_url()
         errors.extend(check(self.user_config, CONFIG_SCHEMA, "config"))
         if self.id is not None and not valid_job_id(self.id):
-            errors.append(FieldError("id", f"expected letters, digits, '.', '_' or '-' (max 128), got {show(self.id)}"))
+            errors.append(FieldError("id", JOB_ID_RULE + f", got {show(self.id)}"))
         files: list[FileInfo] = []
         if not errors and check_storage:
             files = collect(lambda: list_source(source), "dataSource") or []
@@ -468,13 +472,19 @@ class Job:
         """The chunk references the partitioner makes, without running the app.
 
         Planning runs as a Dask task (``client=``, ``scheduler=`` as in :meth:`run`).
+
+        >>> # [(r.index, r.size, r.describe()) for r in job.plan()[:3]]
         """
         from .engine import plan_job
 
         return plan_job(self, **kwargs)
 
     def submit(self, **kwargs):
-        """Start the job and return a :class:`~bytenite_nb.engine.JobHandle` at once."""
+        """Start the job and return a :class:`~bytenite_nb.engine.JobHandle` at once
+        (same keyword arguments as :meth:`run`).
+
+        >>> # handle = job.submit(); handle.progress.done; handle.cancel(); handle.result()
+        """
         from .engine import submit_job
 
         return submit_job(self, **kwargs)
@@ -488,6 +498,8 @@ class Job:
         ``force`` (run again even if complete), ``progress`` (a callback, or
         ``True`` for a bar). Raises :class:`~bytenite_nb.exceptions.JobFailed` if
         the job fails.
+
+        >>> # result = job.run(workers=2); result.output_urls
         """
         from .engine import run_job
 

@@ -156,6 +156,12 @@ class JobStore:
 
     def set_state(self, job_id: str, state: str, *, error: str | None = None, result: dict | None = None,
                   n_chunks: int | None = None) -> None:
+        """Record a job's new state (and its error or result), with a ``state`` event.
+
+        >>> store = JobStore(":memory:"); store.create_job("j", "demo", {})
+        >>> store.set_state("j", FAILED, error="disk full"); store.get_job("j")["error"]
+        'disk full'
+        """
         now = time.time()
         sets = ["state=?", "updated=?"]
         args: list[Any] = [state, now]
@@ -211,6 +217,7 @@ class JobStore:
         return jobs
 
     def delete_job(self, job_id: str) -> None:
+        """Forget a job: its record, its chunks and its events."""
         with self._write() as db:
             for table, col in (("chunks", "job_id"), ("events", "job_id"), ("jobs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {col}=?", (job_id,))
@@ -259,6 +266,10 @@ class JobStore:
                 {k: (redact(v) if k == "error" and v else v) for k, v in u.items()} for u in updates]}, now)
 
     def chunks(self, job_id: str, *, states: Iterable[str] | None = None) -> list[dict]:
+        """A job's chunk records in chunk order, optionally only those in ``states``.
+
+        >>> # [c["idx"] for c in store.chunks("j1", states=["FAILED"])]
+        """
         sql, args = "SELECT * FROM chunks WHERE job_id=?", [job_id]
         if states:
             states = list(states)
@@ -267,6 +278,7 @@ class JobStore:
         return [dict(r) for r in self._query(sql + " ORDER BY idx", args)]
 
     def progress(self, job_id: str, total: int | None = None) -> dict:
+        """Chunk counts by state: ``{"total", "done", "failed", "running", "retrying", "pending", "cancelled"}``."""
         return _progress(self._counts([job_id]).get(job_id, {}), total)
 
     def _counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:

@@ -45,14 +45,14 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     Validation errors are raised here, before anything runs or is recorded.
     """
     from ..exceptions import FieldError, JobValidationError
-    from ..job import new_job_id, valid_job_id
+    from ..job import JOB_ID_RULE, new_job_id, valid_job_id
     from .executors import make_executor
     from .runner import JobHandle, JobRunner
 
     spec = job.resolve()
     job_id = id or job.id or new_job_id(spec.name)
     if id and not valid_job_id(id):
-        raise JobValidationError(FieldError("id", f"expected letters, digits, '.', '_' or '-', got {id!r}"))
+        raise JobValidationError(FieldError("id", JOB_ID_RULE + f", got {id!r}"))
     executor = make_executor(client=client, scheduler=scheduler, workers=workers)
     job_dict = job.to_dict()
     job_dict["id"] = job_id

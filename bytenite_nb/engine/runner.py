@@ -487,19 +487,23 @@ class JobHandle:
 
     @property
     def progress(self) -> Progress:
+        """A snapshot of the chunk counts: ``handle.progress.done``, ``.failed``, ``.total``..."""
         with self._runner._lock:
             return Progress(**{k: getattr(self._runner.progress, k) for k in Progress.__dataclass_fields__})
 
     @property
     def elapsed(self) -> float:
+        """Seconds since the job was submitted (until it ended, once it has)."""
         return (self._runner.finished or time.time()) - self._runner.started
 
     @property
     def dashboard_link(self) -> str | None:
+        """The Dask dashboard of the cluster the job runs on (None for the synchronous scheduler)."""
         return self._runner.executor.dashboard_link
 
     @property
     def chunk_states(self) -> dict[int, dict]:
+        """What is known of each chunk so far: ``{index: {"state", "attempts", "error"...}}``."""
         with self._runner._lock:
             return {i: dict(c) for i, c in self._runner._chunk_state.items()}
 
@@ -513,9 +517,14 @@ class JobHandle:
         self._runner.cancel("cancelled")
 
     def done(self) -> bool:
+        """Has the job ended (COMPLETE, FAILED or CANCELLED)?"""
         return self._runner._done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the job ends or ``timeout`` seconds pass; True if it ended.
+
+        >>> # while not handle.wait(5): print(handle.progress.done, "done")
+        """
         return self._runner._done.wait(timeout)
 
     def result(self, timeout: float | None = None, *, raise_on_error: bool = True) -> JobResult:
