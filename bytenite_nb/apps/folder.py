@@ -12,7 +12,64 @@ from .manifest import Manifest
 from .process import run_process
 
 
-class FolderApp(App):
+class FolderRef:
+    """A ByteNite folder a job names (an app, or a partitioner or assembler engine):
+    its path (relative to the job's folder), its manifest, and where it runs
+    (``container``: None follows the manifest, False runs it as a process, an
+    image name runs it in that image)."""
+
+    #: the manifest ``type`` this kind of folder must have
+    kind = "app"
+
+    def __init__(self, folder: str, *, base_dir: str | None = None, container: bool | str | None = None):
+        self.folder = folder
+        self.base_dir = base_dir
+        self.container = container
+        self._manifest: Manifest | None = None
+
+    @property
+    def path(self) -> str:
+        if os.path.isabs(self.folder) or self.base_dir is None:
+            return os.path.abspath(self.folder)
+        return os.path.normpath(os.path.join(self.base_dir, self.folder))
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.path)
+        return self._manifest
+
+    @property
+    def image(self) -> str | None:
+        """The image the entrypoint runs in, or None to run it as a process."""
+        if self.container is False:
+            return None
+        if isinstance(self.container, str):
+            return self.container
+        return self.manifest.container if self.manifest.in_container else None
+
+    def check_folder(self, field: str, folder_field: str) -> list[FieldError]:
+        """Problems visible before running: a broken manifest or schema, the wrong type."""
+        try:
+            manifest = self.manifest
+            manifest.schema()
+        except ManifestError as exc:
+            return [FieldError(folder_field, str(exc))]
+        if manifest.type != self.kind:
+            article = "an" if self.kind[0] in "aeiou" else "a"
+            return [FieldError(folder_field, f"{manifest.path}: type is {manifest.type!r}, not {article} {self.kind}")]
+        if self.container is True or (self.container is not None and not isinstance(self.container, (bool, str))):
+            return [FieldError(f"{field}.container", "expected false (run as a process) or an image name")]
+        return []
+
+    def to_spec(self) -> Any:
+        spec: dict[str, Any] = {"folder": self.folder}
+        if self.container is not None:
+            spec["container"] = self.container
+        return spec
+
+
+class FolderApp(FolderRef, App):
     """A ByteNite app folder (``manifest.json`` + ``app/``) run on every chunk.
 
     The entrypoint runs from ``app/``: ``*.py`` with Python, ``*.sh`` with
@@ -29,36 +86,9 @@ class FolderApp(App):
 
     runtime = "folder"
 
-    def __init__(self, folder: str, *, base_dir: str | None = None, container: bool | str | None = None):
-        self.folder = folder
-        self.base_dir = base_dir
-        self.container = container
-        self._manifest: Manifest | None = None
-
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "FolderApp":
         return cls(spec["folder"], base_dir=base_dir, container=spec.get("container"))
-
-    @property
-    def image(self) -> str | None:
-        """The image the entrypoint runs in, or None to run it as a process."""
-        if self.container is False:
-            return None
-        if isinstance(self.container, str):
-            return self.container
-        return self.manifest.container if self.manifest.in_container else None
-
-    @property
-    def path(self) -> str:
-        if os.path.isabs(self.folder) or self.base_dir is None:
-            return os.path.abspath(self.folder)
-        return os.path.normpath(os.path.join(self.base_dir, self.folder))
-
-    @property
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self._manifest = Manifest.load(self.path)
-        return self._manifest
 
     @property
     def name(self) -> str:
@@ -72,16 +102,7 @@ class FolderApp(App):
         return self.manifest.schema()
 
     def check(self, field: str = "app") -> list[FieldError]:
-        try:
-            manifest = self.manifest
-            manifest.schema()
-        except ManifestError as exc:
-            return [FieldError(f"{field}.folder", str(exc))]
-        if manifest.type != "app":
-            return [FieldError(f"{field}.folder", f"{manifest.path}: type is {manifest.type!r}, not an app")]
-        if self.container is not None and not isinstance(self.container, (bool, str)) or self.container is True:
-            return [FieldError(f"{field}.container", "expected false (run as a process) or an image name")]
-        return []
+        return self.check_folder(field, f"{field}.folder")
 
     def resources(self) -> dict[str, float]:
         return self.manifest.requirements.resources()
@@ -97,12 +118,6 @@ class FolderApp(App):
                                   network=m.network)
             return
         run_process(m.argv(python=sys.executable), ctx, cwd=m.app_dir, what=f"app {m.tag}")
-
-    def to_spec(self) -> Any:
-        spec: dict[str, Any] = {"folder": self.folder}
-        if self.container is not None:
-            spec["container"] = self.container
-        return spec
 
     def fingerprint(self) -> str:
         import hashlib
