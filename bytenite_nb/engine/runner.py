@@ -34,6 +34,25 @@ LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
 
 
+def count_chunk_update(counts, previous: str | None, update: dict) -> None:
+    """Update chunk counts (any object with ``done``, ``failed``, ``retrying``,
+    ``cancelled``, ``resumed``) for one chunk moving from ``previous`` to
+    ``update["state"]``: the one place these counts are kept right."""
+    new = update["state"]
+    if previous == st.RETRYING:
+        counts.retrying -= 1
+    if new == st.RETRYING:
+        counts.retrying += 1
+    elif new == st.DONE:
+        counts.done += 1
+        if update.get("resumed"):
+            counts.resumed += 1
+    elif new == st.CHUNK_FAILED:
+        counts.failed += 1
+    elif new == st.CHUNK_CANCELLED:
+        counts.cancelled += 1
+
+
 @dataclass
 class Progress:
     """Chunk counts of a running job."""
@@ -57,27 +76,7 @@ class Progress:
         >>> (p.done, p.retrying)
         (1, 0)
         """
-        new = update["state"]
-        if previous == st.RETRYING:
-            self.retrying -= 1
-        if new == st.RETRYING:
-            self.retrying += 1
-        elif new == st.DONE:
-            self.done += 1
-            if update.get("resumed"):
-                self.resumed += 1
-        elif new == st.CHUNK_FAILED:
-            self.failed += 1
-        elif new == st.CHUNK_CANCELLED:
-            self.cancelled += 1
-
-    @property
-    def pending(self) -> int:
-        return max(0, self.total - self.finished - self.running)
-
-    @property
-    def fraction(self) -> float:
-        return self.finished / self.total if self.total else 0.0
+        count_chunk_update(self, previous, update)
 
     def to_dict(self) -> dict:
         return {"total": self.total, "done": self.done, "failed": self.failed, "running": self.running,

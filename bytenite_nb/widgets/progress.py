@@ -26,6 +26,7 @@ from typing import Any, Callable, TextIO
 import ipywidgets as widgets
 
 from .. import store as st
+from ..engine.runner import count_chunk_update
 
 STAGES = ("planning", "running", "assembling", "done")
 STDERR_MARK = "\n--- stderr (tail) ---\n"
@@ -130,21 +131,13 @@ class ProgressState:
             return
         previous = self.chunks.get(index, {})
         new = event.get("state")
-        if previous.get("state") in (st.DONE, st.CHUNK_FAILED, st.CHUNK_CANCELLED):
+        if previous.get("state") in st.FINAL_CHUNK_STATES:
             return  # a late worker event about a chunk already finished
-        if previous.get("state") == st.RETRYING:
-            self.retrying -= 1
-        if new == st.RETRYING:
-            self.retrying += 1
-        elif new == st.DONE:
-            self.done += 1
-            if event.get("resumed"):
-                self.resumed += 1
+        if new is None:
+            return
+        count_chunk_update(self, previous.get("state"), event)
+        if new == st.DONE:
             self.result_bytes += int(event.get("bytes") or 0)
-        elif new == st.CHUNK_FAILED:
-            self.failed += 1
-        elif new == st.CHUNK_CANCELLED:
-            self.cancelled += 1
         merged = {**previous, **{k: v for k, v in event.items() if k != "type" and v is not None}}
         if event.get("attempt") is not None:
             merged["attempts"] = event["attempt"]
