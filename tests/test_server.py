@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from bytenite_nb import Job, JobStore
 from bytenite_nb.engine.control import cancel_job
 from bytenite_nb.exceptions import ByteniteNBError, JobConflict, JobFailed, JobNotFound, JobValidationError
 from bytenite_nb.server.handlers import ROUTES, error_body
-from bytenite_nb.server.manager import _process_alive, _process_command, _runs_job
+from bytenite_nb.server.manager import JobManager, _process_alive, _process_command, _runs_job
 
 JOB_DEADLINE_SECONDS = 180  # a ceiling for a stuck job, not a performance assertion
 
@@ -254,6 +255,110 @@ def test_the_saved_job_leaves_secrets_out(api, job_folder, bnb_home, client):
         assert "s3cr3t-value" not in path.read_text(), path
     status, detail = api("GET", "jobs/secretive")
     assert "s3cr3t-value" not in json.dumps(detail)
+
+
+TOKEN_APP = """\
+import os, pathlib, sys
+if os.environ.get("API_TOKEN") != os.environ["EXPECTED_TOKEN_REVERSED"][::-1]:
+    sys.exit("the app did not get its API_TOKEN")
+data = pathlib.Path(os.environ["TASK_DIR"], "data.bin").read_bytes()
+pathlib.Path(os.environ["TASK_RESULTS_DIR"], "upper.txt").write_bytes(data.upper())
+"""
+
+
+def files_holding(folder: Path, secrets: list[str]) -> list[str]:
+    """Every file under ``folder`` (SQLite's WAL included) holding one of ``secrets``, as bytes."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(folder)}: {s}" for s in secrets if s.encode() in data]
+    return found
+
+
+@pytest.mark.slow
+def test_a_job_with_credentials_runs_and_leaves_no_secret_on_disk(api, job_folder, s3, s3_server, bnb_home,
+                                                                  monkeypatch):
+    fs, bucket = s3
+    data = "".join(f"row {i} of the object\n" for i in range(400)).encode()
+    fs.pipe_file(f"{bucket}/in/data.txt", data)
+    key, secret, token = "bnbkeyid-5e1f0c", "bnbsecret-a93d7e41b2", "bnbtoken-77c0ffee"
+    # The job process gets no credentials from its environment: only the job's
+    # storageOptions can open the bucket.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(job_folder / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(job_folder / "no-config"))
+    import botocore.exceptions
+    import s3fs
+
+    with pytest.raises(botocore.exceptions.NoCredentialsError):
+        s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={"endpoint_url": s3_server}).cat_file(
+            f"{bucket}/in/data.txt")
+    monkeypatch.setenv("EXPECTED_TOKEN_REVERSED", token[::-1])  # the app checks its token without holding it
+    (job_folder / "token_upper.py").write_text(TOKEN_APP)
+    job = upper_job(
+        name="s3-upper",
+        app={"command": [sys.executable, "token_upper.py"], "env": {"API_TOKEN": token}},
+        dataSource=f"s3://{bucket}/in/data.txt",
+        dataDestination=f"s3://{bucket}/out/",
+        storageOptions={"key": key, "secret": secret, "client_kwargs": {"endpoint_url": s3_server}},
+    )
+    # A local cluster of the job process's own: its workers have no credentials either.
+    status, body = api("POST", "jobs", {"job": job, "path": "jobs/s3.bnjob.json", "id": "with-credentials",
+                                        "workers": 1})
+    assert status == 201, body
+    done = wait_for_job(api, "with-credentials")
+    assert done["state"] == "COMPLETE", (done["error"], done["log"])
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{bucket}/out/upper.txt") == data.upper()
+    wait_for_exit(done["pid"])  # its last words are in output.log
+
+    saved = json.loads((bnb_home / "jupyter-jobs" / "with-credentials" / "job.json").read_text())
+    assert saved["storageOptions"] == {"client_kwargs": {"endpoint_url": s3_server}}
+    assert saved["app"]["env"] == {"API_TOKEN": "***"}
+    assert files_holding(bnb_home, [key, secret, token]) == []
+    assert not [p for p in (bnb_home / "jupyter-jobs").rglob("*") if p.is_file()
+                and p.name not in ("job.json", "launch.json", "output.log")]
+    status, detail = api("GET", "jobs/with-credentials")
+    assert not [s for s in (key, secret, token) if s in json.dumps(detail)]
+
+
+def test_a_rerun_after_a_server_restart_never_runs_without_the_jobs_credentials(api, job_folder, client,
+                                                                              jp_root_dir):
+    job = upper_job(storageOptions={"token": "tok-in-memory-only", "anon": True})
+    status, body = api("POST", "jobs", {"job": job, "path": "jobs/upper.bnjob.json", "id": "kept-secret",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    assert wait_for_job(api, "kept-secret")["state"] == "FAILED"  # chunk 1, until the file 'fixed' exists
+    (job_folder / "fixed").write_text("")
+    # A new server knows the job from its records only, which hold no credentials.
+    with pytest.raises(JobConflict, match="set its id to kept-secret and press Run"):
+        JobManager(str(jp_root_dir)).rerun_failed("kept-secret")
+    # The server that started it still has the complete job.
+    status, body = api("POST", "jobs/kept-secret/rerun")
+    assert status == 202, body
+    assert wait_for_job(api, "kept-secret")["state"] == "COMPLETE"
+
+
+OUTPUT_WITH_SECRETS = """\
+import subprocess, sys
+from bytenite_nb.server.launcher import mask_output, masker
+mask_output(masker({"s3cr3t-v4lue"}))
+print("printed s3cr3t-v4lue and https://user:pass-word@host/x", flush=True)
+subprocess.run(["sh", "-c", "echo from a child s3cr3t-v4lue >&2"])
+print("last line", flush=True)
+"""
+
+
+def test_the_job_process_output_is_masked_before_it_reaches_the_log(tmp_path):
+    log = tmp_path / "output.log"
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-c", OUTPUT_WITH_SECRETS], stdout=out, stderr=subprocess.STDOUT,
+                       check=True, timeout=120)
+    assert log.read_text().splitlines() == [
+        "printed *** and https://***@host/x", "from a child ***", "last line"]
 
 
 def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):

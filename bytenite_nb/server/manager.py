@@ -16,8 +16,11 @@ starts the same job again under the same id: the engine resumes, skipping
 every chunk whose result was already committed.
 
 A job submitted here leaves a folder under ``$BYTENITE_NB_HOME/jupyter-jobs/ID``:
-``job.json`` (the job, with secrets left out: credentials come from the
-environment), ``launch.json`` (base dir, cluster, pid) and ``output.log``.
+``job.json`` (a record of the job, with secrets left out or masked),
+``launch.json`` (base dir, cluster, pid) and ``output.log`` (the job process's
+output, secrets masked). None of them holds a secret: the complete job,
+credentials included, reaches the job process through a pipe on its stdin,
+and stays in this server's memory for "rerun the failed chunks".
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class JobManager:
         self.python = python or sys.executable
         self.log = log
         self._children: dict[str, subprocess.Popen] = {}  # job id -> process this server started
+        self._jobs: dict[str, dict] = {}  # job id -> the complete job it runs (in memory only)
         self._dashboards: dict[str, tuple[float, str | None]] = {}  # scheduler address -> (when, link)
         self._lock = threading.Lock()
 
@@ -216,12 +220,13 @@ class JobManager:
         existing = self.store.get_job(job_id)
         if existing and existing["state"] not in st.FINAL_STATES and self._job_process(job_id, existing):
             raise JobConflict(f"job {job_id} is already {existing['state']}")
+        full = {**data, "id": job_id}  # what the job process runs: never written to disk
         folder = self.launch_dir(job_id)
         os.makedirs(folder, exist_ok=True)
-        saved = job.to_dict()  # leaves secrets out
-        saved["id"] = job_id
+        record = redact(job.to_dict())  # the record on disk: secrets left out or masked
+        record["id"] = job_id
         with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as f:
-            json.dump(saved, f, indent=2)
+            json.dump(record, f, indent=2)
         launch = {
             "id": job_id,
             "name": spec.name,
@@ -231,11 +236,18 @@ class JobManager:
             "workers": workers,
             "submitted": time.time(),
             "runs": 0,
+            # job.json alone cannot run the job again (see rerun_failed)
+            "secretsWithheld": redact(full) != full,
         }
-        self._start(job_id, launch)
+        self._start(job_id, launch, full)
         return self.job_summary(job_id)
 
-    def _start(self, job_id: str, launch: dict) -> None:
+    def _start(self, job_id: str, launch: dict, job: dict) -> None:
+        """Start a job process for ``job`` (the complete job, secrets included).
+
+        The job reaches the process through a pipe on its stdin, which the
+        launcher reads before anything else: it is never written to a file.
+        """
         folder = self.launch_dir(job_id)
         launch = {**launch, "runs": int(launch.get("runs") or 0) + 1, "started": time.time(),
                   "host": socket.gethostname()}
@@ -248,14 +260,39 @@ class JobManager:
             log.flush()
             # A session of its own: the job survives the page, the server, and a
             # Ctrl-C typed at the server's terminal.
-            process = subprocess.Popen(command, cwd=launch["baseDir"], env=env, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(command, cwd=launch["baseDir"], env=env, stdin=subprocess.PIPE,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            with process.stdin:
+                process.stdin.write(json.dumps({"launch": launch, "job": job}, default=str).encode())
+        except BrokenPipeError:
+            pass  # it died before reading: its output says why, and _reconcile records the end
         launch["pid"] = process.pid
         self._write_launch(job_id, launch)
         with self._lock:
             self._children[job_id] = process
+            self._jobs[job_id] = job
         if self.log:
             self.log.info("bytenite-nb: started job %s (pid %s)", job_id, process.pid)
+
+    def _job_to_rerun(self, job_id: str, launch: dict) -> dict:
+        """The complete job a rerun starts again: the one this server started,
+        else ``job.json`` when nothing was left out of it."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        if launch.get("secretsWithheld"):
+            where = f"open {launch['path']}, " if launch.get("path") else ""
+            raise JobConflict(f"job {job_id} was submitted with credentials, which are never written to disk, "
+                              f"and this server has restarted since: {where}set its id to {job_id} and press Run "
+                              "(only the chunks that did not complete run)")
+        path = os.path.join(self.launch_dir(job_id), "job.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise JobConflict(f"job {job_id} cannot be run again: its saved job {path} cannot be read ({exc})") from exc
 
     def _write_launch(self, job_id: str, launch: dict) -> None:
         path = os.path.join(self.launch_dir(job_id), "launch.json")
@@ -457,8 +494,9 @@ class JobManager:
         # The failed chunks run again: show them as pending rather than failed meanwhile.
         again = [{"index": c["idx"], "state": st.PENDING}
                  for c in self.store.chunks(job_id, states=[st.CHUNK_FAILED, st.CHUNK_CANCELLED])]
+        job = self._job_to_rerun(job_id, launch)
         self.store.update_chunks(job_id, again)
-        self._start(job_id, launch)
+        self._start(job_id, launch, job)
         return self.job_summary(job_id)
 
     # -- cluster -----------------------------------------------------------------------
