@@ -20,6 +20,7 @@ import click
 
 from . import __version__
 from .exceptions import ByteniteNBError, JobFailed, JobValidationError
+from .iorw import size_text
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -31,16 +32,6 @@ def _load(path: str):
     from .job import Job
 
     return Job.from_file(path)
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class _Group(click.Group):
@@ -101,7 +92,7 @@ def run(job_file, job_id, scheduler, workers, force, as_json):
     for out in result.outputs:
         algorithm = next((k for k in ("crc32c", "sha256") if k in out), None)
         digest = f"  {algorithm}:{out[algorithm][:12]}" if algorithm else ""
-        click.echo(f"  {out['url']}  {_size(out['size'])}{digest}")
+        click.echo(f"  {out['url']}  {size_text(out['size'])}{digest}")
 
 
 @main.command()
@@ -128,10 +119,10 @@ def plan(job_file, scheduler, workers, as_json, limit):
         return
     sizes = [r.size for r in refs if r.size is not None]
     total = sum(sizes)
-    click.echo(f"{len(refs)} chunk(s), {_size(total)} in all"
-               + (f", {_size(min(sizes))} to {_size(max(sizes))} each" if sizes else ""))
+    click.echo(f"{len(refs)} chunk(s), {size_text(total)} in all"
+               + (f", {size_text(min(sizes))} to {size_text(max(sizes))} each" if sizes else ""))
     for r in refs[:limit]:
-        click.echo(f"  {r.index:>6}  {_size(r.size):>10}  {r.describe()}")
+        click.echo(f"  {r.index:>6}  {size_text(r.size):>10}  {r.describe()}")
     if len(refs) > limit:
         click.echo(f"  ... {len(refs) - limit} more")
 
@@ -190,7 +181,7 @@ def jobs(job_id, limit, as_json):
             if c["state"] == CHUNK_FAILED:
                 click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
         for out in ((job.get("result") or {}).get("outputs") or []):
-            click.echo(f"  output {out['url']} {_size(out['size'])}")
+            click.echo(f"  output {out['url']} {size_text(out['size'])}")
         return
     rows = store.list_jobs(limit=limit)
     if as_json:

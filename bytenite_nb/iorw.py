@@ -20,6 +20,22 @@ from .exceptions import UnsafePathError
 BUFFER = 8 * 2**20
 
 
+def size_text(n: int | None) -> str:
+    """A size for people to read.
+
+    >>> size_text(1536), size_text(5), size_text(None)
+    ('1.5 KiB', '5 B', '?')
+    """
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)
+
+
 def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None) -> int:
     """Append bytes ``[start, end)`` of a local file to an open local file.
 

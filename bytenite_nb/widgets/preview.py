@@ -25,6 +25,7 @@ from typing import Any
 import fsspec
 
 from ..redact import redact_text
+from ..iorw import size_text
 
 TEXT_LIMIT = 64 * 1024
 MEDIA_LIMIT = 20 * 2**20
@@ -215,18 +216,6 @@ def _url(output: dict | str) -> str:
 
 def _size(output: dict | str) -> int | None:
     return output.get("size") if isinstance(output, dict) else None
-
-
-def size_text(n: int | None) -> str:
-    """``"1.5 MiB"``."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)
 
 
 # -- widgets ----------------------------------------------------------------------------
