@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
-from ..iorw import link_or_copy
 from .base import EMPTY_SCHEMA, Assembler, chunk_folder, output_path
 
 
@@ -20,9 +17,4 @@ class Passthrough(Assembler):
         for chunk in results:
             folder = chunk_folder(chunk.index, count)
             for f in chunk.files:
-                dest = output_path(output_dir, f"{folder}/{f.name}")
-                if f.local_path:
-                    link_or_copy(f.local_path, dest)
-                else:
-                    with f.open() as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out, 8 * 2**20)
+                f.copy_to(output_path(output_dir, f"{folder}/{f.name}"))

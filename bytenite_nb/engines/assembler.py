@@ -16,7 +16,7 @@ import tempfile
 
 from ..assemblers.base import Assembler, ChunkResult, chunk_folder
 from ..exceptions import AppError, AssemblyError
-from ..iorw import link_or_copy, safe_join
+from ..iorw import safe_join
 from .folder import EngineFolderSpec
 from .run import EngineFolder, run_engine
 
@@ -50,11 +50,7 @@ class EngineAssembler(EngineFolderSpec, Assembler):
                 for f in chunk.files:
                     dest = safe_join(results_dir, result_name(chunk.index, count, f.name))
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
-                    if f.local_path:
-                        link_or_copy(f.local_path, dest)
-                    else:
-                        with f.open() as src, open(dest, "wb") as out:
-                            shutil.copyfileobj(src, out, 8 * 2**20)
+                    f.copy_to(dest)
             try:
                 run_engine(m, self.image, [EngineFolder("TASK_RESULTS_DIR", results_dir),
                                            EngineFolder("OUTPUT_DIR", output_dir, writable=True)],
