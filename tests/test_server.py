@@ -8,6 +8,7 @@ clean-up) apply to these tests only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -92,6 +93,25 @@ def upper_job(**changes) -> dict:
     }
     job.update(changes)
     return job
+
+
+@pytest.fixture
+def api_at_once(jp_fetch, jp_asyncio_loop):
+    """``api_at_once([(method, path, body), ...]) -> [(status, json), ...]``: the
+    requests sent together, each answered on its own server thread."""
+
+    def call(requests):
+        async def one(method, path, body):
+            response = await jp_fetch("bytenite-nb", *path.split("/"), method=method, raise_error=False,
+                                      body=json.dumps(body) if body is not None else "{}")
+            return response.code, json.loads(response.body) if response.body else None
+
+        async def go():
+            return await asyncio.gather(*(one(*request) for request in requests))
+
+        return jp_asyncio_loop.run_until_complete(go())
+
+    return call
 
 
 def wait_for_job(api, job_id: str, states=("COMPLETE", "FAILED", "CANCELLED")) -> dict:
@@ -359,6 +379,42 @@ def test_the_job_process_output_is_masked_before_it_reaches_the_log(tmp_path):
                        check=True, timeout=120)
     assert log.read_text().splitlines() == [
         "printed *** and https://***@host/x", "from a child ***", "last line"]
+
+
+def runs_started(bnb_home: Path, job_id: str) -> int:
+    """How many job processes the server started for ``job_id`` (one line each in its output)."""
+    return (bnb_home / "jupyter-jobs" / job_id / "output.log").read_text().count(f" of {job_id} ---")
+
+
+def test_submits_of_one_id_at_once_start_one_job_process(api, api_at_once, job_folder, client, bnb_home):
+    (job_folder / "fixed").write_text("")
+    slow = upper_job(app={"command": [sys.executable, "-c", "import time; time.sleep(600)"]})
+    request = {"job": slow, "path": "jobs/slow.bnjob.json", "id": "clicked-thrice",
+               "scheduler": client.scheduler.address}
+    answers = api_at_once([("POST", "jobs", request)] * 3)
+    assert sorted(status for status, _ in answers) == [201, 409, 409], answers
+    refused = [body for status, body in answers if status == 409]
+    assert all(b["error"] == "JobConflict" and "clicked-thrice is already running" in b["message"] for b in refused)
+    assert runs_started(bnb_home, "clicked-thrice") == 1
+    job = wait_for_job(api, "clicked-thrice", states=("RUNNING",))
+    status, body = api("POST", "jobs", request)  # later on, too
+    assert status == 409 and body["error"] == "JobConflict"
+    assert api("POST", "jobs/clicked-thrice/cancel")[0] == 202
+    assert wait_for_job(api, "clicked-thrice")["state"] == "CANCELLED"
+    wait_for_exit(job["pid"])
+    assert runs_started(bnb_home, "clicked-thrice") == 1
+
+
+def test_run_and_rerun_at_once_start_one_job_process(api, api_at_once, job_folder, client, bnb_home):
+    request = {"job": upper_job(), "path": "jobs/upper.bnjob.json", "id": "run-and-rerun",
+               "scheduler": client.scheduler.address}
+    assert api("POST", "jobs", request)[0] == 201
+    assert wait_for_job(api, "run-and-rerun")["state"] == "FAILED"  # chunk 1, until the file 'fixed' exists
+    (job_folder / "fixed").write_text("")
+    answers = api_at_once([("POST", "jobs/run-and-rerun/rerun", None), ("POST", "jobs", request)])
+    assert sorted(status for status, _ in answers) in ([201, 409], [202, 409]), answers
+    assert runs_started(bnb_home, "run-and-rerun") == 2
+    assert wait_for_job(api, "run-and-rerun")["state"] == "COMPLETE"
 
 
 def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):

@@ -107,6 +107,7 @@ class JobManager:
         self.log = log
         self._children: dict[str, subprocess.Popen] = {}  # job id -> process this server started
         self._jobs: dict[str, dict] = {}  # job id -> the complete job it runs (in memory only)
+        self._id_locks: dict[str, threading.Lock] = {}  # job id -> held while checking and starting
         self._dashboards: dict[str, tuple[float, str | None]] = {}  # scheduler address -> (when, link)
         self._lock = threading.Lock()
 
@@ -217,16 +218,9 @@ class JobManager:
         job = self.load_job(data, path)
         spec = job.resolve()  # every error before anything starts
         job_id = job_id or job.id or new_job_id(spec.name)
-        existing = self.store.get_job(job_id)
-        if existing and existing["state"] not in st.FINAL_STATES and self._job_process(job_id, existing):
-            raise JobConflict(f"job {job_id} is already {existing['state']}")
         full = {**data, "id": job_id}  # what the job process runs: never written to disk
-        folder = self.launch_dir(job_id)
-        os.makedirs(folder, exist_ok=True)
         record = redact(job.to_dict())  # the record on disk: secrets left out or masked
         record["id"] = job_id
-        with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
         launch = {
             "id": job_id,
             "name": spec.name,
@@ -239,8 +233,42 @@ class JobManager:
             # job.json alone cannot run the job again (see rerun_failed)
             "secretsWithheld": redact(full) != full,
         }
-        self._start(job_id, launch, full)
+        # One job process per id: a double-clicked Run, or Run and Rerun at
+        # once, start it once and get a JobConflict (409) for the other.
+        with self._id_lock(job_id):
+            self._refuse_if_running(job_id)
+            folder = self.launch_dir(job_id)
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "job.json"), "w", encoding="utf-8") as f:
+                json.dump(record, f, indent=2)
+            self._start(job_id, launch, full)
         return self.job_summary(job_id)
+
+    def _id_lock(self, job_id: str) -> threading.Lock:
+        """The lock held from "is a process running this id?" to "its process started"."""
+        with self._lock:
+            return self._id_locks.setdefault(job_id, threading.Lock())
+
+    def _refuse_if_running(self, job_id: str) -> None:
+        """Raise :class:`JobConflict` if a process runs ``job_id`` now. A process
+        that recorded the end of its job and is closing its cluster gets
+        ``EXIT_GRACE_SECONDS`` to exit first."""
+        deadline = time.monotonic() + EXIT_GRACE_SECONDS
+        while True:
+            record = self.store.get_job(job_id)
+            pid = self._job_process(job_id, record)
+            if pid is None:
+                return
+            launch = self.read_launch(job_id) or {}
+            ended = record is not None and record["state"] in st.FINAL_STATES \
+                and (launch.get("started") or 0) <= (record.get("finished") or 0)
+            if not ended:
+                state = record["state"] if record else st.NEW
+                raise JobConflict(f"job {job_id} is already running (pid {pid}, {state}): "
+                                  "wait for it to end, or cancel it")
+            if time.monotonic() > deadline:
+                raise JobConflict(f"job {job_id} is still stopping (pid {pid}); try again when its process has ended")
+            time.sleep(0.1)
 
     def _start(self, job_id: str, launch: dict, job: dict) -> None:
         """Start a job process for ``job`` (the complete job, secrets included).
@@ -477,26 +505,21 @@ class JobManager:
     def rerun_failed(self, job_id: str) -> dict:
         """Run a FAILED or CANCELLED job again under the same id: chunks already
         committed are kept, only the others run."""
-        summary = self.job_summary(job_id)
-        if summary["state"] not in (st.FAILED, st.CANCELLED):
-            raise JobConflict(f"job {job_id} is {summary['state']}; only a FAILED or CANCELLED job can be rerun")
-        launch = self.read_launch(job_id)
-        if launch is None:
-            raise JobConflict(f"job {job_id} was not started from JupyterLab: run it again with the same id "
-                              f"where it was started (bytenite-nb run JOB_FILE --id {job_id})")
-        # The previous run's process recorded its end and is closing its
-        # cluster: give it a moment rather than refuse.
-        deadline = time.monotonic() + EXIT_GRACE_SECONDS
-        while self._job_process(job_id, self.store.get_job(job_id)) is not None:
-            if time.monotonic() > deadline:
-                raise JobConflict(f"job {job_id} is still stopping; try again when its process has ended")
-            time.sleep(0.1)
-        # The failed chunks run again: show them as pending rather than failed meanwhile.
-        again = [{"index": c["idx"], "state": st.PENDING}
-                 for c in self.store.chunks(job_id, states=[st.CHUNK_FAILED, st.CHUNK_CANCELLED])]
-        job = self._job_to_rerun(job_id, launch)
-        self.store.update_chunks(job_id, again)
-        self._start(job_id, launch, job)
+        with self._id_lock(job_id):
+            summary = self.job_summary(job_id)
+            if summary["state"] not in (st.FAILED, st.CANCELLED):
+                raise JobConflict(f"job {job_id} is {summary['state']}; only a FAILED or CANCELLED job can be rerun")
+            launch = self.read_launch(job_id)
+            if launch is None:
+                raise JobConflict(f"job {job_id} was not started from JupyterLab: run it again with the same id "
+                                  f"where it was started (bytenite-nb run JOB_FILE --id {job_id})")
+            job = self._job_to_rerun(job_id, launch)
+            self._refuse_if_running(job_id)
+            # The failed chunks run again: show them as pending rather than failed meanwhile.
+            again = [{"index": c["idx"], "state": st.PENDING}
+                     for c in self.store.chunks(job_id, states=[st.CHUNK_FAILED, st.CHUNK_CANCELLED])]
+            self.store.update_chunks(job_id, again)
+            self._start(job_id, launch, job)
         return self.job_summary(job_id)
 
     # -- cluster -----------------------------------------------------------------------
