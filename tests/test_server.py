@@ -522,6 +522,45 @@ def test_cluster_says_where_jobs_run(api, client):
     assert (body["kind"], body["address"], body["source"]) == ("scheduler", client.scheduler.address, "dask config")
 
 
+@pytest.mark.parametrize("settings", [
+    {},
+    {"gateway.address": "http://127.0.0.1:9/gateway"},
+    {"gateway.address": "http://127.0.0.1:9/gateway", "scheduler-address": "SESSION"},
+    {"scheduler-address": "SESSION"},
+])
+def test_cluster_reports_the_cluster_get_client_uses(api, client, monkeypatch, settings):
+    # What the section says is what bytenite_nb.cluster resolves, never a kind it does not implement.
+    from bytenite_nb import cluster as resolver
+
+    monkeypatch.setattr(resolver, "local_client", lambda workers=None: "a local cluster")
+    values = {k: (client.scheduler.address if v == "SESSION" else v) for k, v in settings.items()}
+    with dask.config.set({"scheduler-address": None, "gateway.address": None, **values}):
+        status, body = api("GET", "cluster")
+        used = resolver.get_client()
+    assert status == 200, body
+    if body["kind"] == "local":
+        assert used == "a local cluster"
+    else:
+        assert body["kind"] == "scheduler" and used.scheduler.address == body["address"] == client.scheduler.address
+        used.close()
+    assert body["kind"] in ("local", "scheduler")
+    assert ("note" in body) == (body["kind"] == "local" and "gateway.address" in settings)
+    if "note" in body:
+        assert "http://127.0.0.1:9/gateway" in body["note"] and "does not use" in body["note"]
+
+
+def test_a_job_runs_where_the_cluster_section_says(api, job_folder, client):
+    # The job process does not share the server's Dask config: it is told the address.
+    (job_folder / "fixed").write_text("")
+    with dask.config.set({"scheduler-address": client.scheduler.address}):
+        status, cluster = api("GET", "cluster")
+        status, body = api("POST", "jobs", {"job": upper_job(), "path": "jobs/upper.bnjob.json", "id": "configured"})
+    assert status == 201, body
+    job = wait_for_job(api, "configured")
+    assert job["state"] == "COMPLETE", job["log"]
+    assert cluster["address"] == job["scheduler"] == job["cluster"]["scheduler"] == client.scheduler.address
+
+
 # -- which process runs a job -------------------------------------------------------------
 
 

@@ -226,7 +226,9 @@ class JobManager:
             "name": spec.name,
             "path": path or None,
             "baseDir": self.base_dir_of(path),
-            "scheduler": scheduler or None,
+            # Resolved here, as the cluster section reports it: the job process
+            # gets the address itself, whatever its own Dask config says.
+            "scheduler": self.cluster_target(scheduler, workers)["address"],
             "workers": workers,
             "submitted": time.time(),
             "runs": 0,
@@ -524,19 +526,38 @@ class JobManager:
 
     # -- cluster -----------------------------------------------------------------------
 
-    def cluster(self, address: str | None = None) -> dict:
-        """Which cluster jobs run on, in the order :func:`bytenite_nb.cluster.get_client`
-        resolves it (the setting's address, else Dask config's ``scheduler-address``,
-        else a local cluster per job), and the dashboards of the jobs running now."""
+    @staticmethod
+    def cluster_target(address: str | None = None, workers: int | None = None) -> dict:
+        """Where a job started now runs: what :func:`bytenite_nb.cluster.get_client`
+        resolves in its job process (which has no default client): the given
+        scheduler address (the setting), else a local cluster of ``workers``,
+        else Dask config's ``scheduler-address``, else a local cluster.
+
+        A Dask Gateway named by Dask config (``gateway.address``) is not used:
+        the answer says so in ``note`` rather than claim a cluster jobs never reach.
+
+        >>> JobManager.cluster_target("tcp://10.0.0.5:8786")["kind"]
+        'scheduler'
+        """
         import dask
 
-        address = address or None
         if address:
-            info = {"kind": "scheduler", "address": address, "source": "setting"}
-        elif dask.config.get("scheduler-address", None):
-            info = {"kind": "scheduler", "address": dask.config.get("scheduler-address"), "source": "dask config"}
+            target = {"kind": "scheduler", "address": address, "source": "setting"}
+        elif workers is None and dask.config.get("scheduler-address", None):
+            target = {"kind": "scheduler", "address": dask.config.get("scheduler-address"), "source": "dask config"}
         else:
-            info = {"kind": "local", "address": None, "source": "default"}
+            target = {"kind": "local", "address": None, "source": "default"}
+            gateway = dask.config.get("gateway.address", None)
+            if gateway:
+                target["note"] = (f"Dask config names a Dask Gateway ({redact_text(str(gateway))}), which "
+                                  "bytenite-nb does not use: jobs run on a local cluster. Set a scheduler "
+                                  "address to run them on another cluster.")
+        return target
+
+    def cluster(self, address: str | None = None) -> dict:
+        """Which cluster a job submitted now runs on (see :meth:`cluster_target`),
+        its dashboard, and the dashboards of the jobs running now."""
+        info = self.cluster_target(address or None)
         if info["kind"] == "scheduler":
             info["dashboard"] = self._dashboard(info["address"])
         running = []
@@ -546,7 +567,6 @@ class JobManager:
                 running.append({"id": record["id"], "name": record["name"], **seen[-1]})
         info["running"] = running
         return info
-
 
     def _dashboard(self, address: str) -> str | None:
         """A scheduler's dashboard URL, asked at most once a minute per address."""
