@@ -336,6 +336,19 @@ class JobStore:
             if not batch:
                 time.sleep(poll)
 
+    def last_event(self, job_id: str, kind: str) -> dict | None:
+        """A job's most recent event of type ``kind`` (e.g. ``"cluster"``), or None:
+        one indexed lookup, however many events the job has.
+
+        >>> store = JobStore(":memory:")
+        >>> store.add_event("j1", "cluster", {"scheduler": "tcp://a:8786"})
+        >>> store.add_event("j1", "cluster", {"scheduler": "tcp://b:8786"})
+        >>> store.last_event("j1", "cluster")["data"]
+        {'scheduler': 'tcp://b:8786'}
+        """
+        rows = self._query("SELECT * FROM events WHERE job_id=? AND type=? ORDER BY seq DESC LIMIT 1", (job_id, kind))
+        return {**dict(rows[0]), "data": json.loads(rows[0]["data"])} if rows else None
+
 
 def _progress(counts: dict[str, int], total: int | None) -> dict:
     done = counts.get(DONE, 0)

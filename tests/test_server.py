@@ -237,6 +237,7 @@ def test_a_submitted_job_runs_in_its_own_process_to_complete(api, job_folder, cl
     assert [o["path"] for o in job["outputs"]] == ["jobs/out/upper.txt"]
     assert job["progress"]["done"] == job["progress"]["total"] == len(job["chunks"]) > 1
     assert all(c["state"] == "DONE" and c["attempts"] >= 1 for c in job["chunks"])
+    assert job["attention"] == [] and job["chunkPage"] == {"offset": 0, "limit": 100, "total": len(job["chunks"])}
     assert job["cluster"]["scheduler"] == scheduler
     assert job["scheduler"] == scheduler and job["jobFile"] == "jobs/upper.bnjob.json"
 
@@ -252,6 +253,45 @@ def test_a_submitted_job_runs_in_its_own_process_to_complete(api, job_folder, cl
     assert status == 409 and "nothing to cancel" in body["message"]
     status, body = api("POST", "jobs/upper-1/rerun")
     assert status == 409 and "only a FAILED or CANCELLED job" in body["message"]
+
+
+def test_a_jobs_detail_has_its_counts_its_failing_chunks_and_a_page_of_the_rest(api, bnb_home):
+    store = JobStore(str(bnb_home / "jobs.sqlite"))
+    store.create_job("big", "big", {"name": "big"})
+    store.set_chunks("big", [{"index": i, "size": 10, "covers": f"rows {i}"} for i in range(2500)])
+    store.set_state("big", "RUNNING")
+    store.update_chunks("big", [{"index": i, "state": "DONE", "attempts": 1, "duration": 0.1} for i in range(2000)])
+    store.update_chunks("big", [{"index": 7, "state": "FAILED", "attempts": 3, "error": "boom at row 7"},
+                                {"index": 2100, "state": "RUNNING", "attempts": 1},
+                                {"index": 2200, "state": "RETRYING", "attempts": 2, "error": "flaky"}])
+    for i in range(1200):  # a long history before the job process says where it runs
+        store.add_event("big", "log", {"line": i})
+    store.add_event("big", "cluster", {"kind": "scheduler", "scheduler": "tcp://127.0.0.1:8786", "dashboard": None})
+    store.add_event("big", "log", {"line": "after"})
+
+    status, job = api("GET", "jobs/big")
+    assert status == 200, job
+    assert job["progress"] == {"total": 2500, "done": 1999, "failed": 1, "running": 1, "retrying": 1,
+                               "pending": 498, "cancelled": 0}
+    assert [(c["index"], c["state"], c["error"]) for c in job["attention"]] == [
+        (7, "FAILED", "boom at row 7"), (2100, "RUNNING", None), (2200, "RETRYING", "flaky")]
+    assert job["attentionTotal"] == 3
+    assert job["chunkPage"] == {"offset": 0, "limit": 100, "total": 2497}
+    assert [c["index"] for c in job["chunks"]] == [*range(7), *range(8, 101)]
+    assert job["cluster"] == {"kind": "scheduler", "scheduler": "tcp://127.0.0.1:8786", "dashboard": None}
+
+    status, page = api("GET", "jobs/big", offset="2450", limit="1000")
+    assert status == 200
+    assert page["chunkPage"] == {"offset": 2450, "limit": 1000, "total": 2497}
+    assert [c["index"] for c in page["chunks"]] == list(range(2453, 2500))
+    assert {c["state"] for c in page["chunks"]} == {"PENDING"}
+    assert len(json.dumps(page)) < 50_000  # a page, not the job's 2500 chunks
+    status, page = api("GET", "jobs/big", offset="5000")
+    assert status == 200 and page["chunks"] == [] and page["chunkPage"]["total"] == 2497
+    for params, field in (({"offset": "-1"}, "offset"), ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"),
+                          ({"limit": "ten"}, "limit")):
+        status, body = api("GET", "jobs/big", **params)
+        assert status == 400 and body["errors"][0]["field"] == field, (params, body)
 
 
 def test_submit_refuses_an_invalid_job_before_starting_anything(api, job_folder, bnb_home):
@@ -423,13 +463,14 @@ def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):
     assert status == 201, body
     job = wait_for_job(api, "flaky")
     assert job["state"] == "FAILED", job["log"]
-    failed = [c for c in job["chunks"] if c["state"] == "FAILED"]
-    assert [c["index"] for c in failed] == [1]
+    failed = job["attention"]
+    assert [(c["index"], c["state"]) for c in failed] == [(1, "FAILED")] and job["attentionTotal"] == 1
     assert "chunk 1 cannot be done until the file 'fixed' exists" in failed[0]["error"]
     assert failed[0]["attempts"] == 1
     assert job["canRerun"] is True
     assert not (job_folder / "out" / "upper.txt").exists()
-    chunks = len(job["chunks"])
+    chunks = job["progress"]["total"]
+    assert job["chunkPage"]["total"] == len(job["chunks"]) == chunks - 1
     ran_before = {i: (job_folder / "runs" / f"chunk-{i}").read_text().count("ran") for i in range(chunks)}
 
     (job_folder / "fixed").write_text("")

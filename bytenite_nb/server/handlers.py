@@ -15,7 +15,8 @@ POST     /bytenite-nb/validate           ``{"job", "path"?}`` -> what the job re
 POST     /bytenite-nb/plan               ``{"job", "path"?, "limit"?}`` -> chunk preview
 GET      /bytenite-nb/jobs               recent jobs with live progress
 POST     /bytenite-nb/jobs               ``{"job", "path"?, "scheduler"?, "workers"?, "id"?}`` -> start
-GET      /bytenite-nb/jobs/ID            one job with its chunks, output tail, dashboard
+GET      /bytenite-nb/jobs/ID            one job: chunk counts, failed/running chunks, a page of
+                                        the others (``?offset=&limit=``), output tail, dashboard
 POST     /bytenite-nb/jobs/ID/cancel     cancel a running job
 POST     /bytenite-nb/jobs/ID/rerun      run a FAILED/CANCELLED job again: only unfinished chunks
 GET      /bytenite-nb/cluster            which cluster jobs run on (``?address=``)
@@ -34,7 +35,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobConflict, JobNotFound, JobValidationError
-from .manager import JobManager
+from .manager import CHUNK_PAGE_LIMIT, CHUNK_PAGE_MAX, JobManager
 
 NAMESPACE = "bytenite-nb"
 JOB_ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
@@ -93,16 +94,19 @@ class BaseHandler(APIHandler):
         self.set_status(status)
         self.finish(json.dumps(result, default=str))
 
-    def int_argument(self, name: str, default: int, minimum: int = 1) -> int:
+    def int_argument(self, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        """The whole-number query argument ``name`` (``default`` if absent); a 400
+        naming it when it is not a number from ``minimum`` to ``maximum``."""
         raw = self.get_argument(name, None)
         if raw is None:
             return default
         try:
             value = int(raw)
         except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise JobValidationError(FieldError(name, f"expected a whole number of at least {minimum}, got {raw!r}"))
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            expected = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+            raise JobValidationError(FieldError(name, f"expected a whole number {expected}, got {raw!r}"))
         return value
 
 
@@ -150,7 +154,9 @@ class JobsHandler(BaseHandler):
 class JobHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, job_id: str):
-        await self.call(self.manager.job_detail, job_id)
+        await self.call(lambda: self.manager.job_detail(
+            job_id, offset=self.int_argument("offset", 0, minimum=0),
+            limit=self.int_argument("limit", CHUNK_PAGE_LIMIT, maximum=CHUNK_PAGE_MAX)))
 
 
 class CancelHandler(BaseHandler):

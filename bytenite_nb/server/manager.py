@@ -47,6 +47,16 @@ LOG_TAIL_BYTES = 8192
 PLAN_PREVIEW_LIMIT = 200
 EXIT_GRACE_SECONDS = 30
 DASHBOARD_CACHE_SECONDS = 60
+CHUNK_PAGE_LIMIT = 100  # chunks of a job's detail page, by default...
+CHUNK_PAGE_MAX = 1000  # ...and at most
+ATTENTION_LIMIT = 500  # failed, retrying and running chunks listed in a job's detail
+ATTENTION_STATES = (st.CHUNK_FAILED, st.RETRYING, st.CHUNK_RUNNING)
+
+
+def _chunk(row: dict) -> dict:
+    """A chunk of the store as the job's detail shows it."""
+    return {"index": row["idx"], "state": row["state"], "attempts": row["attempts"], "duration": row["duration"],
+            "size": row["size"], "covers": row["covers"], "error": row["error"]}
 
 
 def _field_error(field: str, message: str) -> JobValidationError:
@@ -473,20 +483,28 @@ class JobManager:
         out.sort(key=lambda j: j.get("updated") or 0, reverse=True)
         return out[:limit]
 
-    def job_detail(self, job_id: str) -> dict:
-        """One job with its chunks (state, attempts, duration, error), its output's
-        end, and where its cluster's dashboard is."""
+    def job_detail(self, job_id: str, *, offset: int = 0, limit: int = CHUNK_PAGE_LIMIT) -> dict:
+        """One job: its chunk counts (``progress``), the chunks that failed or are
+        running or retrying (``attention``, at most ``ATTENTION_LIMIT``; their
+        number in ``attentionTotal``), a page of the other chunks (``chunks``,
+        from ``offset``, at most ``limit``; ``chunkPage`` tells the page and the
+        number of those chunks), its output's end, and its cluster's dashboard.
+
+        A job of 100 000 chunks answers with a few hundred of them, not all.
+        """
         out = self.job_summary(job_id)
-        out["chunks"] = [
-            {"index": c["idx"], "state": c["state"], "attempts": c["attempts"], "duration": c["duration"],
-             "size": c["size"], "covers": c["covers"], "error": c["error"]}
-            for c in self.store.chunks(job_id)
-        ]
+        attention, others = [], []
+        for c in self.store.chunks(job_id):
+            (attention if c["state"] in ATTENTION_STATES else others).append(c)
+        out["attention"] = [_chunk(c) for c in attention[:ATTENTION_LIMIT]]
+        out["attentionTotal"] = len(attention)
+        out["chunks"] = [_chunk(c) for c in others[offset:offset + limit]]
+        out["chunkPage"] = {"offset": offset, "limit": limit, "total": len(others)}
         record = self.store.get_job(job_id) or {}
         out["spec"] = record.get("spec")
         out["log"] = self.log_tail(job_id)
-        cluster = [e["data"] for e in self.store.events(job_id=job_id) if e["type"] == "cluster"]
-        out["cluster"] = cluster[-1] if cluster else None
+        cluster = self.store.last_event(job_id, "cluster")
+        out["cluster"] = cluster["data"] if cluster else None
         return out
 
     def cancel(self, job_id: str) -> dict:
@@ -562,9 +580,9 @@ class JobManager:
             info["dashboard"] = self._dashboard(info["address"])
         running = []
         for record in self.store.list_jobs(limit=20, states=[st.PARTITIONING, st.RUNNING, st.ASSEMBLING]):
-            seen = [e["data"] for e in self.store.events(job_id=record["id"]) if e["type"] == "cluster"]
+            seen = self.store.last_event(record["id"], "cluster")
             if seen:
-                running.append({"id": record["id"], "name": record["name"], **seen[-1]})
+                running.append({"id": record["id"], "name": record["name"], **seen["data"]})
         info["running"] = running
         return info
 
