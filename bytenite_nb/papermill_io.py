@@ -47,9 +47,11 @@ class FsspecHandler:
         fs.pipe_file(target, buf.encode("utf-8"))
 
     def listdir(self, path: str) -> list[str]:
-        """Full URLs of the entries of the folder ``path``."""
+        """Full URLs of the entries of the folder ``path``, in the scheme ``path`` has."""
+        from .storage import Location
+
         fs, target = url_to_fs(path)
-        return [fs.unstrip_protocol(p) for p in fs.ls(target, detail=False)]
+        return [Location(path).url_of(fs, p) for p in fs.ls(target, detail=False)]
 
     def pretty_path(self, path: str) -> str:
         return redact_text(path)

@@ -86,6 +86,22 @@ class Location:
     def to_spec(self) -> Any:
         return copy.deepcopy(self.spec) if self.spec is not None else self.url
 
+    def url_of(self, fs, path: str) -> str:
+        """The URL of ``path`` (as ``fs`` names it, without a scheme) in this location's
+        own scheme: fsspec would name every path of a filesystem with several schemes
+        with its first one (``abfs://`` for an ``az://`` location, ``gs://`` for ``gcs://``).
+
+        >>> class BlobFS:  # adlfs answers to three schemes
+        ...     protocol = ("abfs", "az", "abfss")
+        >>> Location("az://container/out/").url_of(BlobFS(), "container/out/x.bin")
+        'az://container/out/x.bin'
+        """
+        proto = self.protocol
+        protos = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        if proto and proto != "file" and proto in protos and "://" not in path:
+            return f"{proto}://{path}"
+        return fs.unstrip_protocol(path)
+
 
 def split_protocol(url: str) -> tuple[str, str]:
     if "://" in url:
@@ -240,7 +256,7 @@ def list_source(location: Location, field: str = "dataSource") -> list[FileInfo]
     for info in infos:
         p = info["name"]
         rel = p[len(root):].lstrip("/") if root and p.startswith(root) else posixpath.basename(p)
-        files.append(FileInfo(fs.unstrip_protocol(p), rel or posixpath.basename(p), info.get("size")))
+        files.append(FileInfo(location.url_of(fs, p), rel or posixpath.basename(p), info.get("size")))
     files.sort(key=lambda f: f.name)
     if not files:
         raise StorageError(f"{field}: nothing matches {url}")

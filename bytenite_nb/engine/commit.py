@@ -69,7 +69,7 @@ def publish(output_dir: str, destination: Location, manifest: dict, checksums: d
     root = root.rstrip("/")
     entries = []
     for name, size in files:
-        url = fs.unstrip_protocol(f"{root}/{name}")
+        url = destination.url_of(fs, f"{root}/{name}")
         entries.append({"name": name, "size": size, algorithm: checksums[name], "url": url})
     manifest = {**manifest, "checksum": algorithm, "files": entries,
                 "completedAt": _dt.datetime.now(_dt.timezone.utc).isoformat()}
