@@ -247,7 +247,12 @@ def list_source(location: Location, field: str = "dataSource") -> list[FileInfo]
             stem = path
             infos = [i for p, i in fs.find(root, detail=True).items() if p.startswith(stem)] if root else []
     except (FileNotFoundError, PermissionError) as exc:
-        raise StorageError(f"{field}: cannot list {url}: {exc}") from exc
+        detail = str(exc)
+        if isinstance(exc, FileNotFoundError) and "bucket" not in detail.lower():
+            # gcsfs says only which API path was not found: say when it is the bucket
+            gone = _missing_bucket(location, fs, path)
+            detail = f"bucket {gone!r} does not exist" if gone else detail
+        raise StorageError(f"{field}: cannot list {url}: {detail}") from exc
     except OSError as exc:
         raise StorageError(f"{field}: storage not reachable for {url}: {exc}") from exc
     except Exception as exc:  # botocore, aiohttp, azure errors: say where, keep the cause
@@ -259,8 +264,23 @@ def list_source(location: Location, field: str = "dataSource") -> list[FileInfo]
         files.append(FileInfo(location.url_of(fs, p), rel or posixpath.basename(p), info.get("size")))
     files.sort(key=lambda f: f.name)
     if not files:
+        gone = _missing_bucket(location, fs, path)  # adlfs lists a missing container as empty
+        if gone:
+            raise StorageError(f"{field}: cannot list {url}: bucket {gone!r} does not exist")
         raise StorageError(f"{field}: nothing matches {url}")
     return files
+
+
+def _missing_bucket(location: Location, fs, path: str) -> str | None:
+    """The bucket (or container) of ``path`` on an object store when it does not
+    exist; None when it does, when that cannot be told, or on a local disk."""
+    bucket = path.split("/", 1)[0]
+    if location.is_local or not bucket:
+        return None
+    try:
+        return None if fs.exists(bucket) else bucket
+    except Exception:
+        return None
 
 
 def check_destination(location: Location, field: str = "dataDestination") -> None:
