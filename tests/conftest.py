@@ -155,8 +155,8 @@ def text_file(tmp_path):
 #   lookup, no metadata-server probe); GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false
 #   turns off gcsfs's bucket-type probe over gRPC, which the emulator never answers.
 # - azurite: adlfs reads AZURE_STORAGE_CONNECTION_STRING (the emulator's
-#   well-known development account). A second account, whose key exists only
-#   in this process, serves tests that pass credentials in a job's storage options.
+#   well-known development account). A second account, whose key is in no
+#   environment, serves tests that pass credentials in a job's storage options.
 
 _GCS_PORT = free_port()
 os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{_GCS_PORT}"
@@ -166,20 +166,29 @@ os.environ["NO_GCE_CHECK"] = "true"
 if "fsspec" in sys.modules:  # imported already: its config read the environment before this
     sys.modules["fsspec"].config.conf.setdefault("gs", {})["token"] = "anon"
 
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-AZURITE_OTHER_ACCOUNT = "bnbother"
-AZURITE_OTHER_KEY = __import__("base64").b64encode(os.urandom(64)).decode()
+import base64  # noqa: E402 (used by the emulator fixtures below)
+
 _AZURITE_PORT = free_port()
-AZURITE_URL = f"http://127.0.0.1:{_AZURITE_PORT}"
 
 
-def azurite_connection_string(account: str = AZURITE_ACCOUNT, key: str = AZURITE_KEY) -> str:
-    return (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
-            f"BlobEndpoint={AZURITE_URL}/{account};")
+class Azurite:
+    """azurite's address and accounts: the well-known development account, which
+    the environment names, and a second account whose key only this object holds."""
+
+    url = f"http://127.0.0.1:{_AZURITE_PORT}"
+    account = "devstoreaccount1"
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    other_account = "bnbother"
+    other_key = base64.b64encode(os.urandom(64)).decode()
+
+    @classmethod
+    def connection_string(cls, account: str | None = None, key: str | None = None) -> str:
+        account = account or cls.account
+        return (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key or cls.key};"
+                f"BlobEndpoint={cls.url}/{account};")
 
 
-os.environ["AZURE_STORAGE_CONNECTION_STRING"] = azurite_connection_string()
+os.environ["AZURE_STORAGE_CONNECTION_STRING"] = Azurite.connection_string()
 for _name in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
               "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID"):
     os.environ.pop(_name, None)
@@ -187,17 +196,6 @@ for _name in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_
 #: where scripts/setup.d/35-azurite.sh installs azurite
 NODE_TOOLS_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "build", "node_tools", "node_modules", ".bin")
-
-
-def require_module(module: str, reason: str) -> None:
-    """Skip (fail in CI) when a Python package the test needs is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is not None:
-        return
-    if REQUIRE_SYSTEM:
-        pytest.fail(f"{reason} (BYTENITE_NB_REQUIRE_SYSTEM=1: system parts are required here)")
-    pytest.skip(reason)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -212,7 +210,10 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="session")
 def gcs_server():
     """gcp-storage-emulator on loopback, in its own process, keeping objects in memory."""
-    require_module("gcp_storage_emulator", "gcp-storage-emulator is not installed (pip install -e '.[test]')")
+    import importlib.util
+
+    if importlib.util.find_spec("gcp_storage_emulator") is None:
+        missing("gcp-storage-emulator is not installed (pip install -e '.[test]')")
     log = open(os.path.join(_SESSION_TMP, "gcs-emulator.log"), "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
@@ -246,12 +247,17 @@ def gcs(gcs_server):
 @pytest.fixture(scope="session")
 def azurite_server():
     """azurite's Blob service on loopback, in its own process, keeping blobs in memory;
-    it knows the development account and :data:`AZURITE_OTHER_ACCOUNT`."""
+    yields :class:`Azurite`, whose two accounts it knows.
+
+    Tests take the accounts from the fixture, not by importing this module: a
+    function that a test module defines runs on the workers, which import that
+    module, and this one would then run again there with other ports."""
     exe = shutil.which("azurite-blob", path=NODE_TOOLS_BIN) or require(
         "azurite-blob", "azurite is not installed (scripts/setup.d/35-azurite.sh installs it with npm)")
     workdir = os.path.join(_SESSION_TMP, "azurite")
     os.makedirs(workdir, exist_ok=True)
-    env = dict(os.environ, AZURITE_ACCOUNTS=f"{AZURITE_ACCOUNT}:{AZURITE_KEY};{AZURITE_OTHER_ACCOUNT}:{AZURITE_OTHER_KEY}")
+    env = dict(os.environ, AZURITE_ACCOUNTS=f"{Azurite.account}:{Azurite.key};"
+                                            f"{Azurite.other_account}:{Azurite.other_key}")
     log = open(os.path.join(_SESSION_TMP, "azurite.log"), "wb")
     proc = subprocess.Popen(
         [exe, "--blobHost", "127.0.0.1", "--blobPort", str(_AZURITE_PORT), "--inMemoryPersistence",
@@ -259,7 +265,7 @@ def azurite_server():
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(_AZURITE_PORT, proc=proc)
-        yield AZURITE_URL
+        yield Azurite
     finally:
         _stop(proc)
         log.close()
@@ -273,7 +279,7 @@ def azure(azurite_server):
 
     import adlfs
 
-    fs = adlfs.AzureBlobFileSystem(connection_string=azurite_connection_string())
+    fs = adlfs.AzureBlobFileSystem(connection_string=azurite_server.connection_string())
     container = f"test-{uuid.uuid4().hex[:10]}"
     fs.mkdir(container)
     yield fs, container
