@@ -490,3 +490,17 @@ def test_an_empty_source_warns_and_a_test_job_of_it_fails(tmp_path):
         job.copy(config={"isTestJob": True}, destination=str(tmp_path / "test-out")).run(scheduler="sync")
     assert "a test job has nothing to test" in str(e.value)
     assert not (tmp_path / "test-out").exists()
+
+
+def test_progress_events_while_running(client, tmp_path, text_file):
+    cmd = make_app(tmp_path, "time.sleep(0.4)\nopen(os.path.join(results, 'o.txt'), 'wb').write(data)\n")
+    events = []
+    job = lines_job(tmp_path, text_file, {"command": cmd})
+    job.submit(client=client, progress=events.append).result()
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress, "no progress event while the chunks ran"
+    for e in progress:
+        assert e["total"] == 10
+        assert e["done"] + e["failed"] + e["running"] + e["pending"] + e["cancelled"] <= 10
+        assert 0 <= e["running"] <= 2  # two workers
+    assert max(e["running"] for e in progress) >= 1

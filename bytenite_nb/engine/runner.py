@@ -78,6 +78,14 @@ class Progress:
         """
         count_chunk_update(self, previous, update)
 
+    @property
+    def pending(self) -> int:
+        return max(0, self.total - self.finished - self.running)
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.total if self.total else 0.0
+
     def to_dict(self) -> dict:
         return {"total": self.total, "done": self.done, "failed": self.failed, "running": self.running,
                 "retrying": self.retrying, "cancelled": self.cancelled, "resumed": self.resumed,
@@ -220,16 +228,22 @@ class JobRunner:
     def _flusher(self) -> None:
         beats = 0
         while not self._done.wait(FLUSH_SECONDS):
-            self._flush()
             beats += 1
-            if self._staging is not None and beats % LOCK_REFRESH_BEATS == 0:
-                self._staging.refresh_lock()
-            if self.state == st.RUNNING:
-                running = self.executor.running(self._keys)
-                if running is not None:
-                    with self._lock:
-                        self.progress.running = running
-                self.emit({"type": "progress", **self.progress.to_dict()})
+            try:
+                self._beat(beats)
+            except Exception:  # the records and the lock must keep going whatever one beat hit
+                log.exception("recording the progress of job %s failed", self.job_id)
+
+    def _beat(self, beats: int) -> None:
+        self._flush()
+        if self._staging is not None and beats % LOCK_REFRESH_BEATS == 0:
+            self._staging.refresh_lock()
+        if self.state == st.RUNNING:
+            running = self.executor.running(self._keys)
+            if running is not None:
+                with self._lock:
+                    self.progress.running = running
+            self.emit({"type": "progress", **self.progress.to_dict()})
 
     # -- control -----------------------------------------------------------------------
 
