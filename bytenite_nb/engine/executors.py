@@ -114,12 +114,18 @@ class DaskExecutor:
             pass
 
     def running(self, keys: set[str]) -> int | None:
-        """How many of ``keys`` are being processed by a worker right now."""
+        """How many of ``keys`` are running on a worker right now.
+
+        The scheduler counts a task as processing as soon as a worker holds it,
+        a little ahead of a free thread; a worker cannot run more than its threads.
+        """
         try:
             processing = self.client.processing()
+            threads = self.client.nthreads()
         except Exception:
             return None
-        return sum(1 for tasks in processing.values() for k in tasks if k in keys)
+        return sum(min(sum(1 for k in tasks if k in keys), threads.get(worker, 1))
+                   for worker, tasks in processing.items())
 
     def close(self) -> None:
         pass
