@@ -18,6 +18,8 @@ import {
 } from './model';
 
 const GET_ATTEMPTS = 4;
+/** Chunks per page of a job's panel. */
+export const CHUNK_PAGE_SIZE = 100;
 const RETRY_DELAY_MS = 500;
 
 /** An error the server answered with: the library's message, and its field errors. */
@@ -77,7 +79,8 @@ export const api = {
   submit: (job: JSONObject, path: string | null, scheduler: string | null) =>
     requestAPI<IJobSummary>('jobs', post({ job, path, scheduler })),
   jobs: (limit = 50) => requestAPI<{ jobs: IJobSummary[] }>(`jobs?limit=${limit}`),
-  job: (id: string) => requestAPI<IJobDetail>(`jobs/${encodeURIComponent(id)}`),
+  job: (id: string, offset = 0, limit = CHUNK_PAGE_SIZE) =>
+    requestAPI<IJobDetail>(`jobs/${encodeURIComponent(id)}?offset=${offset}&limit=${limit}`),
   cancel: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
   rerun: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/rerun`, { method: 'POST' }),
   cluster: (address: string | null) =>

@@ -172,6 +172,7 @@ class JobFormPanel extends ReactWidget {
 export class JobEditor extends SplitPanel {
   readonly form: JobFormPanel;
   readonly raw: CodeEditorWrapper;
+  private submitting = false;
 
   constructor(
     readonly context: DocumentRegistry.CodeContext,
@@ -282,8 +283,12 @@ export class JobEditor extends SplitPanel {
     }
   }
 
-  /** Save the job file and run it in a job process of its own. */
+  /** Save the job file and run it in a job process of its own (once, however often Run is clicked meanwhile). */
   async run(): Promise<void> {
+    if (this.submitting) {
+      return;
+    }
+    this.submitting = true;
     this.setStatus({ kind: 'busy', text: 'Starting…' });
     try {
       if (this.context.model.dirty) {
@@ -294,6 +299,8 @@ export class JobEditor extends SplitPanel {
       this.hooks.submitted(job.id);
     } catch (error) {
       this.failed(error);
+    } finally {
+      this.submitting = false;
     }
   }
 }

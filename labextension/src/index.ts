@@ -87,8 +87,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let settings: ISidebarSettings = DEFAULT_SETTINGS;
 
     // -- the sidebar ------------------------------------------------------------------
+    const details = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({ namespace: 'bytenite-nb-jobs' });
+    /** The open panel of a job looks again (it stops asking once the job has ended). */
+    const refreshDetail = (id: string) => details.find(w => w.content.jobId === id)?.content.refresh();
     const actions = {
       openJob: (id: string) => void commands.execute(CommandIDs.openJob, { id }),
+      jobChanged: refreshDetail,
       openJobFile: (path: string) => void commands.execute('docmanager:open', { path }),
       openOutput: (job: IJobSummary) => {
         if (job.destinationPath !== null) {
@@ -125,8 +129,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
       error => console.warn('bytenite-nb: cannot load settings, using the defaults', error)
     );
 
-    const details = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({ namespace: 'bytenite-nb-jobs' });
-
     // -- job files and their editor -----------------------------------------------------
     app.docRegistry.addFileType({
       name: FILE_TYPE,
@@ -142,9 +144,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       editorServices,
       {
         defaultCluster: () => settings.defaultCluster,
-        submitted: () => {
+        submitted: (id: string) => {
           shell.activateById(sidebar.id);
           sidebar.refresh();
+          refreshDetail(id);
         }
       }
     );
@@ -252,6 +255,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = String(args.id);
         const open = details.find(w => w.content.jobId === id);
         if (open) {
+          open.content.refresh();
           shell.activateById(open.id);
           return;
         }

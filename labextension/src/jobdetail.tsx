@@ -1,44 +1,108 @@
 /**
  * One job in the main area: its state, progress, outputs, cluster dashboard,
- * every chunk (state, attempts, duration, error) and the end of its output.
+ * its failed, retrying and running chunks, a page of the others, and the end
+ * of its output. The panel asks the server again every poll interval while
+ * the job is active, and stops when it ends (a rerun or cancel from here or
+ * from the sidebar, a submit of the same id, a page change, or opening it
+ * again look once more).
  */
 
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useCallback, useEffect, useState } from 'react';
+import React from 'react';
 
-import { api } from './api';
-import { formatDuration, formatSize, IJobDetail, isActive } from './model';
+import { api, CHUNK_PAGE_SIZE } from './api';
+import {
+  formatDuration,
+  formatSize,
+  IChunk,
+  IChunkPage,
+  IJobDetail,
+  isActive,
+  pageLabel,
+  pageMoves,
+  Poller
+} from './model';
 import { ISidebarActions, ProgressBar, reportError, showText, StateBadge } from './sidebar';
 
-function JobDetailView(props: { jobId: string; pollInterval: number; actions: ISidebarActions }): JSX.Element {
-  const { jobId, actions } = props;
-  const [job, setJob] = useState<IJobDetail | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setJob(await api.job(jobId));
-      setError(null);
-    } catch (e) {
-      setError(String((e as Error).message ?? e));
-    }
-  }, [jobId]);
-  useEffect(() => {
-    void load();
-    const timer = window.setInterval(() => void load(), Math.max(0.25, props.pollInterval) * 1000);
-    return () => window.clearInterval(timer);
-  }, [load, props.pollInterval]);
+function ChunkTable(props: { chunks: IChunk[]; jobId: string }): JSX.Element {
+  return (
+    <table className="bnb-Chunks">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>state</th>
+          <th>attempts</th>
+          <th>duration</th>
+          <th>size</th>
+          <th>covers</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {props.chunks.map(c => (
+          <tr key={c.index} data-chunk={c.index} data-state={c.state}>
+            <td>{c.index}</td>
+            <td>
+              <StateBadge state={c.state} />
+            </td>
+            <td>{c.attempts}</td>
+            <td>{formatDuration(c.duration)}</td>
+            <td>{formatSize(c.size)}</td>
+            <td className="bnb-Chunk-covers">{c.covers}</td>
+            <td>
+              {c.error && (
+                <button
+                  className="bnb-Button bnb-Small"
+                  data-action="chunk-error"
+                  onClick={() => showText(`Chunk ${c.index} of ${props.jobId}`, c.error ?? '')}
+                >
+                  Show error
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
 
+function Pager(props: { page: IChunkPage; go: (offset: number) => void }): JSX.Element {
+  const { previous, next } = pageMoves(props.page);
+  return (
+    <div className="bnb-Pager" data-offset={props.page.offset}>
+      <span className="bnb-Pager-label">{pageLabel(props.page)}</span>{' '}
+      <button
+        className="bnb-Button bnb-Small"
+        data-action="previous-page"
+        disabled={previous === null}
+        onClick={() => previous !== null && props.go(previous)}
+      >
+        ‹ Previous
+      </button>
+      <button
+        className="bnb-Button bnb-Small"
+        data-action="next-page"
+        disabled={next === null}
+        onClick={() => next !== null && props.go(next)}
+      >
+        Next ›
+      </button>
+    </div>
+  );
+}
+
+function JobDetailView(props: {
+  job: IJobDetail | null;
+  error: string | null;
+  actions: ISidebarActions;
+  act: (what: 'cancel' | 'rerun') => void;
+  page: (offset: number) => void;
+}): JSX.Element {
+  const { job, error, actions, act } = props;
   if (!job) {
     return <div className="bnb-Detail">{error ? <div className="bnb-Error">{error}</div> : 'Loading…'}</div>;
   }
-  const act = async (what: 'cancel' | 'rerun') => {
-    try {
-      await (what === 'cancel' ? api.cancel(job.id) : api.rerun(job.id));
-    } catch (e) {
-      reportError(`Cannot ${what} ${job.id}`, e);
-    }
-    void load();
-  };
   const p = job.progress;
   return (
     <div className="bnb-Detail" data-job-id={job.id} data-state={job.state}>
@@ -132,45 +196,18 @@ function JobDetailView(props: { jobId: string; pollInterval: number; actions: IS
           </ul>
         </>
       )}
-      <h3>Chunks</h3>
-      <table className="bnb-Chunks">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>state</th>
-            <th>attempts</th>
-            <th>duration</th>
-            <th>size</th>
-            <th>covers</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {job.chunks.map(c => (
-            <tr key={c.index} data-chunk={c.index} data-state={c.state}>
-              <td>{c.index}</td>
-              <td>
-                <StateBadge state={c.state} />
-              </td>
-              <td>{c.attempts}</td>
-              <td>{formatDuration(c.duration)}</td>
-              <td>{formatSize(c.size)}</td>
-              <td className="bnb-Chunk-covers">{c.covers}</td>
-              <td>
-                {c.error && (
-                  <button
-                    className="bnb-Button bnb-Small"
-                    data-action="chunk-error"
-                    onClick={() => showText(`Chunk ${c.index} of ${job.id}`, c.error ?? '')}
-                  >
-                    Show error
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {job.attentionTotal > 0 && (
+        <>
+          <h3>Failed, retrying and running chunks</h3>
+          <ChunkTable chunks={job.attention} jobId={job.id} />
+          {job.attentionTotal > job.attention.length && (
+            <div className="bnb-Muted">… and {job.attentionTotal - job.attention.length} more</div>
+          )}
+        </>
+      )}
+      <h3>{job.attentionTotal > 0 ? 'Other chunks' : 'Chunks'}</h3>
+      <Pager page={job.chunkPage} go={props.page} />
+      <ChunkTable chunks={job.chunks} jobId={job.id} />
       {job.log && (
         <>
           <h3>Output of the job process</h3>
@@ -183,9 +220,14 @@ function JobDetailView(props: { jobId: string; pollInterval: number; actions: IS
 
 /** The main-area panel of one job. */
 export class JobDetailWidget extends ReactWidget {
+  private job: IJobDetail | null = null;
+  private error: string | null = null;
+  private offset = 0;
+  private readonly poller: Poller;
+
   constructor(
     readonly jobId: string,
-    private readonly pollInterval: number,
+    pollInterval: number,
     private readonly actions: ISidebarActions
   ) {
     super();
@@ -193,9 +235,53 @@ export class JobDetailWidget extends ReactWidget {
     this.id = `bytenite-nb-job-${jobId}`;
     this.title.label = `Job ${jobId}`;
     this.title.closable = true;
+    this.poller = new Poller(() => this.load(), Math.max(0.25, pollInterval) * 1000);
+    this.poller.kick();
+  }
+
+  /** Ask the server about the job now (and follow it again while it is active). */
+  refresh(): void {
+    this.poller.kick();
+  }
+
+  dispose(): void {
+    this.poller.dispose();
+    super.dispose();
+  }
+
+  /** One poll: true while the job is active. */
+  private async load(): Promise<boolean> {
+    try {
+      this.job = await api.job(this.jobId, this.offset, CHUNK_PAGE_SIZE);
+      this.error = null;
+    } catch (e) {
+      this.error = String((e as Error).message ?? e);
+    }
+    this.update();
+    return this.job === null || this.error !== null || isActive(this.job);
+  }
+
+  private async act(what: 'cancel' | 'rerun'): Promise<void> {
+    try {
+      await (what === 'cancel' ? api.cancel(this.jobId) : api.rerun(this.jobId));
+    } catch (e) {
+      reportError(`Cannot ${what} ${this.jobId}`, e);
+    }
+    this.refresh();
   }
 
   render(): JSX.Element {
-    return <JobDetailView jobId={this.jobId} pollInterval={this.pollInterval} actions={this.actions} />;
+    return (
+      <JobDetailView
+        job={this.job}
+        error={this.error}
+        actions={this.actions}
+        act={what => void this.act(what)}
+        page={offset => {
+          this.offset = offset;
+          this.refresh();
+        }}
+      />
+    );
   }
 }

@@ -84,9 +84,23 @@ export interface IChunk {
   error: string | null;
 }
 
-/** One job with its chunks: `GET /bytenite-nb/jobs/ID`. */
+/** Which chunks of a job's detail are in `chunks`. */
+export interface IChunkPage {
+  offset: number;
+  limit: number;
+  /** How many chunks the pages cover: all but the failed, retrying and running ones. */
+  total: number;
+}
+
+/** One job with its chunks: `GET /bytenite-nb/jobs/ID?offset=&limit=`. */
 export interface IJobDetail extends IJobSummary {
+  /** The failed, retrying and running chunks (the first few hundred of them). */
+  attention: IChunk[];
+  /** How many chunks failed, or are retrying or running. */
+  attentionTotal: number;
+  /** A page of the other chunks (pending, done, cancelled), by index. */
   chunks: IChunk[];
+  chunkPage: IChunkPage;
   spec: JSONObject | null;
   log: string;
   cluster: { kind?: string; scheduler?: string | null; dashboard?: string | null } | null;
@@ -104,6 +118,8 @@ export interface IClusterInfo {
   address: string | null;
   source: string;
   dashboard?: string | null;
+  /** Something about the configuration the user should know (a Dask Gateway that is not used...). */
+  note?: string;
   running: { id: string; name: string; kind?: string; scheduler?: string | null; dashboard?: string | null }[];
 }
 
@@ -599,4 +615,93 @@ export function isActive(job: { state: string }): boolean {
 export function jobStem(path: string): string {
   const base = path.split('/').pop() ?? path;
   return base.endsWith(JOB_FILE_SUFFIX) ? base.slice(0, -JOB_FILE_SUFFIX.length) : base.replace(/\.json$/, '');
+}
+
+/** "101–200 of 523": which chunks a page shows ("none" when there are none). */
+export function pageLabel(page: IChunkPage): string {
+  if (!page.total) {
+    return 'none';
+  }
+  if (page.offset >= page.total) {
+    return `none of ${page.total} here`;
+  }
+  return `${page.offset + 1}–${Math.min(page.offset + page.limit, page.total)} of ${page.total}`;
+}
+
+/** The offsets of the previous and next pages (null where there is none). */
+export function pageMoves(page: IChunkPage): { previous: number | null; next: number | null } {
+  return {
+    previous: page.offset > 0 ? Math.max(0, Math.min(page.offset - page.limit, page.total - page.limit)) : null,
+    next: page.offset + page.limit < page.total ? page.offset + page.limit : null
+  };
+}
+
+/**
+ * Runs `tick` now and again every `intervalMs` for as long as it resolves to
+ * true (a job's panel: while the job is active), never two at once; `kick()`
+ * runs it now and starts over (after a rerun, a page change, the panel shown
+ * again). A tick that throws counts as true: the server may be restarting.
+ *
+ * ```ts
+ * const poller = new Poller(async () => isActive(await api.job(id)), 2000);
+ * poller.kick();
+ * ```
+ */
+export class Poller {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private busy = false;
+  private again = false;
+  private disposed = false;
+
+  constructor(
+    private readonly tick: () => Promise<boolean>,
+    private readonly intervalMs: number
+  ) {}
+
+  /** Is a tick running or scheduled? */
+  get polling(): boolean {
+    return this.busy || this.timer !== null;
+  }
+
+  /** Run the tick now (or right after the one running), then keep polling while it says so. */
+  kick(): void {
+    if (this.disposed) {
+      return;
+    }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.busy = true;
+    this.tick()
+      .catch(() => true)
+      .then(more => {
+        this.busy = false;
+        if (this.disposed) {
+          return;
+        }
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        } else if (more) {
+          this.timer = setTimeout(() => {
+            this.timer = null;
+            this.kick();
+          }, this.intervalMs);
+        }
+      });
+  }
+
+  /** Stop for good. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
 }

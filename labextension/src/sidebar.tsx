@@ -31,6 +31,8 @@ export interface ISidebarActions {
   openOutput(job: IJobSummary): void;
   /** Open a job file in the job editor. */
   openJobFile(path: string): void;
+  /** A job was cancelled or rerun: whatever shows it looks again. */
+  jobChanged(id: string): void;
 }
 
 /** Settings the sidebar follows. */
@@ -85,6 +87,7 @@ function JobRow(props: { job: IJobSummary; actions: ISidebarActions; refresh: ()
       reportError(what === 'cancel' ? `Cannot cancel ${job.id}` : `Cannot rerun ${job.id}`, error);
     }
     refresh();
+    actions.jobChanged(job.id);
   };
   return (
     <li className="bnb-Job" data-job-id={job.id} data-state={job.state}>
@@ -261,6 +264,7 @@ function ClusterSection(props: { address: string }): JSX.Element {
       {info && (
         <div className="bnb-Cluster" data-kind={info.kind}>
           <div>{describe(info)}</div>
+          {info.note && <div className="bnb-Cluster-note bnb-Muted">{info.note}</div>}
           {info.kind === 'scheduler' &&
             (info.dashboard ? (
               <a href={info.dashboard} target="_blank" rel="noreferrer">

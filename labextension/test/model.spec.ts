@@ -9,7 +9,10 @@ import {
   jobStem,
   locationSchema,
   newJobTemplate,
+  pageLabel,
+  pageMoves,
   parseJobText,
+  Poller,
   pipelineSteps,
   progressParts,
   progressText,
@@ -230,5 +233,99 @@ describe('sidebar formatting', () => {
     expect(isActive({ state: 'RUNNING' })).toBe(true);
     expect(isActive({ state: 'CANCELLED' })).toBe(false);
     expect(jobStem('jobs/upper.bnjob.json')).toBe('upper');
+  });
+});
+
+describe('chunk pages', () => {
+  it('names the chunks a page shows', () => {
+    expect(pageLabel({ offset: 0, limit: 100, total: 523 })).toBe('1–100 of 523');
+    expect(pageLabel({ offset: 500, limit: 100, total: 523 })).toBe('501–523 of 523');
+    expect(pageLabel({ offset: 0, limit: 100, total: 0 })).toBe('none');
+    expect(pageLabel({ offset: 600, limit: 100, total: 523 })).toBe('none of 523 here');
+  });
+
+  it('moves to the previous and next pages within the total', () => {
+    expect(pageMoves({ offset: 0, limit: 100, total: 523 })).toEqual({ previous: null, next: 100 });
+    expect(pageMoves({ offset: 100, limit: 100, total: 523 })).toEqual({ previous: 0, next: 200 });
+    expect(pageMoves({ offset: 500, limit: 100, total: 523 })).toEqual({ previous: 400, next: null });
+    expect(pageMoves({ offset: 50, limit: 100, total: 523 })).toEqual({ previous: 0, next: 150 });
+    expect(pageMoves({ offset: 900, limit: 100, total: 523 })).toEqual({ previous: 423, next: null });
+    expect(pageMoves({ offset: 0, limit: 100, total: 100 })).toEqual({ previous: null, next: null });
+  });
+});
+
+describe('Poller', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+  /** Let resolved promises run their callbacks. */
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) {
+      await Promise.resolve();
+    }
+  };
+
+  it('asks again while the job is active and stops at a final state', async () => {
+    const states = ['RUNNING', 'RUNNING', 'COMPLETE', 'RUNNING', 'FAILED'];
+    let calls = 0;
+    const poller = new Poller(async () => isActive({ state: states[calls++] }), 2000);
+    poller.kick();
+    await settle();
+    expect(calls).toBe(1);
+    jest.advanceTimersByTime(1999);
+    await settle();
+    expect(calls).toBe(1);
+    jest.advanceTimersByTime(1);
+    await settle();
+    expect(calls).toBe(2);
+    jest.advanceTimersByTime(2000);
+    await settle();
+    expect(calls).toBe(3); // COMPLETE
+    expect(poller.polling).toBe(false);
+    jest.advanceTimersByTime(600_000);
+    await settle();
+    expect(calls).toBe(3);
+    poller.kick(); // rerun: follow it again until it ends
+    await settle();
+    jest.advanceTimersByTime(2000);
+    await settle();
+    expect(calls).toBe(5);
+    expect(poller.polling).toBe(false);
+    poller.dispose();
+  });
+
+  it('never runs two requests at once: a kick meanwhile asks once more afterwards', async () => {
+    const pending: ((more: boolean) => void)[] = [];
+    const poller = new Poller(() => new Promise<boolean>(resolve => pending.push(resolve)), 2000);
+    poller.kick();
+    poller.kick();
+    poller.kick();
+    await settle();
+    expect(pending.length).toBe(1);
+    pending[0](false);
+    await settle();
+    expect(pending.length).toBe(2); // the kicks made while it ran, once
+    pending[1](false);
+    await settle();
+    expect(pending.length).toBe(2);
+    expect(poller.polling).toBe(false);
+  });
+
+  it('keeps asking when the server does not answer, and stops for good when disposed', async () => {
+    let calls = 0;
+    const poller = new Poller(async () => {
+      calls++;
+      throw new Error('cannot reach the Jupyter server');
+    }, 500);
+    poller.kick();
+    await settle();
+    jest.advanceTimersByTime(500);
+    await settle();
+    expect(calls).toBe(2);
+    poller.dispose();
+    jest.advanceTimersByTime(5000);
+    await settle();
+    poller.kick();
+    await settle();
+    expect(calls).toBe(2);
   });
 });

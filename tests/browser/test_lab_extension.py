@@ -131,13 +131,17 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
     assert page.locator(".bnb-Plan tbody tr").count() == chunks
     screenshot(page, "lab-4-plan")
 
-    # Run: the job file is saved and the job shows up in the sidebar.
-    page.click(".bnb-Toolbar-run button, button.bnb-Toolbar-run")
+    # Run, double-clicked: the job file is saved and one job shows up in the sidebar.
+    submits = []
+    page.on("request", lambda r: submits.append(r.url) if r.method == "POST"
+            and re.search(r"/bytenite-nb/jobs(\?|$)", r.url) else None)
+    page.dblclick(".bnb-Toolbar-run button, button.bnb-Toolbar-run")
     started = page.wait_for_selector('.bnb-EditorStatus[data-status="ok"] >> text=Started job')
     job_id = re.search(r"Started job (\S+?):", started.inner_text()).group(1)
     saved = json.loads((lab.root_dir / "untitled.bnjob.json").read_text())
     assert saved["name"] == "upper-poem" and saved["description"] == "Typed in the raw JSON view"
     page.wait_for_selector(f'.bnb-Job[data-job-id="{job_id}"]')
+    assert len(submits) == 1, submits
     screenshot(page, "lab-5-submitted")
 
     # The job does not depend on the page: reload, and follow it to COMPLETE.
@@ -161,6 +165,44 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
     assert page.locator('.bnb-Detail .bnb-Chunks tr[data-state="DONE"]').count() == chunks
     page.wait_for_selector(".bnb-Detail .bnb-Outputs >> text=out/poem.txt")
     screenshot(page, "lab-7-job-panel")
+    assert_panel_asks_no_more(page, job_id)
+
+
+def assert_panel_asks_no_more(page, job_id: str) -> None:
+    """The panel of an ended job does not ask for it again: while the sidebar's
+    jobs list (same poll interval) is asked three more times, the job is asked 0 times."""
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if f"/bytenite-nb/jobs/{job_id}?" in r.url else None)
+    for _ in range(3):
+        page.wait_for_event("request", lambda r: "/bytenite-nb/jobs?limit=" in r.url)
+    assert asked == []
+
+
+def test_a_big_jobs_panel_pages_its_chunks(lab, on_session_cluster, lab_page, screenshot):
+    page = lab_page
+    job_path = write_job(lab, "big", "big", "identity")
+    job = json.loads((lab.root_dir / job_path).read_text())
+    job["params"]["partitioner"]["chunk_size"] = 128
+    status, body = lab.api("POST", "bytenite-nb/jobs", {"job": job, "path": job_path, "id": "big-poem",
+                                                         "scheduler": on_session_cluster.scheduler.address})
+    assert status == 201, body
+    close_all_tabs(page)
+    open_sidebar(page)  # its jobs list keeps asking at the same interval as the panel would
+    execute_command(page, "bytenite-nb:open-job", {"id": "big-poem"})
+    panel = '.bnb-Detail[data-job-id="big-poem"]'
+    page.wait_for_selector(f'{panel}[data-state="COMPLETE"]', timeout=JOB_DEADLINE_MS)
+    status, detail = lab.api("GET", "bytenite-nb/jobs/big-poem")
+    total = detail["progress"]["total"]
+    assert total > 100 and detail["chunkPage"]["total"] == total
+    page.wait_for_selector(f"{panel} .bnb-Pager >> text=1–100 of {total}")
+    assert page.locator(f"{panel} .bnb-Chunks tbody tr").count() == 100
+    assert page.locator(f'{panel} button[data-action="previous-page"]').is_disabled()
+    page.click(f'{panel} button[data-action="next-page"]')
+    page.wait_for_selector(f"{panel} .bnb-Pager >> text=101–{min(200, total)} of {total}")
+    page.wait_for_selector(f'{panel} .bnb-Chunks tbody tr[data-chunk="100"]')
+    assert page.locator(f'{panel} .bnb-Chunks tbody tr[data-chunk="99"]').count() == 0
+    screenshot(page, "lab-13-chunk-pages")
+    assert_panel_asks_no_more(page, "big-poem")
 
 
 FLAKY_APP = """\
