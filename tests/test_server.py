@@ -204,6 +204,37 @@ def test_plan_previews_the_chunks_the_library_plans(api, job_folder):
     assert [c["covers"] for c in body["chunks"]] == [r.describe() for r in expected[:2]]
 
 
+SPLITTER_ENGINE = """\
+import json, os
+n = json.loads(os.environ["PARTITIONER_PARAMS"])["lines"]
+lines = open(os.path.join(os.environ["SOURCE_DIR"], "in.txt"), "rb").readlines()
+for i in range(0, len(lines), n):
+    with open(os.path.join(os.environ["CHUNKS_DIR"], f"data_{i // n}.bin"), "wb") as f:
+        f.writelines(lines[i:i + n])
+"""
+
+
+def test_a_plan_preview_by_an_engine_folder_leaves_nothing_behind(api, job_folder, tmp_path, monkeypatch):
+    import tempfile
+
+    from bytenite_nb.engines import partitioner as engine_partitioner
+    from tests.container_images import make_folder
+
+    make_folder(job_folder / "engines", "splitter", {"type": "partitioner", "entrypoint": "split.py",
+                                                      "platform": "local"}, {"split.py": SPLITTER_ENGINE})
+    temp = tmp_path / "server-temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the engine's chunk copies go
+    job = upper_job(partitioner="engines/splitter", dataSource="data/", params={"partitioner": {"lines": 100}})
+    for _ in range(3):
+        status, body = api("POST", "plan", {"job": job, "path": "jobs/split.bnjob.json"})
+        assert status == 200, body
+        assert body["count"] == 3 and body["totalSize"] == (job_folder / "data" / "in.txt").stat().st_size
+        assert [c["size"] for c in body["chunks"]] == [2090, 2200, 2200]
+    assert list(temp.iterdir()) == []
+    assert not [p for p in engine_partitioner._previews if p.startswith(str(temp))]
+
+
 def test_plan_of_an_invalid_job_is_a_400(api, job_folder):
     status, body = api("POST", "plan", {"job": upper_job(partitioner="split-line"), "path": "jobs/x.bnjob.json"})
     assert status == 400

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 
 from fsspec.core import url_to_fs
 
@@ -25,7 +26,8 @@ from .folder import EngineFolderSpec
 from .run import EngineFolder, run_engine
 
 CHUNK_NAME = re.compile(r"^data_(0|[1-9][0-9]*)\.bin$")
-_previews: list[str] = []
+_previews: list[str] = []  # preview folders, removed at exit unless discarded earlier
+_previews_lock = threading.Lock()
 
 
 class EnginePartitioner(EngineFolderSpec, Partitioner):
@@ -98,7 +100,8 @@ def publish_chunks(chunks_dir: str, chunks: list[tuple[str, int]], workspace: st
     preview) and return references to them."""
     if workspace is None:
         workspace = "file://" + tempfile.mkdtemp(prefix="bytenite-nb-preview-chunks-")
-        _previews.append(workspace[len("file://"):])
+        with _previews_lock:
+            _previews.append(workspace[len("file://"):])
     fs, root = url_to_fs(workspace, **storage_options)
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
     root = root.rstrip("/")
@@ -118,7 +121,29 @@ def publish_chunks(chunks_dir: str, chunks: list[tuple[str, int]], workspace: st
     return refs
 
 
+def discard_previews(refs) -> int:
+    """Remove the chunk copies that a preview plan (one without a workspace)
+    made for ``refs``; return how many preview folders went. A process that
+    lives on after showing a preview (the Jupyter server) calls this once it
+    is done with the references; otherwise the copies stay until it exits.
+
+    >>> discard_previews([ChunkRef(url="file:///data/in.txt", start=0, end=10)])  # not a preview's
+    0
+    """
+    folders = {os.path.dirname(r.url[len("file://"):]) for r in refs if (r.url or "").startswith("file://")}
+    removed = 0
+    with _previews_lock:
+        for folder in folders:
+            if folder in _previews:
+                _previews.remove(folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed
+
+
 @atexit.register
 def _remove_previews() -> None:
-    for folder in _previews:
-        shutil.rmtree(folder, ignore_errors=True)
+    with _previews_lock:
+        for folder in _previews:
+            shutil.rmtree(folder, ignore_errors=True)
+        _previews.clear()
