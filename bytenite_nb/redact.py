@@ -18,6 +18,9 @@ _SECRET_NAME = re.compile(
     r"access_key|account_key|connection_string|connectionstring|^key$|^auth|session)",
     re.IGNORECASE,
 )
+#: The same rule as a regular expression to apply case-insensitively, for code
+#: that is not Python (the JupyterLab extension gets it from the server).
+SECRET_NAME_PATTERN = _SECRET_NAME.pattern
 # user:password@ before a host; a password may itself hold "@", so take up to the last one
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/\s]*)@(?=[^@/\s]*(?:[/\s]|$))",
                            re.IGNORECASE)

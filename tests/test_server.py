@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fe
 from bytenite_nb import Job, JobStore
 from bytenite_nb.engine.control import cancel_job
 from bytenite_nb.exceptions import ByteniteNBError, JobConflict, JobFailed, JobNotFound, JobValidationError
+from bytenite_nb.redact import SECRET_NAME_PATTERN
 from bytenite_nb.server.handlers import ROUTES, error_body
 from bytenite_nb.server.manager import JobManager, _process_alive, _process_command, _runs_job
 
@@ -149,6 +151,10 @@ def test_components_lists_every_kind_with_its_params_schema(api):
     assert "command" in body["runtimes"]
     assert "maxTaskRetries" in body["config"]["properties"]
     assert {"file", "s3", "bypass"} <= set(body["descriptors"])
+    # The browser leaves secrets out of the code it makes by this very rule.
+    assert body["secretNamePattern"] == SECRET_NAME_PATTERN
+    rule = re.compile(body["secretNamePattern"], re.IGNORECASE)
+    assert rule.search("aws_secret_access_key") and rule.search("key") and not rule.search("endpoint_url")
 
 
 def test_validate_resolves_relative_paths_against_the_job_files_folder(api, job_folder):

@@ -40,7 +40,7 @@ from .. import config
 from .. import store as st
 from ..apps.process import tail
 from ..exceptions import ByteniteNBError, FieldError, JobConflict, JobNotFound, JobValidationError
-from ..redact import redact, redact_text
+from ..redact import SECRET_NAME_PATTERN, redact, redact_text
 
 LAUNCH_DIR_NAME = "jupyter-jobs"
 LOG_TAIL_BYTES = 8192
@@ -160,7 +160,9 @@ class JobManager:
 
     def components(self) -> dict:
         """Every partitioner, app and assembler with its params schema, the app
-        runtimes a job's ``app`` object may name, and the ``config`` schema."""
+        runtimes a job's ``app`` object may name, the ``config`` schema, the
+        location descriptors, and the rule naming secret keys
+        (``secretNamePattern``, a case-insensitive regular expression)."""
         from ..apps import runtimes
         from ..job import CONFIG_SCHEMA
         from ..registry import REGISTRIES
@@ -170,6 +172,7 @@ class JobManager:
         out["runtimes"] = sorted(runtimes())
         out["config"] = CONFIG_SCHEMA
         out["descriptors"] = sorted(DESCRIPTORS)
+        out["secretNamePattern"] = SECRET_NAME_PATTERN  # code made in the browser leaves these keys out
         return json.loads(json.dumps(out, default=str))
 
     def load_job(self, data: Any, path: str | None = None):

@@ -3,22 +3,31 @@
  * the active notebook" and "Export job as a papermill job notebook".
  *
  * Credentials never go into generated code: `storageOptions` keys that look
- * like secrets are left out (the same rule the library applies to saved jobs;
- * credentials come from the environment).
+ * like secrets are left out, by the library's own rule (the server sends it
+ * with the components, as `secretNamePattern`; credentials come from the
+ * environment).
  */
 
-import { JSONObject, JSONValue } from './model';
+import { ICatalog, JSONObject, JSONValue } from './model';
 
-const SECRET_NAME =
-  /(secret|token|passw|credential|private|signature|^sig$|^sas|sas_|apikey|api_key|access_key|account_key|connection_string|connectionstring|^key$|^auth|session)/i;
+/** Tells whether a key name looks like it holds a credential. */
+export type SecretNameRule = (name: string) => boolean;
 
-/** Does a key name look like it holds a credential? */
-export function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name);
+/**
+ * The library's rule for secret key names, from the components catalog.
+ *
+ * ```ts
+ * const isSecret = secretNameRule(await loadCatalog());
+ * isSecret('aws_secret_access_key'); // true
+ * ```
+ */
+export function secretNameRule(catalog: Pick<ICatalog, 'secretNamePattern'>): SecretNameRule {
+  const pattern = new RegExp(catalog.secretNamePattern, 'i');
+  return name => pattern.test(name);
 }
 
 /** A copy of a job without secret-looking keys in its storage options. */
-export function withoutSecrets(job: JSONObject): JSONObject {
+export function withoutSecrets(job: JSONObject, isSecret: SecretNameRule): JSONObject {
   const strip = (value: JSONValue): JSONValue => {
     if (Array.isArray(value)) {
       return value.map(strip);
@@ -26,7 +35,7 @@ export function withoutSecrets(job: JSONObject): JSONObject {
     if (value !== null && typeof value === 'object') {
       const out: JSONObject = {};
       for (const [key, inner] of Object.entries(value)) {
-        if (!isSecretName(key)) {
+        if (!isSecret(key)) {
           out[key] = strip(inner);
         }
       }
@@ -111,13 +120,13 @@ export function relativeFolder(from: string, to: string): string {
  * Python that builds and runs the job in a notebook whose folder is
  * `notebookDir`; relative paths keep resolving against the job file's folder.
  */
-export function jobToPython(job: JSONObject, jobPath: string, notebookDir: string): string {
+export function jobToPython(job: JSONObject, jobPath: string, notebookDir: string, isSecret: SecretNameRule): string {
   const baseDir = relativeFolder(notebookDir, dirname(jobPath));
   return [
     'import bytenite_nb as bn',
     '',
     `# From ${jobPath}; relative paths resolve against its folder.`,
-    `job = bn.Job.from_dict(${toPythonLiteral(withoutSecrets(job), 4, 0)}, base_dir=${JSON.stringify(baseDir)})`,
+    `job = bn.Job.from_dict(${toPythonLiteral(withoutSecrets(job, isSecret), 4, 0)}, base_dir=${JSON.stringify(baseDir)})`,
     'result = job.run(progress=True)',
     'result'
   ].join('\n');
@@ -144,7 +153,7 @@ function codeCell(id: string, source: string, tags: string[] = []): JSONObject {
  * `parameters` cell (run id, cluster, test run) that papermill overrides,
  * then the job, then the run.
  */
-export function papermillNotebook(job: JSONObject, jobPath: string): JSONObject {
+export function papermillNotebook(job: JSONObject, jobPath: string, isSecret: SecretNameRule): JSONObject {
   const name = String(job.name ?? 'job');
   const stem = (jobPath.split('/').pop() ?? 'job').replace(/\.bnjob\.json$|\.json$/, '');
   const cells = [
@@ -179,7 +188,7 @@ export function papermillNotebook(job: JSONObject, jobPath: string): JSONObject 
       [
         'import bytenite_nb as bn',
         '',
-        `JOB = ${toPythonLiteral(withoutSecrets(job), 4, 0)}`,
+        `JOB = ${toPythonLiteral(withoutSecrets(job, isSecret), 4, 0)}`,
         '',
         '# This notebook sits beside the job file: relative paths resolve from here.',
         'job = bn.Job.from_dict(JOB, base_dir=".")',

@@ -15,8 +15,8 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { dirname, jobToPython, papermillNotebook } from './codegen';
-import { JobEditorDocument, JobEditorFactory } from './editor';
+import { dirname, jobToPython, papermillNotebook, secretNameRule } from './codegen';
+import { JobEditorDocument, JobEditorFactory, loadCatalog } from './editor';
 import { JobDetailWidget } from './jobdetail';
 import { IJobSummary, JOB_FILE_SUFFIX, jobStem, newJobTemplate, serializeJob } from './model';
 import { ISidebarSettings, JobsSidebar } from './sidebar';
@@ -176,6 +176,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return editor;
     };
 
+    /** The library's rule for secret key names; null (and the reason shown) if the server does not answer. */
+    const secretRule = async () => {
+      try {
+        return secretNameRule(await loadCatalog());
+      } catch (error) {
+        void showErrorMessage(
+          'Cannot make code without the server',
+          `Credentials are left out of generated code by the rule the server gives: ${(error as Error).message ?? error}`
+        );
+        return null;
+      }
+    };
+
     // -- commands ------------------------------------------------------------------------
     commands.addCommand(CommandIDs.newJob, {
       label: args => (args.isPalette ? 'New ByteNite Job' : 'ByteNite Job'),
@@ -197,7 +210,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Insert Job Code into the Active Notebook',
       caption: 'Add a cell that builds and runs the current job with the Python API',
       icon: args => (args.isPalette ? undefined : byteniteIcon),
-      execute: () => {
+      execute: async () => {
         const editor = needEditor();
         if (!editor) {
           return;
@@ -207,7 +220,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void showErrorMessage('No notebook open', 'Open the notebook the job code should go into first.');
           return;
         }
-        const code = jobToPython(editor.content.form.job, editor.context.path, dirname(panel.context.path));
+        const isSecret = await secretRule();
+        if (!isSecret) {
+          return;
+        }
+        const code = jobToPython(editor.content.form.job, editor.context.path, dirname(panel.context.path), isSecret);
         NotebookActions.insertBelow(panel.content);
         panel.content.activeCell?.model.sharedModel.setSource(code);
         shell.activateById(panel.id);
@@ -221,6 +238,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const editor = needEditor();
         if (!editor) {
+          return;
+        }
+        const isSecret = await secretRule();
+        if (!isSecret) {
           return;
         }
         const jobPath = editor.context.path;
@@ -238,7 +259,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await serviceManager.contents.save(path, {
           type: 'notebook',
           format: 'json',
-          content: papermillNotebook(editor.content.form.job, jobPath)
+          content: papermillNotebook(editor.content.form.job, jobPath, isSecret)
         });
         return commands.execute('docmanager:open', { path });
       }

@@ -34,6 +34,8 @@ export interface ICatalog {
   config: Schema;
   /** `dataSourceDescriptor` values: `file`, `s3`, `bypass`, ... */
   descriptors: string[];
+  /** The library's rule for key names that hold credentials (a regular expression, case-insensitive). */
+  secretNamePattern: string;
 }
 
 /** Chunk counts of a job. */
@@ -165,7 +167,25 @@ export function newJobTemplate(name = 'my-job'): JSONObject {
 
 // -- the job form ------------------------------------------------------------------
 
-const LOCATION_KINDS: { [descriptor: string]: { title: string; params: Schema; required: string[] } } = {
+type LocationKind = { title: string; params: Schema; required: string[] };
+
+const S3_LOCATION: LocationKind = {
+  title: 'Amazon S3 (or compatible)',
+  params: {
+    bucketName: { type: 'string', title: 'Bucket' },
+    name: { type: 'string', title: 'Key or prefix' },
+    cloudRegion: { type: 'string', title: 'Region' }
+  },
+  required: ['bucketName']
+};
+
+const GCS_LOCATION: LocationKind = {
+  title: 'Google Cloud Storage',
+  params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
+  required: ['bucketName']
+};
+
+const LOCATION_KINDS: { [descriptor: string]: LocationKind } = {
   file: {
     title: 'Local file or folder',
     params: { path: { type: 'string', title: 'Path', description: 'A file, a folder or a glob; relative to the job file.' } },
@@ -176,34 +196,11 @@ const LOCATION_KINDS: { [descriptor: string]: { title: string; params: Schema; r
     params: { url: { type: 'string', title: 'URL' } },
     required: ['url']
   },
-  s3: {
-    title: 'Amazon S3 (or compatible)',
-    params: {
-      bucketName: { type: 'string', title: 'Bucket' },
-      name: { type: 'string', title: 'Key or prefix' },
-      cloudRegion: { type: 'string', title: 'Region' }
-    },
-    required: ['bucketName']
-  },
-  aws: {
-    title: 'AWS (as ByteNite names S3)',
-    params: {
-      bucketName: { type: 'string', title: 'Bucket' },
-      name: { type: 'string', title: 'Key or prefix' },
-      cloudRegion: { type: 'string', title: 'Region' }
-    },
-    required: ['bucketName']
-  },
-  gcp: {
-    title: 'Google Cloud Storage',
-    params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
-    required: ['bucketName']
-  },
-  gcs: {
-    title: 'Google Cloud Storage (gcs)',
-    params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
-    required: ['bucketName']
-  },
+  // ByteNite names S3 `aws` and GCS `gcp`; the library takes both names for each.
+  s3: S3_LOCATION,
+  aws: { ...S3_LOCATION, title: 'AWS (as ByteNite names S3)' },
+  gcp: GCS_LOCATION,
+  gcs: { ...GCS_LOCATION, title: 'Google Cloud Storage (gcs)' },
   azure: {
     title: 'Azure Blob Storage',
     params: {

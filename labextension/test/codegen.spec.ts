@@ -1,6 +1,14 @@
 import { execFileSync } from 'child_process';
 
-import { dirname, isSecretName, jobToPython, papermillNotebook, relativeFolder, toPythonLiteral, withoutSecrets } from '../src/codegen';
+import {
+  dirname,
+  jobToPython,
+  papermillNotebook,
+  relativeFolder,
+  secretNameRule,
+  toPythonLiteral,
+  withoutSecrets
+} from '../src/codegen';
 import { JSONObject } from '../src/model';
 
 const python = process.env.PYTHON ?? 'python3';
@@ -9,6 +17,12 @@ const python = process.env.PYTHON ?? 'python3';
 function runPython(source: string): any {
   return JSON.parse(execFileSync(python, ['-c', source], { encoding: 'utf-8' }));
 }
+
+/** The library's own rule, as the server's components endpoint sends it. */
+const secretNamePattern: string = runPython(
+  'import json; from bytenite_nb.redact import SECRET_NAME_PATTERN; print(json.dumps(SECRET_NAME_PATTERN))'
+);
+const isSecret = secretNameRule({ secretNamePattern });
 
 const job: JSONObject = {
   name: 'upper "quoted" \\ back',
@@ -32,14 +46,29 @@ describe('toPythonLiteral', () => {
 
 describe('withoutSecrets', () => {
   it('drops secret-looking storage options and keeps the rest', () => {
-    const out = withoutSecrets({
-      ...job,
-      dataSource: { dataSourceDescriptor: 's3', params: { bucketName: 'b' }, storageOptions: { key: 'AKIA', anon: false } }
-    });
+    const out = withoutSecrets(
+      {
+        ...job,
+        dataSource: { dataSourceDescriptor: 's3', params: { bucketName: 'b' }, storageOptions: { key: 'AKIA', anon: false } }
+      },
+      isSecret
+    );
     expect(out.storageOptions).toEqual({ anon: true, client_kwargs: { endpoint_url: 'http://127.0.0.1:9' } });
     expect((out.dataSource as JSONObject).storageOptions).toEqual({ anon: false });
-    expect(isSecretName('aws_secret_access_key')).toBe(true);
-    expect(isSecretName('endpoint_url')).toBe(false);
+  });
+
+  it('names secrets exactly as the library does', () => {
+    const names = [
+      'aws_secret_access_key', 'endpoint_url', 'key', 'Key', 'keyfile', 'token', 'sig', 'signature_version',
+      'SAS_TOKEN', 'sas_url', 'account_name', 'AccountKey', 'connection_string', 'auth_mode', 'author',
+      'session_kwargs', 'anon', 'client_kwargs', 'apiKey', 'private_key_id', 'password', 'region_name'
+    ];
+    const expected: boolean[] = runPython(
+      `import json; from bytenite_nb.redact import is_secret_name; print(json.dumps([is_secret_name(n) for n in ${JSON.stringify(names)}]))`
+    );
+    expect(names.map(isSecret)).toEqual(expected);
+    expect(expected.filter(Boolean).length).toBeGreaterThan(5);
+    expect(expected.filter(b => !b).length).toBeGreaterThan(5);
   });
 });
 
@@ -55,7 +84,7 @@ describe('paths', () => {
 
 describe('jobToPython', () => {
   it('builds the same job with base_dir pointing at the job file folder, and no secret', () => {
-    const code = jobToPython(job, 'jobs/upper.bnjob.json', 'notebooks');
+    const code = jobToPython(job, 'jobs/upper.bnjob.json', 'notebooks', isSecret);
     expect(code).not.toContain('do-not-print');
     expect(code).toContain('base_dir="../jobs"');
     expect(code).toContain('result = job.run(progress=True)');
@@ -72,7 +101,7 @@ describe('jobToPython', () => {
 });
 
 describe('papermillNotebook', () => {
-  const notebook = papermillNotebook(job, 'jobs/upper.bnjob.json');
+  const notebook = papermillNotebook(job, 'jobs/upper.bnjob.json', isSecret);
 
   it('is a valid nbformat 4 notebook with a papermill parameters cell', () => {
     const validated = runPython(

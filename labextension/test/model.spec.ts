@@ -64,7 +64,8 @@ const catalog: ICatalog = {
   ],
   runtimes: ['command', 'container', 'folder', 'python'],
   config: { type: 'object', properties: { maxTaskRetries: { type: 'integer', default: 2 } } },
-  descriptors: ['bypass', 'file', 's3', 'url']
+  descriptors: ['bypass', 'file', 's3', 'url'],
+  secretNamePattern: '(secret|^key$)'
 };
 
 describe('buildJobSchema', () => {
@@ -124,6 +125,21 @@ describe('locationSchema', () => {
     const file = source.oneOf[2];
     expect(file.properties.dataSourceDescriptor.const).toBe('file');
     expect(file.properties.params.required).toEqual(['path']);
+  });
+
+  it('gives the two names of S3 and of GCS the same form', () => {
+    const byName = (descriptor: string) =>
+      locationSchema('Data source', [descriptor], false).oneOf[1] as { title: string; properties: any };
+    for (const [one, other] of [
+      ['s3', 'aws'],
+      ['gcp', 'gcs']
+    ]) {
+      expect(byName(one).properties.params).toEqual(byName(other).properties.params);
+      expect(byName(one).properties.dataSourceDescriptor.const).toBe(one);
+      expect(byName(other).properties.dataSourceDescriptor.const).toBe(other);
+      expect(byName(one).title).not.toEqual(byName(other).title);
+    }
+    expect(Object.keys(byName('aws').properties.params.properties)).toEqual(['bucketName', 'name', 'cloudRegion']);
   });
 
   it('leaves HTTP out of destinations', () => {
