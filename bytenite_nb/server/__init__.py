@@ -9,10 +9,12 @@ from __future__ import annotations
 
 
 def _jupyter_server_extension_points() -> list[dict]:
+    """Where Jupyter finds the server extension (this module)."""
     return [{"module": "bytenite_nb.server"}]
 
 
 def _jupyter_labextension_paths() -> list[dict]:
+    """Where ``jupyter labextension develop`` finds the built JupyterLab extension."""
     # For `jupyter labextension develop`: the built extension sits beside this package.
     return [{"src": "../labextension", "dest": "bytenite-nb"}]
 

@@ -66,6 +66,7 @@ class BaseHandler(APIHandler):
 
     @property
     def manager(self) -> JobManager:
+        """The server's :class:`JobManager`."""
         return self.settings["bytenite_nb_manager"]
 
     def body(self) -> dict:
@@ -111,14 +112,20 @@ class BaseHandler(APIHandler):
 
 
 class ComponentsHandler(BaseHandler):
+    """``/bytenite-nb/components``: the catalog (:meth:`JobManager.components`)."""
+
     @tornado.web.authenticated
     async def get(self):
+        """Partitioners, apps and assemblers with their params schemas."""
         await self.call(self.manager.components)
 
 
 class ValidateHandler(BaseHandler):
+    """``/bytenite-nb/validate``: :meth:`JobManager.validate`."""
+
     @tornado.web.authenticated
     async def post(self):
+        """``{"job", "path"?}`` -> what the job resolves to, or a 400 naming every wrong field."""
         await self.call(lambda: self._validate(self.body()))
 
     def _validate(self, data: dict) -> dict:
@@ -126,8 +133,11 @@ class ValidateHandler(BaseHandler):
 
 
 class PlanHandler(BaseHandler):
+    """``/bytenite-nb/plan``: :meth:`JobManager.plan`."""
+
     @tornado.web.authenticated
     async def post(self):
+        """``{"job", "path"?, "limit"?}`` -> the chunk count, total size and first chunks."""
         await self.call(lambda: self._plan(self.body()))
 
     def _plan(self, data: dict) -> dict:
@@ -138,12 +148,17 @@ class PlanHandler(BaseHandler):
 
 
 class JobsHandler(BaseHandler):
+    """``/bytenite-nb/jobs``: the jobs list and submitting a job."""
+
     @tornado.web.authenticated
     async def get(self):
+        """``?limit=`` -> ``{"jobs": [...]}``, newest first, with live progress."""
         await self.call(lambda: {"jobs": self.manager.list_jobs(self.int_argument("limit", 50))})
 
     @tornado.web.authenticated
     async def post(self):
+        """``{"job", "path"?, "scheduler"?, "workers"?, "id"?}`` -> 201 and the job started,
+        409 if a process runs that id already."""
         await self.call(lambda: self._submit(self.body()), status=201)
 
     def _submit(self, data: dict) -> dict:
@@ -152,28 +167,40 @@ class JobsHandler(BaseHandler):
 
 
 class JobHandler(BaseHandler):
+    """``/bytenite-nb/jobs/ID``: :meth:`JobManager.job_detail`."""
+
     @tornado.web.authenticated
     async def get(self, job_id: str):
+        """``?offset=&limit=`` -> the job, its notable chunks and a page of the others."""
         await self.call(lambda: self.manager.job_detail(
             job_id, offset=self.int_argument("offset", 0, minimum=0),
             limit=self.int_argument("limit", CHUNK_PAGE_LIMIT, maximum=CHUNK_PAGE_MAX)))
 
 
 class CancelHandler(BaseHandler):
+    """``/bytenite-nb/jobs/ID/cancel``: :meth:`JobManager.cancel`."""
+
     @tornado.web.authenticated
     async def post(self, job_id: str):
+        """202 and the job, cancelling; 409 if it has ended or runs out of reach."""
         await self.call(self.manager.cancel, job_id, status=202)
 
 
 class RerunHandler(BaseHandler):
+    """``/bytenite-nb/jobs/ID/rerun``: :meth:`JobManager.rerun_failed`."""
+
     @tornado.web.authenticated
     async def post(self, job_id: str):
+        """202 and the job, started again; 409 unless it is FAILED or CANCELLED and idle."""
         await self.call(self.manager.rerun_failed, job_id, status=202)
 
 
 class ClusterHandler(BaseHandler):
+    """``/bytenite-nb/cluster``: :meth:`JobManager.cluster`."""
+
     @tornado.web.authenticated
     async def get(self):
+        """``?address=`` (the default cluster setting) -> where jobs run and the dashboards."""
         await self.call(self.manager.cluster, self.get_argument("address", None))
 
 

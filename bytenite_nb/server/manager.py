@@ -125,10 +125,12 @@ class JobManager:
 
     @property
     def store(self) -> st.JobStore:
+        """The job store of ``$BYTENITE_NB_HOME``, shared with the CLI, notebooks and job processes."""
         return st.default_store()
 
     @staticmethod
     def launch_dir(job_id: str) -> str:
+        """The folder of a job submitted here: ``$BYTENITE_NB_HOME/jupyter-jobs/ID``."""
         return os.path.join(config.home(), LAUNCH_DIR_NAME, job_id)
 
     def base_dir_of(self, path: str | None) -> str:
