@@ -207,9 +207,9 @@ class JobManager:
         """The chunks a job would run (references only; no app runs): their
         number, total size, and the first ``limit`` of them. Nothing of the
         preview stays behind."""
-        job = self.load_job(data, path)
         from ..engines.partitioner import discard_previews
 
+        job = self.load_job(data, path)
         # In this process with the synchronous scheduler: a preview lists and
         # splits, it never moves the data, and needs no cluster.
         refs = job.plan(scheduler="sync")
