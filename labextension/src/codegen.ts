@@ -2,8 +2,8 @@
  * Python code and papermill notebooks made from a job: "Insert job code into
  * the active notebook" and "Export job as a papermill job notebook".
  *
- * Credentials never go into generated code: `storageOptions` keys that look
- * like secrets are left out, by the library's own rule (the server sends it
+ * Credentials never go into generated code: `storageOptions` and app `env`
+ * keys that look like secrets are left out, by the library's own rule (the server sends it
  * with the components, as `secretNamePattern`; credentials come from the
  * environment).
  */
@@ -26,7 +26,10 @@ export function secretNameRule(catalog: Pick<ICatalog, 'secretNamePattern'>): Se
   return name => pattern.test(name);
 }
 
-/** A copy of a job without secret-looking keys in its storage options. */
+/**
+ * A copy of a job without secret-looking keys in its storage options and in
+ * its app's `env` (the app gets those from the environment it runs in).
+ */
 export function withoutSecrets(job: JSONObject, isSecret: SecretNameRule): JSONObject {
   const strip = (value: JSONValue): JSONValue => {
     if (Array.isArray(value)) {
@@ -48,6 +51,10 @@ export function withoutSecrets(job: JSONObject, isSecret: SecretNameRule): JSONO
     if (key in out) {
       out[key] = strip(out[key]);
     }
+  }
+  const app = out.app;
+  if (app && typeof app === 'object' && !Array.isArray(app) && app.env && typeof app.env === 'object') {
+    out.app = { ...app, env: strip(app.env) };
   }
   for (const key of ['dataSource', 'dataDestination']) {
     const location = out[key];

@@ -57,6 +57,16 @@ describe('withoutSecrets', () => {
     expect((out.dataSource as JSONObject).storageOptions).toEqual({ anon: false });
   });
 
+  it("drops secret-looking variables of the app's env and keeps its command", () => {
+    const app = { command: ['python3', 'app.py'], env: { API_TOKEN: 'do-not-print', MODE: 'fast' } };
+    const out = withoutSecrets({ ...job, app }, isSecret);
+    expect(out.app).toEqual({ command: ['python3', 'app.py'], env: { MODE: 'fast' } });
+    expect(withoutSecrets({ ...job, app: 'identity' }, isSecret).app).toBe('identity');
+    expect(JSON.stringify(papermillNotebook({ ...job, app }, 'jobs/upper.bnjob.json', isSecret))).not.toContain(
+      'do-not-print'
+    );
+  });
+
   it('names secrets exactly as the library does', () => {
     const names = [
       'aws_secret_access_key', 'endpoint_url', 'key', 'Key', 'keyfile', 'token', 'sig', 'signature_version',
