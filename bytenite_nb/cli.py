@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 from .exceptions import ByteniteNBError, JobFailed, JobValidationError
-from .iorw import size_text
+from .transfer import size_text
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -198,7 +198,7 @@ def jobs(job_id, limit, as_json):
 
 # Command groups that live beside the code they drive.
 # (one line each; the modules define click groups)
-from .apps.commands import app_group, engine_group  # noqa: E402
+from .apps.cli import app_group, engine_group  # noqa: E402
 
 main.add_command(app_group)
 main.add_command(engine_group)

@@ -534,7 +534,7 @@ def _resolve_named(reg: "registry.Registry", spec: Any, fld: str, base_dir: str 
     if isinstance(spec, str) and spec in reg:
         return reg.get(spec).obj
     if isinstance(spec, (str, dict)):
-        from .engines import resolve_engine
+        from .engine_folders import resolve_engine
 
         engine = resolve_engine(spec, reg.kind, base_dir, field=fld)
         if engine is not None:

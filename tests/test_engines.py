@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.engines import EngineAssembler, EnginePartitioner
+from bytenite_nb.engine_folders import EngineAssembler, EnginePartitioner
 from bytenite_nb.exceptions import JobFailed, JobValidationError
 
 from .container_images import leftover_containers, make_folder, test_images
@@ -203,3 +203,17 @@ def test_cancelling_a_job_stops_its_hung_partitioner_engine(client, tmp_path):
         except ProcessLookupError:
             break
         time.sleep(0.2)
+
+
+def test_a_process_partitioner_engine_cannot_change_the_source(tmp_path):
+    """Run as a process, the engine gets copies: writing into SOURCE_DIR leaves the user's files alone."""
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "a.txt").write_text("original\n")
+    make_folder(tmp_path / "engines", "scribbler", {"type": "partitioner", "platform": "local", "entrypoint": "p.sh"},
+                {"p.sh": 'echo changed > "$SOURCE_DIR/a.txt"; cp "$SOURCE_DIR/a.txt" "$CHUNKS_DIR/data_0.bin"\n'})
+    job = bn.Job(source=str(src), partitioner=str(tmp_path / "engines" / "scribbler"), app="identity",
+                 assembler="concat", destination=str(tmp_path / "out"))
+    job.run(scheduler="sync")
+    assert (tmp_path / "out" / "output.bin").read_text() == "changed\n"
+    assert (src / "a.txt").read_text() == "original\n"

@@ -14,7 +14,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb.apps import resolve_app
 from bytenite_nb.apps.catalog import find_folder, parse_tag
-from bytenite_nb.apps.commands import validate_folder
+from bytenite_nb.apps.cli import validate_folder
 from bytenite_nb.apps.folder import FolderApp
 from bytenite_nb.apps.manifest import DeviceRequirements, Manifest
 from bytenite_nb.exceptions import FieldError, JobValidationError, ManifestError

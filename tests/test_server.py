@@ -223,7 +223,7 @@ for i in range(0, len(lines), n):
 def test_a_plan_preview_by_an_engine_folder_leaves_nothing_behind(api, job_folder, tmp_path, monkeypatch):
     import tempfile
 
-    from bytenite_nb.engines import partitioner as engine_partitioner
+    from bytenite_nb.engine_folders import partitioner as engine_partitioner
     from tests.container_images import make_folder
 
     make_folder(job_folder / "engines", "splitter", {"type": "partitioner", "entrypoint": "split.py",

@@ -4,7 +4,7 @@ An assembler gets the committed results in chunk order and writes the job's
 outputs into a local ``output_dir``; the engine then publishes that folder to
 the destination and writes ``_SUCCESS`` last. An assembler that already knows
 the checksum of an output (it streamed the bytes, see
-:class:`~bytenite_nb.iorw.ParallelDigest`) may return ``{name: checksum}`` to
+:class:`~bytenite_nb.transfer.ParallelDigest`) may return ``{name: checksum}`` to
 spare the engine a second read.
 
 >>> class Count(Assembler):
@@ -50,7 +50,7 @@ class ResultFile:
         """
         import shutil
 
-        from ..iorw import link_or_copy
+        from ..transfer import link_or_copy
 
         if self.local_path:
             link_or_copy(self.local_path, dest)
@@ -120,7 +120,7 @@ def as_assembler(obj: Any, schema: dict | None = None) -> Assembler:
 
 def output_path(output_dir: str, name: str) -> str:
     """Where an output called ``name`` goes (refusing names that leave the folder)."""
-    from ..iorw import safe_join
+    from ..transfer import safe_join
 
     path = safe_join(output_dir, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)

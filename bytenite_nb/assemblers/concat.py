@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 
-from ..iorw import ParallelDigest, copy_range
+from ..transfer import ParallelDigest, copy_range
 from ..schema import SAFE_NAME
 from .base import Assembler, output_path
 

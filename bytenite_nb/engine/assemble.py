@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from ..exceptions import AssemblyError, ByteniteNBError
-from ..iorw import checksum_algorithm
+from ..transfer import checksum_algorithm
 from . import control
 from .commit import publish
 from .staging import Staging

@@ -27,7 +27,7 @@ from fsspec.core import url_to_fs
 from .. import config as _config
 from ..apps.base import TaskContext
 from ..exceptions import PartitionError, RetriesExhausted, TaskCancelled
-from ..iorw import copy_range, copy_stream, safe_join
+from ..transfer import copy_range, copy_stream, safe_join
 from ..partitioners.base import ChunkRef
 from . import control, events
 from .retry import run_with_retries

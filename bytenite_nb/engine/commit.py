@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from ..exceptions import StorageError
-from ..iorw import current_checksum, file_checksum, list_tree, safe_join
+from ..transfer import current_checksum, file_checksum, list_tree, safe_join
 from ..storage import Location
 
 SUCCESS = "_SUCCESS"

@@ -36,7 +36,7 @@ from fsspec.core import url_to_fs
 
 from ..assemblers.base import ChunkResult, ResultFile
 from ..exceptions import JobAlreadyRunning, ResumeConflict
-from ..iorw import list_tree
+from ..transfer import list_tree
 from ..partitioners.base import ChunkRef
 
 

@@ -207,7 +207,7 @@ class JobManager:
         """The chunks a job would run (references only; no app runs): their
         number, total size, and the first ``limit`` of them. Nothing of the
         preview stays behind."""
-        from ..engines.partitioner import discard_previews
+        from ..engine_folders.partitioner import discard_previews
 
         job = self.load_job(data, path)
         # In this process with the synchronous scheduler: a preview lists and

@@ -25,7 +25,7 @@ from typing import Any
 import fsspec
 
 from ..redact import redact_text
-from ..iorw import size_text
+from ..transfer import size_text
 
 TEXT_LIMIT = 64 * 1024
 MEDIA_LIMIT = 20 * 2**20

@@ -222,7 +222,7 @@ def validate_folder(folder: str, kind: str | None = None, params: dict | None = 
 
 def _check_template(path: str) -> list[str]:
     from .. import registry
-    from ..engines import resolve_engine
+    from ..engine_folders import resolve_engine
     from . import resolve_app
 
     try:
@@ -328,7 +328,7 @@ def app_validate(folder, params_text):
 def app_run(folder, chunk_file, params_text, chunk_number, out, timeout, no_container):
     """Run the app in FOLDER on one chunk, the way a job runs it."""
     from .. import config
-    from ..iorw import list_tree
+    from ..transfer import list_tree
     from ..schema import check, with_defaults
     from .base import TaskContext
     from .folder import FolderApp

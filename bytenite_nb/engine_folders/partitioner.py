@@ -18,9 +18,8 @@ import threading
 
 from fsspec.core import url_to_fs
 
-from ..apps.manifest import Manifest
 from ..exceptions import AppError, PartitionError, UnsafePathError
-from ..iorw import link_or_copy, list_tree, safe_join
+from ..transfer import link_or_copy, list_tree, safe_join
 from ..partitioners.base import ChunkRef, Partitioner, Source
 from .folder import EngineFolderSpec
 from .run import EngineFolder, run_engine
@@ -47,7 +46,8 @@ class EnginePartitioner(EngineFolderSpec, Partitioner):
             chunks_dir = os.path.join(work, "chunks")
             os.mkdir(source_dir)
             os.mkdir(chunks_dir)
-            fill_source_dir(source, source_dir)
+            # Hard links only where the engine cannot write through them (a read-only mount).
+            fill_source_dir(source, source_dir, link=self.image is not None)
             try:
                 run_engine(m, self.image, [EngineFolder("SOURCE_DIR", source_dir),
                                            EngineFolder("CHUNKS_DIR", chunks_dir, writable=True)],
@@ -60,15 +60,18 @@ class EnginePartitioner(EngineFolderSpec, Partitioner):
             shutil.rmtree(work, ignore_errors=True)
 
 
-def fill_source_dir(source: Source, folder: str) -> None:
+def fill_source_dir(source: Source, folder: str, *, link: bool = False) -> None:
     """Put every source file into ``folder`` under its name relative to the source
-    (hard links for local files; names that would leave the folder are refused)."""
+    (copies, or hard links with ``link`` - only for a folder the engine cannot
+    write to; names that would leave the folder are refused)."""
     for f in source.files:
         dest = safe_join(folder, f.name)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         fs, path = url_to_fs(f.url, **source.location.storage_options)
-        if source.location.is_local:
+        if source.location.is_local and link:
             link_or_copy(path, dest)
+        elif source.location.is_local:
+            shutil.copyfile(path, dest)
         else:
             fs.get_file(path, dest)
 

@@ -16,7 +16,7 @@ import tempfile
 
 from ..assemblers.base import Assembler, ChunkResult, chunk_folder
 from ..exceptions import AppError, AssemblyError
-from ..iorw import safe_join
+from ..transfer import safe_join
 from .folder import EngineFolderSpec
 from .run import EngineFolder, run_engine
 
