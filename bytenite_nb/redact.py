@@ -69,3 +69,45 @@ def drop_secrets(options: dict) -> dict:
             continue
         out[k] = drop_secrets(v) if isinstance(v, dict) else v
     return out
+
+
+#: secret values shorter than this are not hunted for in free text (too many false hits)
+MIN_SECRET_LENGTH = 8
+
+
+def secret_values(*sources: Any, environ: dict | None = None) -> set[str]:
+    """The values of secret-looking fields anywhere in ``sources`` (and of
+    secret-looking variables of ``environ``), to be masked wherever an app
+    might print them.
+
+    >>> sorted(secret_values({"app": {"api_key": "k-123456789"}, "n": 3}, environ={"GITHUB_TOKEN": "ghp_abcdefgh"}))
+    ['ghp_abcdefgh', 'k-123456789']
+    """
+    found: set[str] = set()
+
+    def walk(value: Any, secret: bool = False) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, secret or (isinstance(k, str) and is_secret_name(k)))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, secret)
+        elif secret and isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
+            found.add(value)
+
+    for source in sources:
+        walk(source)
+    walk({k: v for k, v in (environ or {}).items() if is_secret_name(k)}, True)
+    return found
+
+
+def mask_values(text: str, values: set[str]) -> str:
+    """``text`` with every one of ``values`` masked (and URL credentials, as :func:`redact_text`).
+
+    >>> mask_values("auth failed for k-123456789", {"k-123456789"})
+    'auth failed for ***'
+    """
+    for value in sorted(values, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return redact_text(text)

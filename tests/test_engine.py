@@ -504,3 +504,25 @@ def test_progress_events_while_running(client, tmp_path, text_file):
         assert e["done"] + e["failed"] + e["running"] + e["pending"] + e["cancelled"] <= 10
         assert 0 <= e["running"] <= 2  # two workers
     assert max(e["running"] for e in progress) >= 1
+
+
+def test_secrets_an_app_prints_are_masked(client, tmp_path, text_file, monkeypatch):
+    monkeypatch.setenv("SERVICE_TOKEN", "tok-from-the-environment-42")
+    cmd = make_app(tmp_path, """
+        sys.stderr.write(f"login failed with {params['api_key']} and {os.environ['SERVICE_TOKEN']}\\n")
+        sys.exit(3)
+    """)
+    job = bn.Job(source=str(text_file), app={"command": cmd, "env": {"SERVICE_TOKEN": "tok-from-the-environment-42"}},
+                 destination=str(tmp_path / "out"), params={"app": {"api_key": "sk-live-1234567890"}},
+                 config={"maxTaskRetries": 0})
+    events = []
+    handle = job.submit(client=client, progress=events.append)
+    with pytest.raises(bn.JobFailed) as e:
+        handle.result()
+    message = str(e.value)
+    assert "login failed with *** and ***" in message
+    store = st.default_store()
+    dump = json.dumps([store.get_job(handle.job_id), store.chunks(handle.job_id), store.events(job_id=handle.job_id),
+                       events, handle.chunk_states], default=str)
+    assert "sk-live-1234567890" not in dump + message
+    assert "tok-from-the-environment-42" not in dump + message

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Callable
 from .. import store as st
 from ..exceptions import ByteniteNBError, JobCancelled, JobFailed, TaskCancelled
 from ..partitioners.base import ChunkRef
-from ..redact import redact_text
+from ..redact import mask_values, secret_values
 from .assemble import assemble_and_publish
 from .chunk import run_chunk
 from .commit import read_success
@@ -160,6 +161,11 @@ class JobRunner:
         self.error: BaseException | None = None
         self.listeners: list[Callable[[dict], None]] = []
         self.warnings: list[str] = []
+        # What an app might print that must never reach a record, an event or a message.
+        self._secrets = secret_values(
+            spec.storage_options, spec.source.storage_options, spec.destination.storage_options,
+            spec.app_params, spec.partitioner_params, spec.assembler_params, getattr(spec.app, "env", None) or {},
+            environ=dict(os.environ))
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._chunk_state: dict[int, dict] = {}
@@ -193,7 +199,7 @@ class JobRunner:
 
     def _chunk_update(self, update: dict) -> None:
         if update.get("error"):  # app errors may quote params or URLs: mask credentials before anyone sees them
-            update = {**update, "error": redact_text(update["error"])}
+            update = {**update, "error": mask_values(update["error"], self._secrets)}
         with self._lock:
             index = update["index"]
             self.progress.apply(self._chunk_state.get(index, {}).get("state"), update)
@@ -268,7 +274,7 @@ class JobRunner:
                 log.exception("job %s crashed", self.job_id)
             if self.state not in st.FINAL_STATES:
                 state = st.CANCELLED if self._stop_reason == "cancelled" else st.FAILED
-                message = self._stop_message() or redact_text(f"{type(exc).__name__}: {exc}")
+                message = self._stop_message() or mask_values(f"{type(exc).__name__}: {exc}", self._secrets)
                 try:
                     self._set_state(state, error=message)
                 except Exception:
@@ -551,7 +557,7 @@ class JobHandle:
             message = (result.error if result else None) or str(error)
             cls = JobCancelled if result is not None and result.state == st.CANCELLED else JobFailed
             if error is not None and not isinstance(error, (TaskCancelled, JobFailed)) and isinstance(error, ByteniteNBError):
-                message = redact_text(str(error))
+                message = mask_values(str(error), self._runner._secrets)
             raise cls(f"job {self.job_id} {result.state if result else 'FAILED'}: {message}", result) from error
         return result
 
