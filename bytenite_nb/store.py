@@ -265,17 +265,35 @@ class JobStore:
             self._event(db, job_id, "chunks", {"updates": [
                 {k: (redact(v) if k == "error" and v else v) for k, v in u.items()} for u in updates]}, now)
 
-    def chunks(self, job_id: str, *, states: Iterable[str] | None = None) -> list[dict]:
-        """A job's chunk records in chunk order, optionally only those in ``states``.
+    def chunks(self, job_id: str, *, states: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+               offset: int = 0, limit: int | None = None) -> list[dict]:
+        """A job's chunk records in chunk order: only those in ``states``, or all but
+        those in ``exclude``; a page of them with ``offset``/``limit``.
 
         >>> # [c["idx"] for c in store.chunks("j1", states=["FAILED"])]
         """
         sql, args = "SELECT * FROM chunks WHERE job_id=?", [job_id]
-        if states:
-            states = list(states)
-            sql += f" AND state IN ({','.join('?' * len(states))})"
-            args += states
-        return [dict(r) for r in self._query(sql + " ORDER BY idx", args)]
+        sql, args = self._state_filter(sql, args, states, exclude)
+        sql += " ORDER BY idx"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        return [dict(r) for r in self._query(sql, args)]
+
+    def count_chunks(self, job_id: str, *, states: Iterable[str] | None = None,
+                     exclude: Iterable[str] | None = None) -> int:
+        """How many chunk records :meth:`chunks` would give without paging."""
+        sql, args = self._state_filter("SELECT COUNT(*) AS n FROM chunks WHERE job_id=?", [job_id], states, exclude)
+        return self._query(sql, args)[0]["n"]
+
+    @staticmethod
+    def _state_filter(sql: str, args: list, states, exclude) -> tuple[str, list]:
+        for column_test, values in (("IN", states), ("NOT IN", exclude)):
+            if values:
+                values = list(values)
+                sql += f" AND state {column_test} ({','.join('?' * len(values))})"
+                args = args + values
+        return sql, args
 
     def progress(self, job_id: str, total: int | None = None) -> dict:
         """Chunk counts by state: ``{"total", "done", "failed", "running", "retrying", "pending", "cancelled"}``."""

@@ -507,13 +507,13 @@ class JobManager:
         A job of 100 000 chunks answers with a few hundred of them, not all.
         """
         out = self.job_summary(job_id)
-        attention, others = [], []
-        for c in self.store.chunks(job_id):
-            (attention if c["state"] in ATTENTION_STATES else others).append(c)
-        out["attention"] = [_chunk(c) for c in attention[:ATTENTION_LIMIT]]
-        out["attentionTotal"] = len(attention)
-        out["chunks"] = [_chunk(c) for c in others[offset:offset + limit]]
-        out["chunkPage"] = {"offset": offset, "limit": limit, "total": len(others)}
+        attention = self.store.chunks(job_id, states=ATTENTION_STATES, limit=ATTENTION_LIMIT)
+        out["attention"] = [_chunk(c) for c in attention]
+        out["attentionTotal"] = self.store.count_chunks(job_id, states=ATTENTION_STATES)
+        page = self.store.chunks(job_id, exclude=ATTENTION_STATES, offset=offset, limit=limit)
+        out["chunks"] = [_chunk(c) for c in page]
+        out["chunkPage"] = {"offset": offset, "limit": limit,
+                            "total": self.store.count_chunks(job_id, exclude=ATTENTION_STATES)}
         record = self.store.get_job(job_id) or {}
         out["spec"] = record.get("spec")
         out["log"] = self.log_tail(job_id)
