@@ -217,3 +217,22 @@ def test_a_process_partitioner_engine_cannot_change_the_source(tmp_path):
     job.run(scheduler="sync")
     assert (tmp_path / "out" / "output.bin").read_text() == "changed\n"
     assert (src / "a.txt").read_text() == "original\n"
+
+
+def test_plan_of_an_engine_partitioner_leaves_no_copies(tmp_path, monkeypatch):
+    import tempfile
+
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "a.txt").write_text("x" * 100)
+    make_folder(tmp_path / "engines", "halves", {"type": "partitioner", "platform": "local", "entrypoint": "p.sh"},
+                {"p.sh": 'head -c 50 "$SOURCE_DIR/a.txt" > "$CHUNKS_DIR/data_0.bin"; '
+                         'tail -c 50 "$SOURCE_DIR/a.txt" > "$CHUNKS_DIR/data_1.bin"\n'})
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    job = bn.Job(source=str(src), partitioner=str(tmp_path / "engines" / "halves"), app="identity",
+                 destination=str(tmp_path / "out"))
+    refs = job.plan(scheduler="sync")
+    assert [r.size for r in refs] == [50, 50]
+    assert list(temp.iterdir()) == []

@@ -30,11 +30,11 @@ def __getattr__(name: str) -> Any:  # keep `import bytenite_nb.engine.control` l
 def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None):
     """The chunk references of ``job`` (planning runs as a task near the data)."""
     from .executors import make_executor, task_key
-    from .planning import plan_chunks
+    from .planning import preview_chunks
 
     spec = job.resolve()
     executor = make_executor(client=client, scheduler=scheduler, workers=workers)
-    return executor.submit(plan_chunks, spec, key=task_key("plan", job.id or "preview")).result()
+    return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
 
 
 def submit_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,

@@ -45,3 +45,13 @@ def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
         refs = plan_chunks(spec, job_id)
     Staging.of(spec, job_id).save_plan(refs)
     return refs
+
+
+def preview_chunks(spec) -> list[ChunkRef]:
+    """:func:`plan_chunks` for a look only (``job.plan()``): what a partitioner
+    engine copied to make the chunks is removed at once, in the process that made it."""
+    from ..engine_folders.partitioner import discard_previews
+
+    refs = plan_chunks(spec)
+    discard_previews(refs)
+    return refs

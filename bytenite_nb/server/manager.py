@@ -206,25 +206,19 @@ class JobManager:
     def plan(self, data: Any, path: str | None = None, *, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
         """The chunks a job would run (references only; no app runs): their
         number, total size, and the first ``limit`` of them. Nothing of the
-        preview stays behind."""
-        from ..engine_folders.partitioner import discard_previews
-
+        preview stays behind (``job.plan`` removes what an engine folder
+        partitioner copied for it)."""
         job = self.load_job(data, path)
         # In this process with the synchronous scheduler: a preview lists and
         # splits, it never moves the data, and needs no cluster.
         refs = job.plan(scheduler="sync")
-        try:
-            sizes = [r.size for r in refs if r.size is not None]
-            return {
-                "count": len(refs),
-                "totalSize": sum(sizes) if sizes else None,
-                "chunks": [redact(r.to_dict()) for r in refs[:limit]],
-                "truncated": len(refs) > limit,
-            }
-        finally:
-            # An engine folder partitioner copied its chunks into a temporary
-            # folder for the preview: gone now, not when the server exits.
-            discard_previews(refs)
+        sizes = [r.size for r in refs if r.size is not None]
+        return {
+            "count": len(refs),
+            "totalSize": sum(sizes) if sizes else None,
+            "chunks": [redact(r.to_dict()) for r in refs[:limit]],
+            "truncated": len(refs) > limit,
+        }
 
     # -- running -----------------------------------------------------------------------
 
