@@ -95,6 +95,10 @@ class TaskTimeoutError(AppError):
     """An attempt ran longer than ``config.taskTimeout``."""
 
 
+class AppOutputTooLarge(AppError):
+    """An app printed more than ``config.maxAppOutput`` to stdout and stderr."""
+
+
 class ContainerError(AppError):
     """A container could not be run: no container engine, an engine error, a
     missing image. Names the engine and the image."""

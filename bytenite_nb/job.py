@@ -66,6 +66,8 @@ CONFIG_SCHEMA = {
                      "description": "Stop the job at the first chunk that fails for good."},
         "staging": {"type": "string", "minLength": 1,
                     "description": "URL where chunk results wait for assembly (every worker must reach it)."},
+        "maxAppOutput": {"type": "number", "exclusiveMinimum": 0, "default": 256,
+                         "description": "MiB an app may print (stdout and stderr) per attempt before it is stopped."},
         "checksum": {"enum": ["crc32c", "sha256"], "default": "crc32c",
                      "description": "Checksum of every output in _SUCCESS."},
         "keepStaging": {"type": "boolean", "default": False,

@@ -252,3 +252,22 @@ def test_same_module_name_in_two_job_folders(tmp_path):
         job.run(scheduler="sync")
         results.append((folder / "out" / "output.txt").read_text())
     assert results == ["first", "second"]
+
+
+def test_an_app_printing_without_end_is_stopped(client, tmp_path):
+    """Output past config.maxAppOutput stops the attempt: a clear error, nothing at the destination."""
+    src = three_files(tmp_path)
+    app = tmp_path / "chatty.py"
+    app.write_text(textwrap.dedent("""\
+        import sys
+        while True:
+            sys.stdout.write("y" * 65536)
+        """))
+    job = bn.Job(source=str(src), partitioner="files", app={"command": [sys.executable, str(app)]},
+                 assembler="concat", destination=str(tmp_path / "out"),
+                 config={"maxAppOutput": 2, "maxTaskRetries": 0})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    assert "printed more than 2 MiB to stdout and stderr" in str(e.value)
+    assert "config.maxAppOutput" in str(e.value)
+    assert not (tmp_path / "out").exists()

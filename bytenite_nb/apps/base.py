@@ -39,6 +39,8 @@ class TaskContext:
     shared_cache_dir: str
     user_cache_dir: str
     log_dir: str
+    #: bytes the app may print (stdout and stderr together) before the attempt is stopped
+    max_output: int | None = None
 
     def env(self) -> dict[str, str]:
         """The runtime contract as environment variables."""

@@ -242,7 +242,7 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
                   log_dir: str, job_id: str | None, timeout: float | None, what: str,
                   workdir: str | None = None, requirements: DeviceRequirements | None = None,
                   network: bool = False, user: str | None = None, engine: str | None = None,
-                  label: str = "task") -> None:
+                  label: str = "task", max_output: int | None = None) -> None:
     """Run ``argv`` in a fresh container of ``image`` and remove it; raise
     :class:`AppError` (or a subclass) naming ``what`` if it fails.
 
@@ -285,7 +285,7 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
     finished = False
     try:
         run_command(opts, env={**os.environ, **env}, cwd=log_dir, job_id=job_id, timeout=timeout, log_dir=log_dir,
-                    what=what)
+                    what=what, max_output=max_output)
         finished = True
     except AppError as exc:
         if type(exc) is AppError and exc.exit_code in (125, 126, 127):
@@ -357,7 +357,8 @@ def run_task_in_container(ctx: TaskContext, image: str, argv: list[str] | None, 
     env = {**(extra_env or {}), **contract_env(ctx)}
     run_container(image, argv, mounts=mounts, env=env, log_dir=ctx.log_dir, job_id=ctx.job_id,
                   timeout=ctx.timeout, what=what, workdir=workdir, requirements=requirements,
-                  network=network, user=user, engine=engine, label=f"chunk{ctx.chunk_number}")
+                  network=network, user=user, engine=engine, label=f"chunk{ctx.chunk_number}",
+                  max_output=ctx.max_output)
 
 
 SPEC_KEYS = ("image", "command", "env", "network", "device_requirements", "deviceRequirements", "user",

@@ -13,10 +13,11 @@ import signal
 import subprocess
 
 from ..engine import control
-from ..exceptions import AppError
+from ..exceptions import AppError, AppOutputTooLarge
 from .base import TaskContext
 
 TAIL_BYTES = 4096
+OUTPUT_CHECK_SECONDS = 0.25
 
 
 def tail(path: str, limit: int = TAIL_BYTES) -> str:
@@ -52,13 +53,17 @@ def run_process(argv: list[str], ctx: TaskContext, *, cwd: str | None = None,
     env.update(ctx.env())
     env.update(extra_env or {})
     run_command(argv, env=env, cwd=cwd or ctx.task_dir, job_id=ctx.job_id, timeout=ctx.timeout,
-                log_dir=ctx.log_dir, what=what)
+                log_dir=ctx.log_dir, what=what, max_output=ctx.max_output)
 
 
 def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str | None,
-                timeout: float | None, log_dir: str, what: str = "the app") -> None:
+                timeout: float | None, log_dir: str, what: str = "the app",
+                max_output: int | None = None) -> None:
     """Run ``argv`` in its own process group under the job's timeout and cancel;
     stdout and stderr go to ``log_dir``. Raise :class:`AppError` if it fails.
+
+    A program that prints more than ``max_output`` bytes (stdout and stderr
+    together) is stopped: a runaway loop of prints must not fill the disk.
 
     The environment is exactly ``env`` (partitioner and assembler engines get
     a contract of their own, not an app's).
@@ -79,8 +84,17 @@ def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str |
         except PermissionError as exc:
             raise AppError(f"{what}: {argv[0]!r} is not executable: {exc.strerror}") from exc
         attempt.pgids.add(proc.pid)
+        too_much = None
         try:
-            code = proc.wait()
+            while True:
+                try:
+                    code = proc.wait(timeout=OUTPUT_CHECK_SECONDS if max_output else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    printed = os.fstat(out.fileno()).st_size + os.fstat(err.fileno()).st_size
+                    if printed > max_output:
+                        too_much = printed
+                        os.killpg(proc.pid, signal.SIGKILL)
         finally:
             # Whatever the app left running in its group goes with it.
             try:
@@ -91,5 +105,9 @@ def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str |
     stderr_tail = tail(stderr_path)
     if stopped:
         control.raise_for(attempt, what, stderr_tail)
+    if too_much is not None:
+        raise AppOutputTooLarge(
+            f"{what} printed more than {max_output / 2**20:g} MiB to stdout and stderr "
+            f"({too_much / 2**20:.0f} MiB when stopped; config.maxAppOutput sets the limit)", stderr_tail=stderr_tail)
     if code != 0:
         raise AppError(f"{what} {describe_exit(code)}", exit_code=code, stderr_tail=stderr_tail)

@@ -166,7 +166,8 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
             ctx = TaskContext(
                 job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
                 results_dir=results_dir, params=spec.app_params, timeout=cfg.get("taskTimeout"),
-                shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=log_dir)
+                shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=log_dir,
+                max_output=int(cfg.get("maxAppOutput", 256) * 2**20))
             spec.app.run(ctx)
             control.check_cancelled(job_id)
             return staging.commit(index, token, results_dir, {"attempts": n})
