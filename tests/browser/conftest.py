@@ -179,9 +179,10 @@ def jupyterlab_server(tmp_path_factory):
         (ARTIFACTS / f"jupyterlab-{port}.log").write_text(log_path.read_text(errors="replace").replace(token, "***"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser():
-    """Headless Debian Chromium through Playwright (session scope)."""
+    """Headless Debian Chromium through Playwright, for the browser tests only: stopped
+    when they are done, so its event loop never meets the other tests."""
     executable = require("chromium", "Debian's chromium is not installed (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
