@@ -21,13 +21,7 @@ from bytenite_nb.assemblers.concat import Concat
 from bytenite_nb.assemblers.passthrough import Passthrough
 from bytenite_nb.exceptions import JobValidationError, UnsafePathError
 from bytenite_nb.store import JobStore
-
-
-def crc32c(data: bytes) -> str:
-    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
-    import google_crc32c
-
-    return f"{google_crc32c.value(data):08x}"
+from tests.helpers import crc32c
 
 
 def write_files(chunk_path, results_dir, params):

@@ -16,13 +16,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb import store as st
 from bytenite_nb.engine.staging import Staging
-
-
-def crc32c(data: bytes) -> str:
-    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
-    import google_crc32c
-
-    return f"{google_crc32c.value(data):08x}"
+from tests.helpers import crc32c
 
 
 def make_app(folder, body: str, name: str = "app.py") -> list[str]:

@@ -25,6 +25,7 @@ import bytenite_nb as bn
 from bytenite_nb import store as st
 from bytenite_nb.exceptions import JobValidationError
 from bytenite_nb.papermill_io import handler
+from tests.helpers import check_success_objects
 
 
 @dataclass
@@ -64,13 +65,6 @@ def bucket(request) -> Bucket:
     return Bucket("azure", fs, name, "az", "abfs", "azure", (azurite.key,))
 
 
-def crc32c(data: bytes) -> str:
-    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
-    import google_crc32c
-
-    return f"{google_crc32c.value(data):08x}"
-
-
 def text(n_lines: int, tag: str = "") -> bytes:
     return "".join(f"{tag}line {i:05d} {'y' * (i % 41)}\n" for i in range(n_lines)).encode()
 
@@ -78,20 +72,7 @@ def text(n_lines: int, tag: str = "") -> bytes:
 def check_success(b: Bucket, prefix: str, result, scheme: str | None = None) -> dict:
     """``_SUCCESS`` under ``prefix`` lists exactly the other objects there, with true sizes and
     checksums, and names them with the scheme the destination was given with."""
-    scheme = scheme or b.scheme
-    objects = b.listing(prefix)
-    manifest = json.loads(objects.pop("_SUCCESS"))
-    assert manifest["jobId"] == result.job_id
-    assert manifest["chunkCount"] == result.n_chunks
-    assert manifest["checksum"] == "crc32c"
-    assert sorted(f["name"] for f in manifest["files"]) == sorted(objects)
-    for entry in manifest["files"]:
-        data = objects[entry["name"]]
-        assert entry["size"] == len(data)
-        assert entry["crc32c"] == crc32c(data)
-        assert entry["url"] == f"{scheme}://{b.name}/{prefix}/{entry['name']}"
-    assert result.success_url == f"{scheme}://{b.name}/{prefix}/_SUCCESS"
-    return manifest
+    return check_success_objects(b.listing(prefix), result, f"{scheme or b.scheme}://{b.name}/{prefix}")
 
 
 def everything_stored(home) -> str:

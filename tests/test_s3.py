@@ -12,13 +12,7 @@ import pytest
 
 import bytenite_nb as bn
 from bytenite_nb.exceptions import JobValidationError
-
-
-def crc32c(data: bytes) -> str:
-    """The crc32c of ``data`` as _SUCCESS writes it (8 hex digits)."""
-    import google_crc32c
-
-    return f"{google_crc32c.value(data):08x}"
+from tests.helpers import check_success_objects, crc32c
 
 
 def text(n_lines: int, tag: str = "") -> bytes:
@@ -34,18 +28,7 @@ def listing(fs, prefix: str) -> dict[str, bytes]:
 
 def check_success(fs, prefix: str, result) -> dict:
     """``_SUCCESS`` under ``prefix`` lists exactly the other objects there, with true sizes and checksums."""
-    objects = listing(fs, prefix)
-    manifest = json.loads(objects.pop("_SUCCESS"))
-    assert manifest["jobId"] == result.job_id
-    assert manifest["chunkCount"] == result.n_chunks
-    assert sorted(f["name"] for f in manifest["files"]) == sorted(objects)
-    for entry in manifest["files"]:
-        data = objects[entry["name"]]
-        assert entry["size"] == len(data)
-        assert entry["crc32c"] == crc32c(data)
-        assert entry["url"] == f"s3://{prefix}/{entry['name']}"
-    assert result.success_url == f"s3://{prefix}/_SUCCESS"
-    return manifest
+    return check_success_objects(listing(fs, prefix), result, f"s3://{prefix}")
 
 
 def upper(chunk_path, results_dir, params):
