@@ -343,6 +343,26 @@ def test_sync_scheduler_with_memory_filesystem(tmp_path):
     assert json.loads(fs.cat("/bnb-test/out/_SUCCESS"))["chunkCount"] == result.n_chunks
 
 
+def test_identity_hard_links_chunks_and_the_output_stays_intact(tmp_path, text_file, monkeypatch):
+    # Task folders on the staging filesystem: the identity app hard-links every
+    # chunk into its results; the next chunks, materialised in the same reused
+    # task folder (one thread), must leave those results as they were.
+    monkeypatch.setenv("BYTENITE_NB_TASK_DIR", str(tmp_path / "tasks"))
+    linked = []
+    real_link = os.link
+
+    def spying_link(src, dst, *a, **kw):
+        real_link(src, dst, *a, **kw)
+        linked.append(dst)
+
+    monkeypatch.setattr(os, "link", spying_link)
+    job = lines_job(tmp_path, text_file, "identity", params={"partitioner": {"lines_per_chunk": 60}})
+    result = job.run(scheduler="sync")
+    assert result.n_chunks == 9
+    assert (tmp_path / "out" / "output.bin").read_bytes() == text_file.read_bytes()
+    assert sum(os.path.basename(p) == "result.bin" for p in linked) == 9
+
+
 def test_secrets_never_reach_records(client, tmp_path, text_file):
     job = bn.Job(source=str(text_file), app="identity", destination=str(tmp_path / "out"),
                  storage_options={"secret": "hunter2-very-secret", "token": "tok-123456"},

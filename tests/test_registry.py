@@ -434,7 +434,7 @@ def test_components_command_as_installed():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("apps:\n")
     assert ("  identity\n"
-            "      Copy the chunk unchanged to the results (``result.bin``): the identity map.\n"
+            "      The chunk, unchanged, as the result (``result.bin``): the identity map.\n"
             '      - output_name (string = "result.bin"): Name of the result file.\n'
             "  noop\n"
             "      Do nothing and produce no result (measures the engine's own overhead).\n") in done.stdout

@@ -9,8 +9,16 @@ from ..schema import SAFE_NAME
 
 
 def identity(chunk_path: str, results_dir: str, params: dict) -> None:
-    """Copy the chunk unchanged to the results (``result.bin``): the identity map."""
-    shutil.copyfile(chunk_path, os.path.join(results_dir, params.get("output_name", "result.bin")))
+    """The chunk, unchanged, as the result (``result.bin``): the identity map.
+
+    A hard link when the chunk and the results share a filesystem (no byte is
+    copied; the engine never writes a chunk file in place), a copy otherwise.
+    """
+    dest = os.path.join(results_dir, params.get("output_name", "result.bin"))
+    try:
+        os.link(chunk_path, dest)
+    except OSError:
+        shutil.copyfile(chunk_path, dest)
 
 
 identity.schema = {

@@ -31,33 +31,53 @@ class Concat(Assembler):
     def assemble(self, results, output_dir, params):
         pattern = params.get("pattern")
         separator = params.get("separator", "").encode()
-        parts = [f for chunk in results for f in chunk.files
-                 if not pattern or fnmatch.fnmatch(f.name, pattern)]
+        # The output, in order: result files, and the separator between chunks.
+        parts: list = []
+        previous_chunk = None
+        for chunk in results:
+            for f in chunk.files:
+                if pattern and not fnmatch.fnmatch(f.name, pattern):
+                    continue
+                if separator and previous_chunk is not None and previous_chunk != chunk.index:
+                    parts.append(separator)
+                previous_chunk = chunk.index
+                parts.append(f)
+        files = [p for p in parts if not isinstance(p, bytes)]
         name = params.get("output_name")
         if not name:
-            ext = os.path.splitext(parts[0].name)[1] if parts else ""
-            name = "output" + ext
+            name = "output" + (os.path.splitext(files[0].name)[1] if files else "")
         path = output_path(output_dir, name)
         with ParallelDigest() as digest, open(path, "wb") as out:
-            previous_chunk = None
-            for chunk in results:
-                for f in chunk.files:
-                    if pattern and not fnmatch.fnmatch(f.name, pattern):
-                        continue
-                    if separator and previous_chunk is not None and previous_chunk != chunk.index:
-                        out.write(separator)
-                        digest.add_bytes(separator)
-                    previous_chunk = chunk.index
-                    if f.local_path:
-                        # Copy in the kernel; hash the same part beside it.
-                        digest.add_file(f.local_path)
-                        copy_range(f.local_path, out)
-                    else:
-                        with f.open() as src:
-                            while True:
-                                data = src.read(8 * 2**20)
-                                if not data:
-                                    break
-                                out.write(data)
-                                digest.add_bytes(data)
+            if all(f.local_path for f in files):
+                _copy_local(out, parts, digest)
+            else:
+                _stream(out, parts, digest)
         return {name: digest.finish()}
+
+
+def _copy_local(out, parts: list, digest: ParallelDigest) -> None:
+    """Local parts: copied in the kernel, in order; the checksum of the whole is
+    read beside them, in its own thread."""
+    for part in parts:
+        if isinstance(part, bytes):
+            out.write(part)
+            digest.add_bytes(part)
+        else:
+            digest.add_file(part.local_path)
+            copy_range(part.local_path, out)
+
+
+def _stream(out, parts: list, digest: ParallelDigest) -> None:
+    """Parts on an object store: read in order and appended."""
+    for part in parts:
+        if isinstance(part, bytes):
+            out.write(part)
+            digest.add_bytes(part)
+            continue
+        with part.open() as src:
+            while True:
+                data = src.read(8 * 2**20)
+                if not data:
+                    break
+                out.write(data)
+                digest.add_bytes(data)

@@ -7,8 +7,8 @@ an outcome that the job's runner records. (Resume happens before: the runner
 sends only the chunks that staging does not hold committed.)
 
 Small chunks are materialised on a memory-backed filesystem (``/dev/shm``)
-when it has room, larger ones in the temporary folder
-(``BYTENITE_NB_TASK_DIR`` overrides both).
+when it has room, larger ones beside the staged results (or in the temporary
+folder); ``BYTENITE_NB_TASK_DIR`` overrides both.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -
     several member files become a zip archive, a chunk without data an empty file.
     """
     options = storage_options or {}
+    if os.path.lexists(dest):
+        os.unlink(dest)  # never write through a link an earlier attempt's app made
     if ref.members:
         with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for url, name in zip(ref.members, ref.names or [os.path.basename(m) for m in ref.members]):
@@ -73,14 +75,14 @@ def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -
 
 
 #: chunks up to this size are materialised on a memory-backed filesystem when there is one
-SMALL_CHUNK = 256 * 2**20
+SMALL_CHUNK = 4 * 2**20
 SHM_MARGIN = 64 * 2**20
 _roots: dict[tuple[int, str], str] = {}
 _roots_lock = threading.Lock()
 _made_dirs: set[str] = set()
 
 
-def _task_base(size: int | None) -> str:
+def _task_base(size: int | None, near: str | None) -> str:
     configured = os.environ.get("BYTENITE_NB_TASK_DIR")
     if configured:
         return configured
@@ -89,7 +91,9 @@ def _task_base(size: int | None) -> str:
         st = os.statvfs("/dev/shm")
         if st.f_bavail * st.f_frsize >= 2 * size + SHM_MARGIN:
             return "/dev/shm"
-    return tempfile.gettempdir()
+    # Larger chunks beside the staged results: one filesystem, so an app may
+    # hard-link its input into its results instead of copying it.
+    return near or tempfile.gettempdir()
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,10 +101,11 @@ def _shm_usable() -> bool:
     return os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
 
 
-def task_root(size: int | None) -> str:
+def task_root(size: int | None, near: str | None = None) -> str:
     """This thread's task folder (holding ``task/`` and ``logs/``), made once and reused:
-    creating folders for every chunk costs more than a no-op app."""
-    base = _task_base(size)
+    creating folders for every chunk costs more than a no-op app. ``near`` is a
+    local folder on the filesystem of the staged results, if they are local."""
+    base = _task_base(size, near)
     key = (threading.get_ident(), base)
     with _roots_lock:
         root = _roots.get(key)
@@ -158,7 +163,7 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> dict:
         if n > 1:
             events.emit(job_id, {"type": "chunk", "index": index, "state": "RUNNING", "attempt": n})
         token, results_dir = staging.new_attempt(index)
-        root = task_root(ref.size)
+        root = task_root(ref.size, os.path.join(os.path.dirname(staging.path), "_tasks") if staging.local else None)
         task_dir, log_dir = os.path.join(root, "task"), os.path.join(root, "logs")
         try:
             chunk_path = os.path.join(task_dir, "data.bin")
