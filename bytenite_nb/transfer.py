@@ -1,25 +1,24 @@
 """Moving bytes: local fast paths, fsspec everywhere else, safe names.
 
 Every copy the engine makes goes through here, so the fast paths
-(``copy_file_range``, hard links) and the path-safety checks live in one place.
+(cache-sized buffered copies, hard links) and the path-safety checks live in one place.
 """
 
 from __future__ import annotations
 
 import contextvars
-import errno
 import hashlib
 import os
 import shutil
-import threading
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from .exceptions import UnsafePathError
 
 BUFFER = 8 * 2**20
-#: reads for checksums: small enough to stay in the CPU cache between the read and the hash
-HASH_BUFFER = 2**20
+#: local copies and checksums go through 1 MiB at a time: small enough to stay
+#: in the CPU cache between the read, the hash and the write
+COPY_BUFFER = 2**20
 
 
 def size_text(n: int | None) -> str:
@@ -38,53 +37,47 @@ def size_text(n: int | None) -> str:
     return str(n)
 
 
-def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None) -> int:
-    """Append bytes ``[start, end)`` of a local file to an open local file.
+def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None, digest=None) -> int:
+    """Append bytes ``[start, end)`` of a local file to an open local file;
+    feed them to ``digest`` (a :func:`new_checksum`) on the way.
 
-    The bytes never pass through Python when the kernel can copy them:
-    ``sendfile`` (steadier than ``copy_file_range`` on ext4 with freshly written
-    sources, and it crosses filesystems), then ``copy_file_range``, a read/write
-    loop only as a last resort.
+    A ``pread``/``write`` loop through one reused 1 MiB buffer: the buffer
+    stays in the CPU cache, so hashing it costs no second read, and it measured
+    faster here than ``sendfile`` or ``copy_file_range``
+    (``benchmarks/throughput.py``). Nothing is allocated per block, which
+    matters in Dask workers: their allocator hands large blocks straight back
+    to the system (``MALLOC_TRIM_THRESHOLD_``).
+
+    >>> import io, tempfile
+    >>> with tempfile.NamedTemporaryFile() as src, tempfile.TemporaryFile() as out:
+    ...     _ = src.write(b"0123456789"); src.flush()
+    ...     copy_range(src.name, out, 2, 5), out.seek(0), out.read()
+    (3, 0, b'234')
     """
-    with open(src_path, "rb") as src:
+    dst.flush()
+    out_fd = dst.fileno()
+    with open(src_path, "rb", buffering=0) as src:
+        in_fd = src.fileno()
         if end is None:
-            end = os.fstat(src.fileno()).st_size
+            end = os.fstat(in_fd).st_size
         total = max(0, end - start)
-        remaining = total
-        dst.flush()
-        out_fd, in_fd = dst.fileno(), src.fileno()
-        offset = start
-        ways = ["sendfile", "copy_file_range", "read"]
-        if not hasattr(os, "copy_file_range"):
-            ways.remove("copy_file_range")
+        view = memoryview(bytearray(min(total, COPY_BUFFER) or 1))
+        offset, remaining = start, total
         while remaining > 0:
-            way = ways[0]
-            try:
-                if way == "copy_file_range":
-                    n = os.copy_file_range(in_fd, out_fd, min(remaining, 1 << 30), offset)
-                elif way == "sendfile":
-                    n = os.sendfile(out_fd, in_fd, offset, min(remaining, 1 << 30))
-                else:
-                    src.seek(offset)
-                    data = src.read(min(remaining, BUFFER))
-                    dst.write(data)
-                    dst.flush()
-                    n = len(data)
-            except OSError as exc:
-                if way != "read" and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
-                                                   errno.EBADF):
-                    ways.pop(0)
-                    continue
-                raise
+            n = os.preadv(in_fd, [view[:min(remaining, len(view))]], offset)
             if n == 0:
                 break
+            if digest is not None:
+                digest.update(view[:n])
+            written = 0
+            while written < n:
+                written += os.write(out_fd, view[written:n])
             offset += n
             remaining -= n
-        if remaining:
-            raise OSError(f"{src_path}: expected {total} bytes from offset {start}, file ended at {offset}")
-        if ways[0] != "read":
-            dst.seek(0, os.SEEK_END)  # the kernel moved the file offset; keep Python's view in step
-        return total
+    if remaining:
+        raise OSError(f"{src_path}: expected {total} bytes from offset {start}, file ended at {offset}")
+    dst.seek(0, os.SEEK_END)  # written through the descriptor: keep Python's view of the offset in step
+    return total
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
@@ -129,16 +122,19 @@ def current_checksum() -> str:
 
 
 class _Crc32c:
+    """CRC-32C (Castagnoli) over any buffer, without copying it."""
+
     def __init__(self):
-        import google_crc32c
+        import crc32c
 
-        self._c = google_crc32c.Checksum()
+        self._crc32c = crc32c.crc32c
+        self._value = 0
 
-    def update(self, data: bytes) -> None:
-        self._c.update(bytes(data) if not isinstance(data, bytes) else data)
+    def update(self, data) -> None:
+        self._value = self._crc32c(data, self._value)
 
     def hexdigest(self) -> str:
-        return self._c.digest().hex()
+        return f"{self._value:08x}"
 
 
 def new_checksum(name: str | None = None):
@@ -158,88 +154,11 @@ def new_checksum(name: str | None = None):
 def file_checksum(path: str, name: str | None = None) -> str:
     """The checksum of a local file (``name`` defaults to the current algorithm)."""
     c = new_checksum(name)
-    with open(path, "rb") as f:
-        while data := f.read(HASH_BUFFER):
-            c.update(data)
+    view = memoryview(bytearray(COPY_BUFFER))
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(view):
+            c.update(view[:n])
     return c.hexdigest()
-
-
-class ParallelDigest:
-    """The checksum of a sequence of local files and bytes, computed in a background thread.
-
-    Lets an assembler copy parts in the kernel while the checksum of the whole
-    is computed beside it. The algorithm is the current one when it is made.
-
-    >>> d = ParallelDigest("sha256"); d.finish()
-    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
-    """
-
-    def __init__(self, algorithm: str | None = None):
-        self.algorithm = algorithm or current_checksum()
-        self._hash = new_checksum(self.algorithm)
-        self._parts: list[tuple[str, int, int | None] | bytes] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="bytenite-nb-digest", daemon=True)
-        self._thread.start()
-
-    def add_file(self, path: str, start: int = 0, end: int | None = None) -> None:
-        with self._cond:
-            self._parts.append((path, start, end))
-            self._cond.notify()
-
-    def add_bytes(self, data: bytes) -> None:
-        with self._cond:
-            self._parts.append(bytes(data))
-            self._cond.notify()
-
-    def _run(self):
-        try:
-            while True:
-                with self._cond:
-                    while not self._parts and not self._closed:
-                        self._cond.wait()
-                    if not self._parts:
-                        return
-                    part = self._parts.pop(0)
-                if isinstance(part, bytes):
-                    self._hash.update(part)
-                    continue
-                path, start, end = part
-                with open(path, "rb") as f:
-                    f.seek(start)
-                    left = None if end is None else end - start
-                    while left is None or left > 0:
-                        data = f.read(HASH_BUFFER if left is None else min(HASH_BUFFER, left))
-                        if not data:
-                            break
-                        self._hash.update(data)
-                        if left is not None:
-                            left -= len(data)
-        except BaseException as exc:  # surfaced by finish()
-            self._error = exc
-
-    def finish(self) -> str:
-        """Wait for every part to be read; return the checksum (safe to call again)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-        if self._error:
-            raise self._error
-        return self._hash.hexdigest()
-
-    def __enter__(self) -> "ParallelDigest":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        # Never leave the thread waiting, whatever happened to the copy.
-        with self._cond:
-            self._closed = True
-            self._parts.clear() if exc[0] is not None else None
-            self._cond.notify()
-        self._thread.join()
 
 
 def safe_join(root: str, name: str) -> str:

@@ -182,14 +182,27 @@ def test_concat_of_no_results_is_one_empty_output(tmp_path, numbers):
     assert check_manifest(out, result)["files"][0]["crc32c"] == crc32c(b"")
 
 
-def test_concat_returns_the_checksum_of_what_it_wrote(tmp_path):
-    results = [local_result(tmp_path, i, {"r.txt": f"part {i}\n".encode() * 1000}) for i in range(3)]
+@pytest.mark.parametrize("algorithm", ["crc32c", "sha256"])
+@pytest.mark.parametrize("where", ["local", "streamed"])
+def test_concat_returns_the_checksum_of_what_it_wrote(tmp_path, algorithm, where):
+    import dataclasses
+    import hashlib
+
+    from bytenite_nb.transfer import checksum_algorithm
+
+    # Parts larger than the copy buffer, so the checksum spans several blocks of each.
+    results = [local_result(tmp_path, i, {"r.txt": f"part {i}\n".encode() * 300_000}) for i in range(3)]
+    if where == "streamed":  # read through fsspec, as parts on an object store are
+        results = [dataclasses.replace(r, files=tuple(dataclasses.replace(f, local_path=None) for f in r.files))
+                   for r in results]
     out = tmp_path / "assembled"
     out.mkdir()
-    sums = Concat().assemble(results, str(out), {"separator": "#"})
+    with checksum_algorithm(algorithm):
+        sums = Concat().assemble(results, str(out), {"separator": "#"})
     data = (out / "output.txt").read_bytes()
-    assert data == "#".join(f"part {i}\n" * 1000 for i in range(3)).encode()
-    assert sums == {"output.txt": crc32c(data)}
+    assert data == "#".join(f"part {i}\n" * 300_000 for i in range(3)).encode()
+    expected = crc32c(data) if algorithm == "crc32c" else hashlib.sha256(data).hexdigest()
+    assert sums == {"output.txt": expected}
 
 
 # -- zip ---------------------------------------------------------------------------------

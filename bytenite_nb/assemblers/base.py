@@ -3,8 +3,9 @@
 An assembler gets the committed results in chunk order and writes the job's
 outputs into a local ``output_dir``; the engine then publishes that folder to
 the destination and writes ``_SUCCESS`` last. An assembler that already knows
-the checksum of an output (it streamed the bytes, see
-:class:`~bytenite_nb.transfer.ParallelDigest`) may return ``{name: checksum}`` to
+the checksum of an output (it hashed the bytes on the way, see
+:func:`~bytenite_nb.transfer.new_checksum` and
+:func:`~bytenite_nb.transfer.copy_range`) may return ``{name: checksum}`` to
 spare the engine a second read.
 
 >>> class Count(Assembler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 
-from ..transfer import ParallelDigest, copy_range
+from ..transfer import BUFFER, copy_range, new_checksum
 from ..schema import SAFE_NAME
 from .base import Assembler, output_path
 
@@ -47,37 +47,17 @@ class Concat(Assembler):
         if not name:
             name = "output" + (os.path.splitext(files[0].name)[1] if files else "")
         path = output_path(output_dir, name)
-        with ParallelDigest() as digest, open(path, "wb") as out:
-            if all(f.local_path for f in files):
-                _copy_local(out, parts, digest)
-            else:
-                _stream(out, parts, digest)
-        return {name: digest.finish()}
-
-
-def _copy_local(out, parts: list, digest: ParallelDigest) -> None:
-    """Local parts: copied in the kernel, in order; the checksum of the whole is
-    read beside them, in its own thread."""
-    for part in parts:
-        if isinstance(part, bytes):
-            out.write(part)
-            digest.add_bytes(part)
-        else:
-            digest.add_file(part.local_path)
-            copy_range(part.local_path, out)
-
-
-def _stream(out, parts: list, digest: ParallelDigest) -> None:
-    """Parts on an object store: read in order and appended."""
-    for part in parts:
-        if isinstance(part, bytes):
-            out.write(part)
-            digest.add_bytes(part)
-            continue
-        with part.open() as src:
-            while True:
-                data = src.read(8 * 2**20)
-                if not data:
-                    break
-                out.write(data)
-                digest.add_bytes(data)
+        digest = new_checksum()  # computed on the way: the output is never read back
+        with open(path, "wb") as out:
+            for part in parts:
+                if isinstance(part, bytes):
+                    out.write(part)
+                    digest.update(part)
+                elif part.local_path:
+                    copy_range(part.local_path, out, digest=digest)
+                else:
+                    with part.open() as src:
+                        while data := src.read(BUFFER):
+                            out.write(data)
+                            digest.update(data)
+        return {name: digest.hexdigest()}

@@ -37,7 +37,7 @@ from .staging import Staging
 def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
     """Write the bytes of chunk ``ref`` to the local file ``dest``; return its size.
 
-    A byte range is read with ranged reads (in the kernel for local files),
+    A byte range is read with ranged reads (positioned reads for local files),
     several member files become a zip archive, a chunk without data an empty file.
     """
     options = storage_options or {}
