@@ -38,8 +38,8 @@ def size_text(n: int | None) -> str:
 
 
 def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = None, digest=None) -> int:
-    """Append bytes ``[start, end)`` of a local file to an open local file;
-    feed them to ``digest`` (a :func:`new_checksum`) on the way.
+    """Write bytes ``[start, end)`` of a local file into an open local file, at
+    its current position; feed them to ``digest`` (a :func:`new_checksum`) on the way.
 
     A ``pread``/``write`` loop through one reused 1 MiB buffer: the buffer
     stays in the CPU cache, so hashing it costs no second read, and it measured
@@ -76,7 +76,7 @@ def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = N
             remaining -= n
     if remaining:
         raise OSError(f"{src_path}: expected {total} bytes from offset {start}, file ended at {offset}")
-    dst.seek(0, os.SEEK_END)  # written through the descriptor: keep Python's view of the offset in step
+    dst.seek(0, os.SEEK_CUR)  # written through the descriptor: bring Python's view of the offset in step
     return total
 
 
@@ -135,6 +135,53 @@ class _Crc32c:
 
     def hexdigest(self) -> str:
         return f"{self._value:08x}"
+
+
+#: CRC-32C's polynomial, bit-reversed (the bit order crc32c works in)
+_CRC32C_POLY = 0x82F63B78
+
+
+def _gf2_multiply(a: int, b: int) -> int:
+    """``a * b`` modulo the CRC-32C polynomial, both bit-reversed polynomials."""
+    product, bit = 0, 1 << 31
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC32C_POLY if b & 1 else b >> 1
+    return product
+
+
+_X_POWERS = [1 << 30]  # x ** (2 ** k) for k = 0, 1, ...: x ** 1 first, each the square of the last
+
+
+def _x_to_the_2_to_the(k: int) -> int:
+    """``x ** (2 ** k)`` modulo the polynomial."""
+    while len(_X_POWERS) <= k:
+        _X_POWERS.append(_gf2_multiply(_X_POWERS[-1], _X_POWERS[-1]))
+    return _X_POWERS[k]
+
+
+def combine_crc32c(first: str, second: str, second_size: int) -> str:
+    """The crc32c of ``A + B`` from the crc32c of ``A``, of ``B`` and the size of ``B``
+    (8 hex digits each), without reading any byte again: parts copied at the
+    same time still give the checksum of the whole.
+
+    >>> a, b = new_checksum("crc32c"), new_checksum("crc32c")
+    >>> a.update(b"1234"); b.update(b"56789")
+    >>> combine_crc32c(a.hexdigest(), b.hexdigest(), 5)
+    'e3069283'
+    """
+    # Appending n zero bytes multiplies the register by x ** (8n); the
+    # all-ones start and end values cancel out between the two parts.
+    shift, n, k = 1 << 31, second_size, 3
+    while n:
+        if n & 1:
+            shift = _gf2_multiply(_x_to_the_2_to_the(k), shift)
+        n >>= 1
+        k += 1
+    return f"{_gf2_multiply(shift, int(first, 16)) ^ int(second, 16):08x}"
 
 
 def new_checksum(name: str | None = None):

@@ -205,6 +205,25 @@ def test_concat_returns_the_checksum_of_what_it_wrote(tmp_path, algorithm, where
     assert sums == {"output.txt": expected}
 
 
+@pytest.mark.parametrize("cpus", [2, 3, 4])
+def test_concat_written_by_several_threads_is_whole_and_its_crc32c_combines(tmp_path, monkeypatch, cpus):
+    from bytenite_nb.assemblers import concat
+
+    monkeypatch.setattr(concat, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(concat.os, "cpu_count", lambda: cpus)
+    # Odd sizes and a three-byte separator, so range boundaries fall inside
+    # files and inside separators; one chunk has no results at all.
+    sizes = [1, 70_001, 0, 333_333, 2, 1_048_577]
+    results = [local_result(tmp_path, i, {"r.bin": os.urandom(n)}) for i, n in enumerate(sizes) if n]
+    results.insert(2, ChunkResult(index=99, files=()))
+    out = tmp_path / "assembled"
+    out.mkdir()
+    sums = Concat().assemble(results, str(out), {"separator": "#-#", "output_name": "all.bin"})
+    data = (out / "all.bin").read_bytes()
+    assert data == b"#-#".join(r.files[0].open().read() for r in results if r.files)
+    assert sums == {"all.bin": crc32c(data)}
+
+
 # -- zip ---------------------------------------------------------------------------------
 
 
