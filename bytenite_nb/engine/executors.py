@@ -63,9 +63,9 @@ class DaskExecutor:
         reports every change to it), a look every 10 to 50 ms, rather than
         through ``as_completed``, which runs a coroutine and a lock handoff per
         task on the client's event loop (1.25x against 1.16x a bare
-        ``client.map`` in ``benchmarks/overhead.py``). Results are gathered in bulk: a burst of finished
-        tasks costs one round trip per ``GATHER_SECONDS``, and the first result
-        after a quiet spell comes at once.
+        ``client.map`` in ``benchmarks/overhead.py``). Results are gathered in
+        bulk: a burst of finished tasks costs one round trip per
+        ``GATHER_SECONDS``, and the first result after a quiet spell comes at once.
         """
         pending = list(futures)
         finished: list = []
