@@ -224,6 +224,22 @@ def test_concat_written_by_several_threads_is_whole_and_its_crc32c_combines(tmp_
     assert sums == {"all.bin": crc32c(data)}
 
 
+@pytest.mark.parametrize("cpus", [2, 4])
+def test_concat_ranges_may_split_a_separator(tmp_path, monkeypatch, cpus):
+    from bytenite_nb.assemblers import concat
+
+    monkeypatch.setattr(concat, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(concat.os, "cpu_count", lambda: cpus)
+    # 10 + 3 + 10 bytes: with 2 or 4 ranges one boundary is byte 11, inside "#-#".
+    results = [local_result(tmp_path, i, {"r.txt": (str(i) * 10).encode()}) for i in range(2)]
+    assert any(10 < 23 * i // cpus < 13 for i in range(1, cpus))
+    out = tmp_path / "assembled"
+    out.mkdir()
+    sums = Concat().assemble(results, str(out), {"separator": "#-#"})
+    assert (out / "output.txt").read_bytes() == b"0000000000#-#1111111111"
+    assert sums == {"output.txt": crc32c(b"0000000000#-#1111111111")}
+
+
 # -- zip ---------------------------------------------------------------------------------
 
 

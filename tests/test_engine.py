@@ -151,6 +151,52 @@ def test_failing_app_leaves_destination_untouched(client, tmp_path, text_file):
     assert "bad row at offset 1234" in failed[0]["error"]
 
 
+def fails_on_line_150(chunk_path, results_dir, params):
+    data = open(chunk_path, "rb").read()
+    if b"line 150 " in data:
+        raise ValueError("line 150 is bad")
+    return data
+
+
+def test_fail_fast_stops_the_job_with_the_failing_chunks_error(client, tmp_path, text_file):
+    # Many quick chunks: results that finished beside the failure must still be
+    # recorded, and the job's error must be the chunk's, not the cancel's.
+    job = lines_job(tmp_path, text_file, fails_on_line_150, params={"partitioner": {"lines_per_chunk": 5}},
+                    config={"failFast": True, "maxTaskRetries": 0})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(client=client)
+    message = str(e.value)
+    assert "1 of 100 chunk(s) failed" in message and "chunk 30 (in.txt[" in message, message
+    assert "line 150 is bad" in message
+    result = e.value.result
+    assert result.state == "FAILED" and [c["index"] for c in result.failed_chunks] == [30]
+    assert sorted(c["index"] for c in result.chunks) == list(range(100))  # every chunk accounted for
+    assert {c["state"] for c in result.chunks} <= {"DONE", "FAILED", "CANCELLED"}
+    assert not (tmp_path / "out").exists()
+    records = st.default_store().chunks(result.job_id)
+    assert sum(r["state"] == "DONE" for r in records) == sum(c["state"] == "DONE" for c in result.chunks)
+
+
+def explode(x):
+    raise RuntimeError("task failed on the worker")
+
+
+def test_results_cancelled_before_they_are_gathered_come_back_as_cancelled(client):
+    # A task error reaches the runner before the finished results beside it are
+    # gathered; the runner then cancels every future (fail-fast, a cancel).
+    from bytenite_nb.engine.executors import DaskExecutor
+
+    done, failing = client.submit(abs, -1, pure=False), client.submit(explode, 1, pure=False)
+    wait_until(lambda: done.status == "finished" and failing.status == "error")
+    batches = DaskExecutor(client).completed([done, failing])
+    first = next(batches)
+    assert [(f.key, type(err).__name__) for f, _, err in first] == [(failing.key, "RuntimeError")]
+    client.cancel([done])
+    second = next(batches)
+    assert [(f.key, type(err).__name__) for f, _, err in second] == [(done.key, "CancelledError")]
+    assert next(batches, None) is None
+
+
 def test_hanging_app_is_killed_with_its_children(client, tmp_path, text_file):
     pids = tmp_path / "pids"
     cmd = make_app(tmp_path, f"""
@@ -361,6 +407,44 @@ def test_identity_hard_links_chunks_and_the_output_stays_intact(tmp_path, text_f
     assert result.n_chunks == 9
     assert (tmp_path / "out" / "output.bin").read_bytes() == text_file.read_bytes()
     assert sum(os.path.basename(p) == "result.bin" for p in linked) == 9
+
+
+@pytest.mark.parametrize("kind", ["range", "members", "empty"])
+def test_materialise_never_writes_through_a_link_to_a_result(tmp_path, kind):
+    # An app may hard-link data.bin into its results; a later chunk written to the
+    # same path must replace the file, not rewrite the result in place.
+    from bytenite_nb.engine.chunk import materialise
+    from bytenite_nb.partitioners.base import ChunkRef
+
+    src = tmp_path / "src.txt"
+    src.write_bytes(b"next chunk's bytes\n")
+    dest, result = tmp_path / "data.bin", tmp_path / "result.bin"
+    dest.write_bytes(b"committed result\n")
+    os.link(dest, result)
+    ref = {"range": ChunkRef(index=1, url=str(src), start=0, end=19),
+           "members": ChunkRef(index=1, members=(str(src),), names=("src.txt",)),
+           "empty": ChunkRef(index=1)}[kind]
+    materialise(ref, str(dest))
+    assert result.read_bytes() == b"committed result\n"
+    assert dest.read_bytes() != b"committed result\n"
+
+
+def test_task_folders_of_dead_processes_on_this_host_are_swept(tmp_path):
+    import socket
+
+    from bytenite_nb.engine.chunk import sweep_task_roots
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    dead = tmp_path / f"bytenite-nb-{host}-{gone.pid}-abc123"
+    alive = tmp_path / f"bytenite-nb-{host}-{os.getpid()}-def456"
+    elsewhere = tmp_path / f"bytenite-nb-another-host-{gone.pid}-0a1b2c"
+    for folder in (dead, alive, elsewhere):
+        (folder / "task").mkdir(parents=True)
+        (folder / "task" / "data.bin").write_bytes(b"x" * 1000)
+    assert sweep_task_roots(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and elsewhere.exists()
 
 
 def test_secrets_never_reach_records(client, tmp_path, text_file):

@@ -17,6 +17,7 @@ import atexit
 import functools
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -80,6 +81,7 @@ SHM_MARGIN = 64 * 2**20
 _roots: dict[tuple[int, str], str] = {}
 _roots_lock = threading.Lock()
 _made_dirs: set[str] = set()
+_swept: set[str] = set()  # task bases already cleared of dead processes' folders
 
 
 def _task_base(size: int | None, near: str | None) -> str:
@@ -111,11 +113,48 @@ def task_root(size: int | None, near: str | None = None) -> str:
         root = _roots.get(key)
         if root is None or not os.path.isdir(root):
             os.makedirs(base, exist_ok=True)
-            root = tempfile.mkdtemp(prefix=f"bytenite-nb-{os.getpid()}-", dir=base)
+            if base not in _swept:
+                _swept.add(base)
+                sweep_task_roots(base)
+            root = tempfile.mkdtemp(prefix=f"{_root_prefix()}{os.getpid()}-", dir=base)
             os.mkdir(os.path.join(root, "task"))
             os.mkdir(os.path.join(root, "logs"))
             _roots[key] = root
     return root
+
+
+def _root_prefix() -> str:
+    return f"bytenite-nb-{socket.gethostname()}-"
+
+
+def sweep_task_roots(base: str) -> list[str]:
+    """Remove the task folders in ``base`` left by processes of this host that
+    are gone (a worker killed in the middle of a chunk leaves its ``data.bin``,
+    which may be large). Returns what was removed.
+
+    >>> # sweep_task_roots("/dev/shm")
+    """
+    prefix, removed = _root_prefix(), []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(prefix):].split("-", 1)[0] if entry.name.startswith(prefix) else ""
+        if pid.isdigit() and entry.is_dir(follow_symlinks=False) and not _alive(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def empty_folder(folder: str) -> None:

@@ -89,7 +89,16 @@ class DaskExecutor:
                 yield [(f, None, _error_of(f)) for f in failed]
             now = time.monotonic()
             if finished and (now - last >= GATHER_SECONDS or len(finished) >= GATHER_BATCH or not pending):
-                values = self.client.gather(finished, errors="raise")
+                try:
+                    values = self.client.gather(finished, errors="raise")
+                except BaseException as exc:
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)) or all(
+                            f.status == "finished" for f in finished):
+                        raise
+                    # Some were cancelled (a cancel, fail-fast) or lost since they
+                    # finished: look at them again rather than lose the others.
+                    pending, finished = finished + pending, []
+                    continue
                 yield list(zip(finished, values, [None] * len(finished)))
                 finished, last = [], now
             if pending:
