@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the container images the tests use, from files already on this machine
 # (no registry is needed): a busybox image from the busybox-static binary, and a
-# Python image from the installed Debian packages of python3.11 and its
-# libraries, with busybox for a shell. Images that exist already are kept;
+# Python image from the installed Debian python3 and the packages it
+# depends on, with busybox for a shell. Images that exist already are kept;
 # --force builds them again.
 #
 #   localhost/bytenite-nb-test/busybox:1
@@ -25,6 +25,37 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 have() { "$ENGINE" image exists "$1" 2>/dev/null; }
+
+installed_pkg() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+
+# The installed packages that "$@" need, following Pre-Depends and Depends
+# (the first installed choice of each alternative; virtual names are skipped).
+deps_closure() {
+    local -A seen=()
+    local queue=("$@") pkg group alt name
+    while [ ${#queue[@]} -gt 0 ]; do
+        pkg="${queue[0]}"
+        queue=("${queue[@]:1}")
+        [ -n "${seen[$pkg]:-}" ] && continue
+        seen[$pkg]=1
+        local groups=()
+        IFS=',' read -ra groups <<< "$(dpkg-query -W -f '${Pre-Depends}, ${Depends}' "$pkg")"
+        for group in "${groups[@]}"; do
+            name=""
+            local alts=()
+            IFS='|' read -ra alts <<< "$group"
+            for alt in "${alts[@]}"; do
+                alt="$(sed -E 's/\(.*\)//; s/:any//; s/[[:space:]]//g' <<< "$alt")"
+                if [ -n "$alt" ] && installed_pkg "$alt"; then
+                    name="$alt"
+                    break
+                fi
+            done
+            [ -n "$name" ] && queue+=("$name")
+        done
+    done
+    printf '%s\n' "${!seen[@]}" | sort
+}
 
 # Shell tools in /usr/local/bin, without replacing anything the image has already.
 add_busybox() {
@@ -69,17 +100,17 @@ if [ $force = 1 ] || ! have "$PYTHON_IMAGE"; then
         exit 1
     fi
     python_version="$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-    packages="python${python_version}-minimal libpython${python_version}-minimal libpython${python_version}-stdlib
-              python3-minimal libc6 zlib1g libexpat1 libssl3 libffi8 libbz2-1.0 liblzma5 libmpdec3"
-    installed=()
-    for pkg in $packages; do
-        if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    # The interpreter's packages and everything they depend on, as installed
+    # here: a Debian release's library names (libmpdec3, libssl3...) are its own.
+    roots="python3-minimal python${python_version}-minimal libpython${python_version}-stdlib"
+    for pkg in $roots; do
+        if ! installed_pkg "$pkg"; then
             # An image without its interpreter or libraries would only fail later, obscurely.
             echo "missing Debian package $pkg for the Python test image" >&2
             exit 1
         fi
-        installed+=("$pkg")
     done
+    mapfile -t installed < <(deps_closure $roots)
     # The files of those packages as installed here (merged /usr symlinks kept as they are).
     dpkg -L "${installed[@]}" | sed -n 's|^/||p' | sort -u | while read -r path; do
         [ -e "/$path" ] || [ -L "/$path" ] && printf '%s\n' "$path"
