@@ -47,6 +47,11 @@ def user_cache_dir() -> str:
     return os.path.join(home(), "cache", "user")
 
 
+def app_dirs() -> list[str]:
+    """Configured folders of ByteNite app and engine folders (``BYTENITE_NB_APPS``)."""
+    return [d for d in os.environ.get("BYTENITE_NB_APPS", "").split(os.pathsep) if d]
+
+
 def template_dirs(base_dir: str | None = None) -> list[str]:
     """Folders searched for ``template.json`` files, nearest first."""
     dirs = []

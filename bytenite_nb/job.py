@@ -41,7 +41,7 @@ import yaml
 
 from . import config as _config
 from . import registry
-from .apps import App, resolve_app
+from .apps import App
 from .assemblers import Assembler
 from .exceptions import ComponentNotFound, FieldError, JobValidationError, StorageError
 from .partitioners import Partitioner
@@ -214,6 +214,7 @@ class Job:
         if not isinstance(params, dict):
             errors.append(FieldError("params", f"expected object, got {show(params)}"))
             params = {}
+        params = {kind: component_params(value) for kind, value in params.items()}
         for kind, value in params.items():
             if kind == "preset":
                 continue
@@ -358,14 +359,36 @@ class Job:
         return value
 
     def _component_dir(self, kind: str) -> str | None:
-        """The folder a component's relative path or tag resolves from: the
+        """The folder a component's relative path resolves from: the
         template's folder when the component comes from the template."""
         if getattr(self, kind) is None and self.template_id:
             return (self.template or {}).get("_dir", self.base_dir)
         return self.base_dir
 
+    def _component_near(self, kind: str) -> list[str]:
+        """Where a component's tag is searched, nearest first: the template's
+        folder and its parent, then the job's folder, for a component the
+        template names; the job's folder otherwise."""
+        if getattr(self, kind) is None and self.template_id and (self.template or {}).get("_dir"):
+            template_dir = self.template["_dir"]
+            return [template_dir, os.path.dirname(template_dir), self.base_dir]
+        return [self.base_dir]
+
+    def resolve_component(self, kind: str) -> Any:
+        """The runnable partitioner, app or assembler this job names (after its
+        template), through :func:`bytenite_nb.registry.resolve`.
+
+        >>> type(Job(app="identity").resolve_component("assembler")).__name__
+        'Passthrough'
+        """
+        spec = self._component(kind)
+        if spec is None and kind != "app":
+            spec = "passthrough"
+        return registry.resolve(kind, spec, base_dir=self._component_dir(kind), field=kind,
+                                near=self._component_near(kind))
+
     def _params(self, kind: str) -> dict:
-        base = dict(((self.template or {}).get("params") or {}).get(kind) or {})
+        base = dict(component_params(((self.template or {}).get("params") or {}).get(kind)) or {})
         base.update(self.params.get(kind) or {})
         return base
 
@@ -404,18 +427,9 @@ class Job:
         # components
         part_spec = self._component("partitioner") or "passthrough"
         asm_spec = self._component("assembler") or "passthrough"
-        app_spec = self._component("app")
-        partitioner = collect(lambda: _resolve_named(registry.partitioners, part_spec, "partitioner",
-                                                     self._component_dir("partitioner")), "partitioner")
-        assembler = collect(lambda: _resolve_named(registry.assemblers, asm_spec, "assembler",
-                                                   self._component_dir("assembler")), "assembler")
-        app = None
-        if app_spec is None:
-            errors.append(FieldError("app", "is required"))
-        else:
-            app = collect(lambda: resolve_app(app_spec, base_dir=self._component_dir("app")), "app")
-            if app is not None:
-                errors.extend(app.check("app"))
+        partitioner = collect(lambda: self.resolve_component("partitioner"), "partitioner")
+        assembler = collect(lambda: self.resolve_component("assembler"), "assembler")
+        app = collect(lambda: self.resolve_component("app"), "app")
         # params
         resolved_params = {}
         for kind, comp in (("partitioner", partitioner), ("app", app), ("assembler", assembler)):
@@ -529,32 +543,23 @@ def _location_spec(value: Any) -> Any:
     return value
 
 
-def _resolve_named(reg: "registry.Registry", spec: Any, fld: str, base_dir: str | None = None) -> Any:
-    """A partitioner or assembler from a registered name, a ``module:Object`` reference,
-    a ByteNite engine folder (a path, a tag such as ``split-csv@1``, or
-    ``{"folder": ...}``) or an object."""
-    if isinstance(spec, str) and spec in reg:
-        return reg.get(spec).obj
-    if isinstance(spec, (str, dict)):
-        from .engine_folders import resolve_engine
+#: the keys of ByteNite's params wrapper: {"app_id": ..., "version": ..., "parameters": {...}}
+PARAMS_WRAPPER = {"app_id", "appId", "version", "parameters"}
 
-        engine = resolve_engine(spec, reg.kind, base_dir, field=fld)
-        if engine is not None:
-            return engine
-    if isinstance(spec, str):
-        if ":" in spec and not spec.startswith(("/", ".")):
-            from .apps.python import load_function
 
-            try:
-                obj = load_function(spec)
-            except Exception as exc:
-                raise FieldError(fld, f"cannot load {spec!r}: {type(exc).__name__}: {exc}") from exc
-            return reg._make(obj, spec)
-        raise FieldError(fld, f"unknown {reg.kind} {spec!r}{suggest(spec, reg.names())}; known: {', '.join(reg.names())}")
-    try:
-        return reg._make(spec, getattr(spec, "__name__", type(spec).__name__))
-    except TypeError as exc:
-        raise FieldError(fld, str(exc)) from exc
+def component_params(value: Any) -> Any:
+    """A component's params, out of ByteNite's ``{"app_id", "version", "parameters"}``
+    wrapper when a template or job uses it.
+
+    >>> component_params({"app_id": "fanout-urls", "version": "0.2", "parameters": {"chunk_size": 1}})
+    {'chunk_size': 1}
+    >>> component_params({"chunk_size": 1})
+    {'chunk_size': 1}
+    """
+    if (isinstance(value, dict) and "parameters" in value and ({"app_id", "appId"} & set(value))
+            and set(value) <= PARAMS_WRAPPER):
+        return value["parameters"] if value["parameters"] is not None else {}
+    return value
 
 
 def parse_job_text(text: str, path: str = "<job>") -> dict:
@@ -580,14 +585,19 @@ def parse_job_text(text: str, path: str = "<job>") -> dict:
 def find_template(template_id: str, base_dir: str | None = None) -> dict:
     """The ``template.json`` whose ``id`` is ``template_id``, from the template folders.
 
-    Looks for ``<dir>/<id>.json``, ``<dir>/<id>/template.json`` and any
-    ``template.json`` one level down whose ``id`` matches.
+    Looks for ``<dir>/<id>.json``, ``<dir>/<id>/template.json``, any
+    ``template.json`` one level down and, in a ``templates/`` folder, any
+    ``*.json``, whose ``id`` matches. A template's params may be given as
+    ``params`` or, as ByteNite's templates do, ``default_params``.
     """
     looked = []
     for folder in _config.template_dirs(base_dir):
         looked.append(folder)
         candidates = [os.path.join(folder, f"{template_id}.json"), os.path.join(folder, template_id, "template.json")]
         candidates += sorted(glob.glob(os.path.join(folder, "*", "template.json")))
+        if os.path.basename(os.path.normpath(folder)) == "templates":
+            # ByteNite's repositories: templates/<any name>.json
+            candidates += sorted(glob.glob(os.path.join(folder, "*.json")))
         candidates += [os.path.join(folder, "template.json")]
         for path in candidates:
             if not os.path.isfile(path):
@@ -600,6 +610,10 @@ def find_template(template_id: str, base_dir: str | None = None) -> dict:
             if isinstance(data, dict) and data.get("id") == template_id:
                 for key in ("app", "partitioner", "assembler"):
                     data.setdefault(key, None)
+                # ByteNite's templates give their params as default_params
+                for key in ("default_params", "defaultParams"):
+                    if "params" not in data and isinstance(data.get(key), dict):
+                        data["params"] = data[key]
                 data["_dir"] = os.path.dirname(path)  # its relative paths resolve from here
                 return data
     raise FieldError("templateId", f"no template {template_id!r} in {', '.join(looked)}")

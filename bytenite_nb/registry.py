@@ -13,6 +13,10 @@ the decorators a notebook uses:
 True
 
 Each component carries a JSON Schema for its params and a docstring.
+
+:func:`resolve` is the one way a job's ``partitioner``, ``app`` or
+``assembler`` becomes something runnable (the job, the CLI, the widgets and
+the server all go through it); :meth:`Registry.resolve` documents the order.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
 
-from .exceptions import ComponentNotFound
-from .schema import suggest
+from .exceptions import ComponentNotFound, FieldError, JobValidationError
+from .schema import show, suggest
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +96,12 @@ class Registry:
             if self._loaded:
                 return
             for name, ref in self._builtins.items():
-                self._items.setdefault(name, Component(self.kind, name, self._make(_import(ref), name), "builtin"))
+                self._items.setdefault(name, Component(self.kind, name, self.adapt(_import(ref), name), "builtin"))
             for ep in entry_points(group=self.group):
                 if ep.name in self._items:
                     continue
                 try:
-                    obj = self._make(ep.load(), ep.name)
+                    obj = self.adapt(ep.load(), ep.name)
                 except Exception as exc:  # a broken plugin must not break the rest
                     log.warning("cannot load %s %r from %s: %s", self.kind, ep.name, ep.value, exc)
                     continue
@@ -105,7 +110,9 @@ class Registry:
                 self._items[ep.name] = Component(self.kind, ep.name, obj, origin)
             self._loaded = True
 
-    def _make(self, obj: Any, name: str, schema: dict | None = None) -> Any:
+    def adapt(self, obj: Any, name: str | None = None, schema: dict | None = None) -> Any:
+        """``obj`` (a class, an instance or a function) as a component of this kind;
+        :class:`TypeError` when it cannot be one."""
         if self.kind == "app":
             return self._adapt(obj, schema=schema, name=name)
         return self._adapt(obj, schema=schema)
@@ -116,7 +123,7 @@ class Registry:
             # e.g. an instance given to a bare decorator: it has no __name__ to go by
             raise TypeError(f"a {self.kind} needs a name (a non-empty string), got {name!r}")
         self._load()
-        component = Component(self.kind, name, self._make(obj, name, schema), origin)
+        component = Component(self.kind, name, self.adapt(obj, name, schema), origin)
         with self._lock:
             self._items[name] = component
         return component
@@ -147,6 +154,142 @@ class Registry:
         self._load()
         return iter([self._items[n] for n in sorted(self._items)])
 
+    def resolve(self, spec: Any, *, base_dir: str | None = None, field: str | None = None,
+                near: list[str] | None = None) -> Any:
+        """The runnable component that ``spec`` (a job's ``partitioner``, ``app`` or
+        ``assembler`` field) names. Tried in this order:
+
+        1. a registered name (``"split-lines"``, ``"identity"``);
+        2. a folder path holding a ByteNite ``manifest.json`` (relative to
+           ``base_dir``), or ``{"folder": path, ...}``;
+        3. a tag, ``name``, ``name@1`` or ``name@1.2``, of such a folder
+           (also as ``{"folder": tag}``), searched nearest first from the
+           folders in ``near`` (default ``[base_dir]``; see
+           :mod:`bytenite_nb.folders`);
+        4. a ``module:attr`` reference (a module next to ``base_dir`` first);
+        5. for apps, a runtime object: ``{"command": [...]}``,
+           ``{"python": "module:function"}``, ``{"image": ...}``,
+           ``{"notebook": ...}`` (and runtimes from entry points);
+        6. an object: a component instance or class, or a function.
+
+        Problems raise :class:`~bytenite_nb.exceptions.FieldError` naming
+        ``field`` (default: the kind), or
+        :class:`~bytenite_nb.exceptions.JobValidationError` listing several.
+
+        >>> type(partitioners.resolve("split-lines")).__name__
+        'SplitLines'
+        >>> apps.resolve({"command": ["true"]}).to_spec()
+        {'command': ['true']}
+        >>> apps.resolve("bytenite_nb.apps.builtin:noop").to_spec()
+        {'python': 'bytenite_nb.apps.builtin:noop'}
+        >>> assemblers.resolve("concta")
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.FieldError: assembler: unknown assembler 'concta' (did you mean "concat"?); known: ...
+        """
+        field = field or self.kind
+        if near is None:
+            near = [base_dir] if base_dir else []
+        if spec is None:
+            raise FieldError(field, "is required")
+        if isinstance(spec, str):
+            component = self._resolve_text(spec, base_dir, field, near)
+        elif isinstance(spec, dict):
+            component = self._resolve_object(spec, base_dir, field, near)
+        else:
+            try:
+                component = self.adapt(spec, getattr(spec, "__name__", None))
+            except TypeError as exc:
+                raise FieldError(field, str(exc)) from exc
+        check = getattr(component, "check", None)
+        errors = check(field) if callable(check) else []
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise JobValidationError(errors)
+        return component
+
+    def _resolve_text(self, spec: str, base_dir: str | None, field: str, near: list[str]) -> Any:
+        if spec in self:
+            return self.get(spec).obj
+        folder = _find_folder(self.kind, spec, base_dir, field, near)
+        if folder is not None:
+            return self._folder_component(folder, base_dir, field, {})
+        if ":" in spec and not spec.startswith(("/", ".")):
+            return self._load_reference(spec, base_dir, field)
+        from .folders import is_tag, search_dirs
+
+        known = self.names()
+        where = "; no folder of that path" if not is_tag(spec) else (
+            f"; no {self.kind} folder of that tag in {', '.join(d for d in search_dirs(near) if os.path.isdir(d)) or 'any folder searched'}")
+        raise FieldError(field, f"unknown {self.kind} {spec!r}{suggest(spec, known)}; "
+                                f"known: {', '.join(known) or 'none'}{where}")
+
+    def _resolve_object(self, spec: dict, base_dir: str | None, field: str, near: list[str]) -> Any:
+        if self.kind == "app":
+            from .apps import runtime_for
+
+            runtime = runtime_for(spec, field)
+            if runtime.runtime != "folder":
+                return runtime.from_spec(spec, base_dir)
+        elif "folder" not in spec:
+            raise FieldError(field, f'expected a {self.kind} name or {{"folder": "path or tag"}}, got {show(spec)}')
+        folder = spec["folder"]
+        if not isinstance(folder, str) or not folder:
+            raise FieldError(f"{field}.folder", f"expected a folder path or tag, got {show(folder)}")
+        found = _find_folder(self.kind, folder, base_dir, f"{field}.folder", near)
+        if found is None:
+            raise FieldError(f"{field}.folder", f"no {self.kind} folder {folder!r} (no manifest.json there, "
+                                                f"and no {self.kind} folder of that tag)")
+        return self._folder_component(found, base_dir, field, spec)
+
+    def _folder_component(self, folder: str, base_dir: str | None, field: str, spec: dict) -> Any:
+        """The component of a ByteNite folder (``folder`` as the job wrote it, or
+        an absolute path when found by tag)."""
+        if self.kind == "app":
+            from .apps import runtimes
+
+            return runtimes()["folder"].from_spec({**spec, "folder": folder}, base_dir)
+        from .engine_folders import CLASSES
+
+        unknown = [k for k in spec if k not in ("folder", "container")]
+        if unknown:
+            raise FieldError(f"{field}.{unknown[0]}", "unknown field" + suggest(unknown[0], ("folder", "container")))
+        return CLASSES[self.kind](folder, base_dir=base_dir, container=spec.get("container"))
+
+    def _load_reference(self, ref: str, base_dir: str | None, field: str) -> Any:
+        from .apps.python import load_function
+
+        try:
+            obj = load_function(ref, base_dir)
+        except Exception as exc:
+            raise FieldError(field, f"cannot load {ref!r}: {type(exc).__name__}: {exc}") from exc
+        if self.kind == "app" and inspect.isfunction(obj):
+            # kept as a reference: a job file written back names it the same way
+            from .apps import runtimes
+
+            return runtimes()["python"].from_spec({"python": ref}, base_dir)
+        try:
+            return self.adapt(obj, ref)
+        except TypeError as exc:
+            raise FieldError(field, f"{ref!r}: {exc}") from exc
+
+
+def _find_folder(kind: str, text: str, base_dir: str | None, field: str, near: list[str]) -> str | None:
+    """The folder ``text`` names, as a path (kept as written) or found by tag; None
+    when it names neither. A path-like name without a manifest is an error."""
+    path = text if os.path.isabs(text) else os.path.join(base_dir or os.getcwd(), text)
+    if os.path.isfile(os.path.join(path, "manifest.json")):
+        return text
+    from .folders import find_folder, is_tag
+
+    if is_tag(text):
+        manifest = find_folder(text, kind, near, field=field)
+        return manifest.folder if manifest is not None else None
+    if os.sep in text and ":" not in text:
+        raise FieldError(field, f"{os.path.normpath(path)}: no manifest.json (not a ByteNite {kind} folder)")
+    return None
+
 
 def _adapt_partitioner(obj, schema=None):
     from .partitioners import as_partitioner
@@ -176,6 +319,17 @@ assemblers = Registry("assembler", "bytenite_nb.assemblers", _builtins("bytenite
 apps = Registry("app", "bytenite_nb.apps", _builtins("bytenite_nb.apps"), _adapt_app)
 
 REGISTRIES = {"partitioner": partitioners, "app": apps, "assembler": assemblers}
+
+
+def resolve(kind: str, spec: Any, *, base_dir: str | None = None, field: str | None = None,
+            near: list[str] | None = None) -> Any:
+    """The runnable ``kind`` (``"partitioner"``, ``"app"`` or ``"assembler"``) that
+    ``spec`` names: see :meth:`Registry.resolve` for the order tried.
+
+    >>> resolve("app", "identity").name
+    'identity'
+    """
+    return REGISTRIES[kind].resolve(spec, base_dir=base_dir, field=field, near=near)
 
 
 def _decorator(registry: Registry, name: str | Callable | None, schema: dict | None):

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.apps import resolve_app
-from bytenite_nb.apps.catalog import find_folder, parse_tag
+from bytenite_nb.registry import resolve
+from bytenite_nb.folders import find_folder, parse_tag
 from bytenite_nb.apps.cli import validate_folder
 from bytenite_nb.apps.folder import FolderApp
 from bytenite_nb.apps.manifest import DeviceRequirements, Manifest
@@ -94,7 +94,7 @@ def versions(tmp_path, name="resize", kind="app", found=("0.9", "1.2", "1.10", "
 def test_the_highest_matching_version_wins(tmp_path, tag, version):
     versions(tmp_path)
     assert find_folder(tag, "app", str(tmp_path)).version == version
-    assert resolve_app(tag, base_dir=str(tmp_path)).manifest.version == version
+    assert resolve("app", tag, base_dir=str(tmp_path)).manifest.version == version
 
 
 def test_a_tag_with_no_matching_version_lists_the_versions(tmp_path):

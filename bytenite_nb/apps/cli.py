@@ -152,7 +152,7 @@ def scaffold(parent: str, name: str, kind: str, image: str | None) -> str:
 
     >>> # scaffold(".", "word-count", "app", "python:3.11-slim")
     """
-    from .catalog import TAG
+    from ..folders import TAG
 
     if not TAG.match(name) or "@" in name:
         raise click.BadParameter(f"{name!r}: a name is {NAME_RULE}", param_hint="NAME")
@@ -222,8 +222,6 @@ def validate_folder(folder: str, kind: str | None = None, params: dict | None = 
 
 def _check_template(path: str) -> list[str]:
     from .. import registry
-    from ..engine_folders import resolve_engine
-    from . import resolve_app
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -241,13 +239,11 @@ def _check_template(path: str) -> list[str]:
         if spec is None:
             continue
         try:
-            if kind == "app":
-                resolve_app(spec, base_dir=base, field=kind)
-            elif not (isinstance(spec, str) and spec in registry.REGISTRIES[kind]):
-                if resolve_engine(spec, kind, base, field=kind) is None:
-                    problems.append(f"{path}: {kind}: no {kind} or {kind} engine folder {spec!r}")
+            registry.resolve(kind, spec, base_dir=base, near=[base, os.path.dirname(base)])
         except FieldError as exc:
             problems.append(f"{path}: {exc}")
+        except JobValidationError as exc:
+            problems += [f"{path}: {e}" for e in exc.errors]
     return problems
 
 

@@ -324,9 +324,7 @@ class JobBuilder(widgets.VBox):
                 comp = registry.REGISTRIES[kind].get(value)
                 schema, doc = comp.schema, comp.summary
             else:
-                from ..job import _resolve_named
-
-                obj = _resolve_named(registry.REGISTRIES[kind], value, kind)
+                obj = registry.resolve(kind, value, base_dir=self._base.base_dir)
                 schema, doc = obj.schema, inspect.getdoc(obj) or ""
         except Exception as exc:
             doc = f"cannot load it here: {exc}"
@@ -462,9 +460,7 @@ class JobBuilder(widgets.VBox):
             spec = None
         if spec is not None:
             try:
-                from ..apps import resolve_app
-
-                app = resolve_app(spec, base_dir=self._base.base_dir)
+                app = registry.resolve("app", spec, base_dir=self._base.base_dir)
                 schema = app.schema
                 if schema is None and callable(spec):
                     schema = getattr(spec, "schema", None)  # a function may carry its params schema

@@ -1,4 +1,4 @@
-"""ByteNite app and engine folders found by tag in local folders.
+"""ByteNite app and engine folders, found by path or by tag.
 
 A job or a ``template.json`` may name a folder by its manifest's name and
 version instead of its path:
@@ -7,13 +7,19 @@ version instead of its path:
 - ``name@1``: the highest ``1.x``;
 - ``name@1.2``: exactly version ``1.2``.
 
-Folders are looked for, nearest first, in: the job's (or template's) folder
-and its ``apps/`` and ``engines/`` subfolders, the folders of
-``BYTENITE_NB_APPS`` (``os.pathsep``-separated), the template folders
-(:func:`bytenite_nb.config.template_dirs`) and ``$BYTENITE_NB_HOME/apps``.
+Folders are searched nearest first, in:
+
+1. the folders the component is named near: the job's folder, or, for a
+   component a template names, the template's folder, its parent, then the
+   job's folder (ByteNite's repositories keep app and engine folders at the
+   top and templates in ``templates/``);
+2. the ``apps/`` and ``engines/`` subfolders of each of those;
+3. the configured app folders (``BYTENITE_NB_APPS``), the template folders
+   (:func:`bytenite_nb.config.template_dirs`) and ``$BYTENITE_NB_HOME/apps``.
+
 In each, the folder itself and its immediate subfolders count when they hold
-a ``manifest.json``. When two folders have the same name and version, the
-nearer one wins.
+a ``manifest.json``. The highest matching version wins; between folders with
+the same name and version, the nearer one.
 
 >>> parse_tag("resize@1.2")
 ('resize', 1, 2)
@@ -26,9 +32,9 @@ from __future__ import annotations
 import os
 import re
 
-from .. import config as _config
-from ..exceptions import FieldError, ManifestError
-from .manifest import Manifest
+from . import config as _config
+from .apps.manifest import Manifest
+from .exceptions import FieldError, ManifestError
 
 TAG = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<major>\d+)(?:\.(?P<minor>\d+))?)?$")
 
@@ -48,13 +54,22 @@ def parse_tag(tag: str) -> tuple[str, int | None, int | None]:
     return m["name"], major, minor
 
 
-def search_dirs(base_dir: str | None = None) -> list[str]:
-    """The folders searched for app and engine folders, nearest first."""
-    dirs: list[str] = []
-    if base_dir:
-        dirs += [base_dir, os.path.join(base_dir, "apps"), os.path.join(base_dir, "engines")]
-    dirs += [d for d in os.environ.get("BYTENITE_NB_APPS", "").split(os.pathsep) if d]
-    dirs += _config.template_dirs(base_dir)
+def search_dirs(near: str | list[str] | None = None) -> list[str]:
+    """The folders searched for app and engine folders, nearest first.
+
+    ``near``: the folder (or folders, nearest first) a component is named in.
+
+    >>> search_dirs(["/repo/templates", "/repo"])[:4]
+    ['/repo/templates', '/repo', '/repo/templates/apps', '/repo/templates/engines']
+    """
+    if isinstance(near, str):
+        near = [near]
+    near = [d for d in (near or []) if d]
+    dirs: list[str] = list(near)
+    for d in near:
+        dirs += [os.path.join(d, "apps"), os.path.join(d, "engines")]
+    dirs += _config.app_dirs()
+    dirs += _config.template_dirs(near[-1] if near else None)
     dirs.append(os.path.join(_config.home(), "apps"))
     seen: set[str] = set()
     out = []
@@ -66,7 +81,7 @@ def search_dirs(base_dir: str | None = None) -> list[str]:
     return out
 
 
-def folders(base_dir: str | None = None) -> list[Manifest]:
+def folders(near: str | list[str] | None = None) -> list[Manifest]:
     """Every readable app or engine folder in the search folders, nearest first.
 
     A folder whose manifest is broken is left out here; naming it by path
@@ -74,7 +89,7 @@ def folders(base_dir: str | None = None) -> list[Manifest]:
     """
     found: list[Manifest] = []
     seen: set[str] = set()
-    for root in search_dirs(base_dir):
+    for root in search_dirs(near):
         if not os.path.isdir(root):
             continue
         try:
@@ -93,16 +108,16 @@ def folders(base_dir: str | None = None) -> list[Manifest]:
     return found
 
 
-def find_folder(tag: str, kind: str, base_dir: str | None = None, *, field: str = "app") -> Manifest | None:
+def find_folder(tag: str, kind: str, near: str | list[str] | None = None, *, field: str = "app") -> Manifest | None:
     """The folder of type ``kind`` that ``tag`` names, highest version first;
     None when no folder has that name. A name whose versions do not match
     raises :class:`FieldError` listing the versions there are.
 
-    >>> # find_folder("resize@1", "app", "/path/to/job").version
-    >>> # '1.3'
+    >>> find_folder("no-such-app@1", "app", []) is None
+    True
     """
     name, major, minor = parse_tag(tag)
-    same_name = [m for m in folders(base_dir) if m.name == name and m.type == kind]
+    same_name = [m for m in folders(near) if m.name == name and m.type == kind]
     if not same_name:
         return None
     matching = [m for m in same_name
