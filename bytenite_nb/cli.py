@@ -198,7 +198,7 @@ def jobs(job_id, limit, as_json):
 
 # Command groups that live beside the code they drive.
 # (one line each; the modules define click groups)
-from .apps.cli import app_group, engine_group  # noqa: E402
+from .folder_cli import app_group, engine_group  # noqa: E402
 
 main.add_command(app_group)
 main.add_command(engine_group)

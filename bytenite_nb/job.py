@@ -27,13 +27,11 @@ before any work and reports every problem, each naming its field.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import glob
 import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -44,6 +42,7 @@ from . import registry
 from .apps import App
 from .assemblers import Assembler
 from .exceptions import ComponentNotFound, FieldError, JobValidationError, StorageError
+from .ids import JOB_ID_RULE, new_job_id, valid_job_id  # noqa: F401 (public here too)
 from .partitioners import Partitioner
 from .redact import drop_secrets
 from .schema import check, show, suggest, with_defaults
@@ -81,24 +80,6 @@ FIELDS = ("name", "id", "description", "templateId", "partitioner", "app", "asse
 #: ByteNite job fields that mean nothing here but are kept as they are
 PASSTHROUGH_FIELDS = ("priority", "regions", "startAt")
 PARAM_KINDS = ("partitioner", "app", "assembler")
-
-
-def new_job_id(name: str | None = None) -> str:
-    """A fresh, readable, unique job id: ``wordcount-20261128-041300-9f2c04d1``.
-
-    The random part must make ids started within the same second distinct:
-    an id that is reused means "resume this job".
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", (name or "job").lower()).strip("-")[:40] or "job"
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{slug}-{stamp}-{secrets.token_hex(4)}"
-
-
-JOB_ID_RULE = "expected letters, digits, '.', '_' or '-' (at most 128, starting with a letter or digit)"
-
-
-def valid_job_id(job_id: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", job_id))
 
 
 @dataclass

@@ -96,7 +96,7 @@ def run_notebook(notebook: str, output: str, parameters: dict | None = None, *, 
     from papermill.exceptions import PapermillExecutionError
 
     from . import store as st
-    from .job import new_job_id, valid_job_id
+    from .ids import new_job_id, valid_job_id
     from .papermill_io import register
 
     register()

@@ -14,7 +14,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb.registry import resolve
 from bytenite_nb.folders import find_folder, parse_tag
-from bytenite_nb.apps.cli import validate_folder
+from bytenite_nb.folder_cli import validate_folder
 from bytenite_nb.apps.folder import FolderApp
 from bytenite_nb.apps.manifest import DeviceRequirements, Manifest
 from bytenite_nb.exceptions import FieldError, JobValidationError, ManifestError
@@ -211,3 +211,13 @@ def test_commands_say_what_is_wrong(tmp_path, args, needle):
     make_folder(tmp_path, "anapp", {"entrypoint": "main.py"}, {"main.py": ""})
     proc = cli(tmp_path, *args, ok=False)
     assert needle in proc.stderr
+
+
+def test_app_run_stops_an_app_that_prints_too_much(tmp_path):
+    make_folder(tmp_path, "loud", {"entrypoint": "main.py"},
+                {"main.py": "import sys\nsys.stdout.write('x' * (3 * 2**20))\n"})
+    (tmp_path / "chunk.txt").write_text("a\n")
+    proc = cli(tmp_path, "app", "run", "loud", "--chunk", "chunk.txt", "--max-output", "1", ok=False)
+    assert "more than 1 MiB" in proc.stderr or "maxAppOutput" in proc.stderr, proc.stderr
+    # without the option, a job's default limit (256 MiB) applies and 3 MiB is fine
+    cli(tmp_path, "app", "run", "loud", "--chunk", "chunk.txt", "--out", "ok")

@@ -27,7 +27,7 @@ from traitlets.config import Config
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fetch, jp_serverapp, ...)
 
 from bytenite_nb import Job, JobStore
-from bytenite_nb.engine.control import cancel_job
+from bytenite_nb.supervision import cancel_job
 from bytenite_nb.exceptions import ByteniteNBError, JobConflict, JobFailed, JobNotFound, JobValidationError
 from bytenite_nb.redact import SECRET_NAME_PATTERN
 from bytenite_nb.server.handlers import ROUTES, error_body

@@ -16,7 +16,7 @@ import pytest
 
 import bytenite_nb as bn
 from bytenite_nb import store as st
-from bytenite_nb.job import new_job_id
+from bytenite_nb.ids import new_job_id
 from bytenite_nb.store import JobStore, default_store
 
 

@@ -35,7 +35,7 @@ import re
 from typing import Any
 
 from .. import config as _config
-from ..engine import control
+from .. import supervision as control
 from ..exceptions import AppError, FieldError
 from ..redact import is_secret_name, redact_text
 from ..schema import show

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 
-from ..engine import control
+from .. import supervision as control
 from ..exceptions import AppError, AppOutputTooLarge
 from .base import TaskContext
 
@@ -102,6 +102,10 @@ def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str |
             except (ProcessLookupError, PermissionError):
                 pass
         stopped = attempt.reason
+        if max_output and too_much is None:
+            # one that printed past the limit between two checks and ended is over it too
+            printed = os.fstat(out.fileno()).st_size + os.fstat(err.fileno()).st_size
+            too_much = printed if printed > max_output else None
     stderr_tail = tail(stderr_path)
     if stopped:
         control.raise_for(attempt, what, stderr_tail)

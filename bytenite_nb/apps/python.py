@@ -22,7 +22,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
-from ..engine import control
+from .. import supervision as control
 from ..exceptions import AppError, FieldError, TaskCancelled, TaskTimeoutError
 from ..schema import show
 from .base import App, TaskContext

@@ -45,7 +45,7 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     Validation errors are raised here, before anything runs or is recorded.
     """
     from ..exceptions import FieldError, JobValidationError
-    from ..job import JOB_ID_RULE, new_job_id, valid_job_id
+    from ..ids import JOB_ID_RULE, new_job_id, valid_job_id
     from .executors import make_executor
     from .runner import JobHandle, JobRunner
 

@@ -6,7 +6,7 @@ import shutil
 
 from ..exceptions import AssemblyError, ByteniteNBError
 from ..transfer import checksum_algorithm
-from . import control
+from .. import supervision as control
 from .commit import publish
 from .staging import Staging
 

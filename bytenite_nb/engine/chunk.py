@@ -30,7 +30,8 @@ from ..apps.base import TaskContext
 from ..exceptions import PartitionError, RetriesExhausted, TaskCancelled
 from ..transfer import copy_range, copy_stream, safe_join
 from ..partitioners.base import ChunkRef
-from . import control, events
+from .. import supervision as control
+from . import events
 from .retry import run_with_retries
 from .staging import Staging
 

@@ -14,7 +14,8 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from . import control, events
+from .. import supervision as control
+from . import events
 
 log = logging.getLogger(__name__)
 

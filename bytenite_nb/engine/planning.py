@@ -39,7 +39,7 @@ def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
     """Plan, and save the plan in staging so that a resumed run uses the very same chunks."""
     from .staging import Staging
 
-    from . import control
+    from .. import supervision as control
 
     with control.job_scope(job_id):
         refs = plan_chunks(spec, job_id)

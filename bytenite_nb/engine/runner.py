@@ -131,9 +131,9 @@ class JobResult:
                 "test_job": self.test_job, "success_url": self.success_url, "warnings": self.warnings}
 
     def _ipython_display_(self) -> None:
-        from ..widgets.display import display_result
+        from .. import display
 
-        display_result(self)
+        display.show("result", self)
 
     def __repr__(self) -> str:
         outs = ", ".join(o["name"] for o in self.outputs[:3]) + (" ..." if len(self.outputs) > 3 else "")
@@ -562,9 +562,9 @@ class JobHandle:
         return result
 
     def _ipython_display_(self) -> None:
-        from ..widgets.display import display_handle
+        from .. import display
 
-        display_handle(self)
+        display.show("handle", self)
 
     def __repr__(self) -> str:
         p = self.progress

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..apps.container import APP_DIR, Mount, run_container
 from ..apps.manifest import Manifest
 from ..apps.process import run_command
-from ..engine import control
+from .. import supervision as control
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ class JobManager:
     def submit(self, data: Any, path: str | None = None, *, scheduler: str | None = None,
                workers: int | None = None, job_id: str | None = None) -> dict:
         """Validate a job and start it in a detached process; return its record."""
-        from ..job import new_job_id, valid_job_id
+        from ..ids import new_job_id, valid_job_id
 
         if scheduler is not None and (not isinstance(scheduler, str)):
             raise _field_error("scheduler", f"expected a Dask scheduler address, got {type(scheduler).__name__}")

@@ -19,8 +19,8 @@ import tempfile
 
 import click
 
-from ..exceptions import AppError, FieldError, JobValidationError, ManifestError
-from .manifest import Manifest
+from .apps.manifest import Manifest
+from .exceptions import AppError, FieldError, JobValidationError, ManifestError
 
 DEFAULT_IMAGE = "python:3.11-slim"
 NAME_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -152,7 +152,7 @@ def scaffold(parent: str, name: str, kind: str, image: str | None) -> str:
 
     >>> # scaffold(".", "word-count", "app", "python:3.11-slim")
     """
-    from ..folders import TAG
+    from .folders import TAG
 
     if not TAG.match(name) or "@" in name:
         raise click.BadParameter(f"{name!r}: a name is {NAME_RULE}", param_hint="NAME")
@@ -197,7 +197,7 @@ def validate_folder(folder: str, kind: str | None = None, params: dict | None = 
 
     >>> # manifest, problems = validate_folder("word-count")
     """
-    from ..schema import check, check_schema
+    from .schema import check, check_schema
 
     manifest = Manifest.load(folder)
     problems: list[str] = []
@@ -221,7 +221,7 @@ def validate_folder(folder: str, kind: str | None = None, params: dict | None = 
 
 
 def _check_template(path: str) -> list[str]:
-    from .. import registry
+    from . import registry
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -274,7 +274,7 @@ def _report(folder: str, kind: str | None, params_text: str | None) -> None:
     click.echo(f"{manifest.folder}: valid {manifest.type} {manifest.tag}, runs app/{manifest.entrypoint} {where}"
                + (f"; needs {json.dumps(needs)}" if needs else ""))
     if manifest.in_container:
-        from .container import find_engine
+        from .apps.container import find_engine
 
         try:
             engine = find_engine()
@@ -321,15 +321,20 @@ def app_validate(folder, params_text):
 @click.option("--out", type=click.Path(file_okay=False), help="Where the results go (default: ./<name>-results).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds before the app is stopped.")
 @click.option("--no-container", is_flag=True, help="Run the entrypoint as a process, even if the manifest names an image.")
-def app_run(folder, chunk_file, params_text, chunk_number, out, timeout, no_container):
+@click.option("--max-output", type=click.FloatRange(min=0, min_open=True), metavar="MIB",
+              help="MiB the app may print before it is stopped (default: a job's config.maxAppOutput default).")
+def app_run(folder, chunk_file, params_text, chunk_number, out, timeout, no_container, max_output):
     """Run the app in FOLDER on one chunk, the way a job runs it."""
-    from .. import config
-    from ..transfer import list_tree
-    from ..schema import check, with_defaults
-    from .base import TaskContext
-    from .folder import FolderApp
-    from .process import tail
+    from . import config
+    from .apps.base import TaskContext
+    from .apps.folder import FolderApp
+    from .apps.process import tail
+    from .job import CONFIG_SCHEMA
+    from .schema import check, with_defaults
+    from .transfer import list_tree
 
+    if max_output is None:  # the same limit a job applies
+        max_output = CONFIG_SCHEMA["properties"]["maxAppOutput"]["default"]
     app = FolderApp(os.path.abspath(folder), container=False if no_container else None)
     errors = app.check("app")
     if errors:
@@ -356,7 +361,8 @@ def app_run(folder, chunk_file, params_text, chunk_number, out, timeout, no_cont
             os.makedirs(d, exist_ok=True)
         ctx = TaskContext(job_id=f"app-run-{os.getpid()}", chunk_number=chunk_number, task_dir=task_dir,
                           chunk_path=chunk_path, results_dir=out, params=params, timeout=timeout,
-                          shared_cache_dir=config.shared_cache_dir(), user_cache_dir=user_cache, log_dir=log_dir)
+                          shared_cache_dir=config.shared_cache_dir(), user_cache_dir=user_cache, log_dir=log_dir,
+                          max_output=int(max_output * 2**20))
         where = f"in {app.image}" if app.image else "as a process"
         click.echo(f"running {app.manifest.tag} {where} on {chunk_file} (chunk {chunk_number})", err=True)
         try:

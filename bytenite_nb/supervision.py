@@ -6,7 +6,7 @@ the client through ``Client.run``) kills the process groups of a job and
 interrupts its Python threads; a per-process watchdog does the same for an
 attempt that outlives ``taskTimeout``.
 
-Nothing here imports the rest of the engine: apps use it too.
+A leaf module: the engine, the app runtimes and the engine folders all use it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..exceptions import TaskCancelled, TaskTimeoutError
+from .exceptions import TaskCancelled, TaskTimeoutError
 
 GRACE_SECONDS = 2.0
 
