@@ -72,16 +72,19 @@ def drop_secrets(options: dict) -> dict:
 
 
 #: secret values shorter than this are not hunted for in free text (too many false hits)
-MIN_SECRET_LENGTH = 8
+MIN_SECRET_LENGTH = 6
 
 
 def secret_values(*sources: Any, environ: dict | None = None) -> set[str]:
     """The values of secret-looking fields anywhere in ``sources`` (and of
     secret-looking variables of ``environ``), to be masked wherever an app
-    might print them.
+    might print them: strings and numbers (not booleans) of at least
+    :data:`MIN_SECRET_LENGTH` characters. The one rule for what a secret
+    value is, for the engine and the Jupyter server's job processes alike.
 
-    >>> sorted(secret_values({"app": {"api_key": "k-123456789"}, "n": 3}, environ={"GITHUB_TOKEN": "ghp_abcdefgh"}))
-    ['ghp_abcdefgh', 'k-123456789']
+    >>> sorted(secret_values({"app": {"api_key": "k-123456789", "env": {"DB_PASSWORD": 12345678}}, "n": 3},
+    ...                      environ={"GITHUB_TOKEN": "ghp_abcdefgh"}))
+    ['12345678', 'ghp_abcdefgh', 'k-123456789']
     """
     found: set[str] = set()
 
@@ -92,8 +95,10 @@ def secret_values(*sources: Any, environ: dict | None = None) -> set[str]:
         elif isinstance(value, (list, tuple)):
             for v in value:
                 walk(v, secret)
-        elif secret and isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
-            found.add(value)
+        elif secret and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= MIN_SECRET_LENGTH:
+                found.add(text)
 
     for source in sources:
         walk(source)
@@ -107,7 +112,16 @@ def mask_values(text: str, values: set[str]) -> str:
     >>> mask_values("auth failed for k-123456789", {"k-123456789"})
     'auth failed for ***'
     """
-    for value in sorted(values, key=len, reverse=True):
+    for value in sorted(values, key=len, reverse=True):  # a secret that contains another goes first
         if value in text:
             text = text.replace(value, MASK)
     return redact_text(text)
+
+
+def masker(values: set[str]):
+    """A function that masks ``values`` and URL credentials in a text (see :func:`mask_values`).
+
+    >>> masker({"s3cr3t-v4lue"})("key=s3cr3t-v4lue at https://u:pw@host/x")
+    'key=*** at https://***@host/x'
+    """
+    return lambda text: mask_values(text, values)

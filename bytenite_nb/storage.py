@@ -307,8 +307,3 @@ def check_destination(location: Location, field: str = "dataDestination") -> Non
         raise StorageError(f"{field}: storage not reachable for {location.url}: {type(exc).__name__}: {exc}") from exc
     if not ok:
         raise StorageError(f"{field}: bucket {bucket!r} does not exist or is not reachable ({location.url})")
-
-
-def open_url(url: str, mode: str = "rb", storage_options: dict | None = None, **kwargs):
-    """Open any fsspec URL (a thin wrapper so every read goes through one place)."""
-    return fsspec.open(url, mode, **(storage_options or {}), **kwargs).open()

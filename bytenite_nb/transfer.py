@@ -255,7 +255,3 @@ def list_tree(root: str, what: str = "folder") -> list[tuple[str, int]]:
     return out
 
 
-def remove_tree(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-

@@ -441,7 +441,8 @@ def test_a_rerun_after_a_server_restart_never_runs_without_the_jobs_credentials(
 
 OUTPUT_WITH_SECRETS = """\
 import subprocess, sys
-from bytenite_nb.server.launcher import mask_output, masker
+from bytenite_nb.redact import masker
+from bytenite_nb.server.launcher import mask_output
 mask_output(masker({"s3cr3t-v4lue"}))
 print("printed s3cr3t-v4lue and https://user:pass-word@host/x", flush=True)
 subprocess.run(["sh", "-c", "echo from a child s3cr3t-v4lue >&2"])

@@ -510,3 +510,15 @@ def test_several_processes_share_one_store(tmp_path):
     assert len(all_after) == writers * (3 * per + 5)
     # follow saw exactly what was recorded, in order, once each.
     assert [e["seq"] for e in followed] == [e["seq"] for e in all_after]
+
+
+def test_one_rule_for_secret_values_everywhere():
+    from bytenite_nb.redact import MIN_SECRET_LENGTH, secret_values
+    from bytenite_nb.server import launcher
+
+    job = {"storageOptions": {"secret": "abcdef", "key": "x", "anon": True},
+           "app": {"env": {"API_TOKEN": 987654321, "MODE": "fast-mode"}}}
+    assert secret_values(job) == {"abcdef", "987654321"}  # short, boolean and non-secret values left alone
+    assert len("abcdef") == MIN_SECRET_LENGTH
+    assert not hasattr(launcher, "masker") or launcher.masker.__module__ == "bytenite_nb.redact"
+    assert launcher.secret_values is secret_values

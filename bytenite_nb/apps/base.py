@@ -62,8 +62,6 @@ class App:
     runtime: str = ""
     #: JSON Schema of the app params (None: anything goes)
     schema: dict | None = None
-    #: whether the app needs TASK_DIR/data.bin on disk (all current runtimes do)
-    needs_data_file: bool = True
 
     @property
     def name(self) -> str:

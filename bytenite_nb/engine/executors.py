@@ -152,9 +152,6 @@ class DaskExecutor:
         return sum(min(sum(1 for k in tasks if k in keys), threads.get(worker, 1))
                    for worker, tasks in processing.items())
 
-    def close(self) -> None:
-        pass
-
 
 class _LazyFuture(concurrent.futures.Future):
     def __init__(self, fn: Callable, args: tuple, kwargs: dict):
@@ -232,9 +229,6 @@ class SyncExecutor:
     def running(self, keys: set[str]) -> int | None:
         with self._lock:
             return 1 if self._running_key in keys else 0
-
-    def close(self) -> None:
-        pass
 
 
 def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None:

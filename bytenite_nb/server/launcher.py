@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 
-from ..redact import MASK, is_secret_name, redact_text
+from ..redact import masker, secret_values
 
 OUTPUT_DRAIN_SECONDS = 10
 
@@ -49,47 +49,6 @@ def read_launch_request(stream=None) -> dict:
             or not isinstance(request.get("job"), dict):
         raise ValueError("expected a JSON object with 'launch' and 'job' objects on stdin")
     return request
-
-
-def secret_values(value) -> set[str]:
-    """Every value held under a secret-looking key anywhere in ``value``.
-
-    >>> sorted(secret_values({"storageOptions": {"key": "AKIA1234", "anon": False},
-    ...                       "app": {"env": {"API_TOKEN": "t0k3n-v4lue", "MODE": "fast"}}}))
-    ['AKIA1234', 't0k3n-v4lue']
-    """
-    found: set[str] = set()
-
-    def walk(inner, secret: bool) -> None:
-        if isinstance(inner, dict):
-            for k, v in inner.items():
-                walk(v, secret or (isinstance(k, str) and is_secret_name(k)))
-        elif isinstance(inner, (list, tuple)):
-            for v in inner:
-                walk(v, secret)
-        elif secret and isinstance(inner, (str, int, float)) and not isinstance(inner, bool):
-            text = str(inner)
-            if len(text) >= 4:  # shorter values would mask ordinary words
-                found.add(text)
-
-    walk(value, False)
-    return found
-
-
-def masker(secrets: set[str]):
-    """A function that masks ``secrets`` and URL credentials in a text.
-
-    >>> masker({"s3cr3t"})("key=s3cr3t at https://u:pw@host/x")
-    'key=*** at https://***@host/x'
-    """
-    ordered = sorted(secrets, key=len, reverse=True)  # a secret that contains another goes first
-
-    def mask(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, MASK)
-        return redact_text(text)
-
-    return mask
 
 
 def mask_output(mask) -> None:
