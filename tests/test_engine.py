@@ -535,7 +535,7 @@ def test_cancel_while_assembling_leaves_the_destination_untouched(client, tmp_pa
 def test_a_failed_swap_puts_the_previous_output_back(tmp_path, text_file, monkeypatch):
     """A rename failing halfway through publishing (simulated: as root no rename can be made
     to fail for real) leaves the earlier complete output exactly as it was."""
-    import bytenite_nb.engine.commit as commit
+    import bytenite_nb.engine.publish as publish
 
     out = tmp_path / "out"
     first = bn.Job(source=str(text_file), partitioner="split-lines", app="identity", assembler="passthrough",
@@ -551,12 +551,12 @@ def test_a_failed_swap_puts_the_previous_output_back(tmp_path, text_file, monkey
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(commit.os, "replace", flaky_replace)
+    monkeypatch.setattr(publish.os, "replace", flaky_replace)
     again = first.copy(app=shout)
     with pytest.raises(bn.JobFailed) as e:
         again.run(scheduler="sync", force=True)
     assert "No space left on device" in str(e.value)
-    monkeypatch.setattr(commit.os, "replace", real_replace)
+    monkeypatch.setattr(publish.os, "replace", real_replace)
     assert tree(out) == before
     assert not [p for p in os.listdir(out) if p.startswith(".bytenite-nb")]
 

@@ -2,10 +2,12 @@
 
 Where things happen:
 
-- a chunk goes through :mod:`.chunk` (materialise, run the app, commit);
-- a retry happens in :mod:`.retry`; timeouts and cancels in :mod:`.control`;
-- chunk results are committed to staging in :mod:`.staging`, and the job's
-  output to the destination in :mod:`.commit`;
+- a chunk goes through :mod:`.chunk` (materialise, run the app, commit its
+  results to staging);
+- a retry happens in :mod:`.retry`; timeouts and cancels in
+  :mod:`bytenite_nb.supervision`;
+- chunk results are *committed* to staging in :mod:`.staging`; the job's
+  output is *published* to the destination in :mod:`.publish`;
 - :mod:`.runner` drives a job and records it; :mod:`.executors` says where
   tasks run.
 

@@ -7,7 +7,7 @@ import shutil
 from ..exceptions import AssemblyError, ByteniteNBError
 from ..transfer import checksum_algorithm
 from .. import supervision as control
-from .commit import publish
+from .publish import publish
 from .staging import Staging
 
 

@@ -23,7 +23,7 @@ from ..partitioners.base import ChunkRef
 from ..redact import mask_values, secret_values
 from .assemble import assemble_and_publish
 from .chunk import run_chunk
-from .commit import read_success
+from .publish import read_success
 from .executors import task_key
 from .planning import plan_and_stage
 from .staging import Staging

@@ -1,4 +1,4 @@
-"""Where output is committed: publishing the assembled output to the destination.
+"""Where output is published: the assembled output moved to the destination.
 
 Nothing reaches the destination before assembly has succeeded. Then every
 output file is moved there - uploaded beside the destination first, then
