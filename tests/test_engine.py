@@ -347,7 +347,7 @@ def test_resume_after_runner_is_killed(tmp_path, text_file):
     argv = [sys.executable, "-m", "bytenite_nb.cli", "run", str(job_file), "--id", "killed", "--workers", "2"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     spec = job.resolve()
-    staging = Staging(spec.staging_url, "killed")
+    staging = Staging.open(spec.staging_url, "killed")
     try:
         wait_until(lambda: len(staging.committed()) >= 6, timeout=120)
     finally:
@@ -484,7 +484,7 @@ def test_one_runner_per_job_id(client, tmp_path, text_file):
 
 def test_a_stale_lock_is_taken_over(client, tmp_path, text_file):
     job = lines_job(tmp_path, text_file, "identity")
-    staging = Staging(job.resolve().staging_url, "stale-lock")
+    staging = Staging.open(job.resolve().staging_url, "stale-lock")
     os.makedirs(staging.path, exist_ok=True)
     # a runner that died without cleaning up: a pid that cannot exist on this host
     with open(os.path.join(staging.path, Staging.LOCK), "w") as f:

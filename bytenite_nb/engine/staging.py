@@ -13,20 +13,25 @@ half-written attempt or a straggler from an older run is never mistaken for a
 result. A committed chunk is never run again for the same job id: that is
 resume.
 
-On a local filesystem each worker process appends its records, one JSON line
-per chunk, to its own log (``commits/<pid>-<id>.jsonl``): an append costs far
-less than creating a file, and a line torn by a crash is ignored (its chunk
-simply runs again). On an object store each record is its own object
-(``commits/<i>.json``), written with a single PUT, which is atomic.
+Two kinds, chosen by the staging URL (:meth:`Staging.open`):
+
+- :class:`LocalStaging`, on a local filesystem: each worker process appends
+  its records, one JSON line per chunk, to its own log
+  (``commits/<pid>-<id>.jsonl``): an append costs far less than creating a
+  file, and a line torn by a crash is ignored (its chunk simply runs again).
+  An attempt's results are written inside staging and renamed into place.
+- :class:`ObjectStaging`, on an object store (or any other fsspec
+  filesystem): each record is its own object (``commits/<i>.json``), written
+  with a single PUT, which is atomic; results are uploaded at commit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from collections import OrderedDict
-import shutil
 import tempfile
 import threading
 import time
@@ -41,26 +46,33 @@ from ..partitioners.base import ChunkRef
 
 
 class Staging:
-    """The staging area of one job.
+    """The staging area of one job: what both kinds share.
 
-    >>> s = Staging("file:///tmp/bnb-doc-staging", "job-1")
-    >>> s.is_committed(0)
-    False
+    >>> s = Staging.open("file:///tmp/bnb-doc-staging", "job-1")
+    >>> type(s).__name__, s.is_committed(0)
+    ('LocalStaging', False)
     """
+
+    LOCK = "runner.lock"
+    #: a lock not refreshed for this long belongs to a runner that is gone
+    LOCK_STALE_SECONDS = 120.0
+    #: whether staged files are on this machine's filesystem
+    local = False
 
     def __init__(self, root_url: str, job_id: str, storage_options: dict | None = None):
         self.job_id = job_id
         self.storage_options = dict(storage_options or {})
         self.url = root_url.rstrip("/") + "/" + job_id
         self.fs, self.path = url_to_fs(self.url, **self.storage_options)
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
-        self._log: int | None = None
-        self._log_path: str | None = None
-        self._log_pid: int | None = None
-        self._log_lock = threading.Lock()
         self._generations: dict[int, int] = {}
-        if self.local:
-            os.makedirs(self.path, exist_ok=True)
+
+    @staticmethod
+    def open(root_url: str, job_id: str, storage_options: dict | None = None) -> "Staging":
+        """The staging area of ``job_id`` under ``root_url``, of the kind its filesystem needs."""
+        fs, _ = url_to_fs(root_url, **(storage_options or {}))
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        cls = LocalStaging if "file" in protocols else ObjectStaging
+        return cls(root_url, job_id, storage_options)
 
     @classmethod
     def of(cls, spec, job_id: str) -> "Staging":
@@ -69,41 +81,71 @@ class Staging:
         with _cache_lock:
             staging = _cache.pop(key, None)
             if staging is None:
-                staging = cls(spec.staging_url, job_id, spec.storage_options)
+                staging = Staging.open(spec.staging_url, job_id, spec.storage_options)
             _cache[key] = staging  # most recently used last
             while len(_cache) > CACHED_STAGINGS:
                 _, old = _cache.popitem(last=False)
-                old._close_log()  # a long-lived worker must not keep a file open per job forever
+                old.close()  # a long-lived worker must not keep a file open per job forever
             return staging
 
-    # -- small JSON files ------------------------------------------------------------
+    # -- what each kind does its own way ---------------------------------------------------
+
+    def _write_json(self, rel: str, data) -> None:
+        """Write a small JSON file atomically: readers see the old one or the new one."""
+        raise NotImplementedError
+
+    def _read_json(self, rel: str):
+        raise NotImplementedError
+
+    def _commit_names(self) -> list[str]:
+        """The names in ``commits/`` (FileNotFoundError when there is none)."""
+        raise NotImplementedError
+
+    def _read_records(self, name: str) -> list[dict]:
+        """The commit records in ``commits/<name>``."""
+        record = self._read_json(f"commits/{name}") if name.endswith(".json") else None
+        return [record] if record is not None else []
+
+    def lock(self) -> None:
+        """Take the job id for this process; :class:`JobAlreadyRunning` if a live
+        runner holds it. A lock whose process is gone (same host) or that was
+        not refreshed for :attr:`LOCK_STALE_SECONDS` is taken over."""
+        raise NotImplementedError
+
+    def refresh_lock(self) -> None:
+        """Show the lock's runner is alive (called periodically while the job runs)."""
+        raise NotImplementedError
+
+    def unlock(self) -> None:
+        raise NotImplementedError
+
+    def new_attempt(self, index: int) -> tuple[str, str]:
+        """``(token, local results folder)`` for a new attempt of chunk ``index``."""
+        raise NotImplementedError
+
+    def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
+        """Commit one attempt's results: check them, move or upload them, write the record last."""
+        raise NotImplementedError
+
+    def output_dir(self) -> str:
+        """A fresh local folder for the assembler's output."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Delete everything staged for this job (but its runner's lock)."""
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        """Delete the staging area of this job."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of what this object holds open (nothing, unless a kind says otherwise)."""
+
+    # -- shared ------------------------------------------------------------------------
 
     def _p(self, *parts: str) -> str:
         return "/".join([self.path.rstrip("/"), *parts])
-
-    def _write_json(self, rel: str, data) -> None:
-        payload = json.dumps(data).encode()
-        path = self._p(rel)
-        if self.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(tmp, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, path)  # atomic: readers see the old file or the new one
-        else:
-            self.fs.pipe_file(path, payload)  # one PUT: atomic on object stores
-
-    def _read_json(self, rel: str):
-        path = self._p(rel)
-        try:
-            if self.local:
-                with open(path, "rb") as f:
-                    return json.load(f)
-            return json.loads(self.fs.cat_file(path))
-        except FileNotFoundError:
-            return None
-
-    # -- job and plan --------------------------------------------------------------------
 
     def claim(self, fingerprint: str, *, force: bool = False) -> bool:
         """Bind the staging area to a job; True if it already held work of that job.
@@ -122,60 +164,8 @@ class Staging:
         self._write_json("job.json", {"id": self.job_id, "fingerprint": fingerprint, "created": time.time()})
         return False
 
-    # -- one runner per job id --------------------------------------------------------
-
-    LOCK = "runner.lock"
-    #: a lock not refreshed for this long belongs to a runner that is gone
-    LOCK_STALE_SECONDS = 120.0
-
-    def lock(self) -> None:
-        """Take the job id for this process; :class:`JobAlreadyRunning` if a live
-        runner holds it. A lock whose process is gone (same host) or that was
-        not refreshed for :attr:`LOCK_STALE_SECONDS` is taken over."""
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-        if self.local:
-            os.makedirs(self.path, exist_ok=True)
-            path = self._p(self.LOCK)
-            for _ in range(3):
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                except FileExistsError:
-                    holder = self._read_json(self.LOCK) or {}
-                    if self._lock_is_live(holder, os.path.getmtime(path) if os.path.exists(path) else 0):
-                        raise JobAlreadyRunning(self._busy_message(holder)) from None
-                    try:
-                        os.remove(path)  # stale: its runner is gone
-                    except FileNotFoundError:
-                        pass
-                    continue
-                with os.fdopen(fd, "w") as f:
-                    json.dump(me, f)
-                return
-            raise JobAlreadyRunning(f"job {self.job_id}: could not take its lock at {path}")
-        # Object stores have no exclusive create here: check, then claim.
-        holder = self._read_json(self.LOCK)
-        if holder and self._lock_is_live(holder, holder.get("time", 0)) and holder.get("pid") != os.getpid():
-            raise JobAlreadyRunning(self._busy_message(holder))
-        self._write_json(self.LOCK, me)
-
-    def refresh_lock(self) -> None:
-        """Show the lock's runner is alive (called periodically while the job runs)."""
-        try:
-            if self.local:
-                os.utime(self._p(self.LOCK))
-            else:
-                self._write_json(self.LOCK, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
-        except OSError:
-            pass
-
-    def unlock(self) -> None:
-        try:
-            if self.local:
-                os.remove(self._p(self.LOCK))
-            else:
-                self.fs.rm_file(self._p(self.LOCK))
-        except (FileNotFoundError, OSError):
-            pass
+    def _me(self) -> dict:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
 
     def _lock_is_live(self, holder: dict, refreshed: float) -> bool:
         if time.time() - refreshed > self.LOCK_STALE_SECONDS:
@@ -201,31 +191,16 @@ class Staging:
         data = self._read_json("plan.json")
         return None if data is None else [ChunkRef.from_dict(d) for d in data]
 
-    # -- commits -------------------------------------------------------------------------
-
     def _records(self) -> dict[int, dict]:
         """Every commit record, by chunk index (the earliest commit of a chunk wins)."""
-        folder = self._p("commits")
-        records: dict[int, dict] = {}
         try:
-            names = os.listdir(folder) if self.local else [p.rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)]
+            names = self._commit_names()
         except FileNotFoundError:
-            return records
+            return {}
         found: list[dict] = []
         for name in names:
-            if name.endswith(".jsonl") and self.local:
-                with open(os.path.join(folder, name), "rb") as f:
-                    for line in f:
-                        if not line.endswith(b"\n"):
-                            break  # torn by a crash: that chunk runs again
-                        try:
-                            found.append(json.loads(line))
-                        except ValueError:
-                            continue
-            elif name.endswith(".json"):
-                record = self._read_json(f"commits/{name}")
-                if record is not None:
-                    found.append(record)
+            found += self._read_records(name)
+        records: dict[int, dict] = {}
         for record in sorted(found, key=lambda r: r.get("time", 0)):
             records.setdefault(record["index"], record)
         return records
@@ -237,45 +212,136 @@ class Staging:
     def is_committed(self, index: int) -> bool:
         return index in self._records()
 
-    def new_attempt(self, index: int) -> tuple[str, str]:
-        """``(token, local results folder)`` for a new attempt of chunk ``index``.
+    def discard(self, index: int, token: str, results_dir: str) -> None:
+        """Throw away a failed attempt's results."""
+        # Never reuse the folder of a failed attempt: a straggling process of it
+        # could still write there.
+        shutil.rmtree(results_dir, ignore_errors=True)
+        ident = threading.get_ident()
+        self._generations[ident] = self._generations.get(ident, 0) + 1
 
-        On a local staging area the app writes into a folder of staging kept
-        for this thread, renamed into place at commit (same filesystem: no
-        copy) - or left as it is when the app wrote nothing. Otherwise the app
-        writes into a temporary folder that commit uploads.
-        """
-        token = uuid.uuid4().hex[:12]
-        if self.local:
-            # A failed attempt bumps this thread's generation: its folder is never reused.
-            generation = self._generations.get(threading.get_ident(), 0)
-            folder = self._p("results", f"_work-{os.getpid()}-{threading.get_ident()}-{generation}")
+    def results(self, indices: list[int]) -> list[ChunkResult]:
+        """The committed results of chunks ``indices``, in that order."""
+        records = self._records()
+        missing = [i for i in indices if i not in records]
+        if missing:
+            raise FileNotFoundError(f"chunk(s) {missing[:10]} of job {self.job_id} are not committed")
+        return [self._result(records[i]) for i in indices]
+
+    def _local_path(self, path: str) -> str | None:
+        """Where a staged file can be read without a download (None: it cannot)."""
+        return None
+
+    def _result(self, marker: dict) -> ChunkResult:
+        index = marker["index"]
+        folder = self._p("results", f"{index:08d}-{marker['token']}")
+        files = []
+        for name, size in marker["files"]:
+            path = f"{folder}/{name}"
+            files.append(ResultFile(name=name, size=size, url=self.fs.unstrip_protocol(path),
+                                    local_path=self._local_path(path), storage_options=self.storage_options))
+        return ChunkResult(index=index, files=tuple(files))
+
+
+class LocalStaging(Staging):
+    """Staging on a local filesystem: renames, and one append-only commit log per process."""
+
+    local = True
+
+    def __init__(self, root_url: str, job_id: str, storage_options: dict | None = None):
+        super().__init__(root_url, job_id, storage_options)
+        self._log: int | None = None
+        self._log_path: str | None = None
+        self._log_pid: int | None = None
+        self._log_lock = threading.Lock()
+        os.makedirs(self.path, exist_ok=True)
+
+    def _write_json(self, rel: str, data) -> None:
+        path = self._p(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(data).encode())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one
+
+    def _read_json(self, rel: str):
+        try:
+            with open(self._p(rel), "rb") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def _commit_names(self) -> list[str]:
+        return os.listdir(self._p("commits"))
+
+    def _read_records(self, name: str) -> list[dict]:
+        if not name.endswith(".jsonl"):
+            return super()._read_records(name)
+        found = []
+        with open(self._p("commits", name), "rb") as f:
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break  # torn by a crash: that chunk runs again
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    continue
+        return found
+
+    def lock(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        path = self._p(self.LOCK)
+        for _ in range(3):
             try:
-                os.mkdir(folder)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                pass
-            except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-        else:
-            folder = tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-{index}-")
+                holder = self._read_json(self.LOCK) or {}
+                if self._lock_is_live(holder, os.path.getmtime(path) if os.path.exists(path) else 0):
+                    raise JobAlreadyRunning(self._busy_message(holder)) from None
+                try:
+                    os.remove(path)  # stale: its runner is gone
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(self._me(), f)
+            return
+        raise JobAlreadyRunning(f"job {self.job_id}: could not take its lock at {path}")
+
+    def refresh_lock(self) -> None:
+        try:
+            os.utime(self._p(self.LOCK))
+        except OSError:
+            pass
+
+    def unlock(self) -> None:
+        try:
+            os.remove(self._p(self.LOCK))
+        except OSError:
+            pass
+
+    def new_attempt(self, index: int) -> tuple[str, str]:
+        """The app writes into a folder of staging kept for this thread, renamed
+        into place at commit (same filesystem: no copy) - or left as it is when
+        the app wrote nothing."""
+        token = uuid.uuid4().hex[:12]
+        # A failed attempt bumps this thread's generation: its folder is never reused.
+        generation = self._generations.get(threading.get_ident(), 0)
+        folder = self._p("results", f"_work-{os.getpid()}-{threading.get_ident()}-{generation}")
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
         return token, folder
 
     def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
-        """Commit one attempt's results: check them, move or upload them, write the record last."""
         files = list_tree(results_dir, what=f"chunk {index}: the results folder")
-        final = self._p("results", f"{index:08d}-{token}")
-        if self.local:
-            if files:
-                os.rename(results_dir, final)  # the work folder is made again for the next attempt
-        else:
-            for name, _ in files:
-                self.fs.put_file(os.path.join(results_dir, name), f"{final}/{name}")
-            shutil.rmtree(results_dir, ignore_errors=True)
+        if files:
+            os.rename(results_dir, self._p("results", f"{index:08d}-{token}"))  # made again for the next attempt
         record = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
-        if self.local:
-            self._append_record(record)
-        else:
-            self._write_json(f"commits/{index:08d}.json", record)
+        self._append_record(record)
         return record
 
     def _append_record(self, record: dict) -> None:
@@ -294,82 +360,105 @@ class Staging:
             # One write(2) of one line on an O_APPEND file: never interleaved with another.
             os.write(self._log, line)
 
-    def discard(self, index: int, token: str, results_dir: str) -> None:
-        """Throw away a failed attempt's results."""
-        # Never reuse the folder of a failed attempt: a straggling process of it
-        # could still write there.
-        shutil.rmtree(results_dir, ignore_errors=True)
-        ident = threading.get_ident()
-        self._generations[ident] = self._generations.get(ident, 0) + 1
-        if self.local:
-            return
-        try:
-            self.fs.rm(self._p("results", f"{index:08d}-{token}"), recursive=True)
-        except FileNotFoundError:
-            pass
-
-    def results(self, indices: list[int]) -> list[ChunkResult]:
-        """The committed results of chunks ``indices``, in that order."""
-        records = self._records()
-        missing = [i for i in indices if i not in records]
-        if missing:
-            raise FileNotFoundError(f"chunk(s) {missing[:10]} of job {self.job_id} are not committed")
-        return [self._result(records[i]) for i in indices]
-
-    def _result(self, marker: dict) -> ChunkResult:
-        index = marker["index"]
-        folder = self._p("results", f"{index:08d}-{marker['token']}")
-        files = []
-        for name, size in marker["files"]:
-            path = f"{folder}/{name}"
-            files.append(ResultFile(
-                name=name, size=size, url=self.fs.unstrip_protocol(path),
-                local_path=path if self.local else None, storage_options=self.storage_options))
-        return ChunkResult(index=index, files=tuple(files))
-
-    # -- assembly output and cleanup -----------------------------------------------------
+    def _local_path(self, path: str) -> str | None:
+        return path
 
     def output_dir(self) -> str:
-        """A fresh local folder for the assembler's output."""
-        if self.local:
-            folder = self._p(f"output-{uuid.uuid4().hex[:8]}")
-            os.makedirs(folder)
-            return folder
-        return tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-output-")
+        folder = self._p(f"output-{uuid.uuid4().hex[:8]}")
+        os.makedirs(folder)
+        return folder
 
-    def _close_log(self) -> None:
+    def close(self) -> None:
         with self._log_lock:
             if self._log is not None:
                 os.close(self._log)
                 self._log = None
 
     def clear(self) -> None:
-        """Delete everything staged for this job (but its runner's lock)."""
-        self._close_log()
-        if self.local:
-            os.makedirs(self.path, exist_ok=True)
-            for entry in os.scandir(self.path):
-                if entry.name == self.LOCK:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.remove(entry.path)
-        else:
-            lock = self._read_json(self.LOCK)
-            try:
-                self.fs.rm(self.path, recursive=True)
-            except FileNotFoundError:
-                pass
-            if lock is not None:
-                self._write_json(self.LOCK, lock)
+        self.close()
+        os.makedirs(self.path, exist_ok=True)
+        for entry in os.scandir(self.path):
+            if entry.name == self.LOCK:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.remove(entry.path)
 
     def remove(self) -> None:
-        self._close_log()
-        if self.local:
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            self.clear()
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class ObjectStaging(Staging):
+    """Staging on an object store: one object per commit record, results uploaded at commit."""
+
+    def _write_json(self, rel: str, data) -> None:
+        self.fs.pipe_file(self._p(rel), json.dumps(data).encode())  # one PUT: atomic on object stores
+
+    def _read_json(self, rel: str):
+        try:
+            return json.loads(self.fs.cat_file(self._p(rel)))
+        except FileNotFoundError:
+            return None
+
+    def _commit_names(self) -> list[str]:
+        return [p.rsplit("/", 1)[-1] for p in self.fs.ls(self._p("commits"), detail=False)]
+
+    def lock(self) -> None:
+        # Object stores have no exclusive create here: check, then claim.
+        holder = self._read_json(self.LOCK)
+        if holder and self._lock_is_live(holder, holder.get("time", 0)) and holder.get("pid") != os.getpid():
+            raise JobAlreadyRunning(self._busy_message(holder))
+        self._write_json(self.LOCK, self._me())
+
+    def refresh_lock(self) -> None:
+        try:
+            self._write_json(self.LOCK, self._me())
+        except OSError:
+            pass
+
+    def unlock(self) -> None:
+        try:
+            self.fs.rm_file(self._p(self.LOCK))
+        except (FileNotFoundError, OSError):
+            pass
+
+    def new_attempt(self, index: int) -> tuple[str, str]:
+        """The app writes into a temporary local folder that commit uploads."""
+        return uuid.uuid4().hex[:12], tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-{index}-")
+
+    def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
+        files = list_tree(results_dir, what=f"chunk {index}: the results folder")
+        final = self._p("results", f"{index:08d}-{token}")
+        for name, _ in files:
+            self.fs.put_file(os.path.join(results_dir, name), f"{final}/{name}")
+        shutil.rmtree(results_dir, ignore_errors=True)
+        record = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
+        self._write_json(f"commits/{index:08d}.json", record)
+        return record
+
+    def discard(self, index: int, token: str, results_dir: str) -> None:
+        super().discard(index, token, results_dir)
+        try:
+            self.fs.rm(self._p("results", f"{index:08d}-{token}"), recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def output_dir(self) -> str:
+        return tempfile.mkdtemp(prefix=f"bytenite-nb-{self.job_id}-output-")
+
+    def clear(self) -> None:
+        lock = self._read_json(self.LOCK)
+        try:
+            self.fs.rm(self.path, recursive=True)
+        except FileNotFoundError:
+            pass
+        if lock is not None:
+            self._write_json(self.LOCK, lock)
+
+    def remove(self) -> None:
+        self.clear()
 
 
 CACHED_STAGINGS = 8
