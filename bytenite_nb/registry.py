@@ -26,6 +26,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
 
 from .exceptions import ComponentNotFound
+from .plaintext import plain_text
 from .schema import suggest
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,11 @@ class Component:
 
     @property
     def doc(self) -> str:
+        """The docstring as plain text (what users see: no reST markup)."""
         # A wrapped function (a function app, partitioner or assembler) speaks for
         # itself: the wrapper's class docstring describes the wrapper, not the component.
         fn = getattr(self.obj, "fn", None)
-        if callable(fn):
-            return inspect.getdoc(fn) or ""
-        return inspect.getdoc(self.obj) or ""
+        return plain_text(inspect.getdoc(fn if callable(fn) else self.obj))
 
     @property
     def summary(self) -> str:

@@ -135,7 +135,7 @@ def test_folder_app_shell_entrypoint_and_camel_case(client, tmp_path):
     ({"name": "x", "version": "1.0", "entrypoint": "../main.py"}, "entrypoint: must be a file inside app/"),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "type": "engine"}, "type: expected one of"),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "device_requirements": {"min_cpu": "two"}},
-     "device_requirements.min_cpu: expected a non-negative number"),
+     'manifest.json: device_requirements.min_cpu: expected number, got "two"'),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "platform": "docker"},
      "platform_config.container: is required"),
 ])

@@ -230,7 +230,7 @@ def test_container_app_spec_is_checked_by_field(tmp_path):
                  destination=str(tmp_path / "out"))
     with pytest.raises(JobValidationError) as e:
         job.validate()
-    assert sorted(e.value.fields) == ["app.command", "app.device_requirements", "app.image"]
+    assert sorted(e.value.fields) == ["app.command", "app.device_requirements.min_cpu", "app.image"]
 
 
 def test_container_app_round_trips_and_declares_resources():

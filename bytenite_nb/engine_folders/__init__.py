@@ -19,7 +19,6 @@ from typing import Any
 
 from ..apps.catalog import find_folder, is_tag
 from ..exceptions import FieldError
-from ..schema import show
 from .assembler import EngineAssembler
 from .partitioner import EnginePartitioner
 
@@ -35,9 +34,7 @@ def resolve_engine(spec: Any, kind: str, base_dir: str | None = None, *, field: 
     cls = CLASSES[kind]
     container = None
     if isinstance(spec, dict):
-        unknown = [k for k in spec if k not in ("folder", "container")]
-        if unknown or not isinstance(spec.get("folder"), str):
-            raise FieldError(field, f'expected {{"folder": "path", "container": false|"image"}}, got {show(spec)}')
+        cls.check_spec(spec, field)
         folder, container = spec["folder"], spec.get("container")
     elif isinstance(spec, str):
         folder = spec
