@@ -66,3 +66,24 @@ def plain_text(doc: str | None) -> str:
     text = _LONE_MARKER.sub("", text)
     text = _LITERAL_MARKER.sub(lambda m: m.group(1) + ":", text)
     return _TRAILING_SPACE.sub("", text)
+
+
+def plain_descriptions(schema):
+    """A copy of a JSON Schema with every ``description`` (and ``title``) as plain text.
+
+    >>> plain_descriptions({"properties": {"n": {"description": "Uses ``n`` bytes."}}})
+    {'properties': {'n': {'description': 'Uses n bytes.'}}}
+    """
+    if isinstance(schema, list):
+        return [plain_descriptions(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key in ("description", "title") and isinstance(value, str):
+            out[key] = plain_text(value)
+        elif key in ("default", "const", "enum", "examples"):
+            out[key] = value  # values, not schemas
+        else:
+            out[key] = plain_descriptions(value)
+    return out
