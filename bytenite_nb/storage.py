@@ -86,8 +86,9 @@ _DESCRIPTOR_FORMS: dict[str, tuple[str, str, dict, list[str]]] = {
 }
 #: other names of params, as earlier versions read them: alias -> name
 PARAM_ALIASES = {"bucket": "bucketName", "path": "name"}
-_OPTIONS = {"type": "object", "description": "fsspec storage options for this location (credentials, endpoint); "
-                                             "never written into records or outputs."}
+_OPTIONS = {"type": "object", "additionalProperties": True,
+            "description": "fsspec storage options for this location (credentials, endpoint; also spelled "
+                           "storage_options); never written into records or outputs."}
 
 
 def descriptor_schema(descriptor: str) -> dict:
@@ -107,11 +108,19 @@ def descriptor_schema(descriptor: str) -> dict:
             "params": {"type": "object", "title": "Where", "description": "Where the data is.",
                        "properties": params, "required": required, "additionalProperties": False},
             "storageOptions": _OPTIONS,
-            "storage_options": {**_OPTIONS, "description": "The same as storageOptions."},
         },
         "required": ["dataSourceDescriptor"],
         "additionalProperties": False,
     }
+
+
+def destination_descriptors() -> list[str]:
+    """The descriptors a destination may name (a bypass has nowhere to write).
+
+    >>> destination_descriptors()
+    ['aws', 'azure', 'file', 'gcp', 'gcs', 's3']
+    """
+    return sorted(name for name, (scheme, writable) in DESCRIPTORS.items() if writable and scheme is not None)
 
 
 def descriptor_schemas() -> dict[str, dict]:
@@ -265,6 +274,10 @@ def _read_params(value: dict, descriptor: str, field: str) -> dict:
     """A descriptor's params, checked by :func:`descriptor_schema` (earlier names of
     params read as today's); raises naming every field that is wrong."""
     value = dict(value)
+    if "storage_options" in value:
+        if "storageOptions" in value:
+            raise FieldError(f"{field}.storage_options", "the same as storageOptions; give one of them")
+        value["storageOptions"] = value.pop("storage_options")
     if value.get("params") is None:
         value["params"] = {}
     params = value["params"]

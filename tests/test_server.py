@@ -180,10 +180,12 @@ def test_components_serves_the_runtime_and_descriptor_schemas(api):
     assert sorted(body["descriptorSchemas"]) == sorted(DESCRIPTORS) == body["descriptors"]
     for name in DESCRIPTORS:
         assert body["descriptorSchemas"][name] == json.loads(json.dumps(descriptor_schema(name)))
+    assert "url" not in body["destinationDescriptors"] and "bypass" not in body["destinationDescriptors"]
     assert body["engineFolderSchema"] == json.loads(json.dumps(ENGINE_FOLDER_SCHEMA))
     # the editor's tests build forms from exactly these
     served = {"runtimes": list(BUILTIN_RUNTIMES), "runtimeSchemas": {k: schemas[k] for k in BUILTIN_RUNTIMES},
-              "descriptors": body["descriptors"], "descriptorSchemas": body["descriptorSchemas"]}
+              "descriptors": body["descriptors"], "descriptorSchemas": body["descriptorSchemas"],
+              "destinationDescriptors": body["destinationDescriptors"]}
     if os.environ.get("BYTENITE_NB_WRITE_FIXTURES"):
         SCHEMAS_FIXTURE.parent.mkdir(exist_ok=True)
         SCHEMAS_FIXTURE.write_text(json.dumps(served, indent=1, sort_keys=True) + "\n")

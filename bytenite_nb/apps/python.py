@@ -90,7 +90,7 @@ class PythonApp(App):
 
     runtime = "python"
     SPEC_SCHEMA = runtime_schema(
-        "Python function",
+        "Python function (module:function)",
         "A Python function fn(chunk_path, results_dir, params), run in the Dask worker for every chunk; "
         "it writes result files into results_dir or returns bytes or str.",
         {

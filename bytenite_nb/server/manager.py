@@ -164,7 +164,8 @@ class JobManager:
         """Every partitioner, app and assembler with its params schema, the app
         runtimes a job's ``app`` object may name with the JSON Schema of each
         (``runtimeSchemas``), the ``config`` schema, the location descriptors
-        with theirs (``descriptorSchemas``), the schema of an engine folder
+        with theirs (``descriptorSchemas``) and those a destination may name
+        (``destinationDescriptors``), the schema of an engine folder
         object (``engineFolderSchema``), and the rule naming secret keys
         (``secretNamePattern``, a case-insensitive regular expression). Docs
         and descriptions are plain text."""
@@ -173,7 +174,7 @@ class JobManager:
         from ..job import CONFIG_SCHEMA
         from ..plaintext import plain_descriptions
         from ..registry import REGISTRIES
-        from ..storage import descriptor_schemas
+        from ..storage import descriptor_schemas, destination_descriptors
 
         out: dict[str, Any] = {kind: [c.to_dict() for c in registry] for kind, registry in REGISTRIES.items()}
         schemas = runtime_schemas()
@@ -183,6 +184,7 @@ class JobManager:
         descriptors = descriptor_schemas()
         out["descriptors"] = sorted(descriptors)
         out["descriptorSchemas"] = descriptors
+        out["destinationDescriptors"] = destination_descriptors()
         out["engineFolderSchema"] = ENGINE_FOLDER_SCHEMA
         out["secretNamePattern"] = SECRET_NAME_PATTERN  # code made in the browser leaves these keys out
         return plain_descriptions(json.loads(json.dumps(out, default=str)))
