@@ -185,7 +185,9 @@ def test_components_serves_the_runtime_and_descriptor_schemas(api):
     # the editor's tests build forms from exactly these
     served = {"runtimes": list(BUILTIN_RUNTIMES), "runtimeSchemas": {k: schemas[k] for k in BUILTIN_RUNTIMES},
               "descriptors": body["descriptors"], "descriptorSchemas": body["descriptorSchemas"],
-              "destinationDescriptors": body["destinationDescriptors"]}
+              "destinationDescriptors": body["destinationDescriptors"],
+              # a built-in whose docstring has reST in it, as served (the sidebar's tests show it)
+              "identity": next(c for c in body["app"] if c["name"] == "identity")}
     if os.environ.get("BYTENITE_NB_WRITE_FIXTURES"):
         SCHEMAS_FIXTURE.parent.mkdir(exist_ok=True)
         SCHEMAS_FIXTURE.write_text(json.dumps(served, indent=1, sort_keys=True) + "\n")

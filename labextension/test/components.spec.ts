@@ -3,6 +3,9 @@
  * text the server sends, as text (never as markup).
  */
 
+import * as fs from 'fs';
+import * as path from 'path';
+
 import React from 'react';
 
 import { ComponentEntry } from '../src/components';
@@ -30,7 +33,20 @@ const files: IComponent = {
   }
 };
 
+/** The built-in identity app as the server serves it (tests/test_server.py keeps this file up to date). */
+const identity: IComponent = JSON.parse(
+  fs.readFileSync(path.join(__dirname, 'fixtures', 'component-schemas.json'), 'utf8')
+).identity;
+
 describe('ComponentEntry', () => {
+  it('shows a served doc, written in reST, without its markup', () => {
+    const html = renderToStaticMarkup(React.createElement(ComponentEntry, { component: identity, open: true }));
+    expect(html).toContain('The chunk, unchanged, as the result (result.bin): the identity map.');
+    expect(html).toContain('<p>A hard link when the chunk and the results share a filesystem');
+    expect(html).not.toContain('`');
+    expect(html).toContain('<code>output_name</code> <span class="bnb-Muted">string, default &quot;result.bin&quot;</span>');
+  });
+
   it('shows the summary, the rest of the doc and every param as text', () => {
     const html = renderToStaticMarkup(React.createElement(ComponentEntry, { component: files, open: true }));
     expect(html).toContain('<div class="bnb-Component-summary">One chunk per matching file of the source, or files_per_chunk');
