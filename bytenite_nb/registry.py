@@ -31,6 +31,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
 
 from .exceptions import ComponentNotFound, FieldError, JobValidationError
+from .plaintext import plain_text
 from .schema import show, suggest
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,11 @@ class Component:
 
     @property
     def doc(self) -> str:
+        """The docstring as plain text (what users see: no reST markup)."""
         # A wrapped function (a function app, partitioner or assembler) speaks for
         # itself: the wrapper's class docstring describes the wrapper, not the component.
         fn = getattr(self.obj, "fn", None)
-        if callable(fn):
-            return inspect.getdoc(fn) or ""
-        return inspect.getdoc(self.obj) or ""
+        return plain_text(inspect.getdoc(fn if callable(fn) else self.obj))
 
     @property
     def summary(self) -> str:
@@ -232,8 +232,13 @@ class Registry:
             runtime = runtime_for(spec, field)
             if runtime.runtime != "folder":
                 return runtime.from_spec(spec, base_dir)
+            runtime.checked_spec(spec, field)  # the object's fields first, then where its folder is
         elif "folder" not in spec:
             raise FieldError(field, f'expected a {self.kind} name or {{"folder": "path or tag"}}, got {show(spec)}')
+        else:
+            from .engine_folders import CLASSES
+
+            CLASSES[self.kind].check_spec(spec, field)
         folder = spec["folder"]
         if not isinstance(folder, str) or not folder:
             raise FieldError(f"{field}.folder", f"expected a folder path or tag, got {show(folder)}")
@@ -252,10 +257,10 @@ class Registry:
             return runtimes()["folder"].from_spec({**spec, "folder": folder}, base_dir)
         from .engine_folders import CLASSES
 
-        unknown = [k for k in spec if k not in ("folder", "container")]
-        if unknown:
-            raise FieldError(f"{field}.{unknown[0]}", "unknown field" + suggest(unknown[0], ("folder", "container")))
-        return CLASSES[self.kind](folder, base_dir=base_dir, container=spec.get("container"))
+        cls = CLASSES[self.kind]
+        if spec:
+            cls.check_spec(spec, field)
+        return cls(folder, base_dir=base_dir, container=spec.get("container"))
 
     def _load_reference(self, ref: str, base_dir: str | None, field: str) -> Any:
         from .apps.python import load_function

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from .exceptions import FieldError
+from .exceptions import FieldError, JobValidationError
 
 _JSON_TYPES = {
     dict: "object",
@@ -58,6 +58,12 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError]:
     field = join_field(prefix, *error.absolute_path)
     v, inst, val = error.validator, error.instance, error.validator_value
+    if inst == "" and (v == "pattern" or v == "minLength" and val == 1):
+        return [FieldError(field, "must not be empty")]
+    # A schema may say in words what it wants (``x-expected``), for any failure: "expected an image name, got 7".
+    expected = error.schema.get("x-expected") if isinstance(error.schema, dict) else None
+    if expected and v not in ("required", "additionalProperties"):
+        return [FieldError(field, f"expected {expected}, got {show(inst)}")]
     if v == "type":
         wanted = " or ".join(val) if isinstance(val, list) else val
         # JSON has no separate integer type, but bool is not a number to a user.
@@ -81,8 +87,6 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError
     if v == "maximum":
         return [FieldError(field, f"must be <= {val}, got {show(inst)}")]
     if v == "minLength" and val == 1:
-        return [FieldError(field, "must not be empty")]
-    if v == "pattern" and inst == "":
         return [FieldError(field, "must not be empty")]
     if v == "pattern":
         # A schema may say in words what its pattern means (``x-message``).
@@ -115,9 +119,30 @@ def check(instance: Any, schema: dict | None, prefix: str = "") -> list[FieldErr
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = validator_cls(schema)
     errors: list[FieldError] = []
+    seen: set[str] = set()
     for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        errors.extend(_describe(err, prefix))
+        for found in _describe(err, prefix):
+            # one "required" error per missing field, each listing them all: say each once
+            if str(found) not in seen:
+                seen.add(str(found))
+                errors.append(found)
     return errors
+
+
+def require(instance: Any, schema: dict | None, prefix: str = "") -> None:
+    """Raise what :func:`check` finds: the :class:`FieldError` when there is one,
+    a :class:`JobValidationError` listing them all when there are several.
+
+    >>> require({"cwd": "x"}, {"type": "object", "required": ["command"]}, "app")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.FieldError: app.command: is required
+    """
+    errors = check(instance, schema, prefix)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise JobValidationError(errors)
 
 
 def check_schema(schema: dict, where: str) -> list[FieldError]:

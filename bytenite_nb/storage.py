@@ -39,6 +39,94 @@ DESCRIPTORS = {
 
 GLOB_CHARS = set("*?[")
 
+# -- descriptor schemas -----------------------------------------------------------
+# ByteNite's ``{"dataSourceDescriptor": ..., "params": {...}}``, one JSON Schema per
+# descriptor; ``params`` may carry ByteNite's ``@type`` and ``secret_id``, which are
+# read and not used (credentials come from each backend's environment here).
+
+_BYTENITE_TYPE = {"type": "string", "description": "ByteNite's params type (type.googleapis.com/bytenite.data_source...); "
+                                                   "not needed here."}
+_SECRET_ID = {"type": "string", "description": "ByteNite's secret id; not used here: credentials come from the "
+                                               "backend's environment or the job's storageOptions."}
+_BUCKET = {"type": "string", "minLength": 1, "description": "The bucket's name."}
+_REGION = {"type": "string", "description": "The bucket's region, e.g. us-east-2."}
+
+
+def _key(what: str) -> dict:
+    return {"type": "string", "description": f"The {what} after the bucket name: an object, a folder (a key prefix "
+                                            "ending in /) or a glob; for a destination, the folder to write to."}
+
+
+_BUCKET_PARAMS = {"bucketName": _BUCKET, "name": _key("key"), "cloudRegion": _REGION, "secret_id": _SECRET_ID,
+                  "@type": _BYTENITE_TYPE}
+
+#: descriptor -> (title, description, params properties, required params)
+_DESCRIPTOR_FORMS: dict[str, tuple[str, str, dict, list[str]]] = {
+    "url": ("HTTP(S) URL", "A file on the web (a data source only).",
+            {"url": {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://", "x-expected": "an http(s) URL",
+                     "description": "The URL of the file."},
+             "@type": _BYTENITE_TYPE}, ["url"]),
+    "file": ("Local file or folder", "A file, a folder or a glob on this machine (or on a disk every worker shares).",
+             {"path": {"type": "string", "minLength": 1,
+                       "description": "The path: a file, a folder or a glob, relative to the job file's folder."},
+              "@type": _BYTENITE_TYPE}, ["path"]),
+    "aws": ("AWS S3 (ByteNite's name for S3)", "An S3 bucket (or an S3-compatible store: AWS_ENDPOINT_URL).",
+            _BUCKET_PARAMS, ["bucketName"]),
+    "s3": ("Amazon S3 (or compatible)", "An S3 bucket (or an S3-compatible store: AWS_ENDPOINT_URL).",
+           _BUCKET_PARAMS, ["bucketName"]),
+    "gcp": ("Google Cloud Storage (ByteNite's name for GCS)", "A Google Cloud Storage bucket.",
+            _BUCKET_PARAMS, ["bucketName"]),
+    "gcs": ("Google Cloud Storage", "A Google Cloud Storage bucket.", _BUCKET_PARAMS, ["bucketName"]),
+    "azure": ("Azure Blob Storage", "An Azure Blob Storage container.",
+              {"bucketName": {**_BUCKET, "description": "The container's name."}, "name": _key("blob name"),
+               "accountName": {"type": "string", "description": "The storage account (default: from the environment)."},
+               "secret_id": _SECRET_ID, "@type": _BYTENITE_TYPE}, ["bucketName"]),
+    "bypass": ("No data (bypass)", "No data: the partitioner gets no files (a data source only).",
+               {"@type": _BYTENITE_TYPE}, []),
+}
+#: other names of params, as earlier versions read them: alias -> name
+PARAM_ALIASES = {"bucket": "bucketName", "path": "name"}
+_OPTIONS = {"type": "object", "additionalProperties": True,
+            "description": "fsspec storage options for this location (credentials, endpoint; also spelled "
+                           "storage_options); never written into records or outputs."}
+
+
+def descriptor_schema(descriptor: str) -> dict:
+    """The JSON Schema of a ``{"dataSourceDescriptor": descriptor, "params": {...}}`` object.
+
+    >>> sorted(descriptor_schema("aws")["properties"]["params"]["properties"])
+    ['@type', 'bucketName', 'cloudRegion', 'name', 'secret_id']
+    """
+    title, description, params, required = _DESCRIPTOR_FORMS[descriptor]
+    return {
+        "type": "object",
+        "title": title,
+        "description": description,
+        "properties": {
+            "dataSourceDescriptor": {"const": descriptor, "description": "The kind of storage (ByteNite's name for it; "
+                                                                         "a destination says dataSourceDescriptor too)."},
+            "params": {"type": "object", "title": "Where", "description": "Where the data is.",
+                       "properties": params, "required": required, "additionalProperties": False},
+            "storageOptions": _OPTIONS,
+        },
+        "required": ["dataSourceDescriptor"],
+        "additionalProperties": False,
+    }
+
+
+def destination_descriptors() -> list[str]:
+    """The descriptors a destination may name (a bypass has nowhere to write).
+
+    >>> destination_descriptors()
+    ['aws', 'azure', 'file', 'gcp', 'gcs', 's3']
+    """
+    return sorted(name for name, (scheme, writable) in DESCRIPTORS.items() if writable and scheme is not None)
+
+
+def descriptor_schemas() -> dict[str, dict]:
+    """Every descriptor's schema, by descriptor name (what ``/bytenite-nb/components`` serves)."""
+    return {name: descriptor_schema(name) for name in DESCRIPTORS}
+
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -147,6 +235,9 @@ def parse_location(value: Any, *, field: str, base_dir: str | None = None,
     if not isinstance(value, dict):
         raise FieldError(field, f"expected a URL string or a descriptor object, got {show(value)}")
     descriptor = value.get("dataSourceDescriptor")
+    if descriptor is None and "dataDestinationDescriptor" in value:
+        raise FieldError(f"{field}.dataDestinationDescriptor", 'unknown field (ByteNite names the kind '
+                                                               '"dataSourceDescriptor" in a destination too)')
     if descriptor is None:
         raise FieldError(f"{field}.dataSourceDescriptor", "is required")
     if descriptor not in DESCRIPTORS:
@@ -157,33 +248,19 @@ def parse_location(value: Any, *, field: str, base_dir: str | None = None,
             f"unknown descriptor {show(descriptor)}{suggest(str(descriptor), DESCRIPTORS)}; "
             f"expected one of {', '.join(sorted(DESCRIPTORS))}",
         )
-    params = value.get("params") or {}
-    if not isinstance(params, dict):
-        raise FieldError(f"{field}.params", f"expected object, got {show(params)}")
-    options.update(value.get("storageOptions") or value.get("storage_options") or {})
     scheme, can_write = DESCRIPTORS[descriptor]
     if destination and not can_write:
         raise FieldError(f"{field}.dataSourceDescriptor", f"{descriptor!r} can only be a data source")
-
-    def need(name: str) -> str:
-        got = params.get(name)
-        if not isinstance(got, str) or not got:
-            raise FieldError(f"{field}.params.{name}", "is required" if got is None else f"expected a non-empty string, got {show(got)}")
-        return got
-
+    params = _read_params(value, descriptor, field)
+    options.update(value.get("storageOptions") or value.get("storage_options") or {})
     if descriptor == "bypass":
         return Location(None, options, value)
     if descriptor == "url":
-        url = need("url")
-        if split_protocol(url)[0] not in ("http", "https"):
-            raise FieldError(f"{field}.params.url", f"expected an http(s) URL, got {show(url)}")
-        return Location(url, options, value)
+        return Location(params["url"], options, value)
     if descriptor == "file":
-        return Location(_local_url(need("path"), base_dir), options, value)
-    bucket = params.get("bucketName") or params.get("bucket")
-    if not isinstance(bucket, str) or not bucket:
-        raise FieldError(f"{field}.params.bucketName", "is required")
-    name = params.get("name") or params.get("path") or ""
+        return Location(_local_url(params["path"], base_dir), options, value)
+    bucket = params["bucketName"]
+    name = params.get("name") or ""
     if scheme == "s3" and params.get("cloudRegion"):
         kwargs = dict(options.get("client_kwargs") or {})
         kwargs.setdefault("region_name", params["cloudRegion"])
@@ -191,6 +268,31 @@ def parse_location(value: Any, *, field: str, base_dir: str | None = None,
     if scheme == "az" and params.get("accountName"):
         options.setdefault("account_name", params["accountName"])
     return Location(f"{scheme}://{_join(bucket, name)}", options, value)
+
+
+def _read_params(value: dict, descriptor: str, field: str) -> dict:
+    """A descriptor's params, checked by :func:`descriptor_schema` (earlier names of
+    params read as today's); raises naming every field that is wrong."""
+    value = dict(value)
+    if "storage_options" in value:
+        if "storageOptions" in value:
+            raise FieldError(f"{field}.storage_options", "the same as storageOptions; give one of them")
+        value["storageOptions"] = value.pop("storage_options")
+    if value.get("params") is None:
+        value["params"] = {}
+    params = value["params"]
+    if isinstance(params, dict) and descriptor not in ("url", "file"):
+        params = dict(params)
+        for alias, name in PARAM_ALIASES.items():
+            if alias in params and name in _DESCRIPTOR_FORMS[descriptor][2]:
+                if name in params:
+                    raise FieldError(f"{field}.params.{alias}", f"the same as {name}; give one of them")
+                params[name] = params.pop(alias)
+        value["params"] = params
+    from .schema import require
+
+    require(value, descriptor_schema(descriptor), field)
+    return params
 
 
 # -- listing ------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_folder_app_shell_entrypoint_and_camel_case(client, tmp_path):
     ({"name": "x", "version": "1.0", "entrypoint": "../main.py"}, "entrypoint: must be a file inside app/"),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "type": "engine"}, "type: expected one of"),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "device_requirements": {"min_cpu": "two"}},
-     "device_requirements.min_cpu: expected a non-negative number"),
+     'manifest.json: device_requirements.min_cpu: expected number, got "two"'),
     ({"name": "x", "version": "1.0", "entrypoint": "main.py", "platform": "docker"},
      "platform_config.container: is required"),
 ])
@@ -271,3 +271,100 @@ def test_an_app_printing_without_end_is_stopped(client, tmp_path):
     assert "printed more than 2 MiB to stdout and stderr" in str(e.value)
     assert "config.maxAppOutput" in str(e.value)
     assert not (tmp_path / "out").exists()
+
+
+# -- runtime specs are checked by their schemas ------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"command": ["true"], "cwdd": "x"}, 'app.cwdd: unknown field (did you mean "cwd"?)'),
+    ({"python": "os.path:basename", "shema": {}}, 'app.shema: unknown field (did you mean "schema"?)'),
+    ({"folder": "apps/x", "contaner": False}, 'app.contaner: unknown field (did you mean "container"?)'),
+    ({"notebook": "a.ipynb", "kernal": "python3"}, 'app.kernal: unknown field (did you mean "kernel"?)'),
+    ({"image": "localhost/x:1", "comand": ["run"]}, 'app.comand: unknown field (did you mean "command"?)'),
+    ({"image": "localhost/x:1", "device_requirements": {"min_cpus": 1}},
+     'app.device_requirements.min_cpus: unknown field (did you mean "min_cpu"?)'),
+])
+def test_an_unknown_key_in_a_runtime_spec_is_named(spec, message):
+    from bytenite_nb.exceptions import FieldError
+    from bytenite_nb.registry import resolve
+
+    with pytest.raises(FieldError) as e:
+        resolve("app", spec)
+    assert str(e.value) == message
+    with pytest.raises(JobValidationError) as e:
+        bn.Job(source="in.txt", app=spec, destination="out/").validate(check_storage=False)
+    assert message in [str(err) for err in e.value.errors]
+
+
+@pytest.mark.parametrize("spec, messages", [
+    ({"command": "   "}, ["app.command: expected a non-empty list of strings, got \"   \""]),
+    ({"command": ["python3", 3]}, ['app.command: expected a non-empty list of strings, got ["python3", 3]']),
+    ({"command": ["x"], "env": {"A": 1}, "cwd": ""}, ["app.cwd: must not be empty", "app.env.A: expected string, got 1"]),
+    ({"python": "no_colon"}, ["app.python: expected 'module:function' or 'file.py:function', got \"no_colon\""]),
+    ({"python": "os.path:basename", "schema": "x"}, ['app.schema: expected object, got "x"']),
+    ({"folder": 3, "container": True}, ["app.container: expected false (run as a process) or an image name, got true",
+                                        "app.folder: expected string, got 3"]),
+    ({"notebook": "a.ipynb", "kernel": ""}, ["app.kernel: must not be empty"]),
+    ({"image": "localhost/x:1", "network": "yes", "user": " "},
+     ['app.network: expected true or false, got "yes"', 'app.user: expected a non-empty string, got " "']),
+    ({"image": "localhost/x:1", "deviceRequirements": {"minMemory": "1G"}},
+     ['app.deviceRequirements.minMemory: expected number, got "1G"']),
+])
+def test_wrong_types_in_a_runtime_spec_are_named(spec, messages):
+    with pytest.raises(JobValidationError) as e:
+        bn.Job(source="in.txt", app=spec, destination="out/").validate(check_storage=False)
+    assert sorted(str(err) for err in e.value.errors) == sorted(messages)
+
+
+@pytest.mark.parametrize("spec", [
+    {"command": ["python3", "app.py"]},
+    {"command": "python3 app.py --fast", "cwd": "apps", "env": {"MODE": "x"}, "schema": {"type": "object"}},
+    {"python": "os.path:basename"},
+    {"python": "myapp.py:shout", "schema": {"type": "object", "properties": {"suffix": {"type": "string"}}}},
+    {"folder": "apps/wc"},
+    {"folder": "apps/wc", "container": False},
+    {"folder": "apps/wc", "container": "localhost/other:2"},
+    {"notebook": "chunk.ipynb", "kernel": "python3", "cwd": ".", "schema": {"type": "object"}},
+    {"notebook": "s3://bucket/chunk.ipynb"},
+    {"image": "localhost/wc:1", "command": ["wc"]},
+    {"image": "localhost/wc:1", "command": "wc -l", "env": {"A": "1"}, "network": True, "user": "root",
+     "engine": "podman", "workdir": "/w", "schema": {"type": "object"},
+     "device_requirements": {"min_cpu": 0.5, "min_memory": 0.3, "gpu": 1}},
+    {"image": "localhost/wc:1", "deviceRequirements": {"minCpu": 2, "gpu": ["NVIDIA A100-SXM4-40GB"]}},
+])
+def test_the_specs_that_work_keep_working(spec):
+    from bytenite_nb.apps import runtime_for
+
+    # from_spec alone: the folders and files these specs name need not exist here
+    app = runtime_for(spec).from_spec(spec, None)
+    again = runtime_for(app.to_spec()).from_spec(app.to_spec(), None)
+    assert again.to_spec() == app.to_spec()
+    assert app.spec_errors() == []
+
+
+def test_an_app_made_in_python_is_checked_by_the_same_schema():
+    from bytenite_nb.apps.command import CommandApp
+    from bytenite_nb.apps.container import ContainerApp
+
+    assert [str(e) for e in CommandApp([]).check()] == ["app.command: expected a non-empty list of strings, got []"]
+    assert [str(e) for e in ContainerApp("x:1", network="yes").check("app")] == [
+        'app.network: expected true or false, got "yes"']
+    assert ContainerApp("x:1", ["run"], device_requirements={"minCpu": 2}).check() == []
+
+
+def test_every_runtime_schema_describes_every_field():
+    from bytenite_nb.apps import runtimes
+
+    def walk(schema, where):
+        assert schema.get("additionalProperties") is False, where
+        for name, prop in schema["properties"].items():
+            assert prop.get("description"), f"{where}.{name}"
+            if prop.get("type") == "object" and prop.get("properties"):
+                walk(prop, f"{where}.{name}")
+
+    for key, cls in runtimes().items():
+        if key in ("command", "python", "folder", "notebook", "image"):
+            assert cls.SPEC_SCHEMA["description"] and cls.SPEC_SCHEMA["title"], key
+            walk(cls.SPEC_SCHEMA, key)
+            assert key in cls.SPEC_SCHEMA["required"]

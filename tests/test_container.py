@@ -224,13 +224,14 @@ def test_container_app_spec_is_checked_by_field(tmp_path):
                  destination=str(tmp_path / "out"))
     with pytest.raises(JobValidationError) as e:
         job.validate()
-    assert e.value.fields == ["app.netwrk"]
+    assert sorted(e.value.fields) == ["app.command", "app.image", "app.netwrk"]  # every problem at once
+    assert 'app.netwrk: unknown field (did you mean "network"?)' in str(e.value)
     job = bn.Job(source=str(tmp_path / "in.txt"), app={"image": "bad name", "command": [],
                                                        "device_requirements": {"min_cpu": "two"}},
                  destination=str(tmp_path / "out"))
     with pytest.raises(JobValidationError) as e:
         job.validate()
-    assert sorted(e.value.fields) == ["app.command", "app.device_requirements", "app.image"]
+    assert sorted(e.value.fields) == ["app.command", "app.device_requirements.min_cpu", "app.image"]
 
 
 def test_container_app_round_trips_and_declares_resources():

@@ -110,6 +110,22 @@ def test_engine_params_are_checked_against_its_schema(tmp_path):
     assert sorted(e.value.fields) == ["params.partitioner.extra", "params.partitioner.lines"]
 
 
+@pytest.mark.parametrize("spec, messages", [
+    ({"folder": "engines/splitter", "contaner": False},
+     ['partitioner.contaner: unknown field (did you mean "container"?)']),
+    ({"folder": "engines/splitter", "container": True},
+     ["partitioner.container: expected false (run as a process) or an image name, got true"]),
+    ({"foldr": "engines/splitter"}, ["partitioner.folder: is required",
+                                     'partitioner.foldr: unknown field (did you mean "folder"?)']),
+])
+def test_an_engine_folder_spec_is_checked_by_its_schema(tmp_path, spec, messages):
+    engines(tmp_path, None)
+    job = bn.Job.from_file(job_file(tmp_path, partitioner=spec))
+    with pytest.raises(JobValidationError) as e:
+        job.validate()
+    assert sorted(str(err) for err in e.value.errors) == messages
+
+
 def test_an_app_folder_is_not_a_partitioner(tmp_path):
     engines(tmp_path, None)
     make_folder(tmp_path / "engines", "an-app", {"type": "app", "entrypoint": "main.py"}, {"main.py": ""})

@@ -151,6 +151,84 @@ def test_descriptor_errors_name_the_field():
     assert "can only be a data source" in str(e.value)
 
 
+@pytest.mark.parametrize("descriptor, message", [
+    ({"dataSourceDescriptor": "file", "params": {"path": "in.txt", "pth": "x"}},
+     'dataSource.params.pth: unknown field (did you mean "path"?)'),
+    ({"dataSourceDescriptor": "url", "params": {"url": "https://x/y", "ulr": 1}},
+     'dataSource.params.ulr: unknown field (did you mean "url"?)'),
+    ({"dataSourceDescriptor": "aws", "params": {"bucketName": "b", "bucketNme": "c"}},
+     'dataSource.params.bucketNme: unknown field (did you mean "bucketName"?)'),
+    ({"dataSourceDescriptor": "s3", "params": {"bucketName": "b", "cloudRegon": "eu-west-3"}},
+     'dataSource.params.cloudRegon: unknown field (did you mean "cloudRegion"?)'),
+    ({"dataSourceDescriptor": "gcp", "params": {"bucketName": "b", "nmae": "p/"}},
+     'dataSource.params.nmae: unknown field (did you mean "name"?)'),
+    ({"dataSourceDescriptor": "azure", "params": {"bucketName": "c", "acountName": "a"}},
+     'dataSource.params.acountName: unknown field (did you mean "accountName"?)'),
+    ({"dataSourceDescriptor": "bypass", "params": {"pth": "x"}}, "dataSource.params.pth: unknown field"),
+    ({"dataSourceDescriptor": "file", "params": {"path": "in.txt"}, "storageOptoins": {}},
+     'dataSource.storageOptoins: unknown field (did you mean "storageOptions"?)'),
+    ({"dataSourceDescriptor": "file", "parms": {"path": "in.txt"}},
+     'dataSource.parms: unknown field (did you mean "params"?)'),
+])
+def test_an_unknown_key_in_a_descriptor_is_named(descriptor, message):
+    with pytest.raises(bn.exceptions.ByteniteNBError) as e:
+        parse_location(descriptor, field="dataSource")
+    found = e.value.errors if isinstance(e.value, JobValidationError) else [e.value]
+    assert message in [str(err) for err in found]
+
+
+@pytest.mark.parametrize("descriptor, message", [
+    ({"dataSourceDescriptor": "file", "params": {"path": 3}}, "dataSource.params.path: expected string, got 3"),
+    ({"dataSourceDescriptor": "url", "params": {"url": "ftp://x/y"}},
+     'dataSource.params.url: expected an http(s) URL, got "ftp://x/y"'),
+    ({"dataSourceDescriptor": "s3", "params": {"bucketName": "b", "name": 7}},
+     "dataSource.params.name: expected string, got 7"),
+    ({"dataSourceDescriptor": "s3", "params": ["b"]}, 'dataSource.params: expected object, got ["b"]'),
+    ({"dataSourceDescriptor": "s3", "params": {"bucketName": "b"}, "storageOptions": "anon"},
+     'dataSource.storageOptions: expected object, got "anon"'),
+    ({"dataSourceDescriptor": "s3", "params": {"bucket": "b", "bucketName": "c"}},
+     "dataSource.params.bucket: the same as bucketName; give one of them"),
+    ({"dataDestinationDescriptor": "s3", "params": {"bucketName": "b"}},
+     'dataSource.dataDestinationDescriptor: unknown field (ByteNite names the kind "dataSourceDescriptor"'),
+])
+def test_wrong_types_in_a_descriptor_are_named(descriptor, message):
+    with pytest.raises(bn.exceptions.FieldError) as e:
+        parse_location(descriptor, field="dataSource")
+    assert str(e.value).startswith(message)
+
+
+def test_descriptors_as_bytenite_writes_them_still_work():
+    # ByteNite's params carry "@type" and "secret_id"; earlier names of params still read
+    loc = parse_location({"dataSourceDescriptor": "aws", "params": {
+        "@type": "type.googleapis.com/bytenite.data_source.S3DataSource", "name": "/vids/big_buck_bunny.mp4",
+        "bucketName": "my-bucket", "cloudRegion": "us-east-2", "secret_id": "my_aws_secret"}}, field="dataSource")
+    assert loc.url == "s3://my-bucket/vids/big_buck_bunny.mp4"
+    assert parse_location({"dataSourceDescriptor": "url", "params": {
+        "@type": "type.googleapis.com/bytenite.data_source.HttpDataSource", "url": "https://x/bbb.mp4"}},
+        field="dataSource").url == "https://x/bbb.mp4"
+    assert parse_location({"dataSourceDescriptor": "gcs", "params": {"bucket": "g", "path": "p/"}},
+                          field="dataSource").url == "gs://g/p/"
+    assert parse_location({"dataSourceDescriptor": "bypass", "params": None}, field="dataSource").bypass
+    spec = {"dataSourceDescriptor": "s3", "params": {"bucketName": "b", "name": "out/"},
+            "storageOptions": {"anon": True}}
+    loc = parse_location(spec, field="dataDestination", destination=True)
+    assert loc.storage_options == {"anon": True} and loc.to_spec() == spec
+
+
+def test_every_descriptor_schema_describes_every_field():
+    from bytenite_nb.storage import DESCRIPTORS, descriptor_schemas
+
+    schemas = descriptor_schemas()
+    assert sorted(schemas) == sorted(DESCRIPTORS)
+    for name, schema in schemas.items():
+        assert schema["additionalProperties"] is False and schema["title"] and schema["description"]
+        assert schema["properties"]["dataSourceDescriptor"]["const"] == name
+        params = schema["properties"]["params"]
+        assert params["additionalProperties"] is False
+        for key, prop in {**schema["properties"], **params["properties"]}.items():
+            assert prop.get("description"), f"{name}: {key}"
+
+
 # -- validation ------------------------------------------------------------------------
 
 

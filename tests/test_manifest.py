@@ -46,7 +46,7 @@ def test_snake_and_camel_case_read_the_same(tmp_path):
     ({"platform": "docker", "platform_config": {"container": "has space:1"}}, "platform_config.container: expected an image name"),
     ({"platform_config": {"container": 7}}, "platform_config.container: expected an image name"),
     ({"platform_config": {"network": "yes"}}, "platform_config.network: expected true or false"),
-    ({"device_requirements": {"min_memory": -1}}, "device_requirements.min_memory: expected a non-negative number"),
+    ({"device_requirements": {"min_memory": -1}}, "device_requirements.min_memory: must be >= 0, got -1"),
     ({"device_requirements": {"gpu": "many"}}, "device_requirements.gpu: expected a number of GPUs"),
     ({"device_requirements": {"min_cpus": 1}}, "device_requirements.min_cpus: unknown field"),
     ({"version": "1.2.3"}, 'version: expected "major.minor"'),
@@ -58,6 +58,77 @@ def test_a_bad_manifest_names_its_file_and_field(tmp_path, manifest, message):
         Manifest.load(str(folder))
     assert message in str(e.value)
     assert str(folder / "manifest.json") in str(e.value)
+
+
+def test_manifests_as_bytenite_writes_them_load(tmp_path):
+    # the full example of ByteNite's app docs: a private image's login and a list of GPU models
+    docs = make_folder(tmp_path, "docs", {
+        "description": "A stable diffusion app", "platform": "docker", "entrypoint": "main.py",
+        "platform_config": {"container": "localhost/x:1", "private_image": True, "username": "someone",
+                            "token": "dckr_pat_x", "secrets": ["MY_SECRET_ID"]},
+        "device_requirements": {"min_cpu": 2, "min_memory": 2, "gpu": ["NVIDIA A100-SXM4-40GB", "NVIDIA RTX 4090"]}},
+        {"main.py": ""})
+    m = Manifest.load(str(docs))
+    assert m.requirements.resources() == {"cpu": 2.0, "memory": 2e9, "gpu": 1.0}
+    assert m.requirements.gpu_models == ("NVIDIA A100-SXM4-40GB", "NVIDIA RTX 4090")
+    assert m.requirements.to_dict()["gpu"] == ["NVIDIA A100-SXM4-40GB", "NVIDIA RTX 4090"]
+    # capitalised keys, as in some of ByteNite's own app repositories
+    capitals = tmp_path / "capitals"
+    (capitals / "app").mkdir(parents=True)
+    (capitals / "app" / "main.py").write_text("")
+    (capitals / "manifest.json").write_text(json.dumps({
+        "Name": "flux", "Version": "1.0", "Platform": "docker", "platform_config": {"container": "localhost/x:1"},
+        "Entrypoint": "main.py", "device_requirements": {"min_cpu": 2, "min_memory": 2, "gpu": True},
+        "Description": "An image generation app"}))
+    m = Manifest.load(str(capitals))
+    assert (m.name, m.version, m.container, m.description, m.gpu) == ("flux", "1.0", "localhost/x:1",
+                                                                       "An image generation app", 1)
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ({"entrypiont": "x.py"}, 'entrypiont: unknown field (did you mean "entrypoint"?)'),
+    ({"platform_config": {"contaner": "localhost/x:1"}},
+     'platform_config.contaner: unknown field (did you mean "container"?)'),
+    ({"platformConfig": {"contaner": "localhost/x:1"}},
+     'platformConfig.contaner: unknown field (did you mean "container"?)'),
+    ({"deviceRequirements": {"minCpu": "two"}}, 'deviceRequirements.minCpu: expected number, got "two"'),
+    ({"device_requirements": {"min_cpu": 1, "minCpu": 2}}, "device_requirements.minCpu: the same field as min_cpu"),
+    ({"device_requirements": {"gpu": 1.5}}, "device_requirements.gpu: expected a number of GPUs, true/false or a list"),
+    ({"device_requirements": "lots"}, 'device_requirements: expected object, got "lots"'),
+    ({"version": ["1.0"]}, 'version: expected string or number, got ["1.0"]'),
+    ({"description": 3}, "description: expected string or null, got 3"),
+    ({"platform_config": {"secrets": "MY_SECRET"}}, 'platform_config.secrets: expected array, got "MY_SECRET"'),
+])
+def test_a_manifest_is_checked_by_its_schema(tmp_path, manifest, message):
+    folder = make_folder(tmp_path, "bad", {"entrypoint": "main.py", **manifest}, {"main.py": ""})
+    with pytest.raises(ManifestError) as e:
+        Manifest.load(str(folder))
+    assert f"{folder / 'manifest.json'}: " in str(e.value)
+    assert message in str(e.value)
+
+
+def test_every_manifest_problem_is_named_at_once(tmp_path):
+    folder = make_folder(tmp_path, "bad", {"entrypoint": "main.py", "platfrom": "docker",
+                                          "device_requirements": {"min_cpu": -1, "min_mem": 2}}, {"main.py": ""})
+    with pytest.raises(ManifestError) as e:
+        Manifest.load(str(folder))
+    for part in ("device_requirements.min_cpu: must be >= 0, got -1",
+                 'device_requirements.min_mem: unknown field (did you mean "min_memory"?)',
+                 'platfrom: unknown field (did you mean "platform"?)'):
+        assert part in str(e.value)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"min_cpu": "two"}, 'app.device_requirements.min_cpu: expected number, got "two"'),
+    ({"maxCpu": 2}, 'app.device_requirements.maxCpu: unknown field (did you mean "min_cpu"?)'),
+    ({"gpu": "A100"}, "app.device_requirements.gpu: expected a number of GPUs"),
+    ([2], "app.device_requirements: expected object, got [2]"),
+])
+def test_device_requirements_errors_name_the_field(raw, message):
+    with pytest.raises(ManifestError) as e:
+        DeviceRequirements.parse(raw, "app.device_requirements")
+    assert str(e.value).startswith(message)
+    assert DeviceRequirements.parse({"minCpu": 1, "MinMemory": 0.5, "gpu": None}) == DeviceRequirements(1.0, 0.5, 0)
 
 
 def test_an_entrypoint_may_not_link_out_of_app(tmp_path):

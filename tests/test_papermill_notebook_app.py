@@ -115,7 +115,10 @@ def test_bad_notebook_specs_are_named(tmp_path):
     (tmp_path / "broken.ipynb").write_text("{not a notebook")
     for spec, expected in (({"notebook": "missing.ipynb"}, "app.notebook: no such notebook"),
                            ({"notebook": "broken.ipynb"}, "is not a notebook"),
-                           ({"notebook": ""}, "app.notebook: expected a path or URL"),
+                           ({"notebook": ""}, "app.notebook: must not be empty"),
+                           ({"notebook": 3}, "app.notebook: expected a path or URL of a .ipynb file, got 3"),
+                           ({"notebook": "a.ipynb", "kernal": "x"},
+                            'app.kernal: unknown field (did you mean "kernel"?)'),
                            ({"notebook": "broken.ipynb", "kernel": 3}, "app.kernel: expected a kernel name")):
         job = bn.Job(source="in.txt", app=spec, destination="out/", base_dir=str(tmp_path))
         with pytest.raises(bn.JobValidationError) as err:

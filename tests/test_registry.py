@@ -192,6 +192,27 @@ def test_bare_decorator_and_class_registration(tmp_path, cleanup):
     assert (tmp_path / "out" / "output.txt").read_text() == "barebarebare"
 
 
+def test_docs_are_plain_text(cleanup):
+    def marked_up(chunk_path, results_dir, params):
+        """Reads ``CHUNK_NUMBER``, see :func:`~bytenite_nb.storage.parse_location`.
+
+        Example::
+
+            bytenite-nb run job.json
+        """
+
+    bn.app("test-reg-doc")(marked_up)
+    cleanup("app", "test-reg-doc")
+    component = registry.apps.get("test-reg-doc")
+    assert component.summary == "Reads CHUNK_NUMBER, see parse_location()."
+    assert component.doc == ("Reads CHUNK_NUMBER, see parse_location().\n\nExample:\n\n"
+                             "    bytenite-nb run job.json")
+    assert component.to_dict()["doc"] == component.doc
+    for registry_ in registry.REGISTRIES.values():
+        for built_in in registry_:
+            assert "``" not in built_in.doc and ":class:`" not in built_in.doc, built_in.name
+
+
 def test_registering_again_replaces(cleanup):
     bn.app("test-reg-twice")(lambda c, r, p: "one")
     cleanup("app", "test-reg-twice")
@@ -433,8 +454,9 @@ def test_components_command_as_installed():
     done = subprocess.run(argv + ["components", "app"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("apps:\n")
+    # docs as plain text: the docstring's ``result.bin`` reads (result.bin)
     assert ("  identity\n"
-            "      The chunk, unchanged, as the result (``result.bin``): the identity map.\n"
+            "      The chunk, unchanged, as the result (result.bin): the identity map.\n"
             '      - output_name (string = "result.bin"): Name of the result file.\n'
             "  noop\n"
             "      Do nothing and produce no result (measures the engine's own overhead).\n") in done.stdout

@@ -157,6 +157,74 @@ def test_components_lists_every_kind_with_its_params_schema(api):
     assert rule.search("aws_secret_access_key") and rule.search("key") and not rule.search("endpoint_url")
 
 
+BUILTIN_RUNTIMES = ("command", "folder", "image", "notebook", "python")
+#: what the editor's Jest tests build their forms from: the schemas this server serves
+SCHEMAS_FIXTURE = Path(__file__).parent.parent / "labextension" / "test" / "fixtures" / "component-schemas.json"
+
+
+def test_components_serves_the_runtime_and_descriptor_schemas(api):
+    from bytenite_nb.apps import runtimes
+    from bytenite_nb.engine_folders.folder import SPEC_SCHEMA as ENGINE_FOLDER_SCHEMA
+    from bytenite_nb.storage import DESCRIPTORS, descriptor_schema
+
+    status, body = api("GET", "components")
+    assert status == 200
+    schemas = body["runtimeSchemas"]
+    assert set(BUILTIN_RUNTIMES) <= set(schemas) and sorted(schemas) == body["runtimes"]
+    for key in BUILTIN_RUNTIMES:
+        assert schemas[key] == json.loads(json.dumps(runtimes()[key].SPEC_SCHEMA)), key
+        assert schemas[key]["additionalProperties"] is False
+    # what the editor could not set before: a container app's image, command and network; a notebook app
+    assert {"image", "command", "network", "device_requirements"} <= set(schemas["image"]["properties"])
+    assert {"notebook", "kernel"} <= set(schemas["notebook"]["properties"])
+    assert sorted(body["descriptorSchemas"]) == sorted(DESCRIPTORS) == body["descriptors"]
+    for name in DESCRIPTORS:
+        assert body["descriptorSchemas"][name] == json.loads(json.dumps(descriptor_schema(name)))
+    assert "url" not in body["destinationDescriptors"] and "bypass" not in body["destinationDescriptors"]
+    assert body["engineFolderSchema"] == json.loads(json.dumps(ENGINE_FOLDER_SCHEMA))
+    # the editor's tests build forms from exactly these
+    served = {"runtimes": list(BUILTIN_RUNTIMES), "runtimeSchemas": {k: schemas[k] for k in BUILTIN_RUNTIMES},
+              "descriptors": body["descriptors"], "descriptorSchemas": body["descriptorSchemas"],
+              "destinationDescriptors": body["destinationDescriptors"],
+              # a built-in whose docstring has reST in it, as served (the sidebar's tests show it)
+              "identity": next(c for c in body["app"] if c["name"] == "identity")}
+    if os.environ.get("BYTENITE_NB_WRITE_FIXTURES"):
+        SCHEMAS_FIXTURE.parent.mkdir(exist_ok=True)
+        SCHEMAS_FIXTURE.write_text(json.dumps(served, indent=1, sort_keys=True) + "\n")
+    assert json.loads(SCHEMAS_FIXTURE.read_text()) == served, (
+        f"{SCHEMAS_FIXTURE} is out of date: run this test with BYTENITE_NB_WRITE_FIXTURES=1")
+
+
+def test_components_docs_and_descriptions_are_plain_text(api):
+    status, body = api("GET", "components")
+    assert status == 200
+    texts = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("description", "title", "doc", "summary") and isinstance(value, str):
+                    texts.append(value)
+                else:
+                    collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(body)
+    assert len(texts) > 100
+    assert not [t for t in texts if "``" in t or re.search(r":[a-z]+:`", t)]
+    docs = {c["name"]: c["doc"] for c in body["partitioner"]}
+    assert "glob such as *.csv" in docs["files"]  # ``*.csv`` in the docstring
+
+
+def test_validate_names_an_unknown_key_of_the_app(api, job_folder):
+    status, body = api("POST", "validate", {"job": upper_job(app={"command": ["python3", "upper.py"], "cwdd": "."}),
+                                            "path": "jobs/upper.bnjob.json"})
+    assert status == 400
+    assert {"field": "app.cwdd", "message": 'unknown field (did you mean "cwd"?)'} in body["errors"]
+
+
 def test_validate_resolves_relative_paths_against_the_job_files_folder(api, job_folder):
     status, body = api("POST", "validate", {"job": upper_job(), "path": "jobs/upper.bnjob.json"})
     assert status == 200, body

@@ -96,7 +96,8 @@ def test_builder_shows_what_the_job_says(tmp_path):
     assert builder.partitioner_form.fields["lines_per_chunk"].widget.value == 10
     assert builder.assembler_form.fields["compression"].widget.value == "stored"
     assert builder.app_kind.value == "command"
-    assert builder.app_text.value == "python3 app.py --fast"
+    assert builder.app_spec_form.fields["command"].widget.value == "python3 app.py --fast"
+    assert builder.app_spec_form.fields["cwd"].widget.value == "apps"
     assert builder.config_form.fields["taskTimeout"].widget.value == 30.0
     assert builder.config_form.fields["isTestJob"].widget.value is True
     assert [builder.tabs.get_title(i) for i in range(7)] == ["Source", "Partitioner", "App", "Assembler",
@@ -107,8 +108,8 @@ def test_builder_shows_what_the_job_says(tmp_path):
     assert [label for label, _ in fn_builder.app_function.options] == ["shout"]
     assert set(fn_builder.app_form.fields) == {"times"}  # the function's own schema
     image = JobBuilder(job=ROUND_TRIPS["container image app"](tmp_path))
-    assert image.app_kind.value == "image" and image.app_text.value == "localhost/wc:1"
-    image.app_text.value = "localhost/wc:2"  # the command run in the image stays
+    assert image.app_kind.value == "image" and image.app_spec_form.fields["image"].widget.value == "localhost/wc:1"
+    image.app_spec_form.fields["image"].widget.value = "localhost/wc:2"  # the command run in the image stays
     assert image.job.app == {"image": "localhost/wc:2", "command": ["wc"]}
     custom = JobBuilder(job=ROUND_TRIPS["custom partitioner class"](tmp_path))
     assert custom.partitioner.label == "tests.test_widgets_builder:Halves"
@@ -124,7 +125,7 @@ def test_editing_every_section(tmp_path):
     assert set(builder.partitioner_form.fields) == {"files_per_chunk", "pattern"}
     builder.partitioner_form.fields["files_per_chunk"].widget.value = 2
     builder.app_kind.value = "command"
-    builder.app_text.value = "python3 app.py --level 'two words'"
+    builder.app_spec_form.fields["command"].widget.value = "python3 app.py --level 'two words'"
     builder.assembler.value = "concat"
     builder.assembler_form.fields["output_name"].widget.value = "all.csv"
     builder.destination_url.value = "s3://results/run/"
@@ -150,6 +151,78 @@ def test_editing_every_section(tmp_path):
     builder.app_registered.value = "identity"
     assert set(builder.app_form.fields) == {"output_name"}
     assert builder.job.app == "identity" and builder.job.params["app"] == {}
+
+
+@pytest.mark.parametrize("kind", ["command", "python", "folder", "notebook", "image"])
+def test_each_runtime_gets_its_form_from_its_spec_schema(kind):
+    import html
+
+    from bytenite_nb.apps import runtime_schemas
+
+    builder = JobBuilder(job=bn.Job(source="in.txt", app="identity", destination="o/"), namespace=NAMESPACE)
+    assert kind in [key for _, key in builder.app_kind.options]
+    builder.app_kind.value = kind
+    schema = runtime_schemas()[kind]
+    assert builder.app_spec_form.schema == schema and builder.app_spec_form.prefix == "app"
+    assert list(builder.app_spec_form.fields) == list(schema["properties"])
+    assert html.escape(schema["description"]) in builder.app_spec_doc.value
+    assert builder.app_input.children == (builder.app_spec_doc, builder.app_spec_form)
+    # nothing typed yet: no app, which validation says
+    assert builder.job.app is None
+
+
+def test_a_container_app_and_a_notebook_app_are_set_in_their_forms():
+    builder = JobBuilder(job=bn.Job(source="in.txt", app="identity", destination="o/"), namespace=NAMESPACE)
+    builder.app_kind.value = "image"
+    fields = builder.app_spec_form.fields
+    fields["image"].widget.value = "localhost/wc:1"
+    fields["command"].widget.value = "wc -l 'a file'"
+    fields["network"].widget.value = True
+    fields["device_requirements"].form.fields["min_cpu"].widget.value = 2.0
+    fields["env"].widget.value = '{"MODE": "fast"}'
+    assert builder.job.app == {"image": "localhost/wc:1", "command": ["wc", "-l", "a file"], "network": True,
+                               "env": {"MODE": "fast"}, "device_requirements": {"min_cpu": 2.0}}
+    assert builder.validate(check_storage=False) == []
+    builder.app_kind.value = "notebook"
+    builder.app_spec_form.fields["notebook"].widget.value = "s3://bucket/chunk.ipynb"
+    builder.app_spec_form.fields["kernel"].widget.value = "python3"
+    assert builder.job.app == {"notebook": "s3://bucket/chunk.ipynb", "kernel": "python3"}
+
+
+def test_a_runtime_form_says_what_is_wrong_inline():
+    job = bn.Job(source="in.txt", app={"command": ["true"], "cwdd": "x"}, destination="o/")
+    builder = JobBuilder(job=job, namespace=NAMESPACE)
+    assert builder.app_kind.value == "command"
+    assert "app.cwdd: unknown field (did you mean &quot;cwd&quot;?)" in builder.app_spec_form.form_error.value
+    assert builder.job.to_dict() == job.to_dict()  # kept as given until edited
+    errors = builder.validate(check_storage=False)
+    assert [str(e) for e in errors] == ['app.cwdd: unknown field (did you mean "cwd"?)']
+    assert builder.tabs.get_title(2) == "App (!)"
+    assert "unknown field" in builder.app_spec_form.form_error.value  # shown in the form, not twice
+    assert builder.sections["App"].error.value == ""
+    # a command line that cannot be split
+    builder.app_spec_form.fields["command"].widget.value = "python3 'app.py"
+    assert "not a valid command line" in builder.app_spec_form.fields["command"].error.value
+    errors = builder.validate(check_storage=False)
+    assert [str(e) for e in errors] == ["app.command: not a valid command line: No closing quotation"]
+    builder.app_spec_form.fields["command"].widget.value = "python3 app.py"
+    assert builder.job.app == {"command": ["python3", "app.py"], "cwdd": "x"}
+
+
+def test_the_params_form_follows_the_runtime_form():
+    builder = JobBuilder(job=bn.Job(source="in.txt", app="identity", destination="o/"), namespace=NAMESPACE)
+    builder.app_kind.value = "python"
+    builder.app_spec_form.fields["python"].widget.value = "tests.test_widgets_builder:shout"
+    assert builder.app_form.free_form is not None  # no params schema: one JSON box
+    builder.app_spec_form.fields["schema"].widget.value = '{"type": "object", "properties": {"level": {"type": "integer"}}}'
+    assert set(builder.app_form.fields) == {"level"}
+    builder.app_kind.value = "command"  # another runtime: its params start afresh
+    assert builder.job.params["app"] == {}
+    builder.app_spec_form.fields["command"].widget.value = "python3 app.py"
+    builder.app_spec_form.fields["schema"].widget.value = '{"type": "object", "properties": {"level": {"type": "integer"}}}'
+    builder.app_form.fields["level"].widget.value = 3
+    builder.app_spec_form.fields["cwd"].widget.value = "apps"  # the same params schema: the params stay
+    assert builder.job.params["app"] == {"level": 3}
 
 
 def test_validation_errors_show_inline_in_their_sections(tmp_path):

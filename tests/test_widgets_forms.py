@@ -128,3 +128,35 @@ def test_forms_for_builtin_schemas():
     assert [str(e) for e in config.errors] == ["config.taskTimeout: must be > 0, got -1.0"]
     split = SchemaForm(partitioners.get("split-lines").schema, prefix="params.partitioner")
     assert set(split.fields) == {"chunk_size", "lines_per_chunk", "read_ahead"}
+
+
+def test_a_command_line_field_is_one_line_split_like_a_shell():
+    from bytenite_nb.apps.command import CommandApp
+
+    form = SchemaForm(CommandApp.SPEC_SCHEMA, {"command": ["python3", "app.py", "two words"]}, prefix="app")
+    command = form.fields["command"]
+    assert isinstance(command.widget, widgets.Text)
+    assert command.widget.value == "python3 app.py 'two words'"
+    assert form.value == {"command": ["python3", "app.py", "two words"]}
+    as_text = SchemaForm(CommandApp.SPEC_SCHEMA, {"command": "python3 app.py"}, prefix="app")
+    assert as_text.value == {"command": "python3 app.py"}  # kept as given until edited
+    command.widget.value = "sh -c 'echo $TASK_DIR'"
+    assert form.value == {"command": ["sh", "-c", "echo $TASK_DIR"]}
+    command.widget.value = "sh -c 'unclosed"
+    assert [str(e) for e in form.errors] == ["app.command: not a valid command line: No closing quotation"]
+    assert "not a valid command line" in command.error.value
+    command.widget.value = ""
+    assert [str(e) for e in form.errors] == ["app.command: is required"]
+
+
+def test_runtime_and_descriptor_schemas_make_forms():
+    from bytenite_nb.apps import runtime_schemas
+    from bytenite_nb.storage import descriptor_schemas
+
+    for key, schema in {**runtime_schemas(), **descriptor_schemas()}.items():
+        form = SchemaForm(schema, prefix="app")
+        assert list(form.fields) == list(schema["properties"]), key
+        for name, field in form.fields.items():
+            # every field says what it is for, as text
+            description = schema["properties"][name]["description"]
+            assert field.schema["description"] == description and "``" not in description

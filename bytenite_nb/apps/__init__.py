@@ -58,6 +58,23 @@ def runtimes() -> dict[str, type[App]]:
     return _runtimes
 
 
+def runtime_schemas() -> dict[str, dict]:
+    """Runtime key -> the JSON Schema of the ``app`` object that selects it (what the
+    notebook builder and the JupyterLab editor make their app forms from). A runtime
+    from another package without a ``SPEC_SCHEMA`` gets one that asks for its key only.
+
+    >>> runtime_schemas()["command"]["required"]
+    ['command']
+    """
+    out = {}
+    for key, cls in runtimes().items():
+        schema = getattr(cls, "SPEC_SCHEMA", None)
+        out[key] = schema if isinstance(schema, dict) else {
+            "type": "object", "title": key, "description": f"The {key} runtime.",
+            "properties": {key: {"description": f"What the {key} runtime runs."}}, "required": [key]}
+    return out
+
+
 def as_app(obj: Any, schema: dict | None = None, name: str | None = None) -> App:
     """Adapt an App, a callable or a runtime spec to an :class:`App`.
 
@@ -99,4 +116,4 @@ def runtime_for(spec: dict, field: str = "app") -> type[App]:
     return table[keys[0]]
 
 
-__all__ = ["App", "BUILTINS", "RUNTIMES", "TaskContext", "as_app", "runtime_for", "runtimes"]
+__all__ = ["App", "BUILTINS", "RUNTIMES", "TaskContext", "as_app", "runtime_for", "runtime_schemas", "runtimes"]

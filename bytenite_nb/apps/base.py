@@ -10,9 +10,11 @@ ByteNite's runtime contract, bundled in a :class:`TaskContext`:
 - ``shared_cache_dir`` (read-only) and ``user_cache_dir`` (kept between runs).
 
 A runtime subclasses :class:`App`, says which key of a job file's ``app``
-object selects it (``runtime``), and implements :meth:`App.run` for one
-attempt: return on success, raise :class:`~bytenite_nb.exceptions.AppError`
-on failure. Retries, timeouts and commits are the engine's business.
+object selects it (``runtime``), describes that object with a JSON Schema
+(``SPEC_SCHEMA``: every field with a ``description``, no field it does not
+know), and implements :meth:`App.run` for one attempt: return on success,
+raise :class:`~bytenite_nb.exceptions.AppError` on failure. Retries, timeouts
+and commits are the engine's business.
 """
 
 from __future__ import annotations
@@ -23,6 +25,52 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import FieldError
+from ..schema import check, require
+
+# -- pieces of the runtimes' spec schemas -----------------------------------------------
+
+#: a command: its arguments as a list, or one string split the way a shell splits it
+COMMAND_SCHEMA = {
+    "description": "The program and its arguments: a list, or one command line split the way a shell splits it.",
+    "anyOf": [
+        {"title": "arguments", "type": "array", "items": {"type": "string"}, "minItems": 1},
+        {"title": "command line", "type": "string", "pattern": r"\S"},
+    ],
+    "x-expected": "a non-empty list of strings",
+    # forms show it as one line of text, split like a shell command line
+    "x-widget": "command-line",
+}
+
+#: extra environment variables
+ENV_SCHEMA = {
+    "type": "object",
+    "description": "Environment variables to add, by name (values are strings).",
+    "additionalProperties": {"type": "string"},
+    "x-expected": "an object of strings",
+}
+
+#: the params schema a runtime spec may carry
+PARAMS_SCHEMA = {
+    "type": "object",
+    "description": "JSON Schema the app params (params.app) are checked against.",
+}
+
+#: a container image name
+IMAGE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\S+$",
+    "x-expected": "an image name such as 'repo/name:tag'",
+}
+
+
+def runtime_schema(title: str, description: str, properties: dict, required: list[str]) -> dict:
+    """A runtime's spec schema: an object of exactly ``properties``.
+
+    >>> runtime_schema("X", "An app.", {"x": {"type": "string", "description": "what"}}, ["x"])["additionalProperties"]
+    False
+    """
+    return {"type": "object", "title": title, "description": description, "properties": properties,
+            "required": required, "additionalProperties": False}
 
 
 @dataclass
@@ -62,6 +110,22 @@ class App:
     runtime: str = ""
     #: JSON Schema of the app params (None: anything goes)
     schema: dict | None = None
+    #: JSON Schema of the job's ``app`` object that selects this runtime (None: not checked)
+    SPEC_SCHEMA: dict | None = None
+
+    @classmethod
+    def checked_spec(cls, spec: Any, field: str = "app") -> dict:
+        """``spec`` once :attr:`SPEC_SCHEMA` accepts it; otherwise raise a
+        :class:`FieldError` (or a :class:`~bytenite_nb.exceptions.JobValidationError`
+        listing several), each naming its field (``app.cwdd: unknown field``).
+        ``from_spec`` starts with it."""
+        require(spec, cls.SPEC_SCHEMA, field)
+        return spec
+
+    def spec_errors(self, field: str = "app") -> list[FieldError]:
+        """What :attr:`SPEC_SCHEMA` says about this app's own spec (for apps made in Python)."""
+        spec = self.to_spec()
+        return check(spec, self.SPEC_SCHEMA, field) if isinstance(spec, dict) else []
 
     @property
     def name(self) -> str:

@@ -7,8 +7,7 @@ import shlex
 from typing import Any
 
 from ..exceptions import FieldError
-from ..schema import show
-from .base import App, TaskContext
+from .base import COMMAND_SCHEMA, ENV_SCHEMA, PARAMS_SCHEMA, App, TaskContext, runtime_schema
 from .process import run_process
 
 
@@ -24,6 +23,20 @@ class CommandApp(App):
     """
 
     runtime = "command"
+    SPEC_SCHEMA = runtime_schema(
+        "Command",
+        "Any program, run once per chunk under the runtime contract (TASK_DIR/data.bin, TASK_RESULTS_DIR, "
+        "APP_PARAMS, CHUNK_NUMBER).",
+        {
+            "command": COMMAND_SCHEMA,
+            "cwd": {"type": "string", "minLength": 1,
+                    "description": "The folder the program starts in, relative to the job file's folder "
+                                   "(default: the job file's folder)."},
+            "env": ENV_SCHEMA,
+            "schema": PARAMS_SCHEMA,
+        },
+        ["command"],
+    )
 
     def __init__(self, command: list[str] | str, *, cwd: str | None = None,
                  env: dict[str, str] | None = None, base_dir: str | None = None,
@@ -36,6 +49,14 @@ class CommandApp(App):
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "CommandApp":
+        """The app a job's ``{"command": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`).
+
+        >>> CommandApp.from_spec({"command": ["true"], "cwdd": "x"})
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.FieldError: app.cwdd: unknown field (did you mean "cwd"?)
+        """
+        spec = cls.checked_spec(spec)
         return cls(spec["command"], cwd=spec.get("cwd"), env=spec.get("env"), base_dir=base_dir,
                    schema=spec.get("schema"))
 
@@ -62,16 +83,7 @@ class CommandApp(App):
         return self.cwd if os.path.isabs(self.cwd) or self.base_dir is None else os.path.join(self.base_dir, self.cwd)
 
     def check(self, field: str = "app") -> list[FieldError]:
-        cmd = self.command
-        if isinstance(cmd, str):
-            ok = bool(cmd.strip())
-        else:
-            ok = isinstance(cmd, list) and bool(cmd) and all(isinstance(a, str) for a in cmd)
-        if not ok:
-            return [FieldError(f"{field}.command", f"expected a non-empty list of strings, got {show(cmd)}")]
-        if not isinstance(self.env, dict) or not all(isinstance(v, str) for v in self.env.values()):
-            return [FieldError(f"{field}.env", "expected an object of strings")]
-        return []
+        return self.spec_errors(field)
 
     def run(self, ctx: TaskContext) -> None:
         run_process(self.argv, ctx, cwd=self.workdir or ctx.task_dir, extra_env=self.env,

@@ -39,10 +39,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound, ManifestError
-from ..schema import show
-from .base import App, TaskContext
-from .manifest import DeviceRequirements
+from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound, JobValidationError
+from ..schema import require
+from .base import COMMAND_SCHEMA, ENV_SCHEMA, IMAGE_SCHEMA, PARAMS_SCHEMA, App, TaskContext, runtime_schema
+from .manifest import DEVICE_REQUIREMENTS_SCHEMA, DeviceRequirements, check_spelled
 from .process import run_command
 
 #: where the runtime contract's folders appear inside a container
@@ -361,8 +361,9 @@ def run_task_in_container(ctx: TaskContext, image: str, argv: list[str] | None, 
                   max_output=ctx.max_output)
 
 
-SPEC_KEYS = ("image", "command", "env", "network", "device_requirements", "deviceRequirements", "user",
-             "engine", "workdir", "schema")
+def _spelled(spec: dict, field: str) -> tuple[dict, list[FieldError]]:
+    # device_requirements may be spelled deviceRequirements, and its keys minCpu...; the rest is snake_case
+    return check_spelled(spec, ContainerApp.SPEC_SCHEMA, field, nested=("device_requirements",), top_level=False)
 
 
 class ContainerApp(App):
@@ -383,6 +384,29 @@ class ContainerApp(App):
     runtime = "image"
     #: other runtime keys that are fields of this one
     absorbs = ("command",)
+    SPEC_SCHEMA = runtime_schema(
+        "Container image",
+        "A container image run on every chunk through podman or docker, one container per chunk, under the "
+        "runtime contract: no network unless asked for, a read-only root filesystem, an unprivileged user.",
+        {
+            "image": {**IMAGE_SCHEMA, "description": "The image, such as localhost/my-app:1 or docker.io/library/python:3.12."},
+            "command": {**COMMAND_SCHEMA, "description": "What runs in the image (default: the image's own command)."},
+            "env": ENV_SCHEMA,
+            "network": {"type": "boolean", "x-expected": "true or false",
+                        "description": "Whether the container may use the network (default: false)."},
+            "device_requirements": DEVICE_REQUIREMENTS_SCHEMA,
+            "user": {"type": "string", "pattern": r"\S", "x-expected": "a non-empty string",
+                     "description": "Who the command runs as: root, or uid:gid (which must be able to write the "
+                                    "results folder); default: an unprivileged user."},
+            "engine": {"type": "string", "pattern": r"\S", "x-expected": "a non-empty string",
+                       "description": "The container engine for this app: podman or docker, by name or path "
+                                      "(default: BYTENITE_NB_CONTAINER_ENGINE, else podman, else docker)."},
+            "workdir": {"type": "string", "pattern": r"\S", "x-expected": "a non-empty string",
+                        "description": "The folder inside the container the command starts in."},
+            "schema": PARAMS_SCHEMA,
+        },
+        ["image"],
+    )
 
     def __init__(self, image: str, command: list[str] | str | None = None, *, env: dict | None = None,
                  network: bool = False, device_requirements: dict | None = None, user: str | None = None,
@@ -398,16 +422,34 @@ class ContainerApp(App):
         self.schema = schema
 
     @classmethod
-    def from_spec(cls, spec: dict, base_dir: str | None = None) -> "ContainerApp":
-        unknown = [k for k in spec if k not in SPEC_KEYS]
-        if unknown:
-            from ..schema import suggest
+    def checked_spec(cls, spec: Any, field: str = "app") -> dict:
+        """``spec`` with ``deviceRequirements`` (any spelling of it and of its keys) read
+        as ``device_requirements``, once :attr:`SPEC_SCHEMA` accepts it."""
+        if not isinstance(spec, dict):
+            require(spec, cls.SPEC_SCHEMA, field)
+        snake, errors = _spelled(spec, field)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise JobValidationError(errors)
+        return snake
 
-            raise FieldError(f"app.{unknown[0]}", "unknown field" + suggest(unknown[0], SPEC_KEYS))
+    def spec_errors(self, field: str = "app") -> list[FieldError]:
+        return _spelled(self.to_spec(), field)[1]
+
+    @classmethod
+    def from_spec(cls, spec: dict, base_dir: str | None = None) -> "ContainerApp":
+        """The app a job's ``{"image": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`).
+
+        >>> ContainerApp.from_spec({"image": "localhost/upper:1", "netwrok": True})
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.FieldError: app.netwrok: unknown field (did you mean "network"?)
+        """
+        spec = cls.checked_spec(spec)
         return cls(spec["image"], spec.get("command"), env=spec.get("env"), network=spec.get("network", False),
-                   device_requirements=spec.get("device_requirements", spec.get("deviceRequirements")),
-                   user=spec.get("user"), engine=spec.get("engine"), workdir=spec.get("workdir"),
-                   schema=spec.get("schema"))
+                   device_requirements=spec.get("device_requirements"), user=spec.get("user"),
+                   engine=spec.get("engine"), workdir=spec.get("workdir"), schema=spec.get("schema"))
 
     @property
     def name(self) -> str:
@@ -426,26 +468,7 @@ class ContainerApp(App):
         return DeviceRequirements.parse(self.device_requirements, "app.device_requirements")
 
     def check(self, field: str = "app") -> list[FieldError]:
-        errors = []
-        if not isinstance(self.image, str) or not self.image.strip() or any(c.isspace() for c in self.image):
-            errors.append(FieldError(f"{field}.image", f"expected an image name such as 'repo/name:tag', got {show(self.image)}"))
-        cmd = self.command
-        if cmd is not None and not (isinstance(cmd, str) and cmd.strip() or isinstance(cmd, list) and cmd
-                                    and all(isinstance(a, str) for a in cmd)):
-            errors.append(FieldError(f"{field}.command", f"expected a non-empty list of strings, got {show(cmd)}"))
-        if not isinstance(self.env, dict) or not all(isinstance(v, str) for v in self.env.values()):
-            errors.append(FieldError(f"{field}.env", "expected an object of strings"))
-        if not isinstance(self.network, bool):
-            errors.append(FieldError(f"{field}.network", f"expected true or false, got {show(self.network)}"))
-        for key in ("user", "engine", "workdir"):
-            value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                errors.append(FieldError(f"{field}.{key}", f"expected a non-empty string, got {show(value)}"))
-        try:
-            DeviceRequirements.parse(self.device_requirements, f"{field}.device_requirements")
-        except ManifestError as exc:
-            errors.append(FieldError(f"{field}.device_requirements", str(exc)))
-        return errors
+        return self.spec_errors(field)
 
     def resources(self) -> dict[str, float]:
         return self.requirements.resources()
@@ -463,7 +486,7 @@ class ContainerApp(App):
             if getattr(self, key):
                 spec[key] = getattr(self, key)
         if self.network:
-            spec["network"] = True
+            spec["network"] = self.network
         for key in ("user", "engine", "workdir", "schema"):
             if getattr(self, key) is not None:
                 spec[key] = getattr(self, key)

@@ -7,9 +7,30 @@ import sys
 from typing import Any
 
 from ..exceptions import FieldError, ManifestError
-from .base import App, TaskContext
+from ..schema import check
+from .base import IMAGE_SCHEMA, App, TaskContext, runtime_schema
 from .manifest import Manifest
 from .process import run_process
+
+
+def folder_spec_schema(title: str, description: str) -> dict:
+    """The schema of ``{"folder": "path", "container": false|"image"}``, for app and engine folders.
+
+    >>> sorted(folder_spec_schema("App folder", "A folder.")["properties"])
+    ['container', 'folder']
+    """
+    return runtime_schema(title, description, {
+        "folder": {"type": "string", "minLength": 1,
+                   "description": "The folder (manifest.json and app/), relative to the job file's folder; "
+                                  "or its tag: name, name@1, name@1.2."},
+        "container": {
+            "description": "Where the entrypoint runs: false runs it as a process on the worker, an image name "
+                           "runs it in that image; left out, the manifest decides.",
+            "anyOf": [{"title": "as a process", "const": False},
+                      {"title": "in this image", **IMAGE_SCHEMA}],
+            "x-expected": "false (run as a process) or an image name",
+        },
+    }, ["folder"])
 
 
 class FolderRef:
@@ -20,6 +41,7 @@ class FolderRef:
 
     #: the manifest ``type`` this kind of folder must have
     kind = "app"
+    SPEC_SCHEMA = folder_spec_schema("ByteNite folder", "A ByteNite app or engine folder.")
 
     def __init__(self, folder: str, *, base_dir: str | None = None, container: bool | str | None = None):
         self.folder = folder
@@ -49,7 +71,8 @@ class FolderRef:
         return self.manifest.container if self.manifest.in_container else None
 
     def check_folder(self, field: str, folder_field: str) -> list[FieldError]:
-        """Problems visible before running: a broken manifest or schema, the wrong type."""
+        """Problems visible before running: a broken manifest or schema, the wrong type,
+        a ``container`` that is neither false nor an image name."""
         try:
             manifest = self.manifest
             manifest.schema()
@@ -58,9 +81,7 @@ class FolderRef:
         if manifest.type != self.kind:
             article = "an" if self.kind[0] in "aeiou" else "a"
             return [FieldError(folder_field, f"{manifest.path}: type is {manifest.type!r}, not {article} {self.kind}")]
-        if self.container is True or (self.container is not None and not isinstance(self.container, (bool, str))):
-            return [FieldError(f"{field}.container", "expected false (run as a process) or an image name")]
-        return []
+        return check(self.to_spec(), self.SPEC_SCHEMA, field)
 
     def to_spec(self) -> Any:
         spec: dict[str, Any] = {"folder": self.folder}
@@ -85,9 +106,21 @@ class FolderApp(FolderRef, App):
     """
 
     runtime = "folder"
+    SPEC_SCHEMA = folder_spec_schema(
+        "ByteNite app folder",
+        "A ByteNite app folder (manifest.json and app/) run on every chunk, in the image its manifest names "
+        "or as a process.")
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "FolderApp":
+        """The app a job's ``{"folder": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`).
+
+        >>> FolderApp.from_spec({"folder": "apps/x", "contaner": False})
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.FieldError: app.contaner: unknown field (did you mean "container"?)
+        """
+        spec = cls.checked_spec(spec)
         return cls(spec["folder"], base_dir=base_dir, container=spec.get("container"))
 
     @property

@@ -8,14 +8,20 @@ A folder looks like::
       schema.json       optional: JSON Schema of the params
       template.json     optional: a job template using this app
 
-Manifests are accepted in snake_case and camelCase
-(``platform_config``/``platformConfig``, ``min_cpu``/``minCpu``...).
+Manifests are accepted in snake_case, camelCase and any letter case
+(``platform_config``/``platformConfig``, ``min_cpu``/``minCpu``, ``Name``...):
+keys are brought to snake_case, then the manifest is checked against
+:data:`MANIFEST_SCHEMA`, and every error names the field as the file spells it.
 ``platform`` is ``docker`` (the entrypoint runs in the image that
 ``platform_config.container`` names) or ``local``/``python`` (it runs as a
-process on the worker); without it, a folder that names an image runs in it. ``device_requirements`` (``min_cpu`` cores, ``min_memory`` GB,
-``gpu`` count) become container limits and Dask worker resources.
+process on the worker); without it, a folder that names an image runs in it.
+``device_requirements`` (``min_cpu`` cores, ``min_memory`` GB, ``gpu``: a
+count, true/false, or ByteNite's list of acceptable GPU models) become
+container limits and Dask worker resources.
 
->>> # Manifest.load("path/to/my-app").entrypoint_path
+>>> manifest = {"name": "upper", "version": "1.0", "entrypoint": "main.py", "deviceRequirements": {"minCpu": "two"}}
+>>> [str(e) for e in check_spelled(manifest, MANIFEST_SCHEMA, "", nested=("device_requirements",))[1]]
+['deviceRequirements.minCpu: expected number, got "two"']
 """
 
 from __future__ import annotations
@@ -26,66 +32,184 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import ManifestError
+from ..exceptions import FieldError, ManifestError
+from ..schema import check
+from .base import IMAGE_SCHEMA
 
 TYPES = ("app", "partitioner", "assembler")
 #: platform -> whether it runs in a container
 PLATFORMS = {"docker": True, "container": True, "local": False, "python": False, "process": False}
 VERSION = re.compile(r"^\d+\.\d+$")
 GB = 10**9
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+def snake_case(name: str) -> str:
+    """A key in snake_case, whatever case it was written in.
+
+    >>> [snake_case(n) for n in ("minCpu", "platformConfig", "Name", "min_memory", "MinCPU")]
+    ['min_cpu', 'platform_config', 'name', 'min_memory', 'min_cpu']
+    """
+    return _WORD_START.sub("_", name).lower()
 
 
-def _get(d: dict, name: str, default: Any = None) -> Any:
-    """``d[name]`` under its snake_case or camelCase spelling."""
-    if name in d:
-        return d[name]
-    return d.get(_camel(name), default)
+def check_spelled(raw: dict, schema: dict, prefix: str, *, nested: tuple[str, ...] = (),
+                  top_level: bool = True) -> tuple[dict, list[FieldError]]:
+    """Check ``raw`` against ``schema`` (written in snake_case) whatever the spelling
+    of its keys and of the keys of its ``nested`` objects (where a null value
+    counts as left out): return ``raw`` in snake_case and the errors, each
+    naming the field as ``raw`` spells it. Without ``top_level``, only the
+    ``nested`` objects' own names may be spelled otherwise at the top level.
+
+    >>> schema = {"type": "object", "properties": {"min_cpu": {"type": "number"}}, "additionalProperties": False}
+    >>> check_spelled({"minCpu": 2, "MaxCpu": 4}, schema, "app.device_requirements")
+    ({'min_cpu': 2, 'max_cpu': 4}, [FieldError('app.device_requirements.MaxCpu: unknown field (did you mean "min_cpu"?)')])
+    """
+    errors: list[FieldError] = []
+    written: dict[str, str] = {}  # snake_case path -> the path as written
+
+    def normalise(obj: dict, path: str, written_path: str) -> dict:
+        out: dict = {}
+        for key, value in obj.items():
+            name = snake_case(key) if isinstance(key, str) else key
+            if not path and not top_level and name not in nested:
+                name = key
+            where = f"{path}.{name}" if path else str(name)
+            as_written = f"{written_path}.{key}" if written_path else str(key)
+            if name in out:
+                errors.append(FieldError(_join(prefix, as_written),
+                                         f"the same field as {written[where].rsplit('.', 1)[-1]}; give one of them"))
+                continue
+            written[where] = as_written
+            if not path and name in nested and isinstance(value, dict):
+                value = normalise({k: v for k, v in value.items() if v is not None}, where, as_written)
+            out[name] = value
+        return out
+
+    snake = normalise(raw, "", "") if isinstance(raw, dict) else raw
+    for error in check(snake, schema, ""):
+        path = error.field
+        head = max((k for k in written if path == k or path.startswith((k + ".", k + "["))), key=len, default=None)
+        if head is not None:
+            path = written[head] + path[len(head):]
+        errors.append(FieldError(_join(prefix, path), error.message))
+    return snake, errors
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix and path else prefix or path
+
+
+def _number(description: str) -> dict:
+    return {"type": "number", "minimum": 0, "description": description}
+
+
+#: ``device_requirements`` of a manifest or a container app, in snake_case
+DEVICE_REQUIREMENTS_SCHEMA = {
+    "type": "object",
+    "title": "Device requirements",
+    "description": "What one task needs; the container's limits and the task's Dask worker resources.",
+    "properties": {
+        "min_cpu": _number("CPU cores one task needs (the container's CPU limit; Dask resource cpu)."),
+        "min_memory": _number("Memory one task needs, in GB (the container's memory limit; Dask resource memory)."),
+        "gpu": {
+            "description": "GPUs one task needs: a count, true for one, or ByteNite's list of acceptable GPU "
+                           "models (one GPU of any of them; Dask resource gpu).",
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "boolean"},
+                      {"type": "array", "items": {"type": "string", "minLength": 1}}],
+            "x-expected": "a number of GPUs, true/false or a list of GPU models",
+        },
+    },
+    "additionalProperties": False,
+}
+
+_IMAGE_OR_NONE = {**IMAGE_SCHEMA, "type": ["string", "null"]}
+
+#: ``manifest.json`` in snake_case (see :func:`check_spelled` for the other spellings)
+MANIFEST_SCHEMA = {
+    "type": "object",
+    "title": "ByteNite manifest.json",
+    "description": "What a ByteNite app or engine folder is and how it runs.",
+    "properties": {
+        "name": {"type": "string", "description": "The name of the app or engine; its tag is name@version."},
+        "id": {"type": "string", "description": "Read as the name when name is missing."},
+        "version": {"type": ["string", "number"], "description": 'The version, "major.minor" (e.g. "1.0").'},
+        "type": {"enum": list(TYPES), "x-expected": f"one of {', '.join(TYPES)}",
+                 "description": "app (the default), partitioner or assembler."},
+        "description": {"type": ["string", "null"], "description": "What it does, in a sentence."},
+        "platform": {"enum": [*PLATFORMS, ""], "x-expected": f"one of {', '.join(PLATFORMS)}",
+                     "description": "docker runs the entrypoint in the image platform_config.container names; "
+                                    "local, python or process runs it as a process on the worker."},
+        "entrypoint": {"type": "string", "minLength": 1,
+                       "description": "The file in app/ that runs: *.py with Python, *.sh with sh, anything "
+                                      "else executed directly."},
+        "platform_config": {
+            "type": ["object", "null"],
+            "description": "Where the entrypoint runs.",
+            "properties": {
+                "container": {**_IMAGE_OR_NONE, "description": "The image the entrypoint runs in."},
+                "network": {"type": "boolean", "x-expected": "true or false",
+                            "description": "Whether the container may use the network (default: false)."},
+                "private_image": {"type": "boolean",
+                                  "description": "ByteNite's flag for an image in a private registry; here, log "
+                                                 "in with podman login or docker login instead."},
+                "username": {"type": "string", "description": "ByteNite's registry user name; not used here."},
+                "token": {"type": "string", "description": "ByteNite's registry token; not used here."},
+                "secrets": {"type": "array", "items": {"type": "string"},
+                            "description": "ByteNite secret ids given to the app as variables; not used here."},
+            },
+            "additionalProperties": False,
+        },
+        "device_requirements": DEVICE_REQUIREMENTS_SCHEMA,
+    },
+    "required": ["version", "entrypoint"],
+    "additionalProperties": False,
+}
 
 
 @dataclass(frozen=True)
 class DeviceRequirements:
     """What one task of an app or engine needs: ``min_cpu`` cores, ``min_memory``
-    GB, ``gpu`` devices. They become the container's limits and the task's Dask
-    worker resources (``cpu``, ``memory`` in bytes, ``gpu``).
+    GB, ``gpu`` devices (``gpu_models``: ByteNite's list of acceptable models, of
+    which one GPU is needed). They become the container's limits and the task's
+    Dask worker resources (``cpu``, ``memory`` in bytes, ``gpu``).
 
     >>> DeviceRequirements.parse({"minCpu": 2, "min_memory": 0.5}).resources()
     {'cpu': 2.0, 'memory': 500000000.0}
+    >>> DeviceRequirements.parse({"gpu": ["NVIDIA A100-SXM4-40GB"]}).resources()
+    {'gpu': 1.0}
     """
 
     min_cpu: float | None = None
     min_memory: float | None = None
     gpu: int = 0
+    gpu_models: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, raw: Any, where: str = "device_requirements") -> "DeviceRequirements":
-        """Read a ``device_requirements`` object; :class:`ManifestError` names the bad field."""
+        """Read a ``device_requirements`` object (any spelling of its keys; a null
+        value counts as left out); :class:`ManifestError` names every bad field.
+
+        >>> DeviceRequirements.parse({"min_cpu": "two"})
+        Traceback (most recent call last):
+        ...
+        bytenite_nb.exceptions.ManifestError: device_requirements.min_cpu: expected number, got "two"
+        """
         if raw is None:
             return cls()
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{where}: expected an object, got {raw!r}")
-        numbers = {}
-        for key in ("min_cpu", "min_memory"):
-            value = _get(raw, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise ManifestError(f"{where}.{key}: expected a non-negative number, got {value!r}")
-            numbers[key] = None if value is None else float(value)
-        gpu = _get(raw, "gpu", 0)
-        if gpu is None or gpu is False:
-            gpu = 0
-        elif gpu is True:
-            gpu = 1
-        if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
-            raise ManifestError(f"{where}.gpu: expected a number of GPUs (or true/false), got {gpu!r}")
-        known = {"min_cpu", "minCpu", "min_memory", "minMemory", "gpu"}
-        unknown = [k for k in raw if k not in known]
-        if unknown:
-            raise ManifestError(f"{where}.{unknown[0]}: unknown field (expected min_cpu, min_memory, gpu)")
-        return cls(numbers["min_cpu"], numbers["min_memory"], gpu)
+        if isinstance(raw, dict):
+            raw = {k: v for k, v in raw.items() if v is not None}
+        values, errors = check_spelled(raw, DEVICE_REQUIREMENTS_SCHEMA, where)
+        if errors:
+            raise ManifestError("; ".join(str(e) for e in errors))
+        gpu = values.get("gpu", 0)
+        models: tuple[str, ...] = ()
+        if isinstance(gpu, list):
+            models, gpu = tuple(gpu), 1 if gpu else 0
+        elif isinstance(gpu, bool):
+            gpu = int(gpu)
+        numbers = {key: None if values.get(key) is None else float(values[key]) for key in ("min_cpu", "min_memory")}
+        return cls(numbers["min_cpu"], numbers["min_memory"], gpu, models)
 
     def resources(self) -> dict[str, float]:
         """The Dask worker resources one task holds while it runs."""
@@ -113,7 +237,9 @@ class DeviceRequirements:
             out["min_cpu"] = self.min_cpu
         if self.min_memory is not None:
             out["min_memory"] = self.min_memory
-        if self.gpu:
+        if self.gpu_models:
+            out["gpu"] = list(self.gpu_models)
+        elif self.gpu:
             out["gpu"] = self.gpu
         return out
 
@@ -206,50 +332,32 @@ class Manifest:
         def bad(field_name: str, message: str) -> ManifestError:
             return ManifestError(f"{path}: {field_name}: {message}")
 
-        name = raw.get("name") or raw.get("id")
+        values, errors = check_spelled(raw, MANIFEST_SCHEMA, "", nested=("platform_config", "device_requirements"))
+        if errors:
+            raise ManifestError(f"{path}: " + "; ".join(str(e) for e in errors))
+        name = values.get("name") or values.get("id")
         if not isinstance(name, str) or not name.strip():
             raise bad("name", "is required")
-        version = raw.get("version")
-        if version is None:
-            raise bad("version", "is required")
-        version = str(version)
+        version = str(values["version"])
         if not VERSION.match(version):
             raise bad("version", f'expected "major.minor" (e.g. "1.0"), got {version!r}')
-        kind = raw.get("type", "app")
-        if kind not in TYPES:
-            raise bad("type", f"expected one of {', '.join(TYPES)}, got {kind!r}")
-        entrypoint = raw.get("entrypoint")
-        if not isinstance(entrypoint, str) or not entrypoint:
-            raise bad("entrypoint", "is required")
+        kind = values.get("type", "app")
+        entrypoint = values["entrypoint"]
         if os.path.isabs(entrypoint) or ".." in entrypoint.split("/"):
             raise bad("entrypoint", f"must be a file inside app/, got {entrypoint!r}")
-        platform = raw.get("platform", "")
-        if not isinstance(platform, str):
-            raise bad("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
-        if platform and platform not in PLATFORMS:
-            raise bad("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
-        platform_config = _get(raw, "platform_config", {}) or {}
-        if not isinstance(platform_config, dict):
-            raise bad("platform_config", "expected an object")
+        platform = values.get("platform", "")
+        platform_config = values.get("platform_config") or {}
         container = platform_config.get("container")
-        if container is not None and (not isinstance(container, str) or not container.strip()
-                                      or any(c.isspace() for c in container)):
-            raise bad("platform_config.container", f"expected an image name such as 'repo/name:tag', got {container!r}")
         if PLATFORMS.get(platform) and not container:
             raise bad("platform_config.container", f"is required for platform {platform!r}: name the image to run")
         network = platform_config.get("network", False)
-        if not isinstance(network, bool):
-            raise bad("platform_config.network", f"expected true or false, got {network!r}")
-        try:
-            requirements = DeviceRequirements.parse(_get(raw, "device_requirements"), "device_requirements")
-        except ManifestError as exc:
-            raise ManifestError(f"{path}: {exc}") from None
+        requirements = DeviceRequirements.parse(values.get("device_requirements"))
         manifest = cls(
             folder=folder,
             name=name.strip(),
             version=version,
             type=kind,
-            description=raw.get("description", "") or "",
+            description=values.get("description") or "",
             platform=platform,
             entrypoint=entrypoint,
             container=container if PLATFORMS.get(platform, True) else None,

@@ -38,9 +38,8 @@ from .. import config as _config
 from .. import supervision as control
 from ..exceptions import AppError, FieldError
 from ..redact import is_secret_name, redact_text
-from ..schema import show
 from ..storage import split_protocol
-from .base import App, TaskContext
+from .base import PARAMS_SCHEMA, App, TaskContext, runtime_schema
 
 KERNEL_START_TIMEOUT = 120
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -116,6 +115,23 @@ class NotebookApp(App):
     """
 
     runtime = "notebook"
+    SPEC_SCHEMA = runtime_schema(
+        "Notebook",
+        "A notebook run with papermill for every chunk, with chunk_path, results_dir, params and "
+        "chunk_number injected into its parameters cell.",
+        {
+            "notebook": {"type": "string", "pattern": r"\S", "x-expected": "a path or URL of a .ipynb file",
+                         "description": "The notebook: a path relative to the job file's folder, or an fsspec URL "
+                                        "(s3://bucket/chunk.ipynb)."},
+            "kernel": {"type": "string", "minLength": 1, "x-expected": "a kernel name",
+                       "description": "The kernel to run it with (default: the notebook's own kernel, else python3)."},
+            "cwd": {"type": "string", "minLength": 1,
+                    "description": "The folder the kernel starts in (default: the notebook's folder for a local "
+                                   "notebook, else the task folder)."},
+            "schema": PARAMS_SCHEMA,
+        },
+        ["notebook"],
+    )
 
     def __init__(self, notebook: str, *, kernel: str | None = None, schema: dict | None = None,
                  cwd: str | None = None, base_dir: str | None = None):
@@ -129,6 +145,8 @@ class NotebookApp(App):
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "NotebookApp":
+        """The app a job's ``{"notebook": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`)."""
+        spec = cls.checked_spec(spec)
         return cls(spec["notebook"], kernel=spec.get("kernel"), schema=spec.get("schema"), cwd=spec.get("cwd"),
                    base_dir=base_dir)
 
@@ -164,11 +182,9 @@ class NotebookApp(App):
         return handler.read(self.url)
 
     def check(self, field: str = "app") -> list[FieldError]:
-        nb = self.notebook
-        if not isinstance(nb, str) or not nb.strip():
-            return [FieldError(f"{field}.notebook", f"expected a path or URL of a .ipynb file, got {show(nb)}")]
-        if self.kernel is not None and (not isinstance(self.kernel, str) or not self.kernel):
-            return [FieldError(f"{field}.kernel", f"expected a kernel name, got {show(self.kernel)}")]
+        errors = self.spec_errors(field)
+        if errors:
+            return errors
         try:
             text = self._read()
         except FileNotFoundError:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from .. import supervision as control
 from ..exceptions import AppError, FieldError, TaskCancelled, TaskTimeoutError
 from ..schema import show
-from .base import App, TaskContext
+from .base import PARAMS_SCHEMA, App, TaskContext, runtime_schema
 
 
 def load_function(ref: str, base_dir: str | None = None) -> Callable:
@@ -89,6 +89,18 @@ class PythonApp(App):
     """
 
     runtime = "python"
+    SPEC_SCHEMA = runtime_schema(
+        "Python function (module:function)",
+        "A Python function fn(chunk_path, results_dir, params), run in the Dask worker for every chunk; "
+        "it writes result files into results_dir or returns bytes or str.",
+        {
+            "python": {"type": "string", "pattern": r"^.+:[^:]+$",
+                       "x-expected": "'module:function' or 'file.py:function'",
+                       "description": "module:function, or file.py:function for a file beside the job file."},
+            "schema": PARAMS_SCHEMA,
+        },
+        ["python"],
+    )
 
     def __init__(self, fn: Callable | str, *, base_dir: str | None = None, schema: dict | None = None,
                  registered_name: str | None = None):
@@ -100,6 +112,8 @@ class PythonApp(App):
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "PythonApp":
+        """The app a job's ``{"python": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`)."""
+        spec = cls.checked_spec(spec)
         return cls(spec["python"], base_dir=base_dir, schema=spec.get("schema"))
 
     @property
@@ -123,6 +137,9 @@ class PythonApp(App):
             fn = self.fn
         else:
             return [FieldError(f"{field}.python", f"expected 'module:function' or a callable, got {show(self.fn)}")]
+        errors = self.spec_errors(field)
+        if errors:
+            return errors
         try:
             inspect.signature(fn).bind("chunk_path", "results_dir", {})
         except TypeError:

@@ -162,20 +162,32 @@ class JobManager:
 
     def components(self) -> dict:
         """Every partitioner, app and assembler with its params schema, the app
-        runtimes a job's ``app`` object may name, the ``config`` schema, the
-        location descriptors, and the rule naming secret keys
-        (``secretNamePattern``, a case-insensitive regular expression)."""
-        from ..apps import runtimes
+        runtimes a job's ``app`` object may name with the JSON Schema of each
+        (``runtimeSchemas``), the ``config`` schema, the location descriptors
+        with theirs (``descriptorSchemas``) and those a destination may name
+        (``destinationDescriptors``), the schema of an engine folder
+        object (``engineFolderSchema``), and the rule naming secret keys
+        (``secretNamePattern``, a case-insensitive regular expression). Docs
+        and descriptions are plain text."""
+        from ..apps import runtime_schemas
+        from ..engine_folders.folder import SPEC_SCHEMA as ENGINE_FOLDER_SCHEMA
         from ..job import CONFIG_SCHEMA
+        from ..plaintext import plain_descriptions
         from ..registry import REGISTRIES
-        from ..storage import DESCRIPTORS
+        from ..storage import descriptor_schemas, destination_descriptors
 
         out: dict[str, Any] = {kind: [c.to_dict() for c in registry] for kind, registry in REGISTRIES.items()}
-        out["runtimes"] = sorted(runtimes())
+        schemas = runtime_schemas()
+        out["runtimes"] = sorted(schemas)
+        out["runtimeSchemas"] = schemas
         out["config"] = CONFIG_SCHEMA
-        out["descriptors"] = sorted(DESCRIPTORS)
+        descriptors = descriptor_schemas()
+        out["descriptors"] = sorted(descriptors)
+        out["descriptorSchemas"] = descriptors
+        out["destinationDescriptors"] = destination_descriptors()
+        out["engineFolderSchema"] = ENGINE_FOLDER_SCHEMA
         out["secretNamePattern"] = SECRET_NAME_PATTERN  # code made in the browser leaves these keys out
-        return json.loads(json.dumps(out, default=str))
+        return plain_descriptions(json.loads(json.dumps(out, default=str)))
 
     def load_job(self, data: Any, path: str | None = None):
         """A :class:`~bytenite_nb.Job` from a request's ``job`` object."""

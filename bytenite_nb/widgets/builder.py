@@ -16,13 +16,11 @@ save the job file.
 
 from __future__ import annotations
 
-import copy
 import html
 import inspect
 import json
 import os
 import pprint
-import shlex
 import sys
 from typing import Any, Callable
 
@@ -31,6 +29,7 @@ import ipywidgets as widgets
 from .. import registry
 from ..exceptions import ByteniteNBError, FieldError, JobValidationError
 from ..job import CONFIG_SCHEMA, Job, _component_spec
+from ..plaintext import plain_text
 from ..storage import list_source, parse_location
 from .forms import SchemaForm, error_html
 from .preview import preview_widget, size_text
@@ -39,18 +38,12 @@ SECTIONS = ("Source", "Partitioner", "App", "Assembler", "Destination", "Config"
 LISTED_FILES = 20
 PLANNED_CHUNKS_SHOWN = 10
 
-#: app kinds the builder offers, with the runtime key each writes (None: not a runtime object)
-APP_KINDS = (
-    ("registered app", "registered", None),
-    ("function in this notebook", "function", None),
-    ("module:function", "python", "python"),
-    ("command", "command", "command"),
-    ("ByteNite app folder", "folder", "folder"),
-    ("notebook", "notebook", "notebook"),
-    ("container image", "image", "image"),
-    ("other (JSON)", "json", None),
+#: app kinds that are not runtime objects: (label, kind); the runtimes' forms come from their spec schemas
+OTHER_APP_KINDS = (
+    ("registered app", "registered"),
+    ("function in this notebook", "function"),
 )
-RUNTIME_KEYS = {runtime for _, _, runtime in APP_KINDS if runtime}
+JSON_APP_KIND = ("other (JSON)", "json")
 
 
 def _user_namespace() -> dict:
@@ -84,13 +77,26 @@ def app_functions(namespace: dict) -> dict[str, Callable]:
     return dict(sorted(found.items()))
 
 
-def _runtime_available(key: str) -> bool:
-    from ..apps import runtimes
+def _runtime_schemas() -> dict[str, dict]:
+    """Runtime key -> its spec schema (the form of an app object of that runtime)."""
+    from ..apps import runtime_schemas
 
     try:
-        return key in runtimes()
-    except Exception:
-        return False
+        return runtime_schemas()
+    except Exception:  # a broken runtime plugin must not break the builder
+        return {}
+
+
+def runtime_kind(spec: dict, runtimes: dict) -> str | None:
+    """The runtime an ``app`` object names (``image`` when it also says ``command``).
+
+    >>> from bytenite_nb.apps import runtimes
+    >>> runtime_kind({"image": "localhost/wc:1", "command": ["wc"]}, runtimes())
+    'image'
+    """
+    keys = [k for k in spec if k in runtimes]
+    keys = [k for k in keys if not any(k in getattr(runtimes[o], "absorbs", ()) for o in keys)]
+    return keys[0] if len(keys) == 1 else None
 
 
 class _Section:
@@ -167,14 +173,18 @@ class JobBuilder(widgets.VBox):
         for kind in ("partitioner", "assembler"):
             self._setup_component(kind)
 
-        # app
-        # A kind shows when its runtime is there (container images need the container runtime).
-        kinds = [(label, key) for label, key, runtime in APP_KINDS if runtime is None or _runtime_available(runtime)]
+        # app: a registered name, a notebook function, or an object of one runtime, whose
+        # form comes from that runtime's spec schema (the same the JupyterLab editor uses)
+        self.runtime_schemas = _runtime_schemas()
+        kinds = [*OTHER_APP_KINDS,
+                 *((schema.get("title") or key, key) for key, schema in self.runtime_schemas.items()),
+                 JSON_APP_KIND]
         self.app_kind = widgets.ToggleButtons(options=kinds, style={"button_width": "auto"})
         self.app_registered = widgets.Dropdown(description="App", layout=widgets.Layout(width="420px"))
         self.app_function = widgets.Dropdown(description="Function", layout=widgets.Layout(width="420px"))
-        self.app_text = widgets.Text(layout=widgets.Layout(width="640px"), continuous_update=False)
         self.app_json = widgets.Textarea(layout=widgets.Layout(width="640px"), rows=3, continuous_update=False)
+        self.app_spec_form = SchemaForm(None, prefix="app")
+        self.app_spec_doc = widgets.HTML("")
         self.app_input = widgets.VBox()
         self.app_doc = widgets.HTML("")
         self.app_form = SchemaForm(None, prefix="params.app")
@@ -325,7 +335,7 @@ class JobBuilder(widgets.VBox):
                 schema, doc = comp.schema, comp.summary
             else:
                 obj = registry.resolve(kind, value, base_dir=self._base.base_dir)
-                schema, doc = obj.schema, inspect.getdoc(obj) or ""
+                schema, doc = obj.schema, plain_text(inspect.getdoc(obj))
         except Exception as exc:
             doc = f"cannot load it here: {exc}"
         form = SchemaForm(schema, params, prefix=f"params.{kind}")
@@ -340,7 +350,6 @@ class JobBuilder(widgets.VBox):
         if spec is None and self._base.template_id:
             spec = self._template_component("app")
         kind, main = self._app_kind_of(spec)
-        self._app_extra = {k: copy.deepcopy(v) for k, v in spec.items()} if isinstance(spec, dict) else {}
         self._quiet = True
         try:
             self.app_registered.options = registry.apps.names()
@@ -352,27 +361,23 @@ class JobBuilder(widgets.VBox):
             if kind == "registered" and main not in registry.apps:
                 self.app_registered.options = [*registry.apps.names(), main]
             self.app_kind.value = kind
-            self._app_inputs(kind)
             if kind == "registered":
                 self.app_registered.value = main
             elif kind == "function":
                 self.app_function.value = main
             elif kind == "json":
                 self.app_json.value = "" if spec is None else json.dumps(main, indent=1, default=str)
-            else:
-                self.app_text.value = main if isinstance(main, str) else shlex.join(main) if isinstance(
-                    main, list) else json.dumps(main)
+            self._app_inputs(kind, spec if kind in self.runtime_schemas else None)
         finally:
             self._quiet = False
         self._app_original = spec
         self._app_form(self._base.params.get("app", {}))
         self.app_kind.observe(self._app_kind_changed, names="value")
-        for w in (self.app_registered, self.app_function, self.app_text, self.app_json):
+        for w in (self.app_registered, self.app_function, self.app_json):
             w.observe(self._app_changed, names="value")
 
-    @staticmethod
-    def _app_kind_of(spec: Any) -> tuple[str, Any]:
-        from ..apps import App
+    def _app_kind_of(self, spec: Any) -> tuple[str, Any]:
+        from ..apps import App, runtimes
 
         if spec is None:
             return "registered", "identity"
@@ -383,19 +388,13 @@ class JobBuilder(widgets.VBox):
         if callable(spec):
             return "function", spec
         if isinstance(spec, dict):
-            keys = [k for k in spec if k in RUNTIME_KEYS]
-            if "image" in keys:  # a container app may also say which command to run in it
-                return "image", spec["image"]
-            if len(keys) == 1:
-                return keys[0], spec[keys[0]]
+            kind = runtime_kind(spec, runtimes())
+            if kind in self.runtime_schemas:
+                return kind, spec
         return "json", spec
 
-    def _app_inputs(self, kind: str) -> None:
-        labels = {"python": "module:function", "command": "Command", "folder": "Folder", "notebook": "Notebook",
-                  "image": "Image"}
-        placeholders = {"python": "mypackage.apps:count_words or apps.py:count_words",
-                        "command": "python3 app.py --fast", "folder": "apps/my-bytenite-app",
-                        "notebook": "apps/chunk.ipynb or s3://bucket/chunk.ipynb", "image": "localhost/my-app:1"}
+    def _app_inputs(self, kind: str, spec: dict | None = None) -> None:
+        """Show the input of ``kind``: a runtime's form (holding ``spec``), a dropdown or a JSON box."""
         if kind == "registered":
             self.app_input.children = [self.app_registered]
         elif kind == "function":
@@ -403,18 +402,15 @@ class JobBuilder(widgets.VBox):
         elif kind == "json":
             self.app_input.children = [self.app_json]
         else:
-            self.app_text.description = labels[kind]
-            self.app_text.placeholder = placeholders[kind]
-            self.app_input.children = [self.app_text]
+            schema = self.runtime_schemas[kind]
+            self.app_spec_form = SchemaForm(schema, spec or {}, prefix="app", on_change=self._app_spec_changed)
+            self.app_spec_doc.value = f'<span style="color:#444">{html.escape(plain_text(schema.get("description")))}</span>'
+            self.app_input.children = [self.app_spec_doc, self.app_spec_form]
 
     def _app_kind_changed(self, change) -> None:
         if self._quiet:
             return
         self._touch("app")
-        self._app_extra = {}
-        self._quiet = True
-        self.app_text.value = ""
-        self._quiet = False
         self._app_inputs(change["new"])
         self._app_form({})
 
@@ -423,6 +419,11 @@ class JobBuilder(widgets.VBox):
             return
         self._touch("app")
         self._app_form({})
+
+    def _app_spec_changed(self) -> None:
+        """A field of the runtime's form changed: the params form follows the app it now names."""
+        self._touch("app")
+        self._app_form({}, keep_if_same=True)
 
     def _app_spec(self) -> Any:
         """The app as the job will say it (the original object when untouched)."""
@@ -441,18 +442,14 @@ class JobBuilder(widgets.VBox):
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise JobValidationError(FieldError("app", f"not valid JSON: {exc.msg} at column {exc.colno}"))
-        text = self.app_text.value.strip()
-        if not text:
-            return None
-        runtime = kind  # the kinds with a text box are named after their runtime key
-        if kind == "command":
-            original = self._app_extra.get("command")
-            main = original if isinstance(original, list) and shlex.join(original) == text else shlex.split(text)
-        else:
-            main = text
-        return {**{k: v for k, v in self._app_extra.items() if k != runtime}, runtime: main}
+        parse_errors = self.app_spec_form._parse_errors()
+        if parse_errors:
+            raise JobValidationError(parse_errors)
+        return self.app_spec_form.value or None
 
-    def _app_form(self, params: dict) -> None:
+    def _app_form(self, params: dict, *, keep_if_same: bool = False) -> None:
+        """The params form of the app named now (kept as it is when ``keep_if_same``
+        and the app's params schema did not change)."""
         schema, doc = None, ""
         try:
             spec = self._app_spec()
@@ -465,13 +462,14 @@ class JobBuilder(widgets.VBox):
                 if schema is None and callable(spec):
                     schema = getattr(spec, "schema", None)  # a function may carry its params schema
                 target = getattr(app, "fn", None) if callable(getattr(app, "fn", None)) else app
-                doc = inspect.getdoc(target) or ""
-                doc = doc.split("\n\n", 1)[0]
+                doc = plain_text(inspect.getdoc(target)).split("\n\n", 1)[0]
             except Exception as exc:
                 doc = f"not resolved yet: {exc}"
+        self.app_doc.value = f'<span style="color:#444">{html.escape(doc)}</span>'
+        if keep_if_same and (schema if isinstance(schema, dict) else {"type": "object"}) == self.app_form.schema:
+            return
         self.app_form = SchemaForm(schema, params, prefix="params.app")
         self.app_box.children = [self.app_form]
-        self.app_doc.value = f'<span style="color:#444">{html.escape(doc)}</span>'
 
     # -- the job ------------------------------------------------------------------------------
 
@@ -546,6 +544,8 @@ class JobBuilder(widgets.VBox):
         forms = {"params.partitioner": ("Partitioner", self.partitioner_form),
                  "params.app": ("App", self.app_form), "params.assembler": ("Assembler", self.assembler_form),
                  "config": ("Config", self.config_form)}
+        if self.app_kind.value in self.runtime_schemas:
+            forms["app"] = ("App", self.app_spec_form)  # next to the runtime form's fields
         form_errors: dict[str, list[FieldError]] = {k: [] for k in forms}
         for err in errors:
             path = err.field

@@ -2,7 +2,9 @@
 
 Every property of an object schema becomes a row: a typed input (integer,
 number, string, enum, boolean, a nested form for an object with properties,
-a JSON box for anything else), a reset button and an inline error line. A
+a line of text split like a shell command line for a schema marked
+``"x-widget": "command-line"``, a JSON box for anything else), a reset button
+and an inline error line. A
 field is *set* only when it was in the initial value or the user changed it,
 so a form given ``{"chunk_size": 100}`` gives back exactly that, not the
 schema's defaults as well.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import shlex
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -90,7 +93,9 @@ class Field:
 
     @property
     def kind(self) -> str:
-        """``enum``, ``boolean``, ``integer``, ``number``, ``string`` or ``json``."""
+        """``command-line``, ``enum``, ``boolean``, ``integer``, ``number``, ``string`` or ``json``."""
+        if self.schema.get("x-widget") == "command-line":
+            return "command-line"
         if "enum" in self.schema:
             return "enum"
         typ = schema_type(self.schema)
@@ -118,6 +123,9 @@ class Field:
             return widgets.FloatText(value=0.0, layout=layout)
         if kind == "string":
             return widgets.Text(value="", placeholder=str(self.schema.get("default", "")), layout=layout)
+        if kind == "command-line":
+            return widgets.Text(value="", placeholder="python3 app.py --fast", continuous_update=False,
+                                layout=widgets.Layout(width="420px"))
         return widgets.Textarea(value="", placeholder=json.dumps(self.schema.get("default", None)) or "",
                                 rows=2, layout=widgets.Layout(width="360px"))
 
@@ -139,6 +147,9 @@ class Field:
                 w.value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
             elif kind == "string":
                 w.value = value if isinstance(value, str) else ""
+            elif kind == "command-line":
+                w.value = shlex.join(value) if isinstance(value, list) and all(isinstance(a, str) for a in value) \
+                    else value if isinstance(value, str) else "" if value is _UNSET or value is None else json.dumps(value)
             else:
                 w.value = "" if value is _UNSET else json.dumps(value)
         finally:
@@ -190,6 +201,15 @@ class Field:
                     self._raw = json.loads(text)
                 except json.JSONDecodeError as exc:
                     self.parse_error = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        elif self.kind == "command-line":
+            text = self.widget.value.strip()
+            if not text:
+                self.present = False
+            else:
+                try:
+                    self._raw = shlex.split(text)
+                except ValueError as exc:
+                    self.parse_error = f"not a valid command line: {exc}"
         elif self.kind == "enum" and self.widget.value is None:
             self.present = False
         self._sync_reset()
@@ -202,7 +222,7 @@ class Field:
             return _UNSET
         if self._raw is not _UNSET:
             return copy.deepcopy(self._raw)
-        if self.kind == "json":
+        if self.kind in ("json", "command-line"):
             return _UNSET  # unparsable text: reported by parse_error
         return self.widget.value
 
@@ -380,7 +400,9 @@ class SchemaForm(widgets.VBox):
         """Every problem with the current value, each naming its field."""
         parse = self._parse_errors()
         value = self._wrong_type if self._wrong_type is not _UNSET else self.value
-        return parse + check(value, self.schema, self.prefix)
+        # a field whose text cannot be read has no value: say why once, not also "is required"
+        unreadable = {e.field for e in parse}
+        return parse + [e for e in check(value, self.schema, self.prefix) if e.field not in unreadable]
 
     def show_errors(self, errors: list[FieldError] | None = None) -> list[FieldError]:
         """Show ``errors`` (default: :attr:`errors`) next to the fields they name; return them."""

@@ -28,12 +28,20 @@ export interface ICatalog {
   partitioner: IComponent[];
   app: IComponent[];
   assembler: IComponent[];
-  /** Keys an `app` object may use: `command`, `python`, `folder`, ... */
+  /** Keys an `app` object may use: `command`, `python`, `folder`, `image`, `notebook`, ... */
   runtimes: string[];
+  /** The JSON Schema of each runtime's `app` object, by runtime key: the app forms are made from these. */
+  runtimeSchemas: { [runtime: string]: Schema };
   /** The schema of a job's `config`. */
   config: Schema;
   /** `dataSourceDescriptor` values: `file`, `s3`, `bypass`, ... */
   descriptors: string[];
+  /** The JSON Schema of each descriptor object, by descriptor: the location forms are made from these. */
+  descriptorSchemas: { [descriptor: string]: Schema };
+  /** The descriptors a destination may name. */
+  destinationDescriptors: string[];
+  /** The schema of `{"folder": ..., "container": ...}` where a job names a partitioner or assembler folder. */
+  engineFolderSchema?: Schema;
   /** The library's rule for key names that hold credentials (a regular expression, case-insensitive). */
   secretNamePattern: string;
 }
@@ -167,54 +175,27 @@ export function newJobTemplate(name = 'my-job'): JSONObject {
 
 // -- the job form ------------------------------------------------------------------
 
-type LocationKind = { title: string; params: Schema; required: string[] };
+/** What the location forms are made from: the descriptors and their schemas, as served. */
+export type ILocationCatalog = Pick<ICatalog, 'descriptors' | 'descriptorSchemas' | 'destinationDescriptors'>;
 
-const S3_LOCATION: LocationKind = {
-  title: 'Amazon S3 (or compatible)',
-  params: {
-    bucketName: { type: 'string', title: 'Bucket' },
-    name: { type: 'string', title: 'Key or prefix' },
-    cloudRegion: { type: 'string', title: 'Region' }
-  },
-  required: ['bucketName']
-};
+/** One descriptor's form: its served schema, with the descriptor itself filled in when picked. */
+function descriptorForm(descriptor: string, served: Schema | undefined): Schema {
+  const schema: Schema = served ?? {
+    title: descriptor,
+    type: 'object',
+    properties: { params: { type: 'object', title: 'Where', additionalProperties: true } },
+    required: ['dataSourceDescriptor']
+  };
+  const kind = { ...(schema.properties?.dataSourceDescriptor ?? {}), type: 'string', title: 'Kind', const: descriptor, default: descriptor };
+  return { ...schema, properties: { ...schema.properties, dataSourceDescriptor: kind } };
+}
 
-const GCS_LOCATION: LocationKind = {
-  title: 'Google Cloud Storage',
-  params: { bucketName: { type: 'string', title: 'Bucket' }, name: { type: 'string', title: 'Object or prefix' } },
-  required: ['bucketName']
-};
-
-const LOCATION_KINDS: { [descriptor: string]: LocationKind } = {
-  file: {
-    title: 'Local file or folder',
-    params: { path: { type: 'string', title: 'Path', description: 'A file, a folder or a glob; relative to the job file.' } },
-    required: ['path']
-  },
-  url: {
-    title: 'HTTP(S) URL',
-    params: { url: { type: 'string', title: 'URL' } },
-    required: ['url']
-  },
-  // ByteNite names S3 `aws` and GCS `gcp`; the library takes both names for each.
-  s3: S3_LOCATION,
-  aws: { ...S3_LOCATION, title: 'AWS (as ByteNite names S3)' },
-  gcp: GCS_LOCATION,
-  gcs: { ...GCS_LOCATION, title: 'Google Cloud Storage (gcs)' },
-  azure: {
-    title: 'Azure Blob Storage',
-    params: {
-      bucketName: { type: 'string', title: 'Container' },
-      name: { type: 'string', title: 'Blob or prefix' },
-      accountName: { type: 'string', title: 'Storage account' }
-    },
-    required: ['bucketName']
-  },
-  bypass: { title: 'No data (bypass)', params: {}, required: [] }
-};
-
-/** The schema of `dataSource` or `dataDestination`: a URL string or a ByteNite descriptor. */
-export function locationSchema(title: string, descriptors: string[], destination: boolean): Schema {
+/**
+ * The schema of `dataSource` or `dataDestination`: a URL string, or one form
+ * per ByteNite descriptor made from the schemas the server serves (only
+ * the descriptors a destination may name, for a destination).
+ */
+export function locationSchema(title: string, catalog: ILocationCatalog, destination: boolean): Schema {
   const options: Schema[] = [
     {
       title: 'URL or path',
@@ -222,34 +203,28 @@ export function locationSchema(title: string, descriptors: string[], destination
       description: 'An fsspec URL (s3://bucket/key, gs://..., az://...) or a local path relative to the job file.'
     }
   ];
-  for (const descriptor of descriptors) {
-    if (destination && descriptor === 'url') {
-      continue; // an HTTP URL can only be a source
-    }
-    const kind = LOCATION_KINDS[descriptor] ?? {
-      title: descriptor,
-      params: {},
-      required: []
-    };
-    options.push({
-      title: kind.title,
-      type: 'object',
-      properties: {
-        dataSourceDescriptor: { type: 'string', title: 'Kind', const: descriptor, default: descriptor },
-        params: {
-          type: 'object',
-          title: 'Where',
-          properties: kind.params,
-          required: kind.required
-        }
-      },
-      required: ['dataSourceDescriptor']
-    });
+  const names = destination
+    ? catalog.destinationDescriptors ?? catalog.descriptors.filter(d => d !== 'url' && d !== 'bypass')
+    : catalog.descriptors;
+  for (const descriptor of names) {
+    options.push(descriptorForm(descriptor, catalog.descriptorSchemas?.[descriptor]));
   }
   return { title, oneOf: options };
 }
 
-/** The schema of the `app` field: a registered app by name, or a runtime object. */
+/** One runtime's form: its served schema (a plain one for a runtime the server gave none for). */
+export function runtimeForm(key: string, served: Schema | undefined): Schema {
+  if (served) {
+    return { ...served, title: served.title ?? key };
+  }
+  return { title: key, type: 'object', properties: { [key]: { type: 'string', title: key } }, required: [key] };
+}
+
+/**
+ * The schema of the `app` field: a registered app by name, an object of one
+ * runtime (each runtime's form made from the schema the server serves for it),
+ * or an app folder's path or tag.
+ */
 export function appSchema(catalog: ICatalog): Schema {
   const options: Schema[] = [];
   if (catalog.app.length) {
@@ -259,50 +234,16 @@ export function appSchema(catalog: ICatalog): Schema {
       enum: catalog.app.map(c => c.name)
     });
   }
-  const runtimes: { [key: string]: Schema } = {
-    command: {
-      title: 'Command (runtime contract)',
-      type: 'object',
-      properties: {
-        command: {
-          type: 'array',
-          title: 'Command',
-          description: 'The program and its arguments; runs from the job file\'s folder.',
-          items: { type: 'string' },
-          minItems: 1
-        },
-        cwd: { type: 'string', title: 'Working folder' }
-      },
-      required: ['command']
-    },
-    python: {
-      title: 'Python function',
-      type: 'object',
-      properties: {
-        python: { type: 'string', title: 'Function', description: 'module:function or file.py:function' }
-      },
-      required: ['python']
-    },
-    folder: {
-      title: 'ByteNite app folder',
-      type: 'object',
-      properties: {
-        folder: { type: 'string', title: 'Folder', description: 'A folder with manifest.json, relative to the job file.' }
-      },
-      required: ['folder']
-    }
-  };
   for (const key of catalog.runtimes) {
-    options.push(
-      runtimes[key] ?? {
-        title: key,
-        type: 'object',
-        properties: { [key]: { type: 'string', title: key } },
-        required: [key]
-      }
-    );
+    options.push(runtimeForm(key, catalog.runtimeSchemas?.[key]));
   }
-  return { title: 'App', description: 'Runs on every chunk.', oneOf: options };
+  options.push({
+    title: 'App folder path or tag',
+    type: 'string',
+    description: 'A ByteNite app folder (relative to the job file) or its tag: name, name@1, name@1.2.'
+  });
+  // anyOf: a registered name is also a string; the form shows the first that fits
+  return { title: 'App', description: 'Runs on every chunk.', anyOf: options };
 }
 
 /**
@@ -359,7 +300,7 @@ export function buildJobSchema(catalog: ICatalog, job: JSONObject): { schema: Sc
     properties: {
       name: { type: 'string', title: 'Name' },
       description: { type: 'string', title: 'Description' },
-      dataSource: locationSchema('Data source', catalog.descriptors, false),
+      dataSource: locationSchema('Data source', catalog, false),
       partitioner: {
         type: 'string',
         title: 'Partitioner',
@@ -373,7 +314,7 @@ export function buildJobSchema(catalog: ICatalog, job: JSONObject): { schema: Sc
         description: 'Fans the chunk results in to the destination.',
         enum: names('assembler')
       },
-      dataDestination: locationSchema('Data destination', catalog.descriptors, true),
+      dataDestination: locationSchema('Data destination', catalog, true),
       params: {
         type: 'object',
         title: 'Params',
@@ -457,6 +398,9 @@ export function describeApp(value: JSONValue | undefined): string {
     return value;
   }
   if (typeof value === 'object' && !Array.isArray(value)) {
+    if (typeof value.image === 'string') {
+      return `image: ${value.image}`;
+    }
     if (Array.isArray(value.command)) {
       return value.command.join(' ');
     }
@@ -556,6 +500,25 @@ function canonical(value: any): string {
 }
 
 // -- the sidebar -------------------------------------------------------------------------
+
+/**
+ * A component's doc after its summary (its first paragraph, shown on its own),
+ * one string per paragraph with its line breaks joined. The server sends docs
+ * as plain text: they are shown as text, never as markup.
+ */
+export function docParagraphs(doc: string): string[] {
+  return doc
+    .split(/\n\s*\n/)
+    .slice(1)
+    .map(paragraph => paragraph.replace(/\s*\n\s*/g, ' ').trim())
+    .filter(paragraph => paragraph.length > 0);
+}
+
+/** How a param's type reads in the sidebar: `integer, default 4`, `string|null`, `enum`. */
+export function paramType(prop: Schema): string {
+  const type = Array.isArray(prop.type) ? prop.type.join('|') : prop.type ?? (prop.enum ? 'enum' : '');
+  return type + ('default' in prop ? `, default ${JSON.stringify(prop.default)}` : '');
+}
 
 /** "1.2 s", "3 min 04 s", "2 h 05 min"; "-" when unknown. */
 export function formatDuration(seconds: number | null | undefined): string {

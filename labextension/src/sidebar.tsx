@@ -9,11 +9,11 @@ import { ISignal, Signal } from '@lumino/signaling';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { api, ApiError } from './api';
+import { ComponentEntry } from './components';
 import {
   formatDuration,
   ICatalog,
   IClusterInfo,
-  IComponent,
   IJobSummary,
   isActive,
   progressParts,
@@ -151,49 +151,6 @@ function Section(props: { title: string; name: string; children: React.ReactNode
       </header>
       {open && <div className="bnb-Section-body">{props.children}</div>}
     </section>
-  );
-}
-
-function ComponentEntry(props: { component: IComponent }): JSX.Element {
-  const { component } = props;
-  const [open, setOpen] = useState(false);
-  const properties = Object.entries((component.schema.properties ?? {}) as { [key: string]: any });
-  return (
-    <li className="bnb-Component" data-component={`${component.kind}:${component.name}`}>
-      <button className="bnb-Component-name" aria-expanded={open} onClick={() => setOpen(!open)}>
-        {component.name}
-        {component.origin !== 'builtin' && <span className="bnb-Component-origin"> [{component.origin}]</span>}
-      </button>
-      {component.summary && <div className="bnb-Component-summary">{component.summary}</div>}
-      {open && (
-        <div className="bnb-Component-doc">
-          {component.doc
-            .split('\n\n')
-            .slice(1) // the first paragraph is the summary, shown already
-            .map((paragraph, i) => (
-              <p key={i}>{paragraph.replace(/\s*\n\s*/g, ' ')}</p>
-            ))}
-          {properties.length ? (
-            <dl className="bnb-Params">
-              {properties.map(([name, prop]) => (
-                <React.Fragment key={name}>
-                  <dt>
-                    <code>{name}</code>{' '}
-                    <span className="bnb-Muted">
-                      {Array.isArray(prop.type) ? prop.type.join('|') : prop.type ?? (prop.enum ? 'enum' : '')}
-                      {'default' in prop ? `, default ${JSON.stringify(prop.default)}` : ''}
-                    </span>
-                  </dt>
-                  <dd>{prop.description ?? ''}</dd>
-                </React.Fragment>
-              ))}
-            </dl>
-          ) : (
-            <div className="bnb-Muted">No params.</div>
-          )}
-        </div>
-      )}
-    </li>
   );
 }
 

@@ -1,4 +1,11 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { getClosestMatchingOption } from '@rjsf/utils';
+import validator from '@rjsf/validator-ajv8';
+
 import {
+  appSchema,
   buildJobSchema,
   describeApp,
   describeLocation,
@@ -22,6 +29,9 @@ import {
   toExtraErrors,
   withoutDefaults
 } from '../src/model';
+
+/** The runtime and descriptor schemas the server serves (tests/test_server.py keeps this file up to date). */
+const served = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'component-schemas.json'), 'utf8'));
 
 const catalog: ICatalog = {
   partitioner: [
@@ -62,9 +72,12 @@ const catalog: ICatalog = {
       schema: { type: 'object', properties: { output_name: { type: 'string' } } }
     }
   ],
-  runtimes: ['command', 'container', 'folder', 'python'],
+  runtimes: served.runtimes,
+  runtimeSchemas: served.runtimeSchemas,
   config: { type: 'object', properties: { maxTaskRetries: { type: 'integer', default: 2 } } },
-  descriptors: ['bypass', 'file', 's3', 'url'],
+  descriptors: served.descriptors,
+  descriptorSchemas: served.descriptorSchemas,
+  destinationDescriptors: served.destinationDescriptors,
   secretNamePattern: '(secret|^key$)'
 };
 
@@ -73,7 +86,7 @@ describe('buildJobSchema', () => {
     const { schema } = buildJobSchema(catalog, newJobTemplate());
     expect(schema.properties.partitioner.enum).toEqual(['split-lines', 'passthrough']);
     expect(schema.properties.assembler.enum).toEqual(['concat']);
-    expect(schema.properties.app.oneOf[0]).toEqual({ title: 'Registered app', type: 'string', enum: ['identity'] });
+    expect(schema.properties.app.anyOf[0]).toEqual({ title: 'Registered app', type: 'string', enum: ['identity'] });
   });
 
   it('follows the chosen components in the params sections', () => {
@@ -92,9 +105,61 @@ describe('buildJobSchema', () => {
     expect(schema.properties.params.properties.partitioner.additionalProperties).toBe(true);
   });
 
-  it('offers one app form per runtime, with a plain one for runtimes it does not know', () => {
-    const titles = buildJobSchema(catalog, {}).schema.properties.app.oneOf.map((o: any) => o.title);
-    expect(titles).toEqual(['Registered app', 'Command (runtime contract)', 'container', 'ByteNite app folder', 'Python function']);
+  it('offers one app form per runtime, made from the schema the server serves for it', () => {
+    const titles = buildJobSchema(catalog, {}).schema.properties.app.anyOf.map((o: any) => o.title);
+    expect(titles).toEqual([
+      'Registered app',
+      'Command',
+      'ByteNite app folder',
+      'Container image',
+      'Notebook',
+      'Python function (module:function)',
+      'App folder path or tag'
+    ]);
+    const forms = appSchema(catalog).anyOf;
+    for (const key of catalog.runtimes) {
+      expect(forms).toContainEqual(catalog.runtimeSchemas[key]);
+    }
+    // a runtime the server has no schema for gets a plain form
+    const other = appSchema({ ...catalog, runtimes: [...catalog.runtimes, 'wasm'] }).anyOf;
+    expect(other[other.length - 2]).toEqual({
+      title: 'wasm',
+      type: 'object',
+      properties: { wasm: { type: 'string', title: 'wasm' } },
+      required: ['wasm']
+    });
+  });
+
+  it('lets a container app set its image, command, network and requirements, and a notebook app be set', () => {
+    const forms = appSchema(catalog).anyOf;
+    const image = forms.find((o: any) => o.title === 'Container image');
+    expect(Object.keys(image.properties)).toEqual(expect.arrayContaining(['image', 'command', 'network', 'device_requirements']));
+    expect(image.properties.network.type).toBe('boolean');
+    expect(image.additionalProperties).toBe(false);
+    const notebook = forms.find((o: any) => o.title === 'Notebook');
+    expect(notebook.required).toEqual(['notebook']);
+    expect(Object.keys(notebook.properties)).toEqual(expect.arrayContaining(['notebook', 'kernel']));
+  });
+
+  it('shows each app in the form of its own runtime', () => {
+    const forms = appSchema(catalog).anyOf;
+    const shown = (app: any) => forms[getClosestMatchingOption(validator as any, catalog.runtimeSchemas, app, forms, 0)].title;
+    expect(shown('identity')).toBe('Registered app');
+    expect(shown({ image: 'localhost/wc:1', command: ['wc', '-l'], network: true })).toBe('Container image');
+    expect(shown({ command: ['python3', 'app.py'], cwd: 'apps' })).toBe('Command');
+    expect(shown({ notebook: 'chunk.ipynb', kernel: 'python3' })).toBe('Notebook');
+    expect(shown({ folder: 'apps/wc', container: false })).toBe('ByteNite app folder');
+    expect(shown({ python: 'app.py:run' })).toBe('Python function (module:function)');
+    expect(shown('wordcount@1')).toBe('App folder path or tag');
+  });
+
+  it('accepts exactly what each runtime accepts', () => {
+    const check = (key: string, app: any) => validator.isValid(catalog.runtimeSchemas[key], app, catalog.runtimeSchemas[key]);
+    expect(check('image', { image: 'localhost/wc:1', command: 'wc -l', device_requirements: { min_cpu: 2, gpu: ['A100'] } })).toBe(true);
+    expect(check('command', { command: ['true'], cwdd: 'x' })).toBe(false); // a typo is not silently run
+    expect(check('command', { image: 'localhost/wc:1', command: ['wc'] })).toBe(false); // that is a container app
+    expect(check('folder', { folder: 'apps/x', contaner: false })).toBe(false);
+    expect(check('notebook', { notebook: 'a.ipynb', kernel: '' })).toBe(false);
   });
 
   it('never lets the form write defaults the user did not choose', () => {
@@ -113,23 +178,22 @@ describe('buildJobSchema', () => {
 });
 
 describe('locationSchema', () => {
-  it('offers a URL string or one descriptor form per kind', () => {
-    const source = locationSchema('Data source', catalog.descriptors, false);
+  it('offers a URL string or one descriptor form per kind, made from the served schemas', () => {
+    const source = locationSchema('Data source', catalog, false);
     expect(source.oneOf.map((o: any) => o.title)).toEqual([
       'URL or path',
-      'No data (bypass)',
-      'Local file or folder',
-      'Amazon S3 (or compatible)',
-      'HTTP(S) URL'
+      ...catalog.descriptors.map(d => catalog.descriptorSchemas[d].title)
     ]);
-    const file = source.oneOf[2];
-    expect(file.properties.dataSourceDescriptor.const).toBe('file');
+    const file = source.oneOf.find((o: any) => o.properties?.dataSourceDescriptor?.const === 'file');
     expect(file.properties.params.required).toEqual(['path']);
+    expect(file.properties.params.additionalProperties).toBe(false);
+    // picking a form writes its descriptor
+    expect(file.properties.dataSourceDescriptor).toMatchObject({ type: 'string', const: 'file', default: 'file' });
   });
 
   it('gives the two names of S3 and of GCS the same form', () => {
     const byName = (descriptor: string) =>
-      locationSchema('Data source', [descriptor], false).oneOf[1] as { title: string; properties: any };
+      locationSchema('Data source', { ...catalog, descriptors: [descriptor] }, false).oneOf[1] as { title: string; properties: any };
     for (const [one, other] of [
       ['s3', 'aws'],
       ['gcp', 'gcs']
@@ -139,12 +203,23 @@ describe('locationSchema', () => {
       expect(byName(other).properties.dataSourceDescriptor.const).toBe(other);
       expect(byName(one).title).not.toEqual(byName(other).title);
     }
-    expect(Object.keys(byName('aws').properties.params.properties)).toEqual(['bucketName', 'name', 'cloudRegion']);
+    expect(Object.keys(byName('aws').properties.params.properties)).toEqual(
+      expect.arrayContaining(['bucketName', 'name', 'cloudRegion'])
+    );
   });
 
-  it('leaves HTTP out of destinations', () => {
-    const destination = locationSchema('Data destination', catalog.descriptors, true);
-    expect(destination.oneOf.map((o: any) => o.title)).not.toContain('HTTP(S) URL');
+  it('offers a destination only what can be written to', () => {
+    const destination = locationSchema('Data destination', catalog, true);
+    const kinds = destination.oneOf.slice(1).map((o: any) => o.properties.dataSourceDescriptor.const);
+    expect(kinds).toEqual(catalog.destinationDescriptors);
+    expect(kinds).not.toContain('url');
+    expect(kinds).not.toContain('bypass');
+  });
+
+  it('refuses a descriptor with a key it does not know', () => {
+    const s3 = catalog.descriptorSchemas.s3;
+    expect(validator.isValid(s3, { dataSourceDescriptor: 's3', params: { bucketName: 'b', name: 'in/' } }, s3)).toBe(true);
+    expect(validator.isValid(s3, { dataSourceDescriptor: 's3', params: { bucketName: 'b', nmae: 'in/' } }, s3)).toBe(false);
   });
 });
 
@@ -193,6 +268,7 @@ describe('pipeline', () => {
     expect(describeLocation({ dataSourceDescriptor: 'gcp', params: {} })).toBe('gcp: bucket not set');
     expect(describeLocation({ dataSourceDescriptor: 'bypass' })).toBe('no data (bypass)');
     expect(describeApp({ folder: 'apps/upper' })).toBe('folder: apps/upper');
+    expect(describeApp({ image: 'localhost/wc:1', command: ['wc'] })).toBe('image: localhost/wc:1');
     expect(describeApp(null)).toBe('not set');
   });
 
