@@ -316,6 +316,15 @@ class Progress:
         return {"total": self.total, "pending": self.pending, "running": self.running, "retrying": self.retrying,
                 "done": self.done, "failed": self.failed, "cancelled": self.cancelled, "resumed": self.resumed}
 
+    def to_event(self) -> dict:
+        """The ``progress`` event listeners get: :meth:`to_dict` and ``first_attempts_running``,
+        so that a display following the events (:meth:`from_dict`) counts the next moves as the runner does.
+
+        >>> Progress(total=3, running=2, first_attempts_running=2).to_event()["first_attempts_running"]
+        2
+        """
+        return {"type": "progress", **self.to_dict(), "first_attempts_running": self.first_attempts_running}
+
     def summary(self) -> str:
         """``"12/40 done, 1 failed, 3 running, 24 pending"``: done of total, then
         every other category that is not empty; resumed chunks in brackets.

@@ -221,6 +221,29 @@ def test_any_sequence_of_moves_agrees_with_the_chunks_states():
             assert recorded == p
 
 
+def test_a_display_following_the_events_counts_as_the_runner_does():
+    """The widget's state takes the runner's events one by one (chunk moves, progress
+    beats with first attempts running) and keeps the very counts the runner keeps."""
+    from bytenite_nb.widgets.progress import ProgressState
+
+    rng = random.Random(4)
+    runner = Progress(total=8)
+    display = ProgressState()
+    display.apply({"type": "planned", "chunks": 8})
+    states: dict[int, str | None] = dict.fromkeys(range(8))
+    for _ in range(60):
+        if rng.random() < 0.3:
+            runner.set_running_tasks(rng.randint(0, 8))
+            display.apply(runner.to_event())
+        else:
+            index = rng.randrange(8)
+            new = rng.choice(["RUNNING", "RETRYING", "DONE", "FAILED", "CANCELLED"])
+            if runner.move(states[index], new):
+                states[index] = new
+                display.apply({"type": "chunk", "index": index, "state": new})
+        assert display.progress == runner
+
+
 # -- a real job ----------------------------------------------------------------------------
 
 

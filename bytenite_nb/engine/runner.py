@@ -149,7 +149,7 @@ class JobRunner:
             known = self._chunk_state.get(index)
             if not self.progress.apply(known["state"] if known else None, update):
                 return  # late news of a chunk that has ended
-            self._chunk_state[index] = {**known, **update} if known else update
+            self._chunk_state[index] = {**known, **update} if known else dict(update)
             # Recorded in batches by the flusher thread: never a database write on
             # the hot path, nor on the Dask client's event loop (worker events).
             self._buffer.append(update)
@@ -194,7 +194,7 @@ class JobRunner:
                     self.progress.set_running_tasks(tasks)
                 progress = self.progress.copy()
             self._record_first_attempts(progress.first_attempts_running)
-            self.emit({"type": "progress", **progress.to_dict()})
+            self.emit(progress.to_event())
 
     def _record_first_attempts(self, count: int) -> None:
         """Tell the store how many first attempts run, when that changed: its
@@ -242,7 +242,7 @@ class JobRunner:
             # Recorded before the end is announced: whoever reads the store after
             # result() returns sees every chunk's last state.
             self._flush()
-            self.emit({"type": "progress", **progress.to_dict()})
+            self.emit(progress.to_event())
             self._done.set()
             if self._timer:
                 self._timer.cancel()
@@ -525,5 +525,4 @@ class JobHandle:
         display_handle(self)
 
     def __repr__(self) -> str:
-        p = self.progress
-        return f"<JobHandle {self.job_id} {self.status} {p.done}/{p.total} done, {p.failed} failed>"
+        return f"<JobHandle {self.job_id} {self.status} {self.progress.summary()}>"
