@@ -25,7 +25,11 @@ from .store import JobStore  # noqa: E402
 
 
 def __getattr__(name):
-    if name in ("JobHandle", "JobResult", "Progress"):
+    if name == "Progress":
+        from .states import Progress
+
+        return Progress
+    if name in ("JobHandle", "JobResult"):
         from .engine import runner
 
         return getattr(runner, name)

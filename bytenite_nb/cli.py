@@ -159,6 +159,7 @@ def components(kind, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def jobs(job_id, limit, as_json):
     """List recent jobs, or show one job with its chunks."""
+    from .states import Progress
     from .store import CHUNK_FAILED, default_store
 
     store = default_store()
@@ -170,11 +171,11 @@ def jobs(job_id, limit, as_json):
         if as_json:
             click.echo(json.dumps({**job, "chunks": chunks}, indent=2, default=str))
             return
-        p = job["progress"]
+        p = Progress.from_dict(job["progress"])
         click.echo(f"{job['id']}  {job['name']}  {job['state']}")
         click.echo(f"  created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job['created']))}"
                    + (f", ran {job['duration']:.1f}s" if job.get("duration") else ""))
-        click.echo(f"  chunks: {p['done']}/{p['total']} done, {p['failed']} failed, {p['running']} running")
+        click.echo(f"  chunks: {p.summary()}")
         if job.get("error"):
             click.echo("  error: " + job["error"].replace("\n", "\n    "))
         for c in chunks:

@@ -5,8 +5,8 @@ or :class:`~bytenite_nb.engine.JobResult` shown in a notebook asks this
 module, which calls the hook registered for its kind (``"handle"`` or
 ``"result"``). Hooks come from the entry point group ``bytenite_nb.display``
 (bytenite-nb's own point at :mod:`bytenite_nb.widgets.display`, so another
-package can replace them) and from :func:`register`. Without a hook an object
-shows as its ``repr``.
+package can replace them) and from :func:`register`, which wins over them
+until :func:`unregister`. Without a hook an object shows as its ``repr``.
 
 >>> seen = []
 >>> register("result", seen.append)
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 GROUP = "bytenite_nb.display"
 
-_hooks: dict[str, Callable[[Any], None]] = {}
-_removed: set[str] = set()
+_hooks: dict[str, Callable[[Any], None]] = {}  # registered in code
+_entry_hooks: dict[str, Callable[[Any], None]] = {}  # from the entry points
 _loaded = False
 _lock = threading.Lock()
 
@@ -37,14 +37,12 @@ def register(kind: str, hook: Callable[[Any], None]) -> None:
     """Show objects of ``kind`` with ``hook(obj)`` from now on."""
     with _lock:
         _hooks[kind] = hook
-        _removed.discard(kind)
 
 
 def unregister(kind: str) -> None:
-    """Forget the hook of ``kind`` (objects then show as their ``repr``)."""
+    """Forget the hook :func:`register` gave ``kind`` (its entry point's, if any, serves again)."""
     with _lock:
         _hooks.pop(kind, None)
-        _removed.add(kind)
 
 
 def _load() -> None:
@@ -55,10 +53,8 @@ def _load() -> None:
         if _loaded:
             return
         for ep in entry_points(group=GROUP):
-            if ep.name in _hooks or ep.name in _removed:
-                continue  # registered in code: that one wins
             try:
-                _hooks[ep.name] = ep.load()
+                _entry_hooks[ep.name] = ep.load()
             except Exception as exc:  # a broken plugin must not hide the object
                 log.warning("cannot load display hook %r from %s: %s", ep.name, ep.value, exc)
         _loaded = True
@@ -67,7 +63,7 @@ def _load() -> None:
 def show(kind: str, obj: Any) -> None:
     """Show ``obj`` with the hook for ``kind``, or print its ``repr``."""
     _load()
-    hook = _hooks.get(kind)
+    hook = _hooks.get(kind) or _entry_hooks.get(kind)
     if hook is None:
         print(repr(obj))
         return

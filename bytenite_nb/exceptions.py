@@ -149,6 +149,12 @@ class RetriesExhausted(ByteniteNBError):
         super().__init__(f"failed after {attempts} attempt(s): {last}")
 
 
+class ProgressError(ByteniteNBError, ValueError):
+    """A job's chunk counts cannot be what they are asked to be: an unknown state,
+    a chunk moved back to PENDING, more chunks in a state than there are, counts
+    that do not add up to the total (the message names the state or the count)."""
+
+
 class ClusterUnavailable(ByteniteNBError):
     """The Dask cluster a job should run on cannot be reached (names the address)."""
 

@@ -2,6 +2,8 @@
 
 The same handle also drives the notebook widgets; this module is for the CLI
 and for plain Python (e.g. an executed notebook, where a bar would be lost).
+The counts are the handle's :class:`~bytenite_nb.states.Progress`, said the
+way every display says them (:meth:`~bytenite_nb.states.Progress.summary`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,7 @@ import time
 
 
 def _line(handle) -> str:
-    p = handle.progress
-    parts = [f"{p.done}/{p.total} done"]
-    if p.failed:
-        parts.append(f"{p.failed} failed")
-    if p.retrying:
-        parts.append(f"{p.retrying} retrying")
-    if p.running:
-        parts.append(f"{p.running} running")
-    parts.append(f"{handle.elapsed:.1f}s")
-    return f"{handle.status:<12} " + ", ".join(parts)
+    return f"{handle.status:<12} {handle.progress.summary()}, {handle.elapsed:.1f}s"
 
 
 def show_progress(handle, stream=None, interval: float = 0.2, line_every: float = 5.0) -> None:
@@ -49,10 +42,9 @@ def _bar(handle, stream, interval: float) -> None:
                 bar.total = p.total
             bar.n = p.finished
             post = {"state": handle.status}
-            if p.failed:
-                post["failed"] = p.failed
-            if p.retrying:
-                post["retrying"] = p.retrying
+            for category in ("failed", "cancelled", "retrying", "running"):  # done and pending: the bar itself
+                if getattr(p, category):
+                    post[category] = getattr(p, category)
             bar.set_postfix(post, refresh=False)
             bar.refresh()
             if finished:

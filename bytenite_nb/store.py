@@ -24,16 +24,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import config
 from .redact import redact
+from .states import ChunkState, JobState, Progress
 
-NEW, PARTITIONING, RUNNING, ASSEMBLING, COMPLETE, FAILED, CANCELLED = (
-    "NEW", "PARTITIONING", "RUNNING", "ASSEMBLING", "COMPLETE", "FAILED", "CANCELLED")
-JOB_STATES = (NEW, PARTITIONING, RUNNING, ASSEMBLING, COMPLETE, FAILED, CANCELLED)
-FINAL_STATES = (COMPLETE, FAILED, CANCELLED)
-
-# chunk states
-PENDING, CHUNK_RUNNING, RETRYING, DONE, CHUNK_FAILED, CHUNK_CANCELLED = (
-    "PENDING", "RUNNING", "RETRYING", "DONE", "FAILED", "CANCELLED")
-FINAL_CHUNK_STATES = (DONE, CHUNK_FAILED, CHUNK_CANCELLED)
+# The states under the names the rest of the package has always used (see .states).
+NEW, PARTITIONING, RUNNING, ASSEMBLING = JobState.NEW, JobState.PARTITIONING, JobState.RUNNING, JobState.ASSEMBLING
+COMPLETE, FAILED, CANCELLED = JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED
+FINAL_STATES = tuple(s for s in JobState if s.final)
+PENDING, CHUNK_RUNNING, RETRYING = ChunkState.PENDING, ChunkState.RUNNING, ChunkState.RETRYING
+DONE, CHUNK_FAILED, CHUNK_CANCELLED = ChunkState.DONE, ChunkState.FAILED, ChunkState.CANCELLED
+FINAL_CHUNK_STATES = tuple(s for s in ChunkState if s.final)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -47,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     result TEXT,
     host TEXT, pid INTEGER,
-    runs INTEGER DEFAULT 1
+    runs INTEGER DEFAULT 1,
+    first_attempts_running INTEGER DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS chunks (
     job_id TEXT NOT NULL,
@@ -84,7 +84,21 @@ class JobStore:
         self._memory_conn: sqlite3.Connection | None = None
         self._memory_lock = threading.RLock()
         with self._memory_lock:
-            self._connect().executescript(SCHEMA)  # runs its own transaction
+            conn = self._connect()
+            conn.executescript(SCHEMA)  # runs its own transaction
+            self._add_missing_columns(conn)
+
+    @staticmethod
+    def _add_missing_columns(conn: sqlite3.Connection) -> None:
+        """Bring a store written by an earlier version up to date (its records stay as they are)."""
+        for table, column, kind in _ADDED_COLUMNS:
+            if column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                continue
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it just now
+                if "duplicate column" not in str(exc):
+                    raise
 
     # -- connections ---------------------------------------------------------------
 
@@ -169,7 +183,7 @@ class JobStore:
             sets.append("started=COALESCE(started, ?)")
             args.append(now)
         if state in FINAL_STATES:
-            sets.append("finished=?")
+            sets.append("finished=?, first_attempts_running=0")
             args.append(now)
         if error is not None:
             sets.append("error=?")
@@ -188,12 +202,12 @@ class JobStore:
             self._event(db, job_id, "state", data, now)
 
     def get_job(self, job_id: str) -> dict | None:
-        """A job's record with its chunk counts (``progress``), or None."""
+        """A job's record with its chunk counts (``progress``, :meth:`Progress.to_dict`), or None."""
         rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
             return None
         job = self._job_dict(rows[0])
-        job["progress"] = self.progress(job_id, job.get("n_chunks"))
+        job["progress"] = _progress(self._counts([job_id]).get(job_id, {}), rows[0]).to_dict()
         return job
 
     def list_jobs(self, *, limit: int = 50, states: Iterable[str] | None = None, kind: str | None = None) -> list[dict]:
@@ -210,10 +224,13 @@ class JobStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY updated DESC LIMIT ?"
-        jobs = [self._job_dict(r) for r in self._query(sql, (*args, limit))]
-        counts = self._counts([j["id"] for j in jobs])
-        for job in jobs:
-            job["progress"] = _progress(counts.get(job["id"], {}), job.get("n_chunks"))
+        rows = self._query(sql, (*args, limit))
+        counts = self._counts([r["id"] for r in rows])
+        jobs = []
+        for row in rows:
+            job = self._job_dict(row)
+            job["progress"] = _progress(counts.get(row["id"], {}), row).to_dict()
+            jobs.append(job)
         return jobs
 
     def delete_job(self, job_id: str) -> None:
@@ -225,6 +242,7 @@ class JobStore:
     @staticmethod
     def _job_dict(row: sqlite3.Row) -> dict:
         job = dict(row)
+        job.pop("first_attempts_running", None)  # part of the job's ``progress``
         for key in ("spec", "result"):
             if job.get(key):
                 job[key] = json.loads(job[key])
@@ -247,7 +265,8 @@ class JobStore:
             db.executemany(
                 "INSERT INTO chunks (job_id, idx, state, size, covers, updated) VALUES (?,?,?,?,?,?)",
                 [(job_id, c["index"], PENDING, c.get("size"), c.get("covers"), now) for c in chunks])
-            db.execute("UPDATE jobs SET n_chunks=?, updated=? WHERE id=?", (len(chunks), now, job_id))
+            db.execute("UPDATE jobs SET n_chunks=?, updated=?, first_attempts_running=0 WHERE id=?",
+                       (len(chunks), now, job_id))
             self._event(db, job_id, "planned", {"chunks": len(chunks)}, now)
 
     def update_chunks(self, job_id: str, updates: list[dict]) -> None:
@@ -295,19 +314,49 @@ class JobStore:
                 args = args + values
         return sql, args
 
-    def progress(self, job_id: str, total: int | None = None) -> dict:
-        """Chunk counts by state: ``{"total", "done", "failed", "running", "retrying", "pending", "cancelled"}``."""
-        return _progress(self._counts([job_id]).get(job_id, {}), total)
+    def set_first_attempts_running(self, job_id: str, count: int) -> None:
+        """Record how many of a running job's PENDING chunks have a first attempt
+        under way (the runner learns it from the scheduler: a first attempt
+        reports nothing), so that the job's ``progress`` counts them as running,
+        as the runner does. Back to 0 when the job ends.
+
+        >>> store = JobStore(":memory:"); store.create_job("j", "demo", {})
+        >>> store.set_chunks("j", [{"index": i} for i in range(3)])
+        >>> store.set_first_attempts_running("j", 2)
+        >>> store.progress("j").summary()
+        '0/3 done, 2 running, 1 pending'
+        """
+        with self._write() as db:
+            db.execute("UPDATE jobs SET first_attempts_running=? WHERE id=?", (count, job_id))
+
+    def progress(self, job_id: str) -> Progress:
+        """A job's chunk counts (see :class:`~bytenite_nb.states.Progress`); all 0 for an unknown job.
+
+        >>> store = JobStore(":memory:"); store.create_job("j", "demo", {})
+        >>> store.set_chunks("j", [{"index": i} for i in range(4)])
+        >>> store.update_chunks("j", [{"index": 0, "state": "DONE", "attempts": 1}, {"index": 1, "state": "FAILED"},
+        ...                           {"index": 2, "state": "CANCELLED"}, {"index": 3, "state": "CANCELLED"}])
+        >>> store.progress("j").summary()
+        '1/4 done, 1 failed, 2 cancelled'
+        """
+        rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
+        return _progress(self._counts([job_id]).get(job_id, {}), rows[0] if rows else None)
 
     def _counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Chunk counts by state of each job, and ``resumed``: the DONE chunks without
+        an attempt in this run (a run records every chunk afresh, with 0 attempts;
+        a chunk committed by an earlier run is recorded DONE without any)."""
         if not job_ids:
             return {}
         rows = self._query(
-            f"SELECT job_id, state, COUNT(*) AS n FROM chunks WHERE job_id IN ({','.join('?' * len(job_ids))})"
-            " GROUP BY job_id, state", job_ids)
+            "SELECT job_id, state, COUNT(*) AS n, SUM(attempts = 0) AS unattempted FROM chunks"
+            f" WHERE job_id IN ({','.join('?' * len(job_ids))}) GROUP BY job_id, state", job_ids)
         out: dict[str, dict[str, int]] = {}
         for r in rows:
-            out.setdefault(r["job_id"], {})[r["state"]] = r["n"]
+            counts = out.setdefault(r["job_id"], {"resumed": 0})
+            counts[r["state"]] = r["n"]
+            if r["state"] == DONE:
+                counts["resumed"] = r["unattempted"] or 0
         return out
 
     # -- events --------------------------------------------------------------------
@@ -368,16 +417,22 @@ class JobStore:
         return {**dict(rows[0]), "data": json.loads(rows[0]["data"])} if rows else None
 
 
-def _progress(counts: dict[str, int], total: int | None) -> dict:
-    done = counts.get(DONE, 0)
-    failed = counts.get(CHUNK_FAILED, 0)
-    running = counts.get(CHUNK_RUNNING, 0)
-    retrying = counts.get(RETRYING, 0)
-    known = sum(counts.values())
-    total = total if total is not None else known
-    return {"total": total, "done": done, "failed": failed, "running": running, "retrying": retrying,
-            "pending": max(0, total - done - failed - running - retrying),
-            "cancelled": counts.get(CHUNK_CANCELLED, 0)}
+_ADDED_COLUMNS = (("jobs", "first_attempts_running", "INTEGER DEFAULT 0"),)
+
+
+def _progress(counts: dict[str, int], job: sqlite3.Row | None) -> Progress:
+    """A job's progress from its chunk counts (:meth:`JobStore._counts`) and its record.
+
+    Every chunk record counts, each in the category of its state: the total is
+    the number of chunks planned, or of chunk records if there are more (a
+    record left by an older version), so the categories add up to it.
+    """
+    counts = dict(counts)
+    resumed = counts.pop("resumed", 0)
+    planned = (job["n_chunks"] if job is not None else None) or 0
+    active = job is not None and job["state"] not in FINAL_STATES
+    return Progress.from_counts(counts, max(planned, sum(counts.values())), resumed=resumed,
+                                first_attempts_running=(job["first_attempts_running"] or 0) if active else 0)
 
 
 _default: JobStore | None = None

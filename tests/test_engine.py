@@ -599,7 +599,7 @@ def test_progress_events_while_running(client, tmp_path, text_file):
     assert progress, "no progress event while the chunks ran"
     for e in progress:
         assert e["total"] == 10
-        assert e["done"] + e["failed"] + e["running"] + e["pending"] + e["cancelled"] <= 10
+        assert e["pending"] + e["running"] + e["retrying"] + e["done"] + e["failed"] + e["cancelled"] == 10
         assert 0 <= e["running"] <= 2  # two workers
     assert max(e["running"] for e in progress) >= 1
 

@@ -126,3 +126,17 @@ def test_low_layers_do_not_import_high_ones():
                           if any(t.startswith(f) if f.endswith(".") else t == f or t.startswith(f + ".")
                                  for f in forbidden)]
     assert wrong == []
+
+
+def test_handles_and_results_show_through_the_widgets_hooks():
+    from bytenite_nb import display
+    from bytenite_nb.widgets.display import display_handle, display_result
+
+    display._load()
+    assert display._entry_hooks["handle"] is display_handle and display._entry_hooks["result"] is display_result
+    seen = []
+    display.register("result", seen.append)
+    display.show("result", "r")
+    display.unregister("result")
+    assert seen == ["r"]
+    assert display._hooks.get("result") is None and display._entry_hooks["result"] is display_result

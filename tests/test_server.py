@@ -376,8 +376,8 @@ def test_a_jobs_detail_has_its_counts_its_failing_chunks_and_a_page_of_the_rest(
 
     status, job = api("GET", "jobs/big")
     assert status == 200, job
-    assert job["progress"] == {"total": 2500, "done": 1999, "failed": 1, "running": 1, "retrying": 1,
-                               "pending": 498, "cancelled": 0}
+    assert job["progress"] == {"total": 2500, "pending": 498, "running": 1, "retrying": 1, "done": 1999,
+                               "failed": 1, "cancelled": 0, "resumed": 0}
     assert [(c["index"], c["state"], c["error"]) for c in job["attention"]] == [
         (7, "FAILED", "boom at row 7"), (2100, "RUNNING", None), (2200, "RETRYING", "flaky")]
     assert job["attentionTotal"] == 3

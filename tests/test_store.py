@@ -17,6 +17,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb import store as st
 from bytenite_nb.ids import new_job_id
+from bytenite_nb.states import CATEGORIES, Progress
 from bytenite_nb.store import JobStore, default_store
 
 
@@ -279,8 +280,8 @@ def test_planning_again_starts_the_chunk_records_afresh(store):
     chunks = store.chunks("j")
     assert [(c["idx"], c["state"], c["size"], c["covers"]) for c in chunks] == [
         (0, "PENDING", 20, "new 0"), (1, "PENDING", 20, "new 1")]
-    assert store.get_job("j")["progress"] == {"total": 2, "done": 0, "failed": 0, "running": 0, "retrying": 0,
-                                              "pending": 2, "cancelled": 0}
+    assert store.get_job("j")["progress"] == {"total": 2, "pending": 2, "running": 0, "retrying": 0, "done": 0,
+                                              "failed": 0, "cancelled": 0, "resumed": 0}
 
 
 def test_a_bad_batch_is_applied_whole_or_not_at_all(store):
@@ -298,17 +299,87 @@ def test_a_bad_batch_is_applied_whole_or_not_at_all(store):
 
 
 def test_progress_counts_every_state(store):
+    """Each chunk counts once, in the category of its state: the categories add up to the chunks."""
     store.create_job("j", "x", {})
     store.set_chunks("j", [{"index": i} for i in range(20)])
     states = [st.DONE] * 5 + [st.CHUNK_FAILED] * 2 + [st.CHUNK_RUNNING, st.RETRYING, st.CHUNK_CANCELLED]
-    store.update_chunks("j", [{"index": i, "state": s} for i, s in enumerate(states)])
-    expected = {"total": 20, "done": 5, "failed": 2, "running": 1, "retrying": 1, "pending": 11, "cancelled": 1}
-    assert store.progress("j") == expected
+    store.update_chunks("j", [{"index": i, "state": s, "attempts": 1} for i, s in enumerate(states)])
+    expected = {"total": 20, "pending": 10, "running": 1, "retrying": 1, "done": 5, "failed": 2, "cancelled": 1,
+                "resumed": 0}
+    assert sum(expected[c] for c in CATEGORIES) == expected["total"]
+    assert store.progress("j").to_dict() == expected
     assert store.get_job("j")["progress"] == expected
-    # A test job runs fewer chunks than were planned: the total given wins.
-    assert store.progress("j", total=10)["pending"] == 1
-    assert store.progress("unknown") == {"total": 0, "done": 0, "failed": 0, "running": 0, "retrying": 0,
-                                         "pending": 0, "cancelled": 0}
+    assert next(j for j in store.list_jobs() if j["id"] == "j")["progress"] == expected
+    # the same chunk moves counted the way the runner counts them give the same
+    runner_counts = Progress(total=20)
+    for state in states:
+        runner_counts.move(None, state)
+    assert runner_counts == store.progress("j")
+    assert store.progress("unknown") == Progress() and Progress().to_dict()["total"] == 0
+
+
+def test_first_attempts_the_runner_sees_running_count_as_running(store):
+    store.create_job("j", "x", {})
+    store.set_chunks("j", [{"index": i} for i in range(6)])
+    store.set_state("j", st.RUNNING)
+    store.update_chunks("j", [{"index": 0, "state": st.DONE, "attempts": 1},
+                              {"index": 1, "state": st.RETRYING, "attempts": 1}])
+    store.set_first_attempts_running("j", 3)
+    p = store.progress("j")
+    assert (p.pending, p.running, p.retrying, p.done) == (1, 3, 1, 1)
+    assert store.get_job("j")["progress"] == p.to_dict() and "first_attempts_running" not in store.get_job("j")
+    # never more than the pending chunks: the number the runner gave may be older than the chunks' states
+    store.update_chunks("j", [{"index": i, "state": st.DONE, "attempts": 1} for i in (2, 3)])
+    assert store.progress("j").to_dict() == {"total": 6, "pending": 0, "running": 2, "retrying": 1, "done": 3,
+                                             "failed": 0, "cancelled": 0, "resumed": 0}
+    # nothing runs once the job has ended, and a new plan starts from none
+    store.set_state("j", st.FAILED, error="x")
+    assert (store.progress("j").running, store.progress("j").pending) == (0, 2)
+    store.set_first_attempts_running("j", 2)
+    assert store.progress("j").running == 0
+    store.create_job("j", "x", {})
+    store.set_chunks("j", [{"index": i} for i in range(6)])
+    assert store.progress("j").to_dict()["pending"] == 6
+
+
+def test_a_job_of_one_done_one_failed_and_two_cancelled_chunks_has_none_pending(store):
+    store.create_job("j", "x", {})
+    store.set_chunks("j", [{"index": i} for i in range(4)])
+    store.update_chunks("j", [{"index": 0, "state": st.DONE, "attempts": 1},
+                              {"index": 1, "state": st.CHUNK_FAILED, "attempts": 3, "error": "boom"},
+                              {"index": 2, "state": st.CHUNK_CANCELLED}, {"index": 3, "state": st.CHUNK_CANCELLED}])
+    store.set_state("j", st.FAILED, error="1 of 4 chunk(s) failed")
+    assert store.get_job("j")["progress"] == {"total": 4, "pending": 0, "running": 0, "retrying": 0, "done": 1,
+                                              "failed": 1, "cancelled": 2, "resumed": 0}
+
+
+def test_chunks_done_without_an_attempt_in_this_run_are_resumed(store):
+    store.create_job("j", "x", {})
+    store.set_chunks("j", [{"index": i} for i in range(3)])
+    store.update_chunks("j", [{"index": 0, "state": st.DONE, "resumed": True},
+                              {"index": 1, "state": st.DONE, "attempts": 2}])
+    p = store.progress("j")
+    assert (p.done, p.resumed, p.pending) == (2, 1, 1)
+
+
+def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path):
+    """A store written before jobs had ``first_attempts_running`` opens, reads and records as before."""
+    path = str(tmp_path / "old.sqlite")
+    conn = sqlite3.connect(path)
+    conn.executescript(st.SCHEMA.replace(",\n    first_attempts_running INTEGER DEFAULT 0", ""))
+    assert "first_attempts_running" not in {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+    conn.execute("INSERT INTO jobs (id, name, state, n_chunks, created, updated) VALUES ('old', 'o', 'FAILED', 2, 1, 1)")
+    conn.executemany("INSERT INTO chunks (job_id, idx, state, attempts) VALUES ('old', ?, ?, 1)",
+                     [(0, "DONE"), (1, "CANCELLED")])
+    conn.commit()
+    conn.close()
+    stores = [JobStore(path), JobStore(path)]  # the second finds the column there already
+    assert stores[1].get_job("old")["progress"] == {"total": 2, "pending": 0, "running": 0, "retrying": 0,
+                                                    "done": 1, "failed": 0, "cancelled": 1, "resumed": 0}
+    stores[0].create_job("new", "n", {})
+    stores[0].set_chunks("new", [{"index": 0}])
+    stores[0].set_first_attempts_running("new", 1)
+    assert stores[1].progress("new").running == 1
 
 
 def test_a_job_run_records_every_chunk(tmp_path):
@@ -320,8 +391,8 @@ def test_a_job_run_records_every_chunk(tmp_path):
     s = default_store()
     record = s.get_job("recorded")
     assert record["state"] == "COMPLETE" and record["n_chunks"] == 60
-    assert record["progress"] == {"total": 60, "done": 60, "failed": 0, "running": 0, "retrying": 0,
-                                  "pending": 0, "cancelled": 0}
+    assert record["progress"] == {"total": 60, "pending": 0, "running": 0, "retrying": 0, "done": 60,
+                                  "failed": 0, "cancelled": 0, "resumed": 0}
     chunks = s.chunks("recorded")
     assert [c["idx"] for c in chunks] == list(range(60))
     assert all(c["attempts"] == 1 and c["duration"] is not None for c in chunks)
@@ -505,7 +576,7 @@ def test_several_processes_share_one_store(tmp_path):
     shared = main.chunks("shared")
     assert [c["state"] for c in shared] == ["DONE"] * (writers * per)
     assert [c["attempts"] for c in shared] == [i // per + 1 for i in range(writers * per)]
-    assert main.progress("shared")["done"] == writers * per
+    assert main.progress("shared").done == writers * per
     all_after = main.events(after=start, limit=100000)
     assert len(all_after) == writers * (3 * per + 5)
     # follow saw exactly what was recorded, in order, once each.

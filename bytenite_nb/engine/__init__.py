@@ -22,7 +22,11 @@ __all__ = ["JobHandle", "JobResult", "Progress", "plan_job", "run_job", "submit_
 
 
 def __getattr__(name: str) -> Any:  # keep `import bytenite_nb.engine.control` light
-    if name in ("JobHandle", "JobResult", "Progress", "JobRunner"):
+    if name == "Progress":
+        from ..states import Progress
+
+        return Progress
+    if name in ("JobHandle", "JobResult", "JobRunner"):
         from . import runner
 
         return getattr(runner, name)

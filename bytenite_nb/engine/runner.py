@@ -21,6 +21,7 @@ from .. import store as st
 from ..exceptions import ByteniteNBError, JobCancelled, JobFailed, TaskCancelled
 from ..partitioners.base import ChunkRef
 from ..redact import mask_values, secret_values
+from ..states import Progress
 from .assemble import assemble_and_publish
 from .chunk import run_chunk
 from .publish import read_success
@@ -33,64 +34,6 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
-
-
-def count_chunk_update(counts, previous: str | None, update: dict) -> None:
-    """Update chunk counts (any object with ``done``, ``failed``, ``retrying``,
-    ``cancelled``, ``resumed``) for one chunk moving from ``previous`` to
-    ``update["state"]``: the one place these counts are kept right."""
-    new = update["state"]
-    if previous == st.RETRYING:
-        counts.retrying -= 1
-    if new == st.RETRYING:
-        counts.retrying += 1
-    elif new == st.DONE:
-        counts.done += 1
-        if update.get("resumed"):
-            counts.resumed += 1
-    elif new == st.CHUNK_FAILED:
-        counts.failed += 1
-    elif new == st.CHUNK_CANCELLED:
-        counts.cancelled += 1
-
-
-@dataclass
-class Progress:
-    """Chunk counts of a running job."""
-
-    total: int = 0
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    retrying: int = 0
-    cancelled: int = 0
-    resumed: int = 0
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.failed + self.cancelled
-
-    def apply(self, previous: str | None, update: dict) -> None:
-        """Count one chunk update (``update["state"]``) that follows state ``previous``.
-
-        >>> p = Progress(total=2); p.apply(None, {"state": "RETRYING"}); p.apply("RETRYING", {"state": "DONE"})
-        >>> (p.done, p.retrying)
-        (1, 0)
-        """
-        count_chunk_update(self, previous, update)
-
-    @property
-    def pending(self) -> int:
-        return max(0, self.total - self.finished - self.running)
-
-    @property
-    def fraction(self) -> float:
-        return self.finished / self.total if self.total else 0.0
-
-    def to_dict(self) -> dict:
-        return {"total": self.total, "done": self.done, "failed": self.failed, "running": self.running,
-                "retrying": self.retrying, "cancelled": self.cancelled, "resumed": self.resumed,
-                "pending": self.pending}
 
 
 @dataclass
@@ -176,6 +119,7 @@ class JobRunner:
         self._timer: threading.Timer | None = None
         self._staging: Staging | None = None
         self._flush_lock = threading.Lock()
+        self._recorded_first_attempts = 0  # what the store holds of progress.first_attempts_running
 
     # -- events ----------------------------------------------------------------------
 
@@ -202,8 +146,10 @@ class JobRunner:
             update = {**update, "error": mask_values(update["error"], self._secrets)}
         with self._lock:
             index = update["index"]
-            self.progress.apply(self._chunk_state.get(index, {}).get("state"), update)
-            self._chunk_state[index] = {**self._chunk_state.get(index, {}), **update}
+            known = self._chunk_state.get(index)
+            if not self.progress.apply(known["state"] if known else None, update):
+                return  # late news of a chunk that has ended
+            self._chunk_state[index] = {**known, **update} if known else dict(update)
             # Recorded in batches by the flusher thread: never a database write on
             # the hot path, nor on the Dask client's event loop (worker events).
             self._buffer.append(update)
@@ -213,9 +159,6 @@ class JobRunner:
         """An event from a worker (a retry, a restart) for a chunk still running."""
         if event.get("type") != "chunk":
             return
-        with self._lock:
-            if self._chunk_state.get(event["index"], {}).get("state") in st.FINAL_CHUNK_STATES:
-                return  # late news of a chunk that has ended
         update = {"index": event["index"], "state": event["state"], "attempts": event.get("attempt"),
                   "error": event.get("error")}
         self._chunk_update(update)
@@ -245,11 +188,20 @@ class JobRunner:
         if self._staging is not None and beats % LOCK_REFRESH_BEATS == 0:
             self._staging.refresh_lock()
         if self.state == st.RUNNING:
-            running = self.executor.running(self._keys)
-            if running is not None:
-                with self._lock:
-                    self.progress.running = running
-            self.emit({"type": "progress", **self.progress.to_dict()})
+            tasks = self.executor.running(self._keys)
+            with self._lock:
+                if tasks is not None:
+                    self.progress.set_running_tasks(tasks)
+                progress = self.progress.copy()
+            self._record_first_attempts(progress.first_attempts_running)
+            self.emit(progress.to_event())
+
+    def _record_first_attempts(self, count: int) -> None:
+        """Tell the store how many first attempts run, when that changed: its
+        summary of the job then counts them as running too."""
+        if count != self._recorded_first_attempts:
+            self.store.set_first_attempts_running(self.job_id, count)
+            self._recorded_first_attempts = count
 
     # -- control -----------------------------------------------------------------------
 
@@ -281,15 +233,19 @@ class JobRunner:
                     log.exception("cannot record the end of job %s", self.job_id)
                 self.result = self._result(state, error=message)
         finally:
-            self.progress.running = 0
             with self._lock:
+                self.progress.set_running_tasks(0)  # nothing of the job runs any more
                 self._futures = []
+                progress = self.progress.copy()
             if self._staging is not None:
                 self._staging.unlock()
+            # Recorded before the end is announced: whoever reads the store after
+            # result() returns sees every chunk's last state.
+            self._flush()
+            self.emit(progress.to_event())
             self._done.set()
             if self._timer:
                 self._timer.cancel()
-            self._flush()
             self.executor.unsubscribe(self.job_id)
             self.finished = time.time()
             if self.owns_executor:
@@ -350,7 +306,8 @@ class JobRunner:
                        "the output is what the assembler makes of no results")
         if cfg.get("isTestJob"):
             refs = refs[:1]
-        self.progress.total = len(refs)
+        with self._lock:
+            self.progress = Progress(total=len(refs))
         self.store.set_chunks(job_id, [r.to_dict() for r in refs])
         self.emit({"type": "planned", "chunks": len(refs)})
 
@@ -466,8 +423,8 @@ class JobRunner:
     def _reused(self, record: dict) -> JobResult:
         manifest = record.get("manifest") or {}
         self.state = st.COMPLETE
-        self.progress.total = manifest.get("chunkCount", record.get("n_chunks", 0)) or 0
-        self.progress.done = self.progress.total
+        total = manifest.get("chunkCount", record.get("n_chunks", 0)) or 0
+        self.progress = Progress(total=total, done=total)
         self.emit({"type": "state", "state": st.COMPLETE, "reused": True})
         dest = self.spec.destination.url
         return JobResult(
@@ -506,9 +463,10 @@ class JobHandle:
 
     @property
     def progress(self) -> Progress:
-        """A snapshot of the chunk counts: ``handle.progress.done``, ``.failed``, ``.total``..."""
+        """A snapshot of the chunk counts (:class:`~bytenite_nb.states.Progress`):
+        ``handle.progress.done``, ``.pending``, ``.total``..."""
         with self._runner._lock:
-            return Progress(**{k: getattr(self._runner.progress, k) for k in Progress.__dataclass_fields__})
+            return self._runner.progress.copy()
 
     @property
     def elapsed(self) -> float:
@@ -567,5 +525,4 @@ class JobHandle:
         display.show("handle", self)
 
     def __repr__(self) -> str:
-        p = self.progress
-        return f"<JobHandle {self.job_id} {self.status} {p.done}/{p.total} done, {p.failed} failed>"
+        return f"<JobHandle {self.job_id} {self.status} {self.progress.summary()}>"

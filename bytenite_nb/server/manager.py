@@ -41,6 +41,7 @@ from .. import store as st
 from ..apps.process import tail
 from ..exceptions import ByteniteNBError, FieldError, JobConflict, JobNotFound, JobValidationError
 from ..redact import SECRET_NAME_PATTERN, redact, redact_text
+from ..states import Progress
 
 LAUNCH_DIR_NAME = "jupyter-jobs"
 LOG_TAIL_BYTES = 8192
@@ -460,8 +461,7 @@ class JobManager:
                 "created": launch.get("submitted", now), "updated": launch.get("started", now),
                 "started": None, "finished": None, "n_chunks": None, "error": None, "host": launch.get("host"),
                 "pid": launch.get("pid"), "runs": launch.get("runs", 1), "duration": None,
-                "progress": {"total": 0, "done": 0, "failed": 0, "running": 0, "retrying": 0,
-                             "pending": 0, "cancelled": 0}}
+                "progress": Progress().to_dict()}
 
     def job_summary(self, job_id: str) -> dict:
         """One job as the jobs list shows it. Raises :class:`JobNotFound`."""

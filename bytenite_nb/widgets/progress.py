@@ -2,8 +2,8 @@
 
 :class:`ProgressState` is the plain model: it follows a job's events
 (``state``, ``planned``, ``chunk``, ``progress``) and works out the stage,
-the chunk counts, elapsed time, throughput, ETA and the details of failed
-and retrying chunks. :class:`JobProgress` is the widget drawing that state
+the chunk counts (a :class:`~bytenite_nb.states.Progress`, as everywhere),
+elapsed time, throughput, ETA and the details of failed and retrying chunks. :class:`JobProgress` is the widget drawing that state
 for a :class:`~bytenite_nb.engine.JobHandle`, with a Cancel button, a link
 to the Dask dashboard and, once the job completes, previews of its outputs.
 :func:`follow_text` prints the same state as plain lines.
@@ -26,7 +26,8 @@ from typing import Any, Callable, TextIO
 import ipywidgets as widgets
 
 from .. import store as st
-from ..engine.runner import count_chunk_update
+from ..exceptions import ProgressError
+from ..states import CATEGORIES, Progress
 
 STAGES = ("planning", "running", "assembling", "done")
 STDERR_MARK = "\n--- stderr (tail) ---\n"
@@ -65,23 +66,18 @@ def duration_text(seconds: float | None) -> str:
 class ProgressState:
     """What is known about a running job, from its events (and handle snapshots).
 
-    Counts follow the events exactly as the runner counts them; :meth:`sync`
-    replaces them with a handle's own counts (for a display attached after
-    the job started). Times are seconds since the epoch; every method that
-    needs "now" takes it as an argument so that the maths can be checked.
+    ``progress`` follows the events through the same :class:`Progress` the
+    runner counts with; :meth:`sync` replaces it with a handle's own (for a
+    display attached after the job started). ``total``, ``done``, ``pending``...
+    read it. Times are seconds since the epoch; every method that needs "now"
+    takes it as an argument so that the maths can be checked.
     """
 
     def __init__(self, job_id: str = "", name: str = "", started: float | None = None):
         self.job_id = job_id
         self.name = name
         self.state = st.NEW
-        self.total = 0
-        self.done = 0
-        self.failed = 0
-        self.running = 0
-        self.retrying = 0
-        self.cancelled = 0
-        self.resumed = 0
+        self.progress = Progress()
         self.started = time.time() if started is None else started
         self.running_since: float | None = None
         self._finished_before = 0
@@ -106,11 +102,9 @@ class ProgressState:
                 if event.get("reused"):
                     self.reused = True
             elif kind == "planned":
-                self.total = int(event.get("chunks") or 0)
+                self.progress = Progress(total=int(event.get("chunks") or 0))
             elif kind == "progress":
-                for key in ("total", "done", "failed", "running", "retrying", "cancelled", "resumed"):
-                    if key in event:
-                        setattr(self, key, int(event[key] or 0))
+                self.progress = Progress.from_dict(event)
             elif kind == "chunk":
                 self._chunk(event)
 
@@ -123,7 +117,7 @@ class ProgressState:
             self._finished_before = self.finished
         if state in st.FINAL_STATES and self.finished_at is None:
             self.finished_at = now
-            self.running = 0
+            self.progress.set_running_tasks(0)
 
     def _chunk(self, event: dict) -> None:
         index = event.get("index")
@@ -131,11 +125,13 @@ class ProgressState:
             return
         previous = self.chunks.get(index, {})
         new = event.get("state")
-        if previous.get("state") in st.FINAL_CHUNK_STATES:
-            return  # a late worker event about a chunk already finished
         if new is None:
             return
-        count_chunk_update(self, previous.get("state"), event)
+        try:
+            if not self.progress.apply(previous.get("state"), event):
+                return  # a late worker event about a chunk already finished
+        except ProgressError:
+            return  # an event these counts cannot take (before the plan): the next sync puts them right
         if new == st.DONE:
             self.result_bytes += int(event.get("bytes") or 0)
         merged = {**previous, **{k: v for k, v in event.items() if k != "type" and v is not None}}
@@ -145,15 +141,14 @@ class ProgressState:
 
     def sync(self, handle) -> None:
         """Take a handle's own counts, state and chunk details (the authoritative ones)."""
-        p = handle.progress
+        progress = handle.progress
         status = handle.status
         chunks = handle.chunk_states
         now = time.time()
         with self._lock:
             self.job_id = handle.job_id
             self.name = handle.name
-            for key in ("total", "done", "failed", "running", "retrying", "cancelled", "resumed"):
-                setattr(self, key, getattr(p, key))
+            self.progress = progress
             if status != self.state:
                 self._set_state(status, now)
             for index, chunk in chunks.items():
@@ -167,8 +162,40 @@ class ProgressState:
     # -- what it means -----------------------------------------------------------------
 
     @property
+    def total(self) -> int:
+        return self.progress.total
+
+    @property
+    def pending(self) -> int:
+        return self.progress.pending
+
+    @property
+    def running(self) -> int:
+        return self.progress.running
+
+    @property
+    def retrying(self) -> int:
+        return self.progress.retrying
+
+    @property
+    def done(self) -> int:
+        return self.progress.done
+
+    @property
+    def failed(self) -> int:
+        return self.progress.failed
+
+    @property
+    def cancelled(self) -> int:
+        return self.progress.cancelled
+
+    @property
+    def resumed(self) -> int:
+        return self.progress.resumed
+
+    @property
     def finished(self) -> int:
-        return self.done + self.failed + self.cancelled
+        return self.progress.finished
 
     @property
     def final(self) -> bool:
@@ -226,11 +253,7 @@ class ProgressState:
 
     def line(self, now: float | None = None) -> str:
         """One plain progress line: ``RUNNING 12/40 done, 1 failed, ... elapsed 3.2s, ETA 8.1s``."""
-        parts = [f"{self.done}/{self.total} done"]
-        for label, n in (("failed", self.failed), ("retrying", self.retrying), ("running", self.running),
-                         ("cancelled", self.cancelled), ("reused", self.resumed)):
-            if n:
-                parts.append(f"{n} {label}")
+        parts = [self.progress.summary()]
         parts.append(f"elapsed {duration_text(self.elapsed(now))}")
         rate = self.throughput(now)
         if rate and not self.final:
@@ -348,11 +371,11 @@ class JobProgress(widgets.VBox):
         self.bar.value = min(s.finished, self.bar.max)
         self.bar.bar_style = {st.COMPLETE: "success", st.FAILED: "danger", st.CANCELLED: "warning"}.get(
             s.state, "danger" if s.failed else "info")
-        parts = [f"<b>{s.done}</b>/{s.total} done"]
-        for label, n in (("failed", s.failed), ("retrying", s.retrying), ("running", s.running),
-                         ("cancelled", s.cancelled), ("reused", s.resumed)):
-            if n or label in ("failed", "running"):
-                parts.append(f"{n} {label}")
+        p = s.progress
+        parts = [f"<b>{p.done}</b>/{p.total} done" + (f" ({p.resumed} resumed)" if p.resumed else "")]
+        for category in CATEGORIES:  # every category, so that the counts visibly add up to the total
+            if category != "done":
+                parts.append(f"{getattr(p, category)} {category}")
         parts.append(f"elapsed {duration_text(s.elapsed())}")
         if s.final:
             ran, seconds = s.finished - s.resumed, s.elapsed()

@@ -20,7 +20,8 @@ import {
   isActive,
   pageLabel,
   pageMoves,
-  Poller
+  Poller,
+  progressBreakdown
 } from './model';
 import { ISidebarActions, ProgressBar, reportError, showText, StateBadge } from './sidebar';
 
@@ -103,7 +104,6 @@ function JobDetailView(props: {
   if (!job) {
     return <div className="bnb-Detail">{error ? <div className="bnb-Error">{error}</div> : 'Loading…'}</div>;
   }
-  const p = job.progress;
   return (
     <div className="bnb-Detail" data-job-id={job.id} data-state={job.state}>
       <h2>
@@ -118,10 +118,7 @@ function JobDetailView(props: {
           </tr>
           <tr>
             <th>chunks</th>
-            <td>
-              {p.done}/{p.total ?? 0} done, {p.failed} failed, {p.running} running, {p.pending} pending
-              {p.cancelled ? `, ${p.cancelled} cancelled` : ''}
-            </td>
+            <td className="bnb-Detail-counts">{progressBreakdown(job.progress)}</td>
           </tr>
           <tr>
             <th>duration</th>

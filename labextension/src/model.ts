@@ -46,16 +46,33 @@ export interface ICatalog {
   secretNamePattern: string;
 }
 
-/** Chunk counts of a job. */
+/**
+ * How many of a job's chunks are in each state, as the server counts them
+ * (`bytenite_nb.states.Progress`): every chunk is in exactly one category, so
+ * the categories add up to `total`. The extension shows these numbers as they
+ * come; it never works one out from the others.
+ */
 export interface IProgress {
-  total: number | null;
+  total: number;
+  /** Planned; no attempt under way yet. */
+  pending: number;
+  /** An attempt is under way. */
+  running: number;
+  /** An attempt failed; waiting to try again. */
+  retrying: number;
   done: number;
   failed: number;
-  running: number;
-  retrying: number;
-  pending: number;
   cancelled: number;
+  /** Not a category: how many of the done chunks an earlier run of the job committed. */
+  resumed: number;
 }
+
+/** The categories of a job's progress, in the order the server's states go. */
+export const PROGRESS_CATEGORIES = ['pending', 'running', 'retrying', 'done', 'failed', 'cancelled'] as const;
+/** One category of a job's progress. */
+export type ProgressCategory = (typeof PROGRESS_CATEGORIES)[number];
+/** The order a progress text names the categories in after `done`, as the library's own text does. */
+const SUMMARY_ORDER: ProgressCategory[] = ['failed', 'cancelled', 'retrying', 'running', 'pending'];
 
 /** A job in the jobs list: `GET /bytenite-nb/jobs`. */
 export interface IJobSummary {
@@ -550,20 +567,33 @@ export function formatSize(bytes: number | null | undefined): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** The parts of a job's progress bar, as fractions of the whole. */
-export function progressParts(progress: IProgress): { done: number; failed: number; running: number } {
-  const total = progress.total ?? 0;
-  if (!total) {
-    return { done: 0, failed: 0, running: 0 };
-  }
-  const part = (n: number) => Math.min(1, Math.max(0, n / total));
-  return { done: part(progress.done), failed: part(progress.failed), running: part(progress.running + progress.retrying) };
+/** The segments of a job's progress bar: each category but pending, as a fraction of the total. */
+export function progressParts(progress: IProgress): { [category in Exclude<ProgressCategory, 'pending'>]: number } {
+  const part = (n: number) => (progress.total ? Math.min(1, Math.max(0, n / progress.total)) : 0);
+  return {
+    done: part(progress.done),
+    failed: part(progress.failed),
+    cancelled: part(progress.cancelled),
+    retrying: part(progress.retrying),
+    running: part(progress.running)
+  };
 }
 
-/** "12/40 done, 1 failed". */
+/**
+ * "12/40 done, 1 failed, 3 running, 24 pending": done of total, then every
+ * other category that is not empty (the same text as the library's).
+ */
 export function progressText(progress: IProgress): string {
-  const total = progress.total ?? 0;
-  return `${progress.done}/${total} done` + (progress.failed ? `, ${progress.failed} failed` : '');
+  const head = `${progress.done}/${progress.total} done` + (progress.resumed ? ` (${progress.resumed} resumed)` : '');
+  return [head, ...SUMMARY_ORDER.filter(c => progress[c]).map(c => `${progress[c]} ${c}`)].join(', ');
+}
+
+/** "4 in all: 0 pending, 0 running, 0 retrying, 1 done, 1 failed, 2 cancelled": every category, none left out. */
+export function progressBreakdown(progress: IProgress): string {
+  const counts = PROGRESS_CATEGORIES.map(
+    c => `${progress[c]} ${c}` + (c === 'done' && progress.resumed ? ` (${progress.resumed} resumed)` : '')
+  );
+  return `${progress.total} in all: ${counts.join(', ')}`;
 }
 
 /** Is the job still going? */

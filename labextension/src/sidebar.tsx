@@ -60,14 +60,14 @@ export function showText(title: string, text: string): void {
   });
 }
 
-/** A progress bar: done (green), failed (red), running (blue). */
+/** A progress bar: done (green), failed (red), cancelled (grey), retrying (amber), running (blue); pending is the rest. */
 export function ProgressBar(props: { job: IJobSummary }): JSX.Element {
   const parts = progressParts(props.job.progress);
   return (
     <div className="bnb-Progress" title={progressText(props.job.progress)}>
-      <div className="bnb-Progress-done" style={{ width: `${parts.done * 100}%` }} />
-      <div className="bnb-Progress-failed" style={{ width: `${parts.failed * 100}%` }} />
-      <div className="bnb-Progress-running" style={{ width: `${parts.running * 100}%` }} />
+      {(['done', 'failed', 'cancelled', 'retrying', 'running'] as const).map(category => (
+        <div key={category} className={`bnb-Progress-${category}`} style={{ width: `${parts[category] * 100}%` }} />
+      ))}
     </div>
   );
 }
@@ -79,7 +79,6 @@ export function StateBadge(props: { state: string }): JSX.Element {
 
 function JobRow(props: { job: IJobSummary; actions: ISidebarActions; refresh: () => void }): JSX.Element {
   const { job, actions, refresh } = props;
-  const p = job.progress;
   const act = async (what: 'cancel' | 'rerun') => {
     try {
       await (what === 'cancel' ? api.cancel(job.id) : api.rerun(job.id));
@@ -99,9 +98,7 @@ function JobRow(props: { job: IJobSummary; actions: ISidebarActions; refresh: ()
       </div>
       <ProgressBar job={job} />
       <div className="bnb-Job-stats">
-        <span className="bnb-Job-counts">
-          {p.done}/{p.total ?? 0} done · {p.failed} failed · {p.total ?? 0} total
-        </span>
+        <span className="bnb-Job-counts">{progressText(job.progress)}</span>
         <span className="bnb-Job-duration">{formatDuration(job.duration)}</span>
       </div>
       <div className="bnb-Job-id">{job.id}</div>

@@ -19,8 +19,11 @@ import {
   pageLabel,
   pageMoves,
   parseJobText,
+  IProgress,
   Poller,
   pipelineSteps,
+  PROGRESS_CATEGORIES,
+  progressBreakdown,
   progressParts,
   progressText,
   sameJob,
@@ -29,6 +32,10 @@ import {
   toExtraErrors,
   withoutDefaults
 } from '../src/model';
+import progressFixture from './fixtures/progress.json';
+
+/** Progress as the server sends it, from the same file the Python tests check the library against. */
+const progressCases: { cases: { name: string; progress: IProgress; summary: string }[] } = progressFixture;
 
 /** The runtime and descriptor schemas the server serves (tests/test_server.py keeps this file up to date). */
 const served = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'component-schemas.json'), 'utf8'));
@@ -314,11 +321,39 @@ describe('sidebar formatting', () => {
     expect(formatSize(null)).toBe('?');
   });
 
-  it('splits the progress bar', () => {
-    const progress = { total: 4, done: 2, failed: 1, running: 0, retrying: 1, pending: 0, cancelled: 0 };
-    expect(progressParts(progress)).toEqual({ done: 0.5, failed: 0.25, running: 0.25 });
-    expect(progressText(progress)).toBe('2/4 done, 1 failed');
-    expect(progressParts({ ...progress, total: null })).toEqual({ done: 0, failed: 0, running: 0 });
+  it('splits the progress bar, a segment per category', () => {
+    const progress = { total: 8, pending: 1, running: 1, retrying: 1, done: 2, failed: 1, cancelled: 2, resumed: 0 };
+    expect(progressParts(progress)).toEqual({ done: 0.25, failed: 0.125, cancelled: 0.25, retrying: 0.125, running: 0.125 });
+    expect(progressText(progress)).toBe('2/8 done, 1 failed, 2 cancelled, 1 retrying, 1 running, 1 pending');
+    const none = { total: 0, pending: 0, running: 0, retrying: 0, done: 0, failed: 0, cancelled: 0, resumed: 0 };
+    expect(progressParts(none)).toEqual({ done: 0, failed: 0, cancelled: 0, retrying: 0, running: 0 });
+  });
+
+  it("shows the server's counts as they are, never working one out", () => {
+    // Counts that do not add up cannot come from the server; shown as they are, they prove nothing is recomputed.
+    const odd = { total: 10, pending: 7, running: 0, retrying: 0, done: 1, failed: 1, cancelled: 0, resumed: 0 };
+    expect(progressText(odd)).toBe('1/10 done, 1 failed, 7 pending');
+    expect(progressBreakdown(odd)).toBe('10 in all: 7 pending, 0 running, 0 retrying, 1 done, 1 failed, 0 cancelled');
+  });
+
+  describe.each(progressCases.cases)('a progress from the server: $name', ({ progress, summary }) => {
+    it('reads as the library says it', () => {
+      expect(progressText(progress)).toBe(summary);
+    });
+    it('lists every category with the count the server sent', () => {
+      const text = progressBreakdown(progress);
+      for (const category of PROGRESS_CATEGORIES) {
+        expect(text).toContain(`${progress[category]} ${category}`);
+      }
+      expect(text.startsWith(`${progress.total} in all: `)).toBe(true);
+    });
+  });
+
+  it('shows no chunk pending in a job of 1 done, 1 failed and 2 cancelled chunks', () => {
+    const { progress } = progressCases.cases[0];
+    expect(progress).toEqual({ total: 4, pending: 0, running: 0, retrying: 0, done: 1, failed: 1, cancelled: 2, resumed: 0 });
+    expect(progressBreakdown(progress)).toBe('4 in all: 0 pending, 0 running, 0 retrying, 1 done, 1 failed, 2 cancelled');
+    expect(progressText(progress)).not.toContain('pending');
   });
 
   it('knows which jobs are still going and names job files', () => {
