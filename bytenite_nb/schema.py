@@ -86,8 +86,6 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError
         return [FieldError(field, f"must be > {val}, got {show(inst)}")]
     if v == "maximum":
         return [FieldError(field, f"must be <= {val}, got {show(inst)}")]
-    if v == "minLength" and val == 1:
-        return [FieldError(field, "must not be empty")]
     if v == "pattern":
         # A schema may say in words what its pattern means (``x-message``).
         return [FieldError(field, f"{error.schema.get('x-message') or f'does not match {val}'}, got {show(inst)}")]
@@ -138,7 +136,11 @@ def require(instance: Any, schema: dict | None, prefix: str = "") -> None:
     ...
     bytenite_nb.exceptions.FieldError: app.command: is required
     """
-    errors = check(instance, schema, prefix)
+    raise_errors(check(instance, schema, prefix))
+
+
+def raise_errors(errors: list[FieldError]) -> None:
+    """Raise ``errors``, if any: the one :class:`FieldError`, or a :class:`JobValidationError` of several."""
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -39,8 +39,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound, JobValidationError
-from ..schema import require
+from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound
+from ..schema import raise_errors, require
 from .base import COMMAND_SCHEMA, ENV_SCHEMA, IMAGE_SCHEMA, PARAMS_SCHEMA, App, TaskContext, runtime_schema
 from .manifest import DEVICE_REQUIREMENTS_SCHEMA, DeviceRequirements, check_spelled
 from .process import run_command
@@ -428,10 +428,7 @@ class ContainerApp(App):
         if not isinstance(spec, dict):
             require(spec, cls.SPEC_SCHEMA, field)
         snake, errors = _spelled(spec, field)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise JobValidationError(errors)
+        raise_errors(errors)
         return snake
 
     def spec_errors(self, field: str = "app") -> list[FieldError]:
