@@ -81,11 +81,12 @@ def search_dirs(near: str | list[str] | None = None) -> list[str]:
     return out
 
 
-def folders(near: str | list[str] | None = None) -> list[Manifest]:
+def folders(near: str | list[str] | None = None, broken: list[tuple[str, ManifestError]] | None = None
+            ) -> list[Manifest]:
     """Every readable app or engine folder in the search folders, nearest first.
 
-    A folder whose manifest is broken is left out here; naming it by path
-    reports what is wrong with it.
+    A folder whose manifest is broken is left out; ``broken``, when given,
+    receives ``(folder, error)`` for each.
     """
     found: list[Manifest] = []
     seen: set[str] = set()
@@ -103,8 +104,9 @@ def folders(near: str | list[str] | None = None) -> list[Manifest]:
             seen.add(real)
             try:
                 found.append(Manifest.load(folder))
-            except ManifestError:
-                continue
+            except ManifestError as exc:
+                if broken is not None:
+                    broken.append((folder, exc))
     return found
 
 
@@ -117,8 +119,13 @@ def find_folder(tag: str, kind: str, near: str | list[str] | None = None, *, fie
     True
     """
     name, major, minor = parse_tag(tag)
-    same_name = [m for m in folders(near) if m.name == name and m.type == kind]
+    broken: list[tuple[str, ManifestError]] = []
+    same_name = [m for m in folders(near, broken) if m.name == name and m.type == kind]
     if not same_name:
+        # A folder of that name whose manifest does not load: say why, not "unknown".
+        for folder, exc in broken:
+            if os.path.basename(os.path.normpath(folder)) == name:
+                raise FieldError(field, str(exc))
         return None
     matching = [m for m in same_name
                 if (major is None or m.version_key[0] == major) and (minor is None or m.version_key[1] == minor)]

@@ -167,3 +167,26 @@ def test_the_builder_and_the_cli_resolve_a_tag_the_same_way(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bytenite_nb.cli", "validate", "job.json"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "params.partitioner.pieces: expected integer" in proc.stderr, proc.stderr
+
+
+def test_a_tag_whose_folder_has_a_broken_manifest_says_what_is_wrong(tmp_path):
+    folder(tmp_path / "apps", "shout", "app", "1.0")
+    (tmp_path / "apps" / "shout" / "manifest.json").write_text(json.dumps(
+        {"name": "shout", "version": "1.0", "type": "app", "entrypoint": "main.py", "device_requirements": {
+            "min_cpu": "two"}}))
+    with pytest.raises(FieldError) as e:
+        registry.resolve("app", "shout@1", base_dir=str(tmp_path))
+    assert "manifest.json" in str(e.value) and "min_cpu" in str(e.value) and "unknown app" not in str(e.value)
+
+
+def test_a_module_function_app_brings_its_params_schema(tmp_path):
+    (tmp_path / "tagged.py").write_text(
+        "def run(chunk_path, results_dir, params):\n    return b''\n"
+        "run.schema = {'type': 'object', 'properties': {'n': {'type': 'integer'}}, 'additionalProperties': False}\n")
+    for spec in ("tagged:run", {"python": "tagged:run"}):
+        job = bn.Job(source="in.txt", app=spec, destination="out/", params={"app": {"n": "x", "m": 1}},
+                     base_dir=str(tmp_path))
+        with pytest.raises(JobValidationError) as e:
+            job.validate(check_storage=False)
+        assert sorted(str(err) for err in e.value.errors) == [
+            "params.app.m: unknown field", 'params.app.n: expected integer, got "x"']

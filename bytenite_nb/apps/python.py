@@ -140,6 +140,8 @@ class PythonApp(App):
         errors = self.spec_errors(field)
         if errors:
             return errors
+        if self.schema is None and isinstance(getattr(fn, "schema", None), dict):
+            self.schema = fn.schema  # a function may carry its params schema
         try:
             inspect.signature(fn).bind("chunk_path", "results_dir", {})
         except TypeError:
