@@ -150,7 +150,10 @@ def scaffold(parent: str, name: str, kind: str, image: str | None) -> str:
     ``image`` names the container image the entrypoint runs in (it needs
     ``python3``); None makes a folder that runs as a process on the worker.
 
-    >>> # scaffold(".", "word-count", "app", "python:3.11-slim")
+    >>> import os, tempfile
+    >>> path = scaffold(tempfile.mkdtemp(), "word-count", "app", None)
+    >>> sorted(os.listdir(path))
+    ['app', 'manifest.json', 'schema.json', 'template.json']
     """
     from .folders import TAG
 
@@ -195,7 +198,10 @@ def validate_folder(folder: str, kind: str | None = None, params: dict | None = 
     manifest and the problems found, each naming its file and field; a manifest
     that cannot be read raises :class:`ManifestError`.
 
-    >>> # manifest, problems = validate_folder("word-count")
+    >>> import tempfile
+    >>> manifest, problems = validate_folder(scaffold(tempfile.mkdtemp(), "word-count", "app", None))
+    >>> manifest.tag, problems
+    ('word-count@0.1', [])
     """
     from .schema import check, check_schema
 

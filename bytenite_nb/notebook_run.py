@@ -89,7 +89,9 @@ def run_notebook(notebook: str, output: str, parameters: dict | None = None, *, 
     kernel or parameter, :class:`~bytenite_nb.exceptions.JobFailed` (naming the
     failing cell) when a cell raises; the output notebook is written either way.
 
-    >>> # run_notebook("notebooks/05_papermill_job.ipynb", "s3://runs/wc.ipynb", {"lines_per_chunk": 100})
+    For example, the word count job notebook, its output written to a bucket::
+
+        run = run_notebook("notebooks/05_papermill_job.ipynb", "s3://runs/wc.ipynb", {"lines_per_chunk": 100})
     """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel

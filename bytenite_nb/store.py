@@ -289,7 +289,13 @@ class JobStore:
         """A job's chunk records in chunk order: only those in ``states``, or all but
         those in ``exclude``; a page of them with ``offset``/``limit``.
 
-        >>> # [c["idx"] for c in store.chunks("j1", states=["FAILED"])]
+        >>> import os, tempfile
+        >>> store = JobStore(os.path.join(tempfile.mkdtemp(), "jobs.sqlite"))
+        >>> store.create_job("j1", "demo", None)
+        >>> store.set_chunks("j1", [{"index": i} for i in range(3)])
+        >>> store.update_chunks("j1", [{"index": 1, "state": "FAILED", "attempts": 3, "error": "boom"}])
+        >>> [c["idx"] for c in store.chunks("j1", states=["FAILED"])], store.count_chunks("j1")
+        ([1], 3)
         """
         sql, args = "SELECT * FROM chunks WHERE job_id=?", [job_id]
         sql, args = self._state_filter(sql, args, states, exclude)

@@ -102,7 +102,8 @@ class FolderApp(FolderRef, App):
     an image name runs it in another image. ``schema.json``, if present,
     validates the app params; ``device_requirements`` become Dask resources.
 
-    >>> # FolderApp("apps/uppercase").run(ctx)
+    >>> FolderApp("apps/uppercase", container=False).to_spec()
+    {'folder': 'apps/uppercase', 'container': False}
     """
 
     runtime = "folder"

@@ -47,7 +47,13 @@ class ResultFile:
         """Put this file at the local path ``dest``: a hard link when staging is on
         the same filesystem (instant - treat it as read-only), else a copy or a download.
 
-        >>> # for f in chunk.files: f.copy_to(os.path.join(output_dir, f.name))
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> src = os.path.join(folder, "r.txt")
+        >>> _ = open(src, "w").write("hi")
+        >>> ResultFile(name="r.txt", size=2, url="file://" + src, local_path=src).copy_to(os.path.join(folder, "c.txt"))
+        >>> open(os.path.join(folder, "c.txt")).read()
+        'hi'
         """
         import shutil
 

@@ -33,7 +33,8 @@ def result_name(index: int, count: int, name: str) -> str:
 class EngineAssembler(EngineFolderSpec, Assembler):
     """An assembler engine folder (``type: assembler``), run as a process or in its image.
 
-    >>> # EngineAssembler("engines/merge-csv").assemble(results, "/tmp/out", {})
+    >>> EngineAssembler("engines/merge-csv").to_spec()
+    {'folder': 'engines/merge-csv'}
     """
 
     kind = "assembler"

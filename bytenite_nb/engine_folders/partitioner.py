@@ -32,7 +32,8 @@ _previews_lock = threading.Lock()
 class EnginePartitioner(EngineFolderSpec, Partitioner):
     """A partitioner engine folder (``type: partitioner``), run as a process or in its image.
 
-    >>> # EnginePartitioner("engines/split-csv").plan(source, {"rows": 1000})
+    >>> EnginePartitioner("engines/split-csv", container=False).to_spec()
+    {'folder': 'engines/split-csv', 'container': False}
     """
 
     kind = "partitioner"

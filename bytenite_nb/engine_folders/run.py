@@ -43,7 +43,16 @@ def run_engine(manifest: Manifest, image: str | None, folders: list[EngineFolder
     It runs under the current job (a cancel or ``jobTimeout`` stops it) and
     with no task timeout: an engine sees the whole job's data.
 
-    >>> # run_engine(m, "localhost/splitter:1", [EngineFolder("CHUNKS_DIR", out, True)], "PARTITIONER_PARAMS", {}, "partitioner x")
+    A partitioner engine runs as::
+
+        run_engine(manifest, "localhost/splitter:1",
+                   [EngineFolder("SOURCE_DIR", source), EngineFolder("CHUNKS_DIR", chunks, writable=True)],
+                   "PARTITIONER_PARAMS", {"rows": 1000}, "partitioner engine split-csv@1.0")
+
+    where each folder is mounted in the container at :attr:`EngineFolder.target`:
+
+    >>> EngineFolder("CHUNKS_DIR", "/tmp/chunks", writable=True).target
+    '/bytenite/chunks'
     """
     log_dir = tempfile.mkdtemp(prefix="bytenite-nb-engine-logs-")
     job_id = control.current_job()
