@@ -37,8 +37,6 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import yaml
-
 from . import config as _config
 from . import registry
 from .apps import App, resolve_app
@@ -309,6 +307,8 @@ class Job:
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the job file (JSON, or YAML for ``.yaml``/``.yml``)."""
+        import yaml
+
         path = os.fspath(path)
         data = self.to_dict()
         text = yaml.safe_dump(data, sort_keys=False) if path.endswith((".yaml", ".yml")) else json.dumps(data, indent=2) + "\n"
@@ -560,6 +560,8 @@ def _resolve_named(reg: "registry.Registry", spec: Any, fld: str, base_dir: str 
 def parse_job_text(text: str, path: str = "<job>") -> dict:
     """Parse a job file's text: JSON, or YAML for ``.yaml``/``.yml`` names."""
     if path.endswith((".yaml", ".yml")):
+        import yaml
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -19,9 +19,6 @@ import posixpath
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-import fsspec
-from fsspec.core import url_to_fs
-
 from .exceptions import FieldError, StorageError
 from .schema import show
 
@@ -81,6 +78,8 @@ class Location:
         """``(fs, path)`` for this location."""
         if self.url is None:
             raise StorageError("a bypass location has no filesystem")
+        from fsspec.core import url_to_fs
+
         return url_to_fs(self.url, **self.storage_options)
 
     def to_spec(self) -> Any:
@@ -311,4 +310,6 @@ def check_destination(location: Location, field: str = "dataDestination") -> Non
 
 def open_url(url: str, mode: str = "rb", storage_options: dict | None = None, **kwargs):
     """Open any fsspec URL (a thin wrapper so every read goes through one place)."""
+    import fsspec
+
     return fsspec.open(url, mode, **(storage_options or {}), **kwargs).open()
