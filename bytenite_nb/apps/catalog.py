@@ -53,7 +53,7 @@ def search_dirs(base_dir: str | None = None) -> list[str]:
     dirs: list[str] = []
     if base_dir:
         dirs += [base_dir, os.path.join(base_dir, "apps"), os.path.join(base_dir, "engines")]
-    dirs += [d for d in os.environ.get("BYTENITE_NB_APPS", "").split(os.pathsep) if d]
+    dirs += _config.app_dirs()
     dirs += _config.template_dirs(base_dir)
     dirs.append(os.path.join(_config.home(), "apps"))
     seen: set[str] = set()
