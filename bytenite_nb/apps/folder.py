@@ -85,6 +85,7 @@ class FolderApp(FolderRef, App):
     """
 
     runtime = "folder"
+    runs_own_process = True
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "FolderApp":
