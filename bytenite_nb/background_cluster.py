@@ -167,13 +167,36 @@ def serve(workers: int, idle_timeout: str | None) -> None:
         })
         print(f"background cluster at {cluster.scheduler_address} ({workers} workers), "
               f"dashboard {cluster.dashboard_link}", flush=True)
+        idle = False
         while not stopping.wait(0.5):
             if cluster.scheduler.status in (Status.closing, Status.closed, Status.failed):
                 print("the scheduler closed (idle timeout): stopping", flush=True)
+                idle = True
                 break
     finally:
         _remove_record(os.getpid())
-        cluster.close(timeout=STOP_SECONDS)
+        try:
+            # Once the scheduler has closed, a graceful close only waits for it in vain:
+            # the worker processes are simply ended.
+            if not idle:
+                cluster.close(timeout=STOP_SECONDS)
+        except Exception as exc:
+            print(f"closing the cluster: {type(exc).__name__}: {exc}", flush=True)
+        finally:
+            _end_children()
+
+
+def _end_children() -> None:
+    """Stop worker processes a close left behind."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
 
 
 def _write_record(record: dict) -> None:
