@@ -151,11 +151,15 @@ def serve(workers: int, idle_timeout: str | None) -> None:
 
     from .cluster import worker_resources
 
+    from dask.utils import parse_timedelta
+
     security = Security.temporary()
-    scheduler_kwargs = {"idle_timeout": idle_timeout} if idle_timeout else {}
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING, security=security,
-                           resources=worker_resources(workers), scheduler_kwargs=scheduler_kwargs)
+                           resources=worker_resources(workers))
+    # Counted from now: a short timeout given at start would close the scheduler while workers still start.
+    cluster.scheduler.idle_since = None
+    cluster.scheduler.idle_timeout = parse_timedelta(idle_timeout) if idle_timeout else None
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.set())
