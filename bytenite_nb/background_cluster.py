@@ -39,8 +39,6 @@ LOG_NAME = "cluster.log"
 START_SECONDS = 120
 STOP_SECONDS = 30
 
-log = logging.getLogger(__name__)
-
 
 def folder() -> str:
     """Where the background cluster of this ``BYTENITE_NB_HOME`` keeps its record and log."""

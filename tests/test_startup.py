@@ -13,10 +13,11 @@ import pytest
 
 from bytenite_nb.apps.process import wait_exit
 
-#: libraries that take from a tenth of a second to seconds to import, and that
-#: `import bytenite_nb` and `bytenite-nb --help` must not load
+#: libraries that take from a twentieth of a second to seconds to import, and that
+#: `import bytenite_nb` and `bytenite-nb --help` must not load: a module on those
+#: paths imports them inside the functions that use them
 HEAVY = ("dask", "distributed", "jsonschema", "ipywidgets", "jupyter_server", "pyarrow", "pandas",
-         "rfc3987_syntax", "lark", "fsspec", "yaml", "papermill", "nbformat", "tornado")
+         "rfc3987_syntax", "lark", "fsspec", "papermill", "nbformat", "tornado")
 
 
 def imported_modules(*argv: str) -> set[str]:
