@@ -1,10 +1,11 @@
 """The ``bytenite-nb`` command.
 
-    bytenite-nb run JOB [--id ID] [--scheduler ADDRESS] [--workers N] [--force]
+    bytenite-nb run JOB [--id ID] [--scheduler ADDRESS|local|sync] [--workers N] [--force]
     bytenite-nb validate JOB
     bytenite-nb plan JOB
     bytenite-nb components [KIND]
     bytenite-nb jobs [ID]
+    bytenite-nb cluster start|stop|status
 
 Exit status: 0 on success, 1 when a job fails, 2 for an invalid job or
 usage, 130 when interrupted. Errors go to stderr as one paragraph.
@@ -59,7 +60,8 @@ def main() -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--id", "job_id", help="Job id; the same id again resumes an interrupted run.")
-@click.option("--scheduler", help="Dask scheduler address, or 'sync' to run in this process.")
+@click.option("--scheduler", help="Dask scheduler address, 'local' for a local cluster of this run only, "
+              "or 'sync' to run in this process.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -195,6 +197,87 @@ def jobs(job_id, limit, as_json):
         p = j["progress"]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j["created"]))
         click.echo(f"{j['id']:<44} {j['state']:<12} {p['done']:>6}/{p['total'] or 0:<6} {when}")
+
+
+@main.group()
+def cluster() -> None:
+    """A local cluster kept running in the background, reused by later runs.
+
+    Runs, notebooks and Jupyter jobs of the same BYTENITE_NB_HOME use it when
+    nothing else names a cluster, instead of starting one each time.
+    """
+
+
+@cluster.command("start")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core, at most 8).")
+@click.option("--idle-timeout", help="Stop after this long without work, e.g. '30 minutes', '2h'; 'never' to "
+              "run until stopped (default: the bytenite-nb.local-cluster.idle-timeout setting, 1h).")
+def cluster_start(workers, idle_timeout):
+    """Start the background cluster (or say where the running one is)."""
+    from . import background_cluster, config
+
+    if idle_timeout is None:
+        idle_timeout = config.idle_timeout()
+    elif idle_timeout.strip().lower() in ("never", "none", "0", ""):
+        idle_timeout = None
+    else:
+        _check_duration(idle_timeout)
+    record = background_cluster.start(workers, idle_timeout)
+    verb = "started" if record["started_now"] else "already running"
+    click.echo(f"background cluster {verb}: {record['address']} ({record['workers']} workers), "
+               f"dashboard {record['dashboard']}")
+    if record["started_now"] and record.get("idle_timeout"):
+        click.echo(f"it stops after {record['idle_timeout']} without work, or with: bytenite-nb cluster stop")
+
+
+def _check_duration(text: str) -> None:
+    from dask.utils import parse_timedelta
+
+    try:
+        parse_timedelta(text)
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"expected a duration such as '30 minutes' or '2h', got {text!r}",
+                                 param_hint="--idle-timeout")
+
+
+@cluster.command("stop")
+def cluster_stop():
+    """Stop the background cluster and its workers."""
+    from . import background_cluster
+
+    record = background_cluster.stop()
+    if record is None:
+        click.echo(f"no background cluster runs for {background_cluster.folder()}")
+        return
+    click.echo(f"background cluster at {record['address']} stopped")
+
+
+@cluster.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def cluster_status(as_json):
+    """Where jobs run now; the background cluster, if one runs. Exit status 1 when none runs."""
+    from . import background_cluster
+    from .cluster import resolve
+
+    record = background_cluster.running()
+    target = resolve()
+    shown = {k: v for k, v in (record or {}).items() if k != "tls"}
+    if as_json:
+        click.echo(json.dumps({"background": shown or None, "jobs_run_on": {
+            "kind": target.kind, "address": target.address, "source": target.source}}, indent=2))
+    else:
+        if record is None:
+            click.echo("no background cluster runs (start one with: bytenite-nb cluster start)")
+        else:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"]))
+            click.echo(f"background cluster: {record['address']}, {record['workers']} workers, "
+                       f"dashboard {record['dashboard']}, pid {record['pid']}, since {since}"
+                       + (f", stops after {record['idle_timeout']} idle" if record.get("idle_timeout") else ""))
+        where = {"sync": "in the calling process (sync)", "local": "a local cluster made by each run"}.get(
+            target.kind, target.address or target.kind)
+        click.echo(f"jobs run on: {where} ({target.source})")
+    if record is None:
+        sys.exit(1)
 
 
 # Command groups that live beside the code they drive.

@@ -1,103 +1,208 @@
 """Which Dask cluster a job runs on.
 
-Resolution order: an explicit client or scheduler address; the current
-default client (``distributed.Client()`` made in a notebook); the
-``scheduler-address`` Dask config; otherwise a local cluster of worker
-processes, made once per Python process (and per number of workers asked
-for) and reused by every job. A cluster that cannot be reached raises
+:func:`resolve` says where, in one order, for the library, the CLI, widgets
+and the server alike:
+
+1. an explicit ``client`` (a ``distributed.Client``);
+2. an explicit ``scheduler``: ``"sync"`` (the calling thread), ``"local"``
+   (this process's local cluster) or a scheduler address;
+3. ``workers`` alone: this process's local cluster of that many workers;
+4. the current default client (``distributed.Client()`` made in a notebook);
+5. the ``bytenite-nb.cluster`` setting (:mod:`bytenite_nb.config`):
+   ``"sync"``, ``"local"`` or an address;
+6. Dask config's ``scheduler-address``;
+7. the background cluster of ``bytenite-nb cluster start``, when one runs for
+   this ``BYTENITE_NB_HOME`` (:mod:`bytenite_nb.background_cluster`);
+8. otherwise this process's local cluster, made on first use (and per number
+   of workers) and reused by every later job.
+
+A local cluster is made of worker processes (one thread each), except for
+jobs whose app does its work in processes of its own (a command, an app
+folder, a container: ``App.runs_own_process``): their tasks only wait for
+those processes, so the local cluster is one worker of as many threads in
+this process, which starts in a tenth of a second instead of one or two
+(``threads_ok=True`` asks for that).
+
+A cluster that cannot be reached raises
 :class:`~bytenite_nb.exceptions.ClusterUnavailable` naming its address.
 
->>> # client = get_client()                 # local cluster
->>> # client = get_client("tcp://10.0.0.5:8786")
+>>> resolve(scheduler="sync")
+Target(kind='sync', address=None, source='scheduler=')
+>>> resolve(scheduler="tcp://10.0.0.5:8786").kind
+'address'
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
+import sys
 import threading
+from dataclasses import dataclass, field, replace
 
-import dask
-
+from . import config
 from .exceptions import ClusterUnavailable
+from .machine import default_workers, worker_resources  # noqa: F401 (public here too)
+
+SYNC_NAMES = ("sync", "synchronous", "single-threaded")
 
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
-_local: dict[int, tuple] = {}  # workers -> (cluster, client); never closed under a running job
+_local: dict[tuple, tuple] = {}  # (workers, processes) -> (cluster, client); never closed under a running job
 
 
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+@dataclass(frozen=True)
+class Target:
+    """Where a job runs: ``kind`` is ``client``, ``sync``, ``address`` or ``local``;
+    ``source`` says, in words, which step of the order chose it."""
+
+    kind: str
+    address: str | None = None
+    source: str = ""
+    client: object = field(default=None, repr=False, compare=False)
+    workers: int | None = field(default=None, repr=False)
+    #: for ``local``: worker processes (True) or threads of this process (False)
+    processes: bool = field(default=True, repr=False)
+
+
+def resolve(client=None, scheduler: str | None = None, workers: int | None = None, *,
+            threads_ok: bool = False) -> Target:
+    """Where a job given ``client``, ``scheduler`` and ``workers`` runs (see the
+    module's order); ``threads_ok``: a local cluster may be threads of this process.
+
+    Reaches no cluster: a background cluster is only looked up in its record.
+
+    >>> resolve(workers=2)
+    Target(kind='local', address=None, source='workers=')
+    >>> resolve(scheduler="local", threads_ok=True).processes
+    False
+    """
+    target = _resolve(client, scheduler, workers)
+    if target.kind == "local" and threads_ok:
+        return replace(target, processes=False)
+    return target
+
+
+def _resolve(client, scheduler: str | None, workers: int | None) -> Target:
+    if client is not None and not isinstance(client, str):
+        return Target("client", _address_of(client), "client=", client=client)
+    scheduler = scheduler or (client if isinstance(client, str) else None)
+    if scheduler:
+        return _named(str(scheduler), "scheduler=", workers)
+    if workers is not None:
+        return Target("local", None, "workers=", workers=workers)
+    if "distributed" in sys.modules:  # no Client can exist before distributed is imported
+        from distributed import default_client
+
+        try:
+            current = default_client()
+        except ValueError:
+            current = None
+        if current is not None:
+            return Target("client", _address_of(current), "the default Dask client", client=current)
+    configured = config.cluster()
+    if configured:
+        return _named(configured, f"{config.source('cluster')}", None)
+    import dask.config
+
+    address = dask.config.get("scheduler-address", None)
+    if address:
+        return Target("address", str(address), "Dask config scheduler-address")
+    from . import background_cluster
+
+    record = background_cluster.running()
+    if record is not None:
+        return Target("address", record["address"], "the background cluster (bytenite-nb cluster start)")
+    return Target("local", None, "default", workers=config.local_workers())
+
+
+def _named(value: str, source: str, workers: int | None) -> Target:
+    if value in SYNC_NAMES:
+        return Target("sync", None, source)
+    if value == "local":
+        return Target("local", None, source, workers=workers if workers is not None else config.local_workers())
+    return Target("address", value, source)
+
+
+def _address_of(client) -> str | None:
+    try:
+        return client.scheduler.address
+    except Exception:
+        return None
 
 
 def get_client(address=None, *, workers: int | None = None):
-    """A ``distributed.Client`` to run jobs on."""
+    """A ``distributed.Client`` to run jobs on, resolved as :func:`resolve` says
+    (``address`` is a client or a scheduler address; ``"sync"`` has no client)."""
+    target = resolve(client=address, workers=workers)
+    return client_for(target)
+
+
+def client_for(target: Target):
+    """The ``distributed.Client`` of a resolved target (not for ``sync``)."""
+    if target.kind == "client":
+        return target.client
+    if target.kind == "address":
+        return connect(target.address)
+    if target.kind == "local":
+        return local_client(target.workers) if target.processes else local_client(target.workers, processes=False)
+    raise ValueError(f"a {target.kind} target has no Dask client")
+
+
+def connect(address: str):
+    """A client of the scheduler at ``address``, made once and reused while it is open."""
+    import dask
     from distributed import Client
 
-    if isinstance(address, Client):
-        return address
-    if address:
-        with _lock:
-            client = _clients.get(address)
-            if client is None or client.status in ("closed", "closing"):
-                try:
-                    client = Client(address, set_as_default=False, timeout=dask.config.get(
-                        "distributed.comm.timeouts.connect", "30s"))
-                except (OSError, TimeoutError) as exc:
-                    raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
-                _clients[address] = client
-            return client
-    if workers is None:
-        try:
-            from distributed import default_client
+    from . import background_cluster
 
-            return default_client()
-        except ValueError:
-            pass
-        configured = dask.config.get("scheduler-address", None)
-        if configured:
-            return get_client(configured)
-    return local_client(workers)
+    with _lock:
+        client = _clients.get(address)
+        if client is None or client.status in ("closed", "closing"):
+            try:
+                client = Client(address, set_as_default=False, security=background_cluster.security_for(address),
+                                timeout=dask.config.get("distributed.comm.timeouts.connect", "30s"))
+            except (OSError, TimeoutError) as exc:
+                raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+            _clients[address] = client
+        return client
 
 
-def worker_resources(n_workers: int) -> dict[str, float]:
-    """The Dask resources each of ``n_workers`` local workers declares: its share
-    of the machine's cores (at least one) and memory, in bytes. An app's
-    ``device_requirements`` are matched against these.
+def local_client(workers: int | None = None, *, processes: bool = True):
+    """The client of this process's local cluster, made on first use: ``workers``
+    worker processes of one thread each, or (``processes=False``) one worker of
+    ``workers`` threads in this process.
 
-    >>> sorted(worker_resources(2))
-    ['cpu', 'memory']
-    """
-    from distributed.system import MEMORY_LIMIT
-
-    return {"cpu": max(1.0, (os.cpu_count() or 1) / n_workers), "memory": float(MEMORY_LIMIT // n_workers)}
-
-
-def local_client(workers: int | None = None):
-    """The client of this process's local cluster of ``workers`` worker processes
-    (one thread each), made on first use.
-
-    >>> # client = local_client(2); client.dashboard_link
+    >>> client = local_client(2, processes=False)
+    >>> sum(client.nthreads().values())
+    2
+    >>> close_local()
     """
     from distributed import Client, LocalCluster
 
     n = workers or default_workers()
+    key = (n, processes)
     with _lock:
-        if n in _local:
-            cluster, client = _local[n]
+        if key in _local:
+            cluster, client = _local[key]
             if client.status == "running":
                 return client
             # Its scheduler went away: nothing can run on it any more.
             _close(cluster, client)
         try:
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR,
-                                   resources=worker_resources(n))
+            if processes:
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.ERROR,
+                                       resources=worker_resources(n))
+            else:
+                cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False,
+                                       dashboard_address=":0", silence_logs=logging.ERROR,
+                                       resources=worker_resources(1))
         except Exception as exc:
-            raise ClusterUnavailable(f"cannot start a local Dask cluster of {n} worker(s): {exc}") from exc
+            what = f"{n} worker(s)" if processes else f"{n} thread(s)"
+            raise ClusterUnavailable(f"cannot start a local Dask cluster of {what}: {exc}") from exc
         client = Client(cluster, set_as_default=False)
-        _local[n] = (cluster, client)
+        _local[key] = (cluster, client)
         return client
 
 

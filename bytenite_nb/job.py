@@ -35,8 +35,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import yaml
-
 from . import config as _config
 from . import registry
 from .apps import App
@@ -291,6 +289,8 @@ class Job:
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the job file (JSON, or YAML for ``.yaml``/``.yml``)."""
+        import yaml
+
         path = os.fspath(path)
         data = self.to_dict()
         text = yaml.safe_dump(data, sort_keys=False) if path.endswith((".yaml", ".yml")) else json.dumps(data, indent=2) + "\n"
@@ -546,6 +546,8 @@ def component_params(value: Any) -> Any:
 def parse_job_text(text: str, path: str = "<job>") -> dict:
     """Parse a job file's text: JSON, or YAML for ``.yaml``/``.yml`` names."""
     if path.endswith((".yaml", ".yml")):
+        import yaml
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

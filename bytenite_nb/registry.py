@@ -27,7 +27,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
 
 from .exceptions import ComponentNotFound, FieldError, JobValidationError
@@ -97,6 +96,8 @@ class Registry:
                 return
             for name, ref in self._builtins.items():
                 self._items.setdefault(name, Component(self.kind, name, self.adapt(_import(ref), name), "builtin"))
+            from importlib.metadata import entry_points
+
             for ep in entry_points(group=self.group):
                 if ep.name in self._items:
                     continue

@@ -8,12 +8,58 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.util
 import json
-from typing import Any, Iterable
-
-import jsonschema
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .exceptions import FieldError, JobValidationError
+
+if TYPE_CHECKING:
+    import jsonschema
+
+_import_lock = threading.Lock()
+
+
+def _jsonschema():
+    """``jsonschema``, imported on first use, without compiling its IRI grammar.
+
+    Importing ``jsonschema`` registers every format checker it can, and where
+    ``rfc3987_syntax`` is installed (Jupyter brings it) that compiles a grammar
+    for over a second. bytenite-nb validates without format checking, so while
+    jsonschema is imported here ``rfc3987_syntax`` is a stand-in that imports the
+    real module the first time anyone checks an ``iri`` format: the checkers stay,
+    their cost moves to the one who uses them.
+
+    >>> _jsonschema().Draft202012Validator({"type": "integer"}).is_valid(3)
+    True
+    """
+    module = sys.modules.get("jsonschema")
+    if module is not None and hasattr(module, "validators"):
+        return module
+    with _import_lock:
+        if "rfc3987_syntax" in sys.modules or importlib.util.find_spec("rfc3987_syntax") is None:
+            return importlib.import_module("jsonschema")
+        sys.modules["rfc3987_syntax"] = _DeferredIRISyntax()
+        try:
+            return importlib.import_module("jsonschema")
+        finally:
+            if isinstance(sys.modules.get("rfc3987_syntax"), _DeferredIRISyntax):
+                del sys.modules["rfc3987_syntax"]
+
+
+class _DeferredIRISyntax(type(sys)):
+    """Stands in for ``rfc3987_syntax`` while jsonschema is imported; its one
+    function loads the real module when it is first called."""
+
+    def __init__(self):
+        super().__init__("rfc3987_syntax")
+
+    @staticmethod
+    def is_valid_syntax(*args, **kwargs):
+        return importlib.import_module("rfc3987_syntax").is_valid_syntax(*args, **kwargs)
 
 _JSON_TYPES = {
     dict: "object",
@@ -55,7 +101,7 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
-def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError]:
+def _describe(error: "jsonschema.ValidationError", prefix: str) -> list[FieldError]:
     field = join_field(prefix, *error.absolute_path)
     v, inst, val = error.validator, error.instance, error.validator_value
     if inst == "" and (v == "pattern" or v == "minLength" and val == 1):
@@ -93,7 +139,7 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> list[FieldError
         return [FieldError(field, f"needs at least {val} item(s)")]
     if v in ("anyOf", "oneOf") and error.context:
         # Report the branch that got furthest: usually the one the user meant.
-        best = jsonschema.exceptions.best_match(error.context)
+        best = _jsonschema().exceptions.best_match(error.context)
         return _describe(best, prefix)
     return [FieldError(field, error.message)]
 
@@ -114,6 +160,8 @@ def check(instance: Any, schema: dict | None, prefix: str = "") -> list[FieldErr
     """
     if not schema:
         return []
+    jsonschema = _jsonschema()
+    # No format_checker: formats are not checked, as JSON Schema's drafts 2019-09 and later say by default.
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = validator_cls(schema)
     errors: list[FieldError] = []
@@ -149,6 +197,7 @@ def raise_errors(errors: list[FieldError]) -> None:
 
 def check_schema(schema: dict, where: str) -> list[FieldError]:
     """Check that ``schema`` is itself a valid JSON Schema."""
+    jsonschema = _jsonschema()
     try:
         validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         validator_cls.check_schema(schema)

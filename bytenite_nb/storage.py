@@ -19,9 +19,6 @@ import posixpath
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-import fsspec
-from fsspec.core import url_to_fs
-
 from .exceptions import FieldError, StorageError
 from .schema import show
 
@@ -169,6 +166,8 @@ class Location:
         """``(fs, path)`` for this location."""
         if self.url is None:
             raise StorageError("a bypass location has no filesystem")
+        from fsspec.core import url_to_fs
+
         return url_to_fs(self.url, **self.storage_options)
 
     def to_spec(self) -> Any:

@@ -24,3 +24,8 @@ def slow_concat(results, output_dir, params):
             for f in chunk.files:
                 with f.open() as src:
                     out.write(src.read())
+
+
+def process_id(chunk_path, results_dir, params):
+    """The id of the process that ran the chunk."""
+    return f"{os.getpid()}\n"

@@ -17,7 +17,6 @@ A job's ``app`` is one of:
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..exceptions import FieldError
@@ -51,6 +50,8 @@ def runtimes() -> dict[str, type[App]]:
     """Runtime key -> App class, built-ins first, then entry points."""
     global _runtimes
     if _runtimes is None:
+        from importlib.metadata import entry_points
+
         found = {key: _import(ref) for key, ref in RUNTIMES.items()}
         for ep in entry_points(group="bytenite_nb.runtimes"):
             found.setdefault(ep.name, ep.load())

@@ -37,6 +37,7 @@ class CommandApp(App):
         },
         ["command"],
     )
+    runs_own_process = True
 
     def __init__(self, command: list[str] | str, *, cwd: str | None = None,
                  env: dict[str, str] | None = None, base_dir: str | None = None,

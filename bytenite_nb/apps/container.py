@@ -39,6 +39,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .. import config as _config
 from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound
 from ..schema import raise_errors, require
 from .base import COMMAND_SCHEMA, ENV_SCHEMA, IMAGE_SCHEMA, PARAMS_SCHEMA, App, TaskContext, runtime_schema
@@ -140,15 +141,7 @@ class ContainerEngine:
 
 
 def _configured_engine() -> str | None:
-    value = os.environ.get("BYTENITE_NB_CONTAINER_ENGINE")
-    if value:
-        return value
-    try:
-        import dask
-
-        return dask.config.get("bytenite-nb.container.engine", None)
-    except ImportError:
-        return None
+    return _config.container_engine()
 
 
 def find_engine(preferred: str | None = None) -> ContainerEngine:
@@ -173,14 +166,14 @@ def find_engine(preferred: str | None = None) -> ContainerEngine:
 
 
 def pull_policy() -> str:
-    policy = os.environ.get("BYTENITE_NB_CONTAINER_PULL", "missing")
+    policy = _config.container_pull()
     if policy not in PULL_POLICIES:
-        raise ContainerError(f"BYTENITE_NB_CONTAINER_PULL: expected one of {', '.join(PULL_POLICIES)}, got {policy!r}")
+        raise ContainerError(f"{_config.source('container.pull')}: expected one of {', '.join(PULL_POLICIES)}, got {policy!r}")
     return policy
 
 
 def extra_options() -> list[str]:
-    return shlex.split(os.environ.get("BYTENITE_NB_CONTAINER_OPTIONS", ""))
+    return _config.container_options()
 
 
 _ready: set[tuple[str, str]] = set()
@@ -382,6 +375,7 @@ class ContainerApp(App):
     """
 
     runtime = "image"
+    runs_own_process = True
     #: other runtime keys that are fields of this one
     absorbs = ("command",)
     SPEC_SCHEMA = runtime_schema(

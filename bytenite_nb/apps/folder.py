@@ -111,6 +111,7 @@ class FolderApp(FolderRef, App):
         "ByteNite app folder",
         "A ByteNite app folder (manifest.json and app/) run on every chunk, in the image its manifest names "
         "or as a process.")
+    runs_own_process = True
 
     @classmethod
     def from_spec(cls, spec: dict, base_dir: str | None = None) -> "FolderApp":

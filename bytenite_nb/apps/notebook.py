@@ -47,10 +47,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def records_root() -> str:
     """Where executed notebooks are kept: ``BYTENITE_NB_RECORDS`` or ``$BYTENITE_NB_HOME/records``."""
-    configured = os.environ.get("BYTENITE_NB_RECORDS")
-    if configured:
-        return configured.rstrip("/")
-    return "file://" + os.path.join(_config.home(), "records")
+    return _config.records_url()
 
 
 def executed_notebook_url(root: str, job_id: str, chunk_number: int) -> str:

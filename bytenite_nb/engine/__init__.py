@@ -39,7 +39,8 @@ def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | N
     from .planning import preview_chunks
 
     spec = job.resolve()
-    executor = make_executor(client=client, scheduler=scheduler, workers=workers)
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers,
+                             threads_ok=spec.app.runs_own_process)
     return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
 
 
@@ -59,7 +60,8 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     job_id = id or job.id or new_job_id(spec.name)
     if id and not valid_job_id(id):
         raise JobValidationError(FieldError("id", JOB_ID_RULE + f", got {id!r}"))
-    executor = make_executor(client=client, scheduler=scheduler, workers=workers)
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers,
+                             threads_ok=spec.app.runs_own_process)
     job_dict = job.to_dict()
     job_dict["id"] = job_id
     runner = JobRunner(spec, job_dict, job_id, executor, store=store, force=force)

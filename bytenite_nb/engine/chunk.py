@@ -86,7 +86,7 @@ _swept: set[str] = set()  # task bases already cleared of dead processes' folder
 
 
 def _task_base(size: int | None, near: str | None) -> str:
-    configured = os.environ.get("BYTENITE_NB_TASK_DIR")
+    configured = _config.task_dir()
     if configured:
         return configured
     if size is not None and size <= SMALL_CHUNK and _shm_usable():

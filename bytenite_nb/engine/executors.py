@@ -279,10 +279,14 @@ def task_key(kind: str, job_id: str, index: int | None = None) -> str:
     return f"bytenite-nb-{kind}-{job_id}" + (f"-{index}" if index is not None else "") + f"-{suffix}"
 
 
-def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None):
-    """The executor for ``client``/``scheduler`` (``"sync"`` for this process)."""
-    if scheduler in ("sync", "synchronous", "single-threaded"):
-        return SyncExecutor()
-    from ..cluster import get_client
+def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
+                  threads_ok: bool = False):
+    """The executor for ``client``/``scheduler``/``workers``, resolved by
+    :func:`bytenite_nb.cluster.resolve` (``"sync"``: this process; ``threads_ok``:
+    a local cluster may be threads of this process, for apps that run their own processes)."""
+    from ..cluster import client_for, resolve
 
-    return DaskExecutor(get_client(client or scheduler, workers=workers))
+    target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok)
+    if target.kind == "sync":
+        return SyncExecutor()
+    return DaskExecutor(client_for(target))

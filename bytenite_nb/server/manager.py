@@ -566,10 +566,11 @@ class JobManager:
 
     @staticmethod
     def cluster_target(address: str | None = None, workers: int | None = None) -> dict:
-        """Where a job started now runs: what :func:`bytenite_nb.cluster.get_client`
-        resolves in its job process (which has no default client): the given
+        """Where a job started now runs: what :func:`bytenite_nb.cluster.resolve`
+        answers in its job process (which has no default client): the given
         scheduler address (the setting), else a local cluster of ``workers``,
-        else Dask config's ``scheduler-address``, else a local cluster.
+        else the ``bytenite-nb.cluster`` setting, Dask config's
+        ``scheduler-address``, a background cluster, else a local cluster.
 
         A Dask Gateway named by Dask config (``gateway.address``) is not used:
         the answer says so in ``note`` rather than claim a cluster jobs never reach.
@@ -579,10 +580,16 @@ class JobManager:
         """
         import dask
 
-        if address:
-            target = {"kind": "scheduler", "address": address, "source": "setting"}
-        elif workers is None and dask.config.get("scheduler-address", None):
-            target = {"kind": "scheduler", "address": dask.config.get("scheduler-address"), "source": "dask config"}
+        from ..cluster import resolve
+
+        where = resolve(scheduler=address or None, workers=workers)
+        sources = {"scheduler=": "setting", "Dask config scheduler-address": "dask config"}
+        if where.kind == "address":
+            target = {"kind": "scheduler", "address": where.address, "source": sources.get(where.source, where.source)}
+        elif where.kind == "sync":
+            target = {"kind": "local", "address": None, "source": where.source,
+                      "note": f"{where.source} says sync: each job runs in its own job process, one chunk "
+                              "at a time, with no cluster."}
         else:
             target = {"kind": "local", "address": None, "source": "default"}
             gateway = dask.config.get("gateway.address", None)
@@ -624,7 +631,9 @@ def _scheduler_dashboard(address: str) -> str | None:
     try:
         from distributed import Client
 
-        with Client(address, timeout=5, set_as_default=False) as client:
+        from ..background_cluster import security_for
+
+        with Client(address, timeout=5, set_as_default=False, security=security_for(address)) as client:
             return client.dashboard_link
     except Exception:
         return None

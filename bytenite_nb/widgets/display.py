@@ -11,7 +11,6 @@ choice.
 
 from __future__ import annotations
 
-import os
 import sys
 
 
@@ -25,7 +24,9 @@ def interactive_kernel() -> bool:
     >>> interactive_kernel()   # plain Python
     False
     """
-    forced = os.environ.get("BYTENITE_NB_DISPLAY", "").strip().lower()
+    from .. import config
+
+    forced = config.display()
     if forced in ("widget", "widgets"):
         return True
     if forced in ("text", "plain"):
