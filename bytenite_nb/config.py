@@ -77,6 +77,10 @@ def _dask_config():
             if not _loaded:
                 dask.config.update_defaults(defaults())
                 _loaded = True
+    elif SECTION not in dask.config.config:
+        # A dask.config.set block entered before the defaults were loaded removes
+        # the whole section when it exits: put the defaults back.
+        dask.config.update(dask.config.config, defaults(), priority="old")
     return dask.config
 
 

@@ -165,7 +165,7 @@ def test_a_bad_pull_setting_names_where_it_came_from(monkeypatch):
 
 
 def test_app_folders_from_config_are_searched_for_tags(monkeypatch, tmp_path):
-    from bytenite_nb.apps.catalog import search_dirs
+    from bytenite_nb.folders import search_dirs
 
     monkeypatch.delenv("BYTENITE_NB_APPS", raising=False)
     with dask.config.set({"bytenite-nb.apps": [str(tmp_path / "shared-apps")]}):
@@ -174,3 +174,18 @@ def test_app_folders_from_config_are_searched_for_tags(monkeypatch, tmp_path):
     with dask.config.set({"bytenite-nb.apps": [str(tmp_path / "shared-apps")]}):
         dirs = search_dirs(str(tmp_path / "job"))
     assert str(tmp_path / "alias-apps") in dirs and str(tmp_path / "shared-apps") not in dirs
+
+
+def test_defaults_survive_a_config_block_entered_before_they_were_read(monkeypatch):
+    import dask.config
+
+    monkeypatch.delenv("BYTENITE_NB_CONTAINER_PULL", raising=False)
+    monkeypatch.setattr(config, "_loaded", False)
+    saved = dask.config.config.pop(config.SECTION, None)
+    try:
+        with dask.config.set({"bytenite-nb.container.pull": "always"}):
+            assert config.get("container.pull") == "always"
+        assert config.get("container.pull") == "missing"  # the shipped default, back
+    finally:
+        if saved is not None:
+            dask.config.config[config.SECTION] = saved
