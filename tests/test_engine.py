@@ -432,7 +432,7 @@ def test_materialise_never_writes_through_a_link_to_a_result(tmp_path, kind):
 def test_task_folders_of_dead_processes_on_this_host_are_swept(tmp_path):
     import socket
 
-    from bytenite_nb.engine.chunk import sweep_task_roots
+    from bytenite_nb.engine.task_folders import sweep_task_roots
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
