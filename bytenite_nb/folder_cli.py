@@ -280,15 +280,15 @@ def _report(folder: str, kind: str | None, params_text: str | None) -> None:
     click.echo(f"{manifest.folder}: valid {manifest.type} {manifest.tag}, runs app/{manifest.entrypoint} {where}"
                + (f"; needs {json.dumps(needs)}" if needs else ""))
     if manifest.in_container:
-        from .apps.container import find_engine
+        from .apps.container import find_container_tool
 
         try:
-            engine = find_engine()
+            tool = find_container_tool()
         except AppError:
-            click.echo("  note: no container engine here (podman or docker) to run it", err=True)
+            click.echo("  note: no container tool here (podman or docker) to run it", err=True)
             return
-        if not engine.image_exists(manifest.container):
-            click.echo(f"  note: image {manifest.container} is not on this machine yet ({engine.kind})", err=True)
+        if not tool.image_exists(manifest.container):
+            click.echo(f"  note: image {manifest.container} is not on this machine yet ({tool.kind})", err=True)
 
 
 # -- the commands -----------------------------------------------------------------------

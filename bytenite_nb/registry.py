@@ -234,8 +234,6 @@ class Registry:
             if runtime.runtime != "folder":
                 return runtime.from_spec(spec, base_dir)
             runtime.checked_spec(spec, field)  # the object's fields first, then where its folder is
-        elif "folder" not in spec:
-            raise FieldError(field, f'expected a {self.kind} name or {{"folder": "path or tag"}}, got {show(spec)}')
         else:
             from .engine_folders import CLASSES
 

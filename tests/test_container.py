@@ -270,9 +270,9 @@ def test_cancel_kills_and_removes_running_containers(rclient, images, tmp_path):
     job = busybox_job(tmp_path, "exec sleep 600", lines=20)
     handle = job.submit(client=rclient)
     # Wait until both chunks' containers exist, however long starting them takes.
-    from bytenite_nb.apps.container import find_engine
+    from bytenite_nb.apps.container import find_container_tool
 
-    engine = find_engine()
+    engine = find_container_tool()
     while len(engine.containers(f"bytenite-nb.job={handle.job_id}")) < 2 and not handle.done():
         handle.wait(0.2)
     handle.cancel()
@@ -289,15 +289,15 @@ def test_cancel_kills_and_removes_running_containers(rclient, images, tmp_path):
 
 
 def test_engine_choice_follows_the_environment(monkeypatch, images):
-    from bytenite_nb.apps.container import find_engine
+    from bytenite_nb.apps.container import find_container_tool
     from bytenite_nb.exceptions import ContainerError
 
     monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "no-such-engine")
     with pytest.raises(ContainerError) as e:
-        find_engine()
+        find_container_tool()
     assert "'no-such-engine'" in str(e.value) and "BYTENITE_NB_CONTAINER_ENGINE" in str(e.value)
     monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "podman")
-    assert find_engine().kind == "podman"
+    assert find_container_tool().kind == "podman"
 
 
 def test_a_command_missing_from_the_image_is_told_from_an_app_that_exits_127(rclient, images, tmp_path):

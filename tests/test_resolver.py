@@ -96,7 +96,7 @@ def test_nearest_folder_wins_between_equal_versions(tmp_path):
     ("assembler", "./missing/folder", "assembler", "no manifest.json"),
     ("partitioner", {"folder": "cut", "contaner": False}, "partitioner.contaner", 'did you mean "container"'),
     ("assembler", {"folder": "nothing@3"}, "assembler.folder", "no assembler folder 'nothing@3'"),
-    ("partitioner", {"command": ["x"]}, "partitioner", 'expected a partitioner name or {"folder"'),
+    ("partitioner", {"command": ["x"], "folder": "cut"}, "partitioner.command", "unknown field"),
     ("app", {"comand": ["true"]}, "app", 'did you mean "command"'),
     ("app", None, "app", "is required"),
     ("app", 42, "app", "not an app"),

@@ -16,9 +16,11 @@ container per chunk attempt, under the runtime contract:
 - the app runs as an unprivileged user: the calling user's own id with rootless
   podman or docker, and a dedicated id (:data:`APP_UID`) when running as root.
 
-The engine is podman or docker, whichever is found first; the
-``BYTENITE_NB_CONTAINER_ENGINE`` environment variable or the
-``bytenite-nb.container.engine`` Dask config names another (a name or a path).
+The container tool is podman or docker, whichever is found first; an app
+spec's ``engine``, the ``BYTENITE_NB_CONTAINER_ENGINE`` environment variable
+or the ``bytenite-nb.container.engine`` Dask config names another (a name or
+a path). ("Engine" there is the container world's word; in bytenite-nb an
+engine is a ByteNite partitioner or assembler folder, so the code says tool.)
 ``BYTENITE_NB_CONTAINER_PULL`` (``missing``, ``never`` or ``always``) says
 whether a missing image is pulled; ``BYTENITE_NB_CONTAINER_OPTIONS`` adds
 options to every ``run`` (e.g. ``--ulimit nofile=1024:1024``).
@@ -85,8 +87,8 @@ class Mount:
 
 
 @dataclass(frozen=True)
-class ContainerEngine:
-    """A container engine command (podman or docker) and how to drive it."""
+class ContainerTool:
+    """A container tool (podman or docker): its command and how to drive it."""
 
     path: str
     kind: str  # "podman" or "docker"
@@ -140,25 +142,23 @@ class ContainerEngine:
         return [line for line in proc.stdout.split() if line]
 
 
-def _configured_engine() -> str | None:
-    return _config.container_engine()
-
-
-def find_engine(preferred: str | None = None) -> ContainerEngine:
-    """The container engine to use: ``preferred``, else the configured one, else
+def find_container_tool(preferred: str | None = None) -> ContainerTool:
+    """The container tool to use: ``preferred``, else the configured one, else
     podman, else docker. Raises :class:`ContainerError` when there is none.
 
-    >>> # find_engine().kind
-    >>> # 'podman'
+    >>> find_container_tool("no-such-tool-here")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.ContainerError: container engine 'no-such-tool-here' (from the app spec, ...
     """
-    wanted = preferred or _configured_engine()
+    wanted = preferred or _config.container_engine()
     candidates = [wanted] if wanted else ["podman", "docker"]
     for name in candidates:
         path = shutil.which(name)
         if path:
             kind = "docker" if "docker" in os.path.basename(os.path.realpath(path)) \
                 or "docker" in os.path.basename(name) else "podman"
-            return ContainerEngine(path, kind)
+            return ContainerTool(path, kind)
     if wanted:
         raise ContainerError(f"container engine {wanted!r} (from the app spec, BYTENITE_NB_CONTAINER_ENGINE "
                              "or the bytenite-nb.container.engine Dask config) is not installed")
@@ -182,24 +182,24 @@ _ready_lock = threading.Lock()
 _kept_owned: set[str] = set()
 
 
-def ensure_image(engine: ContainerEngine, image: str, what: str) -> None:
+def ensure_image(tool: ContainerTool, image: str, what: str) -> None:
     """Make sure ``image`` is on this machine, pulling it once per process if the
     pull policy allows; raise :class:`ImageNotFound` naming the image otherwise."""
-    key = (engine.path, image)
+    key = (tool.path, image)
     if key in _ready:
         return
     with _ready_lock:
         if key in _ready:
             return
         policy = pull_policy()
-        present = engine.image_exists(image)
+        present = tool.image_exists(image)
         if policy == "always" or (not present and policy == "missing"):
-            error = engine.pull(image)
+            error = tool.pull(image)
             if error and not (present and policy == "always"):
-                raise ImageNotFound(f"{what}: image {image!r} is not on this machine and {engine.kind} could not "
+                raise ImageNotFound(f"{what}: image {image!r} is not on this machine and {tool.kind} could not "
                                     f"pull it: {error.strip().splitlines()[-1] if error.strip() else 'unknown error'}")
         elif not present:
-            raise ImageNotFound(f"{what}: image {image!r} is not on this machine ({engine.kind} image list) and "
+            raise ImageNotFound(f"{what}: image {image!r} is not on this machine ({tool.kind} image list) and "
                                 "BYTENITE_NB_CONTAINER_PULL=never; build or load it first")
         _ready.add(key)
 
@@ -244,23 +244,23 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
     >>> # run_container("localhost/tools:1", ["sh", "-c", "ls /in"], mounts=[Mount("/data", "/in")],
     >>> #               env={}, log_dir="/tmp/logs", job_id=None, timeout=60, what="listing")
     """
-    eng = find_engine(engine)
-    ensure_image(eng, image, what)
+    tool = find_container_tool(engine)
+    ensure_image(tool, image, what)
     name = _container_name(job_id, label)
-    opts = [eng.path, "run", "--rm", "--name", name, "--pull", "never", "--read-only",
+    opts = [tool.path, "run", "--rm", "--name", name, "--pull", "never", "--read-only",
             "--cap-drop", "all", "--security-opt", "no-new-privileges", "--log-driver", "none",
             "--label", f"bytenite-nb.job={job_id or ''}", "--label", "bytenite-nb=1"]
-    if eng.kind == "docker":
+    if tool.kind == "docker":
         opts += ["--tmpfs", "/tmp"]  # podman's --read-only brings its own /tmp
     if not network:
         opts += ["--network", "none"]
-    opts += eng.user_options(user)
+    opts += tool.user_options(user)
     if requirements is not None:
         opts += requirements.limit_options()
-    if timeout and eng.kind == "podman":
+    if timeout and tool.kind == "podman":
         opts += ["--timeout", str(int(timeout) + ENGINE_TIMEOUT_MARGIN)]
     writable = [m.host for m in mounts if m.writable]
-    hand_over = eng.maps_to_other_uid and not user
+    hand_over = tool.maps_to_other_uid and not user
     if hand_over:
         for path in writable:
             _give(path, APP_UID, APP_GID)
@@ -282,19 +282,19 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
         finished = True
     except AppError as exc:
         if type(exc) is AppError and exc.exit_code in (125, 126, 127):
-            raise _engine_error(exc, eng, image, what) from exc
+            raise _tool_error(exc, tool, image, what) from exc
         raise
     finally:
         if not finished:
             # A killed client leaves its container behind: stop and remove it.
-            eng.remove(name)
+            tool.remove(name)
         if hand_over:
             for path in writable:
                 if path not in _kept_owned:
                     _take_back(path)
 
 
-def _engine_error(exc: AppError, eng: ContainerEngine, image: str, what: str) -> AppError:
+def _tool_error(exc: AppError, tool: ContainerTool, image: str, what: str) -> AppError:
     """A clear error for the engine's own exit statuses (125: engine error,
     126: not executable, 127: no such command), told apart from an app that
     happens to exit with them by the engine's ``Error:`` line."""
@@ -304,14 +304,14 @@ def _engine_error(exc: AppError, eng: ContainerEngine, image: str, what: str) ->
         return exc
     if _IMAGE_MISSING.search(text):
         forget_images()
-        return ImageNotFound(f"{what}: image {image!r} is not available to {eng.kind}", exit_code=exc.exit_code,
+        return ImageNotFound(f"{what}: image {image!r} is not available to {tool.kind}", exit_code=exc.exit_code,
                              stderr_tail=text)
     if exc.exit_code == 127:
         return ContainerError(f"{what}: the command is not in image {image!r}", exit_code=127, stderr_tail=text)
     if exc.exit_code == 126:
         return ContainerError(f"{what}: the command in image {image!r} cannot be run (not executable?)",
                               exit_code=126, stderr_tail=text)
-    return ContainerError(f"{what}: {eng.kind} could not run a container of {image!r}", exit_code=125,
+    return ContainerError(f"{what}: {tool.kind} could not run a container of {image!r}", exit_code=125,
                           stderr_tail=text)
 
 
