@@ -3,7 +3,10 @@
 >>> import bytenite_nb as bn
 >>> job = bn.Job(source="data/*.txt", partitioner="files", app="identity",
 ...              assembler="concat", destination="out/")
->>> # result = job.run()
+>>> job.to_dict()["dataSource"], job.to_dict()["assembler"]
+('data/*.txt', 'concat')
+
+``job.run()`` runs it; :class:`Job` has a complete example.
 """
 
 __version__ = "0.1.0"

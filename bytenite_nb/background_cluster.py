@@ -92,7 +92,10 @@ def start(workers: int | None = None, idle_timeout: str | None = None, *, timeou
     wait until it takes work. Returns its record; ``record["started_now"]`` says
     whether this call started it.
 
-    >>> # start(workers=2)["address"]
+    From the command line: ``bytenite-nb cluster start --workers 2``; from Python::
+
+        record = start(workers=2)
+        record["address"]         # tls://127.0.0.1:PORT, which later runs find by themselves
     """
     existing = running()
     if existing is not None:

@@ -233,7 +233,11 @@ class Job:
     def from_file(cls, path: str | os.PathLike) -> "Job":
         """Load a job file (``.json``, ``.yaml`` or ``.yml``).
 
-        >>> # Job.from_file("examples/uppercase/job.json").run()
+        >>> import json, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "job.json")
+        >>> _ = open(path, "w").write(json.dumps({"app": "identity", "dataSource": "in.txt", "dataDestination": "out/"}))
+        >>> Job.from_file(path).base_dir == os.path.dirname(path)
+        True
         """
         path = os.path.abspath(os.fspath(path))
         try:
@@ -470,7 +474,13 @@ class Job:
 
         Planning runs as a Dask task (``client=``, ``scheduler=`` as in :meth:`run`).
 
-        >>> # [(r.index, r.size, r.describe()) for r in job.plan()[:3]]
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(folder, "in.txt"), "w").write("a\\nb\\nc\\n")
+        >>> job = Job(source="in.txt", partitioner="split-lines", app="identity", assembler="concat",
+        ...           destination="out/", params={"partitioner": {"lines_per_chunk": 2}}, base_dir=folder)
+        >>> [(r.index, r.size) for r in job.plan(scheduler="sync")]
+        [(0, 4), (1, 2)]
         """
         from .engine import plan_job
 
@@ -480,7 +490,13 @@ class Job:
         """Start the job and return a :class:`~bytenite_nb.engine.JobHandle` at once
         (same keyword arguments as :meth:`run`).
 
-        >>> # handle = job.submit(); handle.progress.done; handle.cancel(); handle.result()
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(folder, "in.txt"), "w").write("a\\nb\\n")
+        >>> handle = Job(source="in.txt", app="identity", assembler="concat", destination="out/",
+        ...              base_dir=folder).submit(scheduler="sync")
+        >>> handle.result().state, handle.progress.done
+        ('COMPLETE', 1)
         """
         from .engine import submit_job
 
@@ -496,7 +512,14 @@ class Job:
         ``True`` for a bar). Raises :class:`~bytenite_nb.exceptions.JobFailed` if
         the job fails.
 
-        >>> # result = job.run(workers=2); result.output_urls
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(folder, "in.txt"), "w").write("a\\nb\\nc\\n")
+        >>> result = Job(source="in.txt", partitioner="split-lines", app="identity", assembler="concat",
+        ...              destination="out/", params={"partitioner": {"lines_per_chunk": 1}},
+        ...              base_dir=folder).run(scheduler="sync")
+        >>> result.n_chunks, open(os.path.join(folder, "out", "output.bin")).read()
+        (3, 'a\\nb\\nc\\n')
         """
         from .engine import run_job
 

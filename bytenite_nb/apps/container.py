@@ -241,8 +241,10 @@ def run_container(image: str, argv: list[str] | None, *, mounts: list[Mount], en
 
     Writable mounts are handed to the app's user for the run and given back after.
 
-    >>> # run_container("localhost/tools:1", ["sh", "-c", "ls /in"], mounts=[Mount("/data", "/in")],
-    >>> #               env={}, log_dir="/tmp/logs", job_id=None, timeout=60, what="listing")
+    For example, listing a folder in a busybox image::
+
+        run_container("localhost/tools:1", ["sh", "-c", "ls /in"], mounts=[Mount("/data", "/in")],
+                      env={}, log_dir="/tmp/logs", job_id=None, timeout=60, what="listing")
     """
     tool = find_container_tool(engine)
     ensure_image(tool, image, what)

@@ -84,7 +84,19 @@ def run_process(argv: list[str], ctx: TaskContext, *, cwd: str | None = None,
                 extra_env: dict[str, str] | None = None, what: str = "the app") -> None:
     """Run ``argv`` for one attempt; raise :class:`AppError` if it fails.
 
-    >>> # run_process(["python3", "app.py"], ctx, cwd="/path/to/job")
+    >>> import os, tempfile
+    >>> from bytenite_nb.apps.base import TaskContext
+    >>> root = tempfile.mkdtemp()
+    >>> ctx = TaskContext(job_id="doc", chunk_number=0, task_dir=root, chunk_path=os.path.join(root, "data.bin"),
+    ...                   results_dir=root, params={}, timeout=10, shared_cache_dir=root, user_cache_dir=root,
+    ...                   log_dir=root)
+    >>> run_process(["sh", "-c", "echo $CHUNK_NUMBER > $TASK_RESULTS_DIR/n.txt"], ctx)
+    >>> open(os.path.join(root, "n.txt")).read()
+    '0\\n'
+    >>> run_process(["sh", "-c", "exit 3"], ctx)
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AppError: the app exited with status 3
     """
     env = dict(os.environ)
     env.update(ctx.env())
