@@ -385,12 +385,20 @@ class SchemaForm(widgets.VBox):
 
     # -- validation ------------------------------------------------------------------------
 
-    def _parse_errors(self) -> list[FieldError]:
+    def parse_errors(self) -> list[FieldError]:
+        """The fields whose text cannot be read as their type (a command line with an
+        open quote, a JSON box that is not JSON): those have no value yet.
+
+        >>> form = SchemaForm({"type": "object", "properties": {"tags": {"type": "array"}}}, prefix="params.app")
+        >>> form.fields["tags"].widget.value = "[1,"
+        >>> form.parse_errors(), form.value
+        ([FieldError('params.app.tags: not valid JSON: Expecting value at column 4')], {})
+        """
         out = []
         fields = [self.free_form] if self.free_form is not None else list(self.fields.values())
         for field in fields:
             if isinstance(field, ObjectField):
-                out.extend(field.form._parse_errors())
+                out.extend(field.form.parse_errors())
             elif field.parse_error:
                 out.append(FieldError(self.prefix if field is self.free_form else field.path, field.parse_error))
         return out
@@ -398,7 +406,7 @@ class SchemaForm(widgets.VBox):
     @property
     def errors(self) -> list[FieldError]:
         """Every problem with the current value, each naming its field."""
-        parse = self._parse_errors()
+        parse = self.parse_errors()
         value = self._wrong_type if self._wrong_type is not _UNSET else self.value
         # a field whose text cannot be read has no value: say why once, not also "is required"
         unreadable = {e.field for e in parse}

@@ -274,7 +274,20 @@ class JobProgress(widgets.VBox):
     stderr tail, and, once the job completes, previews of its outputs.
     A background thread keeps it current; the kernel stays free.
 
-    >>> # handle = job.submit(); JobProgress(handle)   # or just: handle
+    In a notebook, a job's handle shows as this widget by itself.
+
+    >>> import pathlib, tempfile
+    >>> import bytenite_nb as bn
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> folder = pathlib.Path(scratch.name)
+    >>> _ = (folder / "in.txt").write_text("a\\nb\\n")
+    >>> job = bn.Job(source=str(folder / "in.txt"), partitioner="split-lines", app="identity",
+    ...              destination=str(folder / "out"), params={"partitioner": {"lines_per_chunk": 1}})
+    >>> progress = JobProgress(job.submit(scheduler="sync"))
+    >>> progress.join(60)
+    >>> progress.bar.value, progress.bar.max, progress.bar.bar_style
+    (2, 2, 'success')
+    >>> scratch.cleanup()
     """
 
     REFRESH_SECONDS = 0.5
@@ -443,7 +456,20 @@ def follow_text(handle, stream: TextIO, every: float = 5.0) -> ProgressState:
     """Print plain progress lines for ``handle`` until its job ends (on each state
     change, and every ``every`` seconds while chunks finish), then the failed chunks.
 
-    >>> # follow_text(job.submit(), sys.stdout)
+    >>> import pathlib, sys, tempfile
+    >>> import bytenite_nb as bn
+    >>> scratch = tempfile.TemporaryDirectory()
+    >>> folder = pathlib.Path(scratch.name)
+    >>> _ = (folder / "in.txt").write_text("a\\nb\\n")
+    >>> job = bn.Job(source=str(folder / "in.txt"), app="identity", destination=str(folder / "out"))
+    >>> handle = job.submit(scheduler="sync")
+    >>> handle.result().state
+    'COMPLETE'
+    >>> state = follow_text(handle, sys.stdout)  # a job that has ended: one line
+    [identity-...] COMPLETE     1/1 done, elapsed ...
+    >>> state.progress.done
+    1
+    >>> scratch.cleanup()
     """
     state = ProgressState(handle.job_id, handle.name)
     last_state, last_time, last_finished = None, time.time(), -1
