@@ -128,8 +128,12 @@ class JobSpec:
         return self.config["staging"]
 
 
-def _component_spec(value: Any) -> Any:
-    """How a component given as an object is written back to a job file."""
+def component_spec(value: Any) -> Any:
+    """How a component given as an object is written back to a job file.
+
+    >>> component_spec("split-lines"), component_spec(len)
+    ('split-lines', 'builtins:len')
+    """
     if isinstance(value, (str, dict)) or value is None:
         return value
     if isinstance(value, App):
@@ -273,7 +277,7 @@ class Job:
 
                 out[key] = {"python": function_ref(value)}
             else:
-                out[key] = _component_spec(value)
+                out[key] = component_spec(value)
         if self.source is not None:
             out["dataSource"] = _location_spec(self.source)
         if self.destination is not None:
@@ -343,14 +347,14 @@ class Job:
             value = (self.template or {}).get(kind)
         return value
 
-    def _component_dir(self, kind: str) -> str | None:
+    def component_dir(self, kind: str) -> str | None:
         """The folder a component's relative path resolves from: the
         template's folder when the component comes from the template."""
         if getattr(self, kind) is None and self.template_id:
             return (self.template or {}).get("_dir", self.base_dir)
         return self.base_dir
 
-    def _component_near(self, kind: str) -> list[str]:
+    def component_near(self, kind: str) -> list[str]:
         """Where a component's tag is searched, nearest first: the template's
         folder and its parent, then the job's folder, for a component the
         template names; the job's folder otherwise."""
@@ -369,8 +373,8 @@ class Job:
         spec = self._component(kind)
         if spec is None and kind != "app":
             spec = "passthrough"
-        return registry.resolve(kind, spec, base_dir=self._component_dir(kind), field=kind,
-                                near=self._component_near(kind))
+        return registry.resolve(kind, spec, base_dir=self.component_dir(kind), field=kind,
+                                near=self.component_near(kind))
 
     def _params(self, kind: str) -> dict:
         base = dict(component_params(((self.template or {}).get("params") or {}).get(kind)) or {})
@@ -443,12 +447,12 @@ class Job:
             source=source,
             destination=destination,
             partitioner=partitioner,
-            partitioner_name=_component_spec(part_spec) if not isinstance(part_spec, str) else part_spec,
+            partitioner_name=component_spec(part_spec) if not isinstance(part_spec, str) else part_spec,
             partitioner_params=resolved_params["partitioner"],
             app=app,
             app_params=resolved_params["app"],
             assembler=assembler,
-            assembler_name=_component_spec(asm_spec) if not isinstance(asm_spec, str) else asm_spec,
+            assembler_name=component_spec(asm_spec) if not isinstance(asm_spec, str) else asm_spec,
             assembler_params=resolved_params["assembler"],
             config=cfg,
             files=files,

@@ -181,3 +181,15 @@ def test_app_validate_checks_a_repository_template(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0 and "valid app shout-app@1.3" in proc.stdout, proc.stdout + proc.stderr
 
+
+
+def test_the_builder_finds_a_repository_template_s_components(tmp_path):
+    from bytenite_nb.widgets import JobBuilder
+
+    job_file = make_repository(tmp_path, image=None)
+    (tmp_path / "fanout-lines" / "schema.json").write_text(json.dumps(
+        {"type": "object", "properties": {"lines_per_chunk": {"type": "integer", "minimum": 1}}}))
+    builder = JobBuilder(bn.Job.from_file(job_file))
+    assert "lines_per_chunk" in builder.partitioner_form.fields
+    assert not builder.partitioner_doc.value.startswith("cannot load") and "cannot load" not in builder.partitioner_doc.value
+    assert builder.job.to_dict() == bn.Job.from_file(job_file).to_dict()

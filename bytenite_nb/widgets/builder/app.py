@@ -140,7 +140,7 @@ def json_app(text: str) -> Any:
         raise JobValidationError(FieldError("app", f"not valid JSON: {exc.msg} at column {exc.colno}")) from None
 
 
-def describe_app(spec: Any, *, base_dir: str | None) -> tuple[dict | None, str]:
+def describe_app(spec: Any, *, base_dir: str | None, near: list[str] | None = None) -> tuple[dict | None, str]:
     """The params schema and the first paragraph of the description of the app
     ``spec`` names (no schema, and why, when it does not resolve yet).
 
@@ -151,7 +151,7 @@ def describe_app(spec: Any, *, base_dir: str | None) -> tuple[dict | None, str]:
     if spec is None:
         return None, ""
     try:
-        app = registry.resolve("app", spec, base_dir=base_dir)
+        app = registry.resolve("app", spec, base_dir=base_dir, near=near)
     except Exception as exc:  # whatever an app's loading raises, the tab says it and stays usable
         return None, f"not resolved yet: {exc}"
     schema = app.schema
@@ -170,7 +170,7 @@ class AppSection(Section):
     def __init__(self, job: Job, namespace: dict):
         self.given = job.app
         self.shown = job.app if job.app is not None else from_template(job, "app")
-        self.base_dir = job.base_dir
+        self.base_dir, self.near = job.component_dir("app"), job.component_near("app")
         self.runtime_schemas = runtime_schemas()
         kinds = [*OTHER_APP_KINDS, *((s.get("title") or k, k) for k, s in self.runtime_schemas.items()), JSON_APP_KIND]
         self.kind_buttons = widgets.ToggleButtons(options=kinds, style={"button_width": "auto"})
@@ -229,7 +229,7 @@ class AppSection(Section):
             spec = self.current
         except JobValidationError:
             spec = None
-        schema, doc = describe_app(spec, base_dir=self.base_dir)
+        schema, doc = describe_app(spec, base_dir=self.base_dir, near=self.near)
         self.doc.value = description_html(doc)
         if keep_if_same and (schema if isinstance(schema, dict) else {"type": "object"}) == self.form.schema:
             return

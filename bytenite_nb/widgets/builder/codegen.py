@@ -9,7 +9,7 @@ import os
 import pprint
 from typing import Any
 
-from ...job import Job, _component_spec
+from ...job import Job, component_spec
 
 
 def _literal(value: Any, namespace: dict) -> str:
@@ -18,7 +18,7 @@ def _literal(value: Any, namespace: dict) -> str:
         name = getattr(value, "__name__", None)
         if name and namespace.get(name) is value:
             return name
-        return repr(_component_spec(value))
+        return repr(component_spec(value))
     return pprint.pformat(value, indent=1, width=88, sort_dicts=False)
 
 

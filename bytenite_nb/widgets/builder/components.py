@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ... import registry
-from ...job import Job, _component_spec
+from ...job import Job, component_spec
 from ...plaintext import plain_text
 from ..forms import SchemaForm
 from .sections import Section, description_html, from_template
@@ -35,7 +35,8 @@ class ComponentSection(Section):
         self.kind = kind
         self.title, self.fields = kind.capitalize(), (kind,)
         self.given = getattr(job, kind)
-        self.base_dir = job.base_dir
+        # where the component's path or tag is looked for: the template's folders for a template's
+        self.base_dir, self.near = job.component_dir(kind), job.component_near(kind)
         self.choice = widgets.Dropdown(description=self.title, layout=widgets.Layout(width="420px"))
         self.doc = widgets.HTML("")
         self.form = SchemaForm(None, prefix=f"params.{kind}")
@@ -50,7 +51,7 @@ class ComponentSection(Section):
 
     def _show_form(self, params: dict) -> None:
         """The description and the params form of the component chosen now, holding ``params``."""
-        schema, doc = describe_component(self.kind, self.choice.value, base_dir=self.base_dir)
+        schema, doc = describe_component(self.kind, self.choice.value, base_dir=self.base_dir, near=self.near)
         self.form = SchemaForm(schema, params, prefix=f"params.{self.kind}")
         self.form_box.children = [self.form]
         self.doc.value = description_html(doc)
@@ -78,11 +79,12 @@ def component_options(kind: str, shown: Any) -> list[tuple[str, Any]]:
     known = registry.REGISTRIES[kind]
     options = [(name, name) for name in known.names()]
     if not (isinstance(shown, str) and shown in known):
-        options.append((shown if isinstance(shown, str) else _component_spec(shown), shown))
+        options.append((shown if isinstance(shown, str) else component_spec(shown), shown))
     return options
 
 
-def describe_component(kind: str, value: Any, *, base_dir: str | None) -> tuple[dict | None, str]:
+def describe_component(kind: str, value: Any, *, base_dir: str | None,
+                       near: list[str] | None = None) -> tuple[dict | None, str]:
     """The params schema and the description of the component ``value`` names (no
     schema, and why, when it cannot be loaded here).
 
@@ -95,7 +97,7 @@ def describe_component(kind: str, value: Any, *, base_dir: str | None) -> tuple[
         if isinstance(value, str) and value in known:
             entry = known.get(value)
             return entry.schema, entry.summary
-        component = registry.resolve(kind, value, base_dir=base_dir)
+        component = registry.resolve(kind, value, base_dir=base_dir, near=near)
         return component.schema, plain_text(inspect.getdoc(component))
     except Exception as exc:  # whatever a component's loading raises, the tab says it and stays usable
         return None, f"cannot load it here: {exc}"
