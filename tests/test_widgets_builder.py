@@ -213,7 +213,7 @@ def test_the_params_form_follows_the_runtime_form():
     builder = JobBuilder(job=bn.Job(source="in.txt", app="identity", destination="o/"), namespace=NAMESPACE)
     builder.app_kind.value = "python"
     builder.app_spec_form.fields["python"].widget.value = "tests.test_widgets_builder:shout"
-    assert builder.app_form.free_form is not None  # no params schema: one JSON box
+    assert set(builder.app_form.fields) == {"times"}  # the function's own params schema
     builder.app_spec_form.fields["schema"].widget.value = '{"type": "object", "properties": {"level": {"type": "integer"}}}'
     assert set(builder.app_form.fields) == {"level"}
     builder.app_kind.value = "command"  # another runtime: its params start afresh
