@@ -133,7 +133,13 @@ def sweep_task_roots(base: str) -> list[str]:
     are gone (a worker killed in the middle of a chunk leaves its ``data.bin``,
     which may be large). Returns what was removed.
 
-    >>> # sweep_task_roots("/dev/shm")
+    >>> import os
+    >>> gone = _root_prefix() + f"{2**22 + 12345}-a1b2c3"   # above any pid Linux gives
+    >>> ours = _root_prefix() + f"{os.getpid()}-d4e5f6"
+    >>> os.makedirs(gone + "/task"), os.makedirs(ours + "/task")
+    (None, None)
+    >>> [os.path.basename(path) for path in sweep_task_roots(".")] == [gone], os.path.exists(ours)
+    (True, True)
     """
     prefix, removed = _root_prefix(), []
     try:
