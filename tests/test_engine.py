@@ -516,6 +516,49 @@ def test_reuse_needs_the_same_destination(client, tmp_path, text_file):
     assert (tmp_path / "out" / "all.txt").exists()
 
 
+def test_a_complete_run_is_reused_from_its_record_or_from_its_success_file(tmp_path, text_file, monkeypatch):
+    """The first step of a run: the same job id and output, complete before, is
+    not run again - known from the job store, or, when the store does not
+    know it (another machine, a fresh home), from the destination's _SUCCESS.
+    A test job's _SUCCESS or another job's never counts."""
+    runs = tmp_path / "runs.log"
+    cmd = make_app(tmp_path, f"""
+        open({str(runs)!r}, "a").write(f"{{n}}\\n")
+        open(os.path.join(results, "o.txt"), "wb").write(data)
+    """)
+    job = lines_job(tmp_path, text_file, {"command": cmd})
+    ran = lambda: len(runs.read_text().split()) if runs.exists() else 0  # noqa: E731
+    first = job.run(scheduler="sync", id="twice")
+    assert not first.reused and ran() == 10
+    from_record = job.run(scheduler="sync", id="twice")
+    assert from_record.reused and from_record.outputs == first.outputs and ran() == 10
+
+    monkeypatch.setenv("BYTENITE_NB_HOME", str(tmp_path / "another-home"))  # a store that never saw the job
+    assert st.default_store().get_job("twice") is None
+    from_success = job.run(scheduler="sync", id="twice")
+    assert from_success.reused and from_success.n_chunks == 10 and from_success.outputs == first.outputs
+    assert from_success.success_url.endswith("/out/_SUCCESS") and ran() == 10
+    assert not job.run(scheduler="sync", id="another-id").reused and ran() == 20
+
+    tested = job.copy(config={"isTestJob": True}, destination=str(tmp_path / "tested"))
+    assert tested.run(scheduler="sync", id="tested").test_job and ran() == 21
+    monkeypatch.setenv("BYTENITE_NB_HOME", str(tmp_path / "a-third-home"))
+    full = job.copy(destination=str(tmp_path / "tested")).run(scheduler="sync", id="tested")
+    assert not full.reused and full.n_chunks == 10 and ran() == 31
+
+
+def test_a_handle_says_where_and_when_its_job_ran(client, tmp_path, text_file):
+    handle = lines_job(tmp_path, text_file, "identity").submit(client=client)
+    assert handle.cluster == {"kind": "dask", "scheduler": client.scheduler.address,
+                              "dashboard": client.dashboard_link}
+    assert handle.dashboard_link == client.dashboard_link
+    assert handle.wait(240) and handle.done()
+    # Set before the end is announced: whoever waited reads a fixed end time.
+    assert handle.finished_at is not None and handle.started_at <= handle.finished_at
+    assert handle.elapsed == handle.finished_at - handle.started_at
+    assert handle.result().ok and sorted(handle.chunk_states) == list(range(10))
+
+
 def test_cancel_while_assembling_leaves_the_destination_untouched(client, tmp_path, text_file):
     out = tmp_path / "out"
     out.mkdir()

@@ -140,3 +140,65 @@ def test_handles_and_results_show_through_the_widgets_hooks():
     display.unregister("result")
     assert seen == ["r"]
     assert display._hooks.get("result") is None and display._entry_hooks["result"] is display_result
+
+
+# -- objects are read through what they offer -----------------------------------------------
+
+RUNNER_FILE = os.path.join(ROOT, "engine", "runner.py")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def private_names(path: str, classes: tuple[str, ...]) -> set[str]:
+    """The private attributes and methods (``_name``, not ``__dunder__``) the
+    ``classes`` defined in ``path`` give themselves."""
+    names: set[str] = set()
+    for cls in ast.parse(open(path, encoding="utf-8").read(), path).body:
+        if not (isinstance(cls, ast.ClassDef) and cls.name in classes):
+            continue
+        for node in ast.walk(cls):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+    return {n for n in names if n.startswith("_") and not n.endswith("__")}
+
+
+def private_reads(source: str, path: str, private: set[str]) -> list[str]:
+    """Where ``source`` reaches one of the ``private`` names through anything
+    but ``self`` (``handle._runner``, ``self._runner._lock``,
+    ``getattr(handle, "_runner", None)``...)."""
+    found = []
+    for node in ast.walk(ast.parse(source, path)):
+        if isinstance(node, ast.Attribute) and node.attr in private \
+                and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            found.append(f"{path}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) >= 2 \
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value in private:
+            found.append(f"{path}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_read_finder_finds_one():
+    private = {"_runner", "_lock"}
+    source = "def f(handle):\n    return handle._runner.state\n\nclass H:\n    def g(self):\n        return self._runner._lock\n"
+    assert private_reads(source, "x.py", private) == ["x.py:2: handle._runner", "x.py:6: self._runner._lock"]
+    assert private_reads("def f(handle):\n    return getattr(handle, '_runner', None)\n", "z.py", private) \
+        == ["z.py:2: getattr(handle, '_runner', None)"]
+    assert private_reads("class H:\n    def g(self):\n        return self._lock\n", "y.py", private) == []
+
+
+def test_nothing_reads_a_job_runners_or_handles_private_fields():
+    """A JobHandle reads its runner through the runner's public methods, and
+    everyone else (widgets, CLI, server, tests) reads a handle through its
+    public names: each class can change its insides alone."""
+    # Display hooks are Python's protocol (a notebook calls them), not private fields.
+    private = private_names(RUNNER_FILE, ("JobRunner", "JobHandle")) - {"_ipython_display_"}
+    assert {"_runner", "_lock", "_done", "_chunk_state", "_secrets", "_futures", "_staging"} <= private
+    files = [path for path in module_names().values()]
+    files += [os.path.join(TESTS, name) for name in os.listdir(TESTS) if name.endswith(".py")]
+    found = []
+    for path in files:
+        found += private_reads(open(path, encoding="utf-8").read(), path, private)
+    assert found == []

@@ -8,10 +8,20 @@ Where things happen:
   :mod:`bytenite_nb.supervision`;
 - chunk results are *committed* to staging in :mod:`.staging`; the job's
   output is *published* to the destination in :mod:`.publish`;
-- :mod:`.runner` drives a job and records it; :mod:`.executors` says where
-  tasks run.
+- :mod:`.runner` drives a job and records it, step by step (reuse a complete
+  run, plan, map the chunks, assemble and publish); :mod:`.executors` says
+  where tasks run.
 
->>> # from bytenite_nb.engine import run_job; run_job(job, workers=2)
+>>> import bytenite_nb as bn
+>>> from bytenite_nb.engine import plan_job, run_job
+>>> _ = open("words.txt", "w").write("alpha\\nbeta\\ngamma\\n")
+>>> job = bn.Job(source="words.txt", partitioner="split-lines", app="identity", assembler="concat",
+...              destination="out/", params={"partitioner": {"lines_per_chunk": 1}})
+>>> [ref.index for ref in plan_job(job, scheduler="sync")]
+[0, 1, 2]
+>>> result = run_job(job, scheduler="sync")
+>>> result.state, result.n_chunks, open("out/output.bin").read()
+('COMPLETE', 3, 'alpha\\nbeta\\ngamma\\n')
 """
 
 from __future__ import annotations
@@ -65,10 +75,9 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     job_dict = job.to_dict()
     job_dict["id"] = job_id
     runner = JobRunner(spec, job_dict, job_id, executor, store=store, force=force)
-    handle = JobHandle(runner)
     if callable(progress):
-        handle.subscribe(progress)
-    return handle._start()
+        runner.subscribe(progress)  # before the start: the listener hears every event
+    return JobHandle.start(runner)
 
 
 def run_job(job, *, progress: bool | Callable[[dict], None] | None = None, **kwargs):

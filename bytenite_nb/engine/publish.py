@@ -53,7 +53,15 @@ def publish(output_dir: str, destination: Location, manifest: dict, checksums: d
     the first visible change (the last moment a cancel can stop the job).
     Returns the manifest written (``manifest`` plus ``files``).
 
-    >>> # publish("/tmp/output", Location("file:///data/out/"), {"jobId": "j1", "chunkCount": 3})
+    >>> import os
+    >>> os.makedirs("assembled/parts")
+    >>> for name in ("summary.txt", "parts/0.txt"):
+    ...     _ = open(f"assembled/{name}", "w").write("hello\\n")
+    >>> manifest = publish("assembled", Location("out/"), {"jobId": "j1", "chunkCount": 1})
+    >>> sorted(f["name"] for f in manifest["files"]), sorted(os.listdir("out"))
+    (['parts/0.txt', 'summary.txt'], ['_SUCCESS', 'parts', 'summary.txt'])
+    >>> read_success(Location("out/"))["jobId"], manifest["checksum"]
+    ('j1', 'crc32c')
     """
     files = list_tree(output_dir, what="the assembler's output")
     if any(name == SUCCESS for name, _ in files):

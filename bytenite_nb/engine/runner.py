@@ -5,6 +5,14 @@ CLI, the Jupyter server). It drives the Dask graph, records every state
 change in the job store (chunk updates in batches, off the hot path), emits
 events to listeners (progress bars, widgets), and enforces ``jobTimeout`` and
 ``cancel()``.
+
+:meth:`JobRunner.run` is a short list of named steps, read top to bottom:
+reuse the result of a complete run of the same job, plan (or take the plan of
+an interrupted run), map the chunks (skipping those committed before), stop
+there if a chunk failed, assemble and publish, record the job complete; and,
+whatever happened, finish (release the lock, record the last states, wake
+whoever waits). A :class:`JobHandle` is what the user holds: it reads the
+runner only through its public methods.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
+# What of a map task's outcome a chunk's record keeps.
+CHUNK_FIELDS = frozenset(("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes"))
 
 
 @dataclass
@@ -85,17 +95,25 @@ class JobResult:
 
 
 class JobRunner:
-    """Runs one job once. Use :func:`bytenite_nb.engine.submit_job` rather than this directly."""
+    """Runs one job once. Use :func:`bytenite_nb.engine.submit_job` rather than this directly.
+
+    :meth:`run` takes the job through its steps, each a method below, in this
+    order: :meth:`_reuse_if_complete`, :meth:`_start_recording`, :meth:`_plan`,
+    :meth:`_map_chunks`, :meth:`_failure` (the end when a chunk failed),
+    :meth:`_assemble_and_publish`, :meth:`_complete`; then, whatever happened,
+    :meth:`_finish`. Others read the job through :meth:`progress_snapshot`,
+    :meth:`chunk_states`, :meth:`wait` and :meth:`mask` (a :class:`JobHandle`
+    does).
+    """
 
     def __init__(self, spec, job_dict: dict, job_id: str, executor, *, store: st.JobStore | None = None,
-                 force: bool = False, owns_executor: bool = False):
+                 force: bool = False):
         self.spec = spec
         self.job_dict = job_dict
         self.job_id = job_id
         self.executor = executor
         self.store = store or st.default_store()
         self.force = force
-        self.owns_executor = owns_executor
         self.state = st.NEW
         self.progress = Progress()
         self.started = time.time()
@@ -121,9 +139,44 @@ class JobRunner:
         self._flush_lock = threading.Lock()
         self._recorded_first_attempts = 0  # what the store holds of progress.first_attempts_running
 
+    # -- what others read ------------------------------------------------------------------
+
+    def progress_snapshot(self) -> Progress:
+        """A copy of the chunk counts, taken consistently with the chunk moves."""
+        with self._lock:
+            return self.progress.copy()
+
+    def chunk_states(self) -> dict[int, dict]:
+        """A copy of what is known of each chunk: ``{index: {"state", "attempts", "error"...}}``."""
+        with self._lock:
+            return {i: dict(c) for i, c in self._chunk_state.items()}
+
+    def ended(self) -> bool:
+        """Has :meth:`run` finished (``result`` and ``finished`` are set)?"""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`run` finishes or ``timeout`` seconds pass; True if it finished."""
+        return self._done.wait(timeout)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret of the job (credentials, secret params) masked."""
+        return mask_values(text, self._secrets)
+
+    def subscribe(self, listener: Callable[[dict], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` on every event; returns a function that unsubscribes."""
+        self.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+        return unsubscribe
+
     # -- events ----------------------------------------------------------------------
 
     def emit(self, event: dict) -> None:
+        """Give ``event`` to every listener (a listener that raises is logged, not heard again from here)."""
         for listener in list(self.listeners):
             try:
                 listener(event)
@@ -137,11 +190,14 @@ class JobRunner:
         self.emit({"type": "warning", "message": message})
 
     def _set_state(self, state: str, **kwargs) -> None:
+        """Move the job to ``state``: recorded at once (a rare event), then announced."""
         self.state = state
         self.store.set_state(self.job_id, state, **kwargs)
         self.emit({"type": "state", "state": state, "error": kwargs.get("error")})
 
     def _chunk_update(self, update: dict) -> None:
+        """Count a chunk's move (the hot path: one per chunk and attempt), keep
+        it for the next batch of records and announce it."""
         if update.get("error"):  # app errors may quote params or URLs: mask credentials before anyone sees them
             update = {**update, "error": mask_values(update["error"], self._secrets)}
         with self._lock:
@@ -215,162 +271,233 @@ class JobRunner:
         self.executor.stop_job(self.job_id)
         self.executor.cancel(futures)
 
-    # -- the job -------------------------------------------------------------------------
-
-    def run(self) -> JobResult:
-        try:
-            self.result = self._run()
-        except BaseException as exc:
-            self.error = exc
-            if not isinstance(exc, ByteniteNBError):
-                log.exception("job %s crashed", self.job_id)
-            if self.state not in st.FINAL_STATES:
-                state = st.CANCELLED if self._stop_reason == "cancelled" else st.FAILED
-                message = self._stop_message() or mask_values(f"{type(exc).__name__}: {exc}", self._secrets)
-                try:
-                    self._set_state(state, error=message)
-                except Exception:
-                    log.exception("cannot record the end of job %s", self.job_id)
-                self.result = self._result(state, error=message)
-        finally:
-            with self._lock:
-                self.progress.set_running_tasks(0)  # nothing of the job runs any more
-                self._futures = []
-                progress = self.progress.copy()
-            if self._staging is not None:
-                self._staging.unlock()
-            # Recorded before the end is announced: whoever reads the store after
-            # result() returns sees every chunk's last state.
-            self._flush()
-            self.emit(progress.to_event())
-            self._done.set()
-            if self._timer:
-                self._timer.cancel()
-            self.executor.unsubscribe(self.job_id)
-            self.finished = time.time()
-            if self.owns_executor:
-                self.executor.close()
-        return self.result
+    def _stop_on_first_failure(self) -> None:
+        """``failFast``: a chunk failed, so stop the others (they end CANCELLED)."""
+        self._stop_reason = "fail-fast"
+        self.executor.stop_job(self.job_id)
+        self.executor.cancel(self._futures)
 
     def _stop_message(self) -> str | None:
+        """Why the job stopped, when a cancel or ``jobTimeout`` stopped it (a
+        fail-fast stop says it with the failed chunks' errors instead)."""
         if self._stop_reason == "timeout":
             return f"job timed out after {self.spec.config['jobTimeout']:g}s (jobTimeout); nothing was written"
         if self._stop_reason == "cancelled":
             return "job was cancelled; nothing was written to the destination"
-        if self._stop_reason == "fail-fast":
-            return None
         return None
 
     def _check_stop(self) -> None:
+        """Raise :class:`TaskCancelled` when a cancel or ``jobTimeout`` stopped the job."""
         if self._stop_reason in ("cancelled", "timeout"):
             raise TaskCancelled(self._stop_message())
 
+    # -- the job, step by step -------------------------------------------------------------
+
+    def run(self) -> JobResult:
+        """Run the job to its end and return its :class:`JobResult` (also in
+        ``self.result``). Never raises: what stopped the job is in ``self.error``
+        and in the result's ``error``."""
+        try:
+            self.result = self._run()
+        except BaseException as exc:
+            self._record_crash(exc)
+        finally:
+            self._finish()
+        return self.result
+
     def _run(self) -> JobResult:
-        spec, job_id, cfg = self.spec, self.job_id, self.spec.config
-        # A job done before is reported without work, unless forced.
-        if not self.force:
-            previous = self.store.get_job(job_id)
-            done_before = bool(previous and previous["state"] == st.COMPLETE and previous.get("result"))
-            # Only the same job: another job given this id (other source, app, params) runs.
-            if done_before and previous["result"].get("fingerprint") == spec.output_fingerprint:
-                return self._reused(previous["result"])
-            success = None if done_before else read_success(spec.destination)
-            if success and success.get("jobId") == job_id and success.get("fingerprint") == spec.output_fingerprint \
-                    and not success.get("testJob"):
-                return self._reused({"manifest": success})
-        self.store.create_job(job_id, spec.name, self.job_dict)
-        if cfg.get("jobTimeout"):
-            self._timer = threading.Timer(cfg["jobTimeout"], self.cancel, args=("timeout",))
+        """The steps, in order; a step that ends the job early gives its result."""
+        reused = self._reuse_if_complete()
+        if reused is not None:
+            return reused
+        self._start_recording()
+        refs = self._plan()
+        self._map_chunks(refs)
+        failure = self._failure()
+        if failure is not None:
+            return failure
+        return self._complete(self._assemble_and_publish(refs))
+
+    def _reuse_if_complete(self) -> JobResult | None:
+        """The result of this very job if it completed before (same id, same
+        output fingerprint), from the job store or the destination's
+        ``_SUCCESS``, without any work; None when it has to run (or ``force``)."""
+        if self.force:
+            return None
+        previous = self.store.get_job(self.job_id)
+        done_before = bool(previous and previous["state"] == st.COMPLETE and previous.get("result"))
+        # Only the same job: another job given this id (other source, app, params) runs.
+        if done_before and previous["result"].get("fingerprint") == self.spec.output_fingerprint:
+            return self._reused(previous["result"])
+        success = None if done_before else read_success(self.spec.destination)
+        if success and success.get("jobId") == self.job_id \
+                and success.get("fingerprint") == self.spec.output_fingerprint and not success.get("testJob"):
+            return self._reused({"manifest": success})
+        return None
+
+    def _start_recording(self) -> None:
+        """Record the job, start its ``jobTimeout`` clock, hear its workers'
+        events and start the thread that records chunk states in batches."""
+        self.store.create_job(self.job_id, self.spec.name, self.job_dict)
+        timeout = self.spec.config.get("jobTimeout")
+        if timeout:
+            self._timer = threading.Timer(timeout, self.cancel, args=("timeout",))
             self._timer.daemon = True
             self._timer.start()
-        self.executor.forget_job(job_id)
-        self.executor.subscribe(job_id, self._worker_event)
-        threading.Thread(target=self._flusher, name=f"bytenite-nb-record-{job_id}", daemon=True).start()
+        self.executor.forget_job(self.job_id)
+        self.executor.subscribe(self.job_id, self._worker_event)
+        threading.Thread(target=self._flusher, name=f"bytenite-nb-record-{self.job_id}", daemon=True).start()
 
-        # 1. plan (a task near the data), or reuse the plan of an interrupted run
+    def _plan(self) -> list[ChunkRef]:
+        """The chunks to run: the plan of an interrupted run of this job, or a
+        new one made by a task near the data; recorded and announced."""
         self._set_state(st.PARTITIONING)
-        staging = self._staging = Staging.of(spec, job_id)
+        staging = self._staging = Staging.of(self.spec, self.job_id)
         staging.lock()  # one runner per job id
-        resumed = staging.claim(spec.fingerprint, force=self.force)
+        resumed = staging.claim(self.spec.fingerprint, force=self.force)
         refs = staging.load_plan() if resumed else None
         if refs is None:
-            fut = self.executor.submit(plan_and_stage, spec, job_id, key=task_key("plan", job_id))
+            fut = self.executor.submit(plan_and_stage, self.spec, self.job_id, key=task_key("plan", self.job_id))
             with self._lock:
                 self._futures.append(fut)
             refs = self._outcome(fut, "planning")
         self._check_stop()
+        refs = self._chunks_to_run(refs)
+        with self._lock:
+            self.progress = Progress(total=len(refs))
+        self.store.set_chunks(self.job_id, [r.to_dict() for r in refs])
+        self.emit({"type": "planned", "chunks": len(refs)})
+        return refs
+
+    def _chunks_to_run(self, refs: list[ChunkRef]) -> list[ChunkRef]:
+        """All of the plan, or its first chunk for a test job. A plan without
+        chunks fails a test job (nothing to test) and warns otherwise."""
+        test_job = self.spec.config.get("isTestJob")
         if not refs:
-            if cfg.get("isTestJob"):
+            if test_job:
                 raise JobFailed("the partitioner made no chunk from the source: a test job has nothing to test")
             self._warn("the partitioner made no chunk from the source (empty files?): "
                        "the output is what the assembler makes of no results")
-        if cfg.get("isTestJob"):
-            refs = refs[:1]
-        with self._lock:
-            self.progress = Progress(total=len(refs))
-        self.store.set_chunks(job_id, [r.to_dict() for r in refs])
-        self.emit({"type": "planned", "chunks": len(refs)})
+        return refs[:1] if test_job else refs
 
-        # 2. one task per chunk; committed chunks are not run again
-        committed = staging.committed()
+    def _map_chunks(self, refs: list[ChunkRef]) -> None:
+        """One task per chunk not committed by an earlier run; each outcome is
+        recorded as it comes. Raises :class:`TaskCancelled` on a cancel or timeout."""
+        todo = self._skip_committed(refs)
+        self._set_state(st.RUNNING)
+        keys = [task_key("chunk", self.job_id, r.index) for r in todo]
+        self._keys = set(keys)
+        # The map tasks need no file listing: keep what travels with every task small.
+        futures = self.executor.map(run_chunk, todo, keys=keys, resources=self.spec.app.resources(),
+                                    spec=dataclasses.replace(self.spec, files=[]), job_id=self.job_id)
+        with self._lock:
+            self._futures = list(futures)
+        if self._stop_reason:
+            self.executor.cancel(futures)
+        by_key = dict(zip(keys, todo))
+        del futures
+        fail_fast = self.spec.config.get("failFast")
+        for batch in self.executor.completed(self._futures):
+            for fut, value, error in batch:
+                ref = by_key[fut.key]
+                self._chunk_update(self._chunk_outcome(ref, value, error))
+                if fail_fast and self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED \
+                        and not self._stop_reason:
+                    self._stop_on_first_failure()
+        with self._lock:
+            self._futures = []  # release the results held on the workers
+        self._flush()
+        self._check_stop()
+
+    def _skip_committed(self, refs: list[ChunkRef]) -> list[ChunkRef]:
+        """The chunks still to run: those whose results an earlier run of this
+        job committed to staging count as done (resumed) and are not run again."""
+        committed = self._staging.committed()
         todo: list[ChunkRef] = []
         for ref in refs:
             if ref.index in committed:
                 self._chunk_update({"index": ref.index, "state": st.DONE, "resumed": True})
             else:
                 todo.append(ref)
-        self._set_state(st.RUNNING)
-        keys = [task_key("chunk", job_id, r.index) for r in todo]
-        self._keys = set(keys)
-        # The map tasks need no file listing: keep what travels with every task small.
-        futures = self.executor.map(run_chunk, todo, keys=keys, resources=spec.app.resources(),
-                                    spec=dataclasses.replace(spec, files=[]), job_id=job_id)
-        with self._lock:
-            self._futures = list(futures)
-        if self._stop_reason:
-            self.executor.cancel(futures)
-        by_key = {k: r for k, r in zip(keys, todo)}
-        del futures
-        for batch in self.executor.completed(self._futures):
-            for fut, value, error in batch:
-                ref = by_key[fut.key]
-                self._chunk_update(self._chunk_outcome(ref, value, error))
-                if self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED and cfg.get("failFast") \
-                        and not self._stop_reason:
-                    self._stop_reason = "fail-fast"
-                    self.executor.stop_job(job_id)
-                    self.executor.cancel(self._futures)
-        with self._lock:
-            self._futures = []  # release the results held on the workers
-        self._flush()
-        self._check_stop()
-        failed = sorted(i for i, c in self._chunk_state.items() if c["state"] == st.CHUNK_FAILED)
-        if failed or self.progress.cancelled:
-            message = self._failure_message(failed)
-            self._set_state(st.FAILED, error=message)
-            return self._result(st.FAILED, error=message)
+        return todo
 
-        # 3. assemble and publish; _SUCCESS last
+    def _failure(self) -> JobResult | None:
+        """The FAILED result when a chunk failed or was cancelled (nothing is
+        assembled then); None when every chunk is done."""
+        failed = sorted(i for i, c in self._chunk_state.items() if c["state"] == st.CHUNK_FAILED)
+        if not failed and not self.progress.cancelled:
+            return None
+        message = self._failure_message(failed)
+        self._set_state(st.FAILED, error=message)
+        return self._result(st.FAILED, error=message)
+
+    def _assemble_and_publish(self, refs: list[ChunkRef]) -> dict:
+        """Assemble the committed results in chunk order and publish them to the
+        destination, ``_SUCCESS`` last (one task); returns the ``_SUCCESS`` manifest."""
         self._set_state(st.ASSEMBLING)
         manifest = {
-            "jobId": job_id, "name": spec.name, "chunkCount": len(refs), "testJob": bool(cfg.get("isTestJob")),
-            "partitioner": spec.partitioner_name, "assembler": spec.assembler_name,
-            "fingerprint": spec.output_fingerprint,
+            "jobId": self.job_id, "name": self.spec.name, "chunkCount": len(refs),
+            "testJob": bool(self.spec.config.get("isTestJob")),
+            "partitioner": self.spec.partitioner_name, "assembler": self.spec.assembler_name,
+            "fingerprint": self.spec.output_fingerprint,
         }
         # Not cancelled through Dask (a running task cannot be stopped that way): a
         # cancel reaches it on the worker, which stops before touching the destination,
         # or, if publishing has begun, lets it finish - the job is then COMPLETE.
-        fut = self.executor.submit(assemble_and_publish, spec, job_id, [r.index for r in refs], manifest,
-                                   key=task_key("assemble", job_id))
-        manifest = self._outcome(fut, "assembly")
+        fut = self.executor.submit(assemble_and_publish, self.spec, self.job_id, [r.index for r in refs], manifest,
+                                   key=task_key("assemble", self.job_id))
+        return self._outcome(fut, "assembly")
+
+    def _complete(self, manifest: dict) -> JobResult:
+        """Record the job COMPLETE with its ``_SUCCESS`` manifest (what a rerun
+        reuses), and remove its staging area unless ``keepStaging``."""
         result = self._result(st.COMPLETE, manifest=manifest)
-        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest, "fingerprint": spec.output_fingerprint})
-        if not cfg.get("keepStaging"):
+        self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest,
+                                                                "fingerprint": self.spec.output_fingerprint})
+        if not self.spec.config.get("keepStaging"):
             try:
-                staging.remove()
+                self._staging.remove()
             except Exception:
-                log.warning("could not remove the staging area of %s", job_id)
+                log.warning("could not remove the staging area of %s", self.job_id)
         return result
+
+    def _record_crash(self, exc: BaseException) -> None:
+        """A step raised: keep the error, and record the job FAILED (CANCELLED
+        after a cancel) with a message that names no secret, unless it ended already."""
+        self.error = exc
+        if not isinstance(exc, ByteniteNBError):
+            log.exception("job %s crashed", self.job_id)
+        if self.state in st.FINAL_STATES:
+            return
+        state = st.CANCELLED if self._stop_reason == "cancelled" else st.FAILED
+        message = self._stop_message() or mask_values(f"{type(exc).__name__}: {exc}", self._secrets)
+        try:
+            self._set_state(state, error=message)
+        except Exception:
+            log.exception("cannot record the end of job %s", self.job_id)
+        self.result = self._result(state, error=message)
+
+    def _finish(self) -> None:
+        """Whatever happened: nothing of the job runs any more, every chunk's last
+        state is recorded, the job's lock and subscriptions are released, and
+        whoever waits for the end wakes up."""
+        with self._lock:
+            self.progress.set_running_tasks(0)  # nothing of the job runs any more
+            self._futures = []
+            progress = self.progress.copy()
+        if self._staging is not None:
+            self._staging.unlock()
+        # Recorded before the end is announced: whoever reads the store after
+        # result() returns sees every chunk's last state.
+        self._flush()
+        self.emit(progress.to_event())
+        self.finished = time.time()  # before the end is announced: who waited reads it
+        self._done.set()
+        if self._timer:
+            self._timer.cancel()
+        self.executor.unsubscribe(self.job_id)
+
+    # -- what the steps say ------------------------------------------------------------------
 
     def _outcome(self, fut, what: str) -> Any:
         """The result of the plan or assemble task, with errors said plainly."""
@@ -387,6 +514,7 @@ class JobRunner:
             raise JobFailed(f"{what} failed: {name}: {exc}") from exc
 
     def _chunk_outcome(self, ref: ChunkRef, outcome: dict | None, exc: BaseException | None) -> dict:
+        """The chunk update a map task's outcome (or error) makes; an error names the chunk."""
         if exc is not None:
             name = type(exc).__name__
             if self._stop_reason or name == "CancelledError":
@@ -396,9 +524,10 @@ class JobRunner:
             else:
                 error = f"chunk {ref.index} ({ref.describe()}): {name}: {exc}"
             return {"index": ref.index, "state": st.CHUNK_FAILED, "error": error}
-        return {k: v for k, v in outcome.items() if k in ("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes")}
+        return {k: v for k, v in outcome.items() if k in CHUNK_FIELDS}
 
     def _failure_message(self, failed: list[int]) -> str:
+        """Why the job failed: how many chunks, and the first errors."""
         if not failed:
             return f"{self.progress.cancelled} chunk(s) were cancelled; nothing was written to the destination"
         errors = [self._chunk_state[i].get("error") or f"chunk {i} failed" for i in failed[:MAX_ERRORS_IN_MESSAGE]]
@@ -408,6 +537,7 @@ class JobRunner:
                 + "\n".join(errors) + more)
 
     def _result(self, state: str, *, error: str | None = None, manifest: dict | None = None) -> JobResult:
+        """The :class:`JobResult` of a job that ran, ending in ``state``."""
         chunks = [dict(self._chunk_state[i]) for i in sorted(self._chunk_state)]
         manifest = manifest or {}
         dest = self.spec.destination.url
@@ -421,6 +551,7 @@ class JobRunner:
         )
 
     def _reused(self, record: dict) -> JobResult:
+        """The :class:`JobResult` of a job complete before, from its record or its ``_SUCCESS``."""
         manifest = record.get("manifest") or {}
         self.state = st.COMPLETE
         total = manifest.get("chunkCount", record.get("n_chunks", 0)) or 0
@@ -435,18 +566,34 @@ class JobRunner:
 
 
 class JobHandle:
-    """A running job: ``.status``, ``.progress``, ``.cancel()``, ``.result()``.
+    """A job running in a thread of its own: ``.status``, ``.progress``,
+    ``.cancel()``, ``.wait()``, ``.result()``.
 
-    >>> # handle = job.submit(); handle.progress.done; handle.result()
+    >>> import bytenite_nb as bn
+    >>> _ = open("poem.txt", "w").write("one\\ntwo\\nthree\\n")
+    >>> job = bn.Job(source="poem.txt", partitioner="split-lines", app="identity", assembler="concat",
+    ...              destination="out/", params={"partitioner": {"lines_per_chunk": 1}})
+    >>> handle = job.submit(scheduler="sync")
+    >>> handle.wait(60), handle.done(), handle.status
+    (True, True, 'COMPLETE')
+    >>> handle.progress.summary()
+    '3/3 done'
+    >>> sorted(handle.chunk_states), handle.chunk_states[0]["state"]
+    ([0, 1, 2], 'DONE')
+    >>> handle.cluster
+    {'kind': 'sync', 'scheduler': 'sync', 'dashboard': None}
+    >>> handle.result().outputs[0]["name"], open("out/output.bin").read()
+    ('output.bin', 'one\\ntwo\\nthree\\n')
     """
 
     def __init__(self, runner: JobRunner):
         self._runner = runner
-        self._thread = threading.Thread(target=runner.run, name=f"bytenite-nb-job-{runner.job_id}", daemon=True)
 
-    def _start(self) -> "JobHandle":
-        self._thread.start()
-        return self
+    @classmethod
+    def start(cls, runner: JobRunner) -> "JobHandle":
+        """Run ``runner``'s job in a thread of its own; return its handle at once."""
+        threading.Thread(target=runner.run, name=f"bytenite-nb-job-{runner.job_id}", daemon=True).start()
+        return cls(runner)
 
     @property
     def job_id(self) -> str:
@@ -465,8 +612,17 @@ class JobHandle:
     def progress(self) -> Progress:
         """A snapshot of the chunk counts (:class:`~bytenite_nb.states.Progress`):
         ``handle.progress.done``, ``.pending``, ``.total``..."""
-        with self._runner._lock:
-            return self._runner.progress.copy()
+        return self._runner.progress_snapshot()
+
+    @property
+    def started_at(self) -> float:
+        """When the job was submitted (seconds since the epoch)."""
+        return self._runner.started
+
+    @property
+    def finished_at(self) -> float | None:
+        """When the job ended (seconds since the epoch); None while it runs."""
+        return self._runner.finished
 
     @property
     def elapsed(self) -> float:
@@ -479,15 +635,19 @@ class JobHandle:
         return self._runner.executor.dashboard_link
 
     @property
+    def cluster(self) -> dict:
+        """Where the job runs: ``{"kind": "dask" or "sync", "scheduler": address, "dashboard": link}``."""
+        executor = self._runner.executor
+        return {"kind": executor.kind, "scheduler": executor.address, "dashboard": executor.dashboard_link}
+
+    @property
     def chunk_states(self) -> dict[int, dict]:
         """What is known of each chunk so far: ``{index: {"state", "attempts", "error"...}}``."""
-        with self._runner._lock:
-            return {i: dict(c) for i, c in self._runner._chunk_state.items()}
+        return self._runner.chunk_states()
 
     def subscribe(self, listener: Callable[[dict], None]) -> Callable[[], None]:
         """Call ``listener(event)`` on every event; returns a function that unsubscribes."""
-        self._runner.listeners.append(listener)
-        return lambda: self._runner.listeners.remove(listener) if listener in self._runner.listeners else None
+        return self._runner.subscribe(listener)
 
     def cancel(self) -> None:
         """Stop the job; nothing is written to the destination."""
@@ -495,19 +655,16 @@ class JobHandle:
 
     def done(self) -> bool:
         """Has the job ended (COMPLETE, FAILED or CANCELLED)?"""
-        return self._runner._done.is_set()
+        return self._runner.ended()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the job ends or ``timeout`` seconds pass; True if it ended.
-
-        >>> # while not handle.wait(5): print(handle.progress.done, "done")
-        """
-        return self._runner._done.wait(timeout)
+        """Wait until the job ends or ``timeout`` seconds pass; True if it ended."""
+        return self._runner.wait(timeout)
 
     def result(self, timeout: float | None = None, *, raise_on_error: bool = True) -> JobResult:
         """Wait for the end; return the :class:`JobResult`, or raise :class:`JobFailed`
         (:class:`JobCancelled` if cancelled) unless ``raise_on_error=False``."""
-        if not self._runner._done.wait(timeout):
+        if not self._runner.wait(timeout):
             raise TimeoutError(f"job {self.job_id} still {self.status} after {timeout}s")
         result = self._runner.result
         if raise_on_error and (result is None or not result.ok):
@@ -515,7 +672,7 @@ class JobHandle:
             message = (result.error if result else None) or str(error)
             cls = JobCancelled if result is not None and result.state == st.CANCELLED else JobFailed
             if error is not None and not isinstance(error, (TaskCancelled, JobFailed)) and isinstance(error, ByteniteNBError):
-                message = mask_values(str(error), self._runner._secrets)
+                message = self._runner.mask(str(error))
             raise cls(f"job {self.job_id} {result.state if result else 'FAILED'}: {message}", result) from error
         return result
 

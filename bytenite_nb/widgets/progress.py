@@ -153,11 +153,9 @@ class ProgressState:
                 self._set_state(status, now)
             for index, chunk in chunks.items():
                 self.chunks[index] = {**self.chunks.get(index, {}), **chunk}
-            runner = getattr(handle, "_runner", None)
-            if runner is not None:
-                self.started = runner.started
-                if runner.finished is not None:
-                    self.finished_at = runner.finished
+            self.started = handle.started_at
+            if handle.finished_at is not None:
+                self.finished_at = handle.finished_at
 
     # -- what it means -----------------------------------------------------------------
 
