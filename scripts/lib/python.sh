@@ -12,3 +12,16 @@ else
     PY=python3
 fi
 export PY
+
+# pip install -e "$@" into $PY. 40-labextension.sh may have pointed Jupyter's
+# copy of the extension at the working build with a symlink; pip, replacing
+# an earlier install, would try to remove that copy's files through it, so the
+# symlink goes first (40-labextension.sh puts it back).
+pip_install_editable() {
+    local target
+    target="$("$PY" -c 'import os, sys; print(os.path.join(sys.prefix, "share", "jupyter", "labextensions", "bytenite-nb"))')"
+    if [ -L "$target" ]; then
+        rm "$target"
+    fi
+    "$PY" -m pip install -q -e "$@"
+}
