@@ -31,7 +31,9 @@ from bytenite_nb.supervision import cancel_job
 from bytenite_nb.exceptions import ByteniteNBError, JobConflict, JobFailed, JobNotFound, JobValidationError
 from bytenite_nb.redact import SECRET_NAME_PATTERN
 from bytenite_nb.server.handlers import ROUTES, error_body
-from bytenite_nb.server.manager import JobManager, _process_alive, _process_command, _runs_job
+from bytenite_nb.server import processes
+from bytenite_nb.server.manager import JobManager
+from bytenite_nb.server.processes import process_command, process_start, runs_cli_job
 
 JOB_DEADLINE_SECONDS = 180  # a ceiling for a stuck job, not a performance assertion
 
@@ -129,9 +131,25 @@ def wait_for_job(api, job_id: str, states=("COMPLETE", "FAILED", "CANCELLED")) -
         time.sleep(0.2)
 
 
+def wait_until(predicate, what: str, sleep=time.sleep) -> None:
+    """Poll ``predicate``, calling ``sleep(seconds)`` in between (the server's loop runs only in
+    its sleep: pass ``server_sleep``)."""
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        sleep(0.1)
+
+
+@pytest.fixture
+def server_sleep(jp_asyncio_loop):
+    """``server_sleep(seconds)``: wait while the test server's event loop runs (and its reaper with it)."""
+    return lambda seconds: jp_asyncio_loop.run_until_complete(asyncio.sleep(seconds))
+
+
 def wait_for_exit(pid: int) -> None:
     deadline = time.monotonic() + JOB_DEADLINE_SECONDS
-    while _process_alive(pid):
+    while process_start(pid) is not None:
         if time.monotonic() > deadline:
             raise AssertionError(f"job process {pid} is still running")
         time.sleep(0.1)
@@ -612,20 +630,49 @@ def test_cancel_stops_the_job_process_and_writes_nothing(api, job_folder, client
     assert job["canRerun"] is True
 
 
-def test_a_job_process_that_dies_is_recorded_failed_with_its_output(api, job_folder, client, bnb_home):
-    (job_folder / "fixed").write_text("")
-    slow = upper_job(app={"command": [sys.executable, "-c", "import time; time.sleep(600)"]})
-    status, body = api("POST", "jobs", {"job": slow, "path": "jobs/slow.bnjob.json", "id": "doomed",
+SECOND_ATTEMPT_SLEEPS = """\
+import os, pathlib, sys, time
+mark = pathlib.Path(os.environ["MARKS"], "tried-" + os.environ["CHUNK_NUMBER"])
+if not mark.exists():
+    mark.write_text("")
+    sys.exit("the first attempt fails")
+time.sleep(600)
+"""
+
+
+def test_a_killed_job_process_is_recorded_failed_by_the_reaper_with_no_chunk_running(api, job_folder, client,
+                                                                                      bnb_home, server_sleep):
+    # A second attempt reports its start: those chunks are RUNNING in the store when the process is killed.
+    (job_folder / "second_sleeps.py").write_text(SECOND_ATTEMPT_SLEEPS)
+    (job_folder / "marks").mkdir()
+    job = upper_job(app={"command": [sys.executable, "second_sleeps.py"], "env": {"MARKS": str(job_folder / "marks")}},
+                    config={"maxTaskRetries": 1, "retryBackoff": 0})
+    status, body = api("POST", "jobs", {"job": job, "path": "jobs/slow.bnjob.json", "id": "doomed",
                                         "scheduler": client.scheduler.address})
     assert status == 201, body
-    job = wait_for_job(api, "doomed", states=("RUNNING",))
-    os.kill(job["pid"], signal.SIGKILL)
-    wait_for_exit(job["pid"])
-    job = wait_for_job(api, "doomed")
-    assert job["state"] == "FAILED"
-    assert f"the job process (pid {job['pid']}) ended without recording the end of the job" in job["error"]
-    # Nobody cancelled its chunks: stop the app still sleeping on a worker of the shared cluster.
-    client.run(cancel_job, "doomed")
+    store = JobStore(str(bnb_home / "jobs.sqlite"))
+    wait_until(lambda: store.count_chunks("doomed", states=["RUNNING"]) > 0, "a second attempt to run", server_sleep)
+    pid = json.loads((bnb_home / "jupyter-jobs" / "doomed" / "launch.json").read_text())["pid"]
+    try:
+        os.kill(pid, signal.SIGKILL)
+        # Only the server's reaper writes now: nobody asks for the job meanwhile.
+        wait_until(lambda: store.get_job("doomed")["state"] != "RUNNING", "the reaper to record the end",
+                   server_sleep)
+        record = store.get_job("doomed")
+        assert record["state"] == "FAILED"
+        assert f"the job process (pid {pid}) ended (killed by SIGKILL) without recording the end of the job" \
+            in record["error"]
+        chunks = store.chunks("doomed")
+        assert {c["state"] for c in chunks} == {"CANCELLED"}, chunks
+        assert all(c["error"] == f"cancelled: the job process (pid {pid}) ended"
+                   for c in chunks if c["attempts"] == 2)
+        assert record["progress"]["cancelled"] == record["progress"]["total"] == len(chunks) > 1
+        status, answer = api("GET", "jobs/doomed")
+        assert status == 200 and answer["state"] == "FAILED" and answer["attention"] == []
+        assert answer["progress"] == record["progress"] and answer["canRerun"] is True
+    finally:
+        # Nobody cancelled its apps: stop those still sleeping on the workers of the shared cluster.
+        client.run(cancel_job, "doomed")
 
 
 def test_server_errors_are_library_errors_with_their_status():
@@ -667,6 +714,53 @@ def test_cluster_says_where_jobs_run(api, client):
     with dask.config.set({"scheduler-address": client.scheduler.address}):
         status, body = api("GET", "cluster")
     assert (body["kind"], body["address"], body["source"]) == ("scheduler", client.scheduler.address, "dask config")
+    assert body["description"] == f"Dask scheduler {client.scheduler.address} (Dask config scheduler-address)."
+
+
+def test_cluster_says_in_words_what_a_local_cluster_runs_on(api):
+    from bytenite_nb.server.cluster_info import cluster_target
+
+    with dask.config.set({"bytenite-nb.local-cluster.workers": 3}):
+        status, body = api("GET", "cluster")
+        own_process = cluster_target(runs_own_process=True)["description"]
+        workers = cluster_target(runs_own_process=False)["description"]
+    assert status == 200 and body["kind"] == "local"
+    # Command, folder and container apps: threads in the job's process; Python and notebook apps: worker processes.
+    assert "command, folder and container apps run on 3 threads in that process" in body["description"]
+    assert "Python and notebook apps on 3 worker processes of one thread each" in body["description"]
+    assert own_process == "A local Dask cluster in the job's own process: 3 threads, each waiting on the app's processes."
+    assert workers == "A local Dask cluster started by the job's process: 3 worker processes of one thread each."
+    with dask.config.set({"bytenite-nb.cluster": "sync"}):
+        status, body = api("GET", "cluster")
+    assert body["kind"] == "local" and "one chunk at a time" in body["description"]
+
+
+#: what the sidebar's Jest tests render: the cluster answers this server gives
+CLUSTER_FIXTURE = Path(__file__).parent.parent / "labextension" / "test" / "fixtures" / "cluster.json"
+FIXTURE_SCHEDULER, FIXTURE_DASHBOARD = "tcp://127.0.0.1:8786", "http://127.0.0.1:8787/status"
+
+
+def test_the_cluster_answers_the_sidebar_is_tested_with_are_the_servers(api, client):
+    cases = [("a local cluster", {}),
+             ("a local cluster, with a Dask Gateway in Dask config", {"gateway.address": "http://gateway.example:8000"}),
+             ("the synchronous scheduler", {"bytenite-nb.cluster": "sync"}),
+             ("a scheduler of Dask config", {"scheduler-address": client.scheduler.address})]
+    answers = []
+    for name, settings in cases:
+        with dask.config.set({"scheduler-address": None, "gateway.address": None, "bytenite-nb.cluster": None,
+                              "bytenite-nb.local-cluster.workers": 3, **settings}):
+            status, body = api("GET", "cluster")
+        assert status == 200, body
+        # The session cluster's address and dashboard vary from run to run: the fixture names fixed ones.
+        text = json.dumps(body).replace(client.scheduler.address, FIXTURE_SCHEDULER)
+        answers.append({"name": name, "answer": json.loads(text.replace(client.dashboard_link, FIXTURE_DASHBOARD))})
+    served = {"about": "GET /bytenite-nb/cluster as the server answers it (tests/test_server.py keeps this file "
+                       "up to date); test/cluster.spec.ts checks that the sidebar shows the server's words.",
+              "answers": answers}
+    if os.environ.get("BYTENITE_NB_WRITE_FIXTURES"):
+        CLUSTER_FIXTURE.write_text(json.dumps(served, indent=1, sort_keys=True) + "\n")
+    assert json.loads(CLUSTER_FIXTURE.read_text()) == served, (
+        f"{CLUSTER_FIXTURE} is out of date: run this test with BYTENITE_NB_WRITE_FIXTURES=1")
 
 
 @pytest.mark.parametrize("settings", [
@@ -706,27 +800,195 @@ def test_a_job_runs_where_the_cluster_section_says(api, job_folder, client):
     job = wait_for_job(api, "configured")
     assert job["state"] == "COMPLETE", job["log"]
     assert cluster["address"] == job["scheduler"] == job["cluster"]["scheduler"] == client.scheduler.address
+    assert job["runsOn"] == cluster["description"]  # what the sidebar said before Run
 
 
 # -- which process runs a job -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("command, runs", [
-    ("/usr/bin/python3 -m bytenite_nb.server.launcher /home/u/.bnb/jupyter-jobs/j1", True),
-    ("/usr/bin/python3 -m bytenite_nb.server.launcher /home/u/.bnb/jupyter-jobs/j10", False),
-    ("/usr/bin/python3 /venv/bin/bytenite-nb run job.json --id j1", True),
-    ("python -m bytenite_nb.cli run job.json --id=j1 --workers 2", True),
-    ("python /venv/bin/bytenite-nb run job.json --id j10", False),
-    ("python /venv/bin/bytenite-nb validate job.json --id j1", False),
-    ("/usr/bin/python3 -m jupyterlab --port 8888", False),
+    (["/usr/bin/python3", "/venv/bin/bytenite-nb", "run", "job.json", "--id", "j1"], True),
+    (["/venv/bin/bytenite-nb", "run", "job.json"], True),
+    (["python", "-m", "bytenite_nb.cli", "run", "job.json", "--workers", "2"], True),
+    (["python", "/venv/bin/bytenite-nb", "validate", "job.json", "--id", "j1"], False),
+    (["python", "-m", "bytenite_nb.server.launcher", "/home/u/.bnb/jupyter-jobs/j1"], False),
+    (["/usr/bin/python3", "-m", "jupyterlab", "--port", "8888"], False),
+    ([], False),
 ])
-def test_only_a_process_running_the_job_is_signalled(command, runs):
-    # A pid from an old record may belong to anything by now: only its command line tells.
-    assert _runs_job(command, "j1", "/home/u/.bnb/jupyter-jobs/j1") is runs
+def test_a_cli_run_is_told_by_its_command_line(command, runs):
+    assert runs_cli_job(command) is runs
 
 
 def test_a_process_command_line_is_read():
-    assert "pytest" in _process_command(os.getpid())
+    assert "pytest" in " ".join(process_command(os.getpid()))
+    assert process_command(2 ** 22 + 1) == []
+
+
+def test_a_process_start_tells_a_process_from_a_later_one_with_the_same_pid():
+    here = process_start(os.getpid())
+    assert here == process_start(os.getpid()) and here.time <= time.time()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_start(child.pid) is None  # ended and reaped
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_start(other.pid).token != here.token
+        assert here.time - 1 <= process_start(other.pid).time <= time.time() + 1
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_without_proc_the_start_comes_from_psutil(monkeypatch):
+    monkeypatch.setattr(processes, "_has_proc", lambda: False)
+    here = process_start(os.getpid())
+    assert here.token.startswith("psutil:") and here == process_start(os.getpid())
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: process_start(zombie.pid) is None, "the child to end")
+    assert process_start(zombie.pid, zombie_ok=True) is not None  # not reaped yet: still its pid
+    zombie.wait()
+    assert process_start(zombie.pid, zombie_ok=True) is None
+    assert "pytest" in " ".join(process_command(os.getpid()))
+
+
+def write_launch(bnb_home: Path, job_id: str, pid: int, start_token: str | None, *, started: float) -> dict:
+    """The launch record a server leaves for a job process ``pid``."""
+    launch = {"id": job_id, "name": job_id, "path": None, "baseDir": str(bnb_home), "scheduler": None,
+              "runsOn": "here", "workers": None, "submitted": started, "started": started, "runs": 1,
+              "host": processes.HOST, "pid": pid, "startToken": start_token, "secretsWithheld": False}
+    folder = bnb_home / "jupyter-jobs" / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "launch.json").write_text(json.dumps(launch))
+    (folder / "output.log").write_text(f"--- run 1 of {job_id} ---\nworking on chunk 2\n")
+    return launch
+
+
+def record_running_job(store: JobStore, job_id: str) -> None:
+    """A job mid-run: chunk 0 done, 1 failed, 2 running its second attempt, 3 waiting to retry, 4 pending."""
+    store.create_job(job_id, job_id, {"name": job_id})
+    store.set_chunks(job_id, [{"index": i} for i in range(5)])
+    store.set_state(job_id, "RUNNING")
+    store.update_chunks(job_id, [{"index": 0, "state": "DONE", "attempts": 1},
+                                 {"index": 1, "state": "FAILED", "attempts": 2, "error": "boom"},
+                                 {"index": 2, "state": "RUNNING", "attempts": 2},
+                                 {"index": 3, "state": "RETRYING", "attempts": 1, "error": "flaky"}])
+    store.set_first_attempts_running(job_id, 1)
+
+
+@pytest.fixture
+def sleeper():
+    """A live process that is no job process."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_reading_a_job_writes_nothing_and_the_reaper_records_a_lost_run(tmp_path, bnb_home, sleeper):
+    store = JobStore(str(bnb_home / "jobs.sqlite"))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = process_start(gone.pid, zombie_ok=True).token
+    gone.wait()
+    write_launch(bnb_home, "lost", gone.pid, token, started=time.time())
+    record_running_job(store, "lost")
+    # A live process, but not the one started for the job: its pid was given to another since.
+    write_launch(bnb_home, "pid-reused", sleeper.pid, "another-boot:1", started=time.time())
+    record_running_job(store, "pid-reused")
+    # The job process of this one still runs.
+    write_launch(bnb_home, "alive", sleeper.pid, process_start(sleeper.pid).token, started=time.time())
+    record_running_job(store, "alive")
+
+    manager = JobManager(str(tmp_path))
+    seq, updated = store.last_seq(), store.get_job("lost")["updated"]
+    assert manager.job_summary("lost")["state"] == "RUNNING"
+    assert manager.job_detail("lost")["attentionTotal"] == 3
+    assert {j["id"] for j in manager.list_jobs()} == {"lost", "pid-reused", "alive"}
+    assert (store.last_seq(), store.get_job("lost")["updated"]) == (seq, updated)  # reading wrote nothing
+
+    assert sorted(manager.supervise()) == ["lost", "pid-reused"]
+    for job_id, pid in (("lost", gone.pid), ("pid-reused", sleeper.pid)):
+        record = store.get_job(job_id)
+        assert record["state"] == "FAILED"
+        assert record["error"].startswith(f"the job process (pid {pid}) ended without recording the end of the job; "
+                                          "the chunks it had not finished are recorded CANCELLED")
+        assert record["error"].endswith("its output ends with:\n--- run 1 of %s ---\nworking on chunk 2" % job_id)
+        assert [(c["state"], c["error"]) for c in store.chunks(job_id)] == [
+            ("DONE", None), ("FAILED", "boom"), ("CANCELLED", f"cancelled: the job process (pid {pid}) ended"),
+            ("CANCELLED", f"cancelled: the job process (pid {pid}) ended"), ("CANCELLED", None)]
+        assert record["progress"] == {"total": 5, "pending": 0, "running": 0, "retrying": 0, "done": 1,
+                                      "failed": 1, "cancelled": 3, "resumed": 0}
+        assert manager.job_summary(job_id)["canRerun"] is True
+    assert store.get_job("alive")["state"] == "RUNNING"
+    assert manager.processes.find("alive") == sleeper.pid and manager.processes.find("lost") is None
+    seq = store.last_seq()
+    assert manager.supervise() == []  # recorded once
+    assert store.last_seq() == seq
+
+
+def test_a_rerun_whose_process_died_before_recording_its_start_is_recorded_failed(tmp_path, bnb_home):
+    store = JobStore(str(bnb_home / "jobs.sqlite"))
+    store.create_job("again", "again", {"name": "again"})
+    store.set_chunks("again", [{"index": i} for i in range(2)])
+    store.update_chunks("again", [{"index": 0, "state": "DONE", "attempts": 1}, {"index": 1, "state": "PENDING"}])
+    store.set_state("again", "FAILED", error="chunk 1 failed")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = process_start(gone.pid, zombie_ok=True).token
+    gone.wait()
+    write_launch(bnb_home, "again", gone.pid, token, started=store.get_job("again")["finished"] + 0.001)
+    manager = JobManager(str(tmp_path))
+    # The new run, as long as nothing says it ended: starting.
+    assert (manager.job_summary("again")["state"], manager.job_summary("again")["error"]) == ("NEW", None)
+    assert manager.supervise() == ["again"]
+    summary = manager.job_summary("again")
+    assert summary["state"] == "FAILED" and f"pid {gone.pid}" in summary["error"]
+    assert [c["state"] for c in store.chunks("again")] == ["DONE", "CANCELLED"]
+
+
+FAKE_CLI = """\
+import sys, time
+from bytenite_nb.store import default_store
+default_store().create_job(sys.argv[sys.argv.index("--id") + 1], "from-the-cli", None, state="RUNNING")
+print("recorded", flush=True)
+time.sleep(600)
+"""
+
+
+def start_recording_process(tmp_path: Path, name: str, job_id: str, bnb_home: Path) -> subprocess.Popen:
+    """A process whose script is called ``name`` that records ``job_id`` as running, then sleeps."""
+    script = tmp_path / name
+    script.write_text(FAKE_CLI)
+    process = subprocess.Popen([sys.executable, str(script), "run", "job.json", "--id", job_id],
+                               stdout=subprocess.PIPE, env={**os.environ, "BYTENITE_NB_HOME": str(bnb_home)})
+    assert process.stdout.readline() == b"recorded\n"
+    return process
+
+
+def test_a_cli_run_is_found_and_cancelled_and_nothing_else_is(api, tmp_path, bnb_home):
+    import sqlite3
+
+    store = JobStore(str(bnb_home / "jobs.sqlite"))
+    cli = start_recording_process(tmp_path, "bytenite-nb", "cli-run", bnb_home)
+    kernel = start_recording_process(tmp_path, "kernel.py", "in-a-kernel", bnb_home)
+    try:
+        manager = JobManager(str(tmp_path))
+        assert manager.processes.find("cli-run") == cli.pid
+        assert manager.processes.find("in-a-kernel") is None  # never signal a process that is no CLI run
+        status, body = api("POST", "jobs/in-a-kernel/cancel")
+        assert status == 409 and "cancel it where it was started" in body["message"]
+        # A record older than the process with its pid: that pid was given to the process since.
+        with sqlite3.connect(str(bnb_home / "jobs.sqlite")) as db:
+            db.execute("UPDATE jobs SET started=?, updated=? WHERE id='cli-run'", (time.time() - 3600,) * 2)
+        assert manager.processes.find("cli-run") is None
+        with sqlite3.connect(str(bnb_home / "jobs.sqlite")) as db:
+            db.execute("UPDATE jobs SET started=NULL, updated=? WHERE id='cli-run'", (time.time(),))
+        status, body = api("POST", "jobs/cli-run/cancel")
+        assert status == 202 and body["cancelling"] is True and body["startedFrom"] == "elsewhere"
+        assert cli.wait(60) == -signal.SIGINT
+        assert store.get_job("cli-run")["state"] == "RUNNING"  # a CLI run records its own end; this one could not
+    finally:
+        for process in (cli, kernel):
+            process.kill()
+            process.wait()
 
 
 # -- authentication -----------------------------------------------------------------------

@@ -75,6 +75,9 @@ def test_a_job_keeps_running_after_the_server_is_stopped(tmp_path, bnb_home):
             headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 201
+            answer = json.loads(response.read())
+        # A command app: its local cluster is threads of the job's process (bytenite_nb.cluster), as the server says.
+        assert answer["runsOn"] == "A local Dask cluster in the job's own process: 1 thread, waiting on the app's processes."
 
         store = JobStore(str(bnb_home / "jobs.sqlite"))
         wait_until(lambda: (store.get_job("gated") or {}).get("state") == "RUNNING", "the job to run")

@@ -20,10 +20,12 @@ def _jupyter_labextension_paths() -> list[dict]:
 
 
 def _load_jupyter_server_extension(server_app) -> None:
-    """Register the handlers over a :class:`~.manager.JobManager` for the server's root dir."""
-    from .handlers import setup_handlers
+    """Register the handlers over a :class:`~.manager.JobManager` for the server's
+    root dir, and run its reaper of job processes in the background."""
+    from .handlers import setup_handlers, supervise_in_background
     from .manager import JobManager
 
     manager = JobManager(server_app.root_dir, log=server_app.log)
     setup_handlers(server_app.web_app, manager)
+    supervise_in_background(server_app.io_loop, manager)
     server_app.log.info("bytenite-nb: REST handlers registered under /bytenite-nb/")

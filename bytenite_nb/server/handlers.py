@@ -1,5 +1,7 @@
 """REST handlers under ``/bytenite-nb/``: decode the request, call the
-:class:`~.manager.JobManager`, encode the answer. Nothing else happens here.
+:class:`~.manager.JobManager`, encode the answer. Nothing else happens here,
+but for the schedule of the manager's reaper on the server's event loop
+(:func:`supervise_in_background`): no request writes a job's records as a side effect.
 
 Every handler requires Jupyter's authentication (``@tornado.web.authenticated``
 on every method). Errors come back as JSON with the library's own message::
@@ -30,12 +32,15 @@ import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import tornado.ioloop
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobConflict, JobNotFound, JobValidationError
-from .manager import CHUNK_PAGE_LIMIT, CHUNK_PAGE_MAX, JobManager
+from .manager import JobManager
+from .present import CHUNK_PAGE_LIMIT, CHUNK_PAGE_MAX
+from .processes import REAP_INTERVAL_SECONDS
 
 NAMESPACE = "bytenite-nb"
 JOB_ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
@@ -222,3 +227,19 @@ def setup_handlers(web_app, manager: JobManager) -> None:
     base_url = web_app.settings["base_url"]
     handlers = [(url_path_join(base_url, NAMESPACE, route) + "/?$", handler) for route, handler in ROUTES]
     web_app.add_handlers(".*$", handlers)
+
+
+def supervise_in_background(io_loop, manager: JobManager) -> tornado.ioloop.PeriodicCallback:
+    """Run the manager's reaper (:meth:`JobManager.supervise`) every
+    ``REAP_INTERVAL_SECONDS`` on ``io_loop``, off the loop itself; it stops with the loop."""
+
+    async def supervise() -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(_blocking, manager.supervise)
+        except Exception:
+            if manager.log:
+                manager.log.exception("bytenite-nb: the job process reaper failed; it runs again")
+
+    callback = tornado.ioloop.PeriodicCallback(supervise, REAP_INTERVAL_SECONDS * 1000)
+    io_loop.add_callback(callback.start)
+    return callback

@@ -2,7 +2,7 @@
 
     python -m bytenite_nb.server.launcher LAUNCH_DIR  < {"launch": {...}, "job": {...}}
 
-The server (:class:`~bytenite_nb.server.manager.JobManager`) writes the
+The server (:class:`~bytenite_nb.server.processes.JobProcesses`) writes the
 complete job, credentials included, and its launch settings as one JSON
 object to this process's stdin and closes it; the launcher reads it before
 anything else, so the job's secrets are never in a file. ``LAUNCH_DIR``

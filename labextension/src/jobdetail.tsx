@@ -157,6 +157,7 @@ function JobDetailView(props: {
                   dashboard
                 </a>
               )}
+              {job.runsOn && <div className="bnb-Muted bnb-Detail-runsOn">{job.runsOn}</div>}
             </td>
           </tr>
         </tbody>

@@ -96,6 +96,8 @@ export interface IJobSummary {
   startedFrom: 'jupyterlab' | 'elsewhere';
   jobFile: string | null;
   scheduler: string | null;
+  /** Where the server said the job would run when it was submitted, in its words (null if started elsewhere). */
+  runsOn: string | null;
   canRerun: boolean;
   canCancel: boolean;
 }
@@ -144,6 +146,8 @@ export interface IClusterInfo {
   kind: 'local' | 'scheduler';
   address: string | null;
   source: string;
+  /** Where jobs run, in the server's words: the sidebar shows them as they are. */
+  description: string;
   dashboard?: string | null;
   /** Something about the configuration the user should know (a Dask Gateway that is not used...). */
   note?: string;

@@ -9,6 +9,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { api, ApiError } from './api';
+import { ClusterView } from './cluster';
 import { ComponentEntry } from './components';
 import {
   formatDuration,
@@ -200,10 +201,6 @@ function ClusterSection(props: { address: string }): JSX.Element {
     const timer = window.setInterval(load, CLUSTER_REFRESH_MS);
     return () => window.clearInterval(timer);
   }, [load]);
-  const describe = (i: IClusterInfo) =>
-    i.kind === 'local'
-      ? 'A local Dask cluster started for each job (processes on this machine).'
-      : `Dask scheduler ${i.address} (${i.source}).`;
   return (
     <Section
       title="Cluster"
@@ -215,36 +212,7 @@ function ClusterSection(props: { address: string }): JSX.Element {
       }
     >
       {error && <div className="bnb-Error">{error}</div>}
-      {info && (
-        <div className="bnb-Cluster" data-kind={info.kind}>
-          <div>{describe(info)}</div>
-          {info.note && <div className="bnb-Cluster-note bnb-Muted">{info.note}</div>}
-          {info.kind === 'scheduler' &&
-            (info.dashboard ? (
-              <a href={info.dashboard} target="_blank" rel="noreferrer">
-                Dask dashboard
-              </a>
-            ) : (
-              <div className="bnb-Muted">The scheduler does not answer, or has no dashboard.</div>
-            ))}
-          {info.running.length > 0 && (
-            <ul className="bnb-Cluster-running">
-              {info.running.map(r => (
-                <li key={r.id}>
-                  {r.name || r.id}:{' '}
-                  {r.dashboard ? (
-                    <a href={r.dashboard} target="_blank" rel="noreferrer">
-                      dashboard
-                    </a>
-                  ) : (
-                    'no dashboard'
-                  )}
-                </li>
-              ))}
-            </ul>
-          )}
-        </div>
-      )}
+      {info && <ClusterView info={info} />}
     </Section>
   );
 }
