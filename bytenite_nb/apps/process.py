@@ -117,7 +117,17 @@ def run_command(argv: list[str], *, env: dict[str, str], cwd: str, job_id: str |
     The environment is exactly ``env`` (partitioner and assembler engines get
     a contract of their own, not an app's).
 
-    >>> # run_command(["sh", "split.sh"], env=env, cwd="/engine/app", job_id=None, timeout=None, log_dir=logs)
+    >>> import tempfile
+    >>> logs = tempfile.mkdtemp()
+    >>> run_command(["sh", "-c", "echo x; echo y >&2; exit 0"], env={}, cwd=logs, job_id=None, timeout=10,
+    ...             log_dir=logs)
+    >>> open(os.path.join(logs, "stdout.log")).read(), open(os.path.join(logs, "stderr.log")).read()
+    ('x\\n', 'y\\n')
+    >>> run_command(["sh", "-c", "yes | head -c 3000000"], env={}, cwd=logs, job_id=None, timeout=10,
+    ...             log_dir=logs, max_output=2**20, what="a loud app")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AppOutputTooLarge: a loud app printed more than 1 MiB to stdout and stderr ...
     """
     stdout_path = os.path.join(log_dir, "stdout.log")
     stderr_path = os.path.join(log_dir, "stderr.log")
