@@ -335,7 +335,7 @@ def test_app_python_reference_errors():
     job = bn.Job(source="x", app={"python": "os.path:basename"}, destination="y")
     with pytest.raises(JobValidationError) as e:
         job.validate(check_storage=False)
-    assert "must accept (chunk_path, results_dir, params)" in str(e.value)
+    assert "must accept (chunk_path, results_dir, params[, chunk_info])" in str(e.value)
 
 
 def test_python_file_reference_relative_to_job(tmp_path, text_file):

@@ -89,6 +89,8 @@ class TaskContext:
     log_dir: str
     #: bytes the app may print (stdout and stderr together) before the attempt is stopped
     max_output: int | None = None
+    #: what the chunk covers (:meth:`~bytenite_nb.partitioners.ChunkRef.info`): ``CHUNK_INFO``
+    chunk_info: dict | None = None
 
     def env(self) -> dict[str, str]:
         """The runtime contract as environment variables."""
@@ -97,6 +99,7 @@ class TaskContext:
             "TASK_RESULTS_DIR": self.results_dir,
             "APP_PARAMS": json.dumps(self.params),
             "CHUNK_NUMBER": str(self.chunk_number),
+            "CHUNK_INFO": json.dumps(self.chunk_info or {"index": self.chunk_number}),
             "SHARED_CACHE_DIR": self.shared_cache_dir,
             "USER_CACHE_DIR": self.user_cache_dir,
             "BYTENITE_NB_JOB_ID": self.job_id,

@@ -6,7 +6,8 @@ into its ``parameters`` cell:
 - ``chunk_path``: the chunk's data (``TASK_DIR/data.bin``);
 - ``results_dir``: where the notebook writes its result files;
 - ``params``: the app params (without the ones whose names look like secrets);
-- ``chunk_number``: 0..N-1.
+- ``chunk_number``: 0..N-1;
+- ``chunk_info``: what the chunk covers (``CHUNK_INFO``).
 
 The kernel also gets the whole runtime contract as environment variables
 (``TASK_DIR``, ``TASK_RESULTS_DIR``, ``APP_PARAMS``, ``CHUNK_NUMBER``...), which is
@@ -240,7 +241,8 @@ class NotebookApp(App):
             raise AppError(f"notebook {self.name}: cannot read {redact_text(self.url)}: {exc}") from exc
         kernel = self.kernel or (nb.metadata.get("kernelspec") or {}).get("name") or "python3"
         parameters = {"chunk_path": ctx.chunk_path, "results_dir": ctx.results_dir,
-                      "params": injected_params(ctx.params), "chunk_number": ctx.chunk_number}
+                      "params": injected_params(ctx.params), "chunk_number": ctx.chunk_number,
+                      "chunk_info": ctx.chunk_info or {"index": ctx.chunk_number}}
         with control.supervised(ctx.job_id, ctx.timeout) as attempt:
             # The kernel is started here, in its own process group, with the contract in its
             # environment: a timeout or a cancel kills it at any instant.

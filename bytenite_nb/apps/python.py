@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import functools
 import inspect
 import os
 import sys
@@ -78,6 +79,23 @@ def _load_file(path: str):
 def function_ref(fn: Callable) -> str:
     """``"module:qualname"`` for a function (what a job file stores)."""
     return f"{getattr(fn, '__module__', '__main__')}:{getattr(fn, '__qualname__', getattr(fn, '__name__', 'fn'))}"
+
+
+@functools.lru_cache(maxsize=256)
+def takes_chunk_info(fn: Callable) -> bool:
+    """Whether ``fn`` accepts a ``chunk_info`` keyword (then it gets what the chunk
+    covers, as ``CHUNK_INFO`` tells process apps).
+
+    >>> takes_chunk_info(lambda chunk_path, results_dir, params, chunk_info: None)
+    True
+    >>> takes_chunk_info(lambda chunk_path, results_dir, params: None)
+    False
+    """
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "chunk_info" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 class PythonApp(App):
@@ -143,9 +161,11 @@ class PythonApp(App):
         if self.schema is None and isinstance(getattr(fn, "schema", None), dict):
             self.schema = fn.schema  # a function may carry its params schema
         try:
-            inspect.signature(fn).bind("chunk_path", "results_dir", {})
+            extra = {"chunk_info": {}} if takes_chunk_info(fn) else {}
+            inspect.signature(fn).bind("chunk_path", "results_dir", {}, **extra)
         except TypeError:
-            return [FieldError(f"{field}.python", f"{function_ref(fn)} must accept (chunk_path, results_dir, params)")]
+            return [FieldError(f"{field}.python", f"{function_ref(fn)} must accept (chunk_path, results_dir, params"
+                                                  "[, chunk_info])")]
         except ValueError:
             pass  # builtins without a signature
         return []
@@ -156,7 +176,10 @@ class PythonApp(App):
         try:
             with control.supervised(ctx.job_id, ctx.timeout, python=True) as attempt:
                 try:
-                    out = fn(ctx.chunk_path, ctx.results_dir, ctx.params)
+                    if takes_chunk_info(fn):
+                        out = fn(ctx.chunk_path, ctx.results_dir, ctx.params, chunk_info=ctx.chunk_info or {})
+                    else:
+                        out = fn(ctx.chunk_path, ctx.results_dir, ctx.params)
                 except (TaskTimeoutError, TaskCancelled):
                     if attempt.reason is None:
                         raise  # raised by the function itself

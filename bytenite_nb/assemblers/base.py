@@ -69,10 +69,12 @@ class ResultFile:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """The committed results of one chunk."""
+    """The committed results of one chunk, with what the chunk covered (``info``,
+    as an app saw it in ``CHUNK_INFO``)."""
 
     index: int
     files: tuple[ResultFile, ...]
+    info: dict = field(default_factory=dict, compare=False)
 
     def file(self, name: str) -> ResultFile:
         for f in self.files:

@@ -5,10 +5,78 @@ from __future__ import annotations
 import fnmatch
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..transfer import BUFFER, combine_crc32c, copy_range, current_checksum, new_checksum
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from ..exceptions import AssemblyError
+from .base import Assembler, ResultFile, output_path
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A result file from byte ``skip`` on (after its header line)."""
+
+    file: ResultFile
+    skip: int
+
+    @property
+    def size(self) -> int:
+        return self.file.size - self.skip
+
+
+#: a header line longer than this is taken for a file that has none
+MAX_HEADER = 1 * 2**20
+
+
+def header_length(f: ResultFile) -> int:
+    """The length in bytes of the first line of ``f``, its newline included; a
+    ``"``-quoted field may hold newlines (as CSV writes them).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "wb").write(b'a,"b\\nc"\\n1,2\\n')
+    >>> header_length(ResultFile(name="t.csv", size=14, url="file://" + path, local_path=path))
+    8
+    """
+    quoted, seen = False, 0
+    with f.open() as src:
+        while seen < MAX_HEADER:
+            block = src.read(65536)
+            if not block:
+                return seen  # one line, no newline at its end: all header
+            for i, byte in enumerate(block):
+                if byte == 0x22:  # '"'
+                    quoted = not quoted
+                elif byte == 0x0A and not quoted:
+                    return seen + i + 1
+            seen += len(block)
+    raise AssemblyError(f"{f.name}: no end of a header line in its first {MAX_HEADER // 2**20} MiB "
+                        "(is it a table with a header?)")
+
+
+def _drop_repeated_headers(parts: list, results) -> list:
+    """``parts`` with the header line of every file but the first one left out,
+    each checked to be the same as the first."""
+    chunk_of = {id(f): chunk.index for chunk in results for f in chunk.files}
+    out, first = [], None
+    for part in parts:
+        if isinstance(part, bytes):
+            out.append(part)
+            continue
+        length = header_length(part)
+        with part.open() as src:
+            header = src.read(length)
+        if first is None:
+            first = (header, part, chunk_of.get(id(part)))
+            out.append(Tail(part, 0))
+            continue
+        if header != first[0]:
+            raise AssemblyError(
+                f"chunk {chunk_of.get(id(part))} ({part.name}): its header {header[:200]!r} differs from "
+                f"chunk {first[2]}'s ({first[1].name}: {first[0][:200]!r})")
+        out.append(Tail(part, length))
+    return out
 
 
 class Concat(Assembler):
@@ -16,7 +84,11 @@ class Concat(Assembler):
     order within a chunk), into one output file ``output_name`` (default:
     ``output`` with the extension of the first result, e.g. ``output.txt``).
     ``pattern`` keeps only the result files whose name matches a glob;
-    ``separator`` is written between chunks."""
+    ``separator`` is written between chunks. ``header: true`` is for tables
+    (CSV, TSV): only the first file's header line is kept, and every other
+    file's header must be the same (a header is the first line, read
+    CSV-aware: a quoted field may hold a newline), so ``rows`` -> ``identity``
+    -> ``concat`` gives back the input byte for byte."""
 
     schema = {
         "type": "object",
@@ -25,6 +97,8 @@ class Concat(Assembler):
             "pattern": {"type": "string", "description": "Only result files matching this glob."},
             "separator": {"type": "string", "default": "",
                           "description": "Text written between chunks."},
+            "header": {"type": "boolean", "default": False,
+                       "description": "The results are tables with a header line: keep the first one only."},
         },
         "additionalProperties": False,
     }
@@ -43,13 +117,16 @@ class Concat(Assembler):
                     parts.append(separator)
                 previous_chunk = chunk.index
                 parts.append(f)
-        files = [p for p in parts if not isinstance(p, bytes)]
+        if params.get("header"):
+            parts = _drop_repeated_headers(parts, results)
+        files = [p.file if isinstance(p, Tail) else p for p in parts if not isinstance(p, bytes)]
         name = params.get("output_name")
         if not name:
             name = "output" + (os.path.splitext(files[0].name)[1] if files else "")
         path = output_path(output_dir, name)
         algorithm = current_checksum()
         if all(f.local_path for f in files):
+            parts = [p if isinstance(p, (bytes, Tail)) else Tail(p, 0) for p in parts]
             return {name: _write_local(path, parts, algorithm)}
         digest = new_checksum(algorithm)  # computed on the way: the output is never read back
         with open(path, "wb") as out:
@@ -58,7 +135,9 @@ class Concat(Assembler):
                     out.write(part)
                     digest.update(part)
                     continue
-                with part.open() as src:
+                tail = part if isinstance(part, Tail) else Tail(part, 0)
+                with tail.file.open() as src:
+                    src.seek(tail.skip)
                     while data := src.read(BUFFER):
                         out.write(data)
                         digest.update(data)
@@ -78,7 +157,7 @@ def _write_local(path: str, parts: list, algorithm: str) -> str:
     values of consecutive ranges combine into the crc32c of the whole; sha256
     cannot be combined, so it is one range.
     """
-    sizes = [len(p) if isinstance(p, bytes) else p.size for p in parts]
+    sizes = [len(p) if isinstance(p, bytes) else p.size for p in parts]  # p: bytes or Tail
     total = sum(sizes)
     threads = min(os.cpu_count() or 1, 4) if algorithm == "crc32c" and total >= PARALLEL_MIN else 1
     bounds = [total * i // threads for i in range(threads + 1)]
@@ -103,7 +182,7 @@ def _write_local(path: str, parts: list, algorithm: str) -> str:
                     out.write(part[start:end])
                     digest.update(part[start:end])
                 else:
-                    copy_range(part.local_path, out, start, end, digest)
+                    copy_range(part.file.local_path, out, part.skip + start, part.skip + end, digest)
         return digest.hexdigest()
 
     if threads == 1:

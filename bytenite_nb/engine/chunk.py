@@ -14,60 +14,16 @@ from __future__ import annotations
 
 import os
 import time
-import zipfile
-
-from fsspec.core import url_to_fs
 
 from .. import config as _config
 from ..apps.base import TaskContext
-from ..exceptions import PartitionError, RetriesExhausted, TaskCancelled
-from ..transfer import copy_range, copy_stream, safe_join
-from ..partitioners.base import ChunkRef
+from ..exceptions import RetriesExhausted, TaskCancelled
+from ..partitioners.base import ChunkRef, Partitioner
 from .. import supervision as control
 from . import events
 from .retry import run_with_retries
 from .staging import Staging
 from .task_folders import empty_folder, ensure_dir, task_root
-
-
-def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
-    """Write the bytes of chunk ``ref`` to the local file ``dest``; return its size.
-
-    A byte range is read with ranged reads (positioned reads for local files),
-    several member files become a zip archive, a chunk without data an empty file.
-    """
-    options = storage_options or {}
-    if os.path.lexists(dest):
-        os.unlink(dest)  # never write through a link an earlier attempt's app made
-    if ref.members:
-        with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for url, name in zip(ref.members, ref.names or [os.path.basename(m) for m in ref.members]):
-                safe_join("/", name)  # refuse member names that would escape on extraction
-                fs, path = url_to_fs(url, **options)
-                with fs.open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as out:
-                    copy_stream(src, out)
-        return os.path.getsize(dest)
-    if ref.url is None:
-        open(dest, "wb").close()
-        return 0
-    fs, path = url_to_fs(ref.url, **options)
-    want = None if ref.end is None else ref.end - ref.start
-    with open(dest, "wb") as out:
-        if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
-            try:
-                got = copy_range(path, out, ref.start, ref.end)
-            except OSError as exc:
-                raise PartitionError(f"chunk {ref.index}: cannot read {ref.describe()}: {exc}") from exc
-        else:
-            with fs.open(path, "rb") as src:
-                if ref.start:
-                    src.seek(ref.start)
-                got = copy_stream(src, out, want)
-    if want is not None and got != want:
-        raise PartitionError(
-            f"chunk {ref.index}: {ref.url} ended at offset {ref.start + got}, expected bytes up to {ref.end} "
-            "(did the source change after planning?)")
-    return got
 
 
 class ChunkOutcome(dict):
@@ -82,11 +38,18 @@ class ChunkOutcome(dict):
         return ChunkOutcome, (dict(self),)
 
 
+def materialise(ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
+    """Write the bytes of chunk ``ref`` to ``dest`` as a partitioner of plain references
+    does (see :meth:`bytenite_nb.partitioners.Partitioner.materialise`)."""
+    return Partitioner.materialise(Partitioner(), ref, dest, storage_options)
+
+
 def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
     """Run the app on one chunk, with retries, and commit its results. Returns the outcome:
     ``{"index", "state": "DONE"|"FAILED"|"CANCELLED", "attempts", "duration", "error"...}``."""
     started = time.time()
     index = ref.index
+    info = ref.info()
     staging = Staging.of(spec, job_id)
     cfg = spec.config
     shared_cache = ensure_dir(_config.shared_cache_dir())
@@ -101,12 +64,12 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
         task_dir, log_dir = os.path.join(root, "task"), os.path.join(root, "logs")
         try:
             chunk_path = os.path.join(task_dir, "data.bin")
-            materialise(ref, chunk_path, spec.source.storage_options)
+            spec.partitioner.materialise(ref, chunk_path, spec.source.storage_options)
             ctx = TaskContext(
                 job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
                 results_dir=results_dir, params=spec.app_params, timeout=cfg.get("taskTimeout"),
                 shared_cache_dir=shared_cache, user_cache_dir=user_cache, log_dir=log_dir,
-                max_output=int(cfg.get("maxAppOutput", 256) * 2**20))
+                max_output=int(cfg.get("maxAppOutput", 256) * 2**20), chunk_info=info)
             spec.app.run(ctx)
             control.check_cancelled(job_id)
             return staging.commit(index, token, results_dir, {"attempts": n})

@@ -226,13 +226,14 @@ class Staging:
         missing = [i for i in indices if i not in records]
         if missing:
             raise FileNotFoundError(f"chunk(s) {missing[:10]} of job {self.job_id} are not committed")
-        return [self._result(records[i]) for i in indices]
+        plan = {ref.index: ref for ref in self.load_plan() or []}
+        return [self._result(records[i], plan[i].info() if i in plan else {"index": i}) for i in indices]
 
     def _local_path(self, path: str) -> str | None:
         """Where a staged file can be read without a download (None: it cannot)."""
         return None
 
-    def _result(self, marker: dict) -> ChunkResult:
+    def _result(self, marker: dict, info: dict) -> ChunkResult:
         index = marker["index"]
         folder = self._p("results", f"{index:08d}-{marker['token']}")
         files = []
@@ -240,7 +241,7 @@ class Staging:
             path = f"{folder}/{name}"
             files.append(ResultFile(name=name, size=size, url=self.fs.unstrip_protocol(path),
                                     local_path=self._local_path(path), storage_options=self.storage_options))
-        return ChunkResult(index=index, files=tuple(files))
+        return ChunkResult(index=index, files=tuple(files), info=info)
 
 
 class LocalStaging(Staging):

@@ -84,6 +84,24 @@ class ChunkRef:
             meta=d.get("meta") or {},
         )
 
+    def info(self) -> dict:
+        """What an app, an assembler and a preview learn of this chunk (``CHUNK_INFO``):
+        its number, what it covers, its byte range or member names, and whatever
+        its partitioner put in ``meta`` (a row range, a time window, a key...).
+
+        >>> ChunkRef(index=2, url="file:///d/in.csv", start=10, end=20, meta={"rows": [5, 9]}).info()
+        {'index': 2, 'covers': 'file:///d/in.csv[10:20]', 'url': 'file:///d/in.csv', 'start': 10, 'end': 20, 'rows': [5, 9]}
+        """
+        out: dict = {"index": self.index, "covers": self.describe()}
+        if self.url is not None:
+            out.update(url=self.url, start=self.start, end=self.end)
+        if self.names:
+            out["names"] = list(self.names)
+        if self.label:
+            out["label"] = self.label
+        out.update(self.meta)
+        return out
+
     def numbered(self, index: int) -> "ChunkRef":
         return dataclasses.replace(self, index=index)
 
@@ -142,6 +160,61 @@ class Partitioner:
 
     def plan(self, source: Source, params: dict) -> Iterable[ChunkRef]:
         raise NotImplementedError
+
+    def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
+        """Write the bytes of chunk ``ref`` to the local file ``dest`` on the worker
+        that runs it; return the size. A byte range is read with ranged reads
+        (positioned reads for local files), member files become a zip archive, a
+        chunk without data an empty file. A partitioner whose chunks need
+        rewriting (a header to repeat, brackets around JSON objects) overrides it.
+
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(folder, "in.txt"), "w").write("hello world")
+        >>> ref = ChunkRef(index=0, url="file://" + os.path.join(folder, "in.txt"), start=6, end=11)
+        >>> Partitioner().materialise(ref, os.path.join(folder, "data.bin")), open(os.path.join(folder, "data.bin")).read()
+        (5, 'world')
+        """
+        import os
+        import zipfile
+
+        from fsspec.core import url_to_fs
+
+        from ..exceptions import PartitionError
+        from ..transfer import copy_range, copy_stream, safe_join
+
+        options = storage_options or {}
+        if os.path.lexists(dest):
+            os.unlink(dest)  # never write through a link an earlier attempt's app made
+        if ref.members:
+            with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for url, name in zip(ref.members, ref.names or [os.path.basename(m) for m in ref.members]):
+                    safe_join("/", name)  # refuse member names that would escape on extraction
+                    fs, path = url_to_fs(url, **options)
+                    with fs.open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as out:
+                        copy_stream(src, out)
+            return os.path.getsize(dest)
+        if ref.url is None:
+            open(dest, "wb").close()
+            return 0
+        fs, path = url_to_fs(ref.url, **options)
+        want = None if ref.end is None else ref.end - ref.start
+        with open(dest, "wb") as out:
+            if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+                try:
+                    got = copy_range(path, out, ref.start, ref.end)
+                except OSError as exc:
+                    raise PartitionError(f"chunk {ref.index}: cannot read {ref.describe()}: {exc}") from exc
+            else:
+                with fs.open(path, "rb") as src:
+                    if ref.start:
+                        src.seek(ref.start)
+                    got = copy_stream(src, out, want)
+        if want is not None and got != want:
+            raise PartitionError(
+                f"chunk {ref.index}: {ref.url} ended at offset {ref.start + got}, expected bytes up to {ref.end} "
+                "(did the source change after planning?)")
+        return got
 
 
 class FunctionPartitioner(Partitioner):
