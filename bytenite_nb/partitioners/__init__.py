@@ -12,6 +12,7 @@ BUILTINS = {
     "replicate": "bytenite_nb.partitioners.replicate:Replicate",
     "files": "bytenite_nb.partitioners.files:Files",
     "split-lines": "bytenite_nb.partitioners.split_lines:SplitLines",
+    "rows": "bytenite_nb.partitioners.rows:Rows",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
