@@ -29,7 +29,8 @@ BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator"},
-                  "zip": {"archive_name", "compression"}},
+                  "zip": {"archive_name", "compression"},
+                  "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
