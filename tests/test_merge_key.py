@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult, ResultFile
 from bytenite_nb.assemblers.merge_key import MergeKey
-from bytenite_nb.exceptions import AssemblyError, FieldError, JobFailed, JobValidationError
+from bytenite_nb.exceptions import FieldError, JobFailed, JobValidationError
 
 TEXT = """the quick brown fox jumps over the lazy dog
 The dog barks, the fox runs; 007 and 7 are not the same word
@@ -159,35 +159,36 @@ def same(a, b) -> bool:
     return a == b
 
 
+AGGREGATIONS = ["sum", "min", "max", "first", "last", "count", "mean"]
+
 rows_strategy = st.lists(
     st.fixed_dictionaries({
         "k": st.sampled_from(["a", "b", "c", "d e", "é", "007", "7"]),
-        "x": st.one_of(st.none(), st.integers(-10**6, 10**6)),
-        "y": st.one_of(st.none(), st.integers(-100, 100)),
-    }),
+        "v": st.one_of(st.none(), st.integers(-10**6, 10**6)),
+    }).map(lambda r: {"k": r["k"], **{f"v_{a}": r["v"] for a in AGGREGATIONS}}),
     min_size=1, max_size=60,
 )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=rows_strategy, cuts=st.lists(st.integers(0, 60), max_size=6),
-       aggregation=st.sampled_from(["sum", "min", "max", "first", "last", "count", "mean"]),
        out_fmt=st.sampled_from(["jsonl", "parquet", "csv"]))
-def test_merging_chunks_equals_aggregating_the_whole_table(tmp_path_factory, fmt, rows, cuts, aggregation, out_fmt):
+def test_merging_chunks_equals_aggregating_the_whole_table(tmp_path_factory, fmt, rows, cuts, out_fmt):
     folder = str(tmp_path_factory.mktemp("chunks"))
     bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
     ext = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}[fmt]
-    results = [write_result(folder, i, "part" + ext, rows[lo:hi], ["k", "x", "y"], fmt)
+    columns = list(rows[0])
+    results = [write_result(folder, i, "part" + ext, rows[lo:hi], columns, fmt)
                for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
-    # "y" is always summed: a second column folded alongside the one tested
-    aggregations = {"x": aggregation, "y": "sum"}
+    # The same values under every aggregation, one column each.
+    aggregations = {f"v_{a}": a for a in AGGREGATIONS}
     MergeKey().assemble(results, folder, {"on": "k", "aggregations": aggregations, "format": out_fmt})
-    got = read_output(os.path.join(folder, "output." + ("csv" if out_fmt == "csv" else out_fmt)), out_fmt)
+    got = read_output(os.path.join(folder, "output." + out_fmt), out_fmt)
     want = python_aggregate(rows, ["k"], aggregations)
     assert [r["k"] for r in got] == [r["k"] for r in want]
     for g, w in zip(got, want):
-        assert all(same(g[c], w[c]) for c in ("x", "y")), (g, w)
+        assert all(same(g[c], w[c]) for c in aggregations), (g, w)
 
 
 def test_mean_is_over_all_rows_not_a_mean_of_chunk_means(tmp_path):
@@ -247,53 +248,34 @@ def write_table_app(chunk_path, results_dir, params):
         f.write(params["tables"][n])
 
 
-def assert_fails_untouched(job, out, message: str):
+GOOD = "word,count\nto,1\n"
+FIRST_JSON = '{"word": "to", "count": 1, "tag": "x"}\n'
+
+
+@pytest.mark.parametrize("tables, name, assembler, message", [
+    pytest.param({"0": GOOD, "1": GOOD, "2": GOOD, "3": "term,count\nbe,2\n"}, "part.csv", {},
+                  'chunk 3 (part.csv): no column "word"', id="missing-key-column"),
+    pytest.param({"0": GOOD, "1": "word,n\nbe,2\n"}, "part.csv", {},
+                  'params.assembler.aggregations.count: no column "count" in chunk 1 (part.csv)',
+                  id="missing-aggregated-column"),
+    pytest.param({"0": GOOD, "1": 'word,count\nto,1\n"multi\nline",2\nbe,3,extra\n'}, "part.csv", {},
+                  "chunk 1 (part.csv), line 5: expected 2 columns, got 3", id="ragged-csv"),
+    pytest.param({"0": GOOD, "1": "word,count\nbe,many\n"}, "part.csv", {},
+                  'chunk 1 (part.csv): column "count" holds string, sum needs numbers', id="text-summed"),
+    pytest.param({"0": FIRST_JSON, "1": FIRST_JSON, "2": '{"word": "be", "count": 2, "tag": 5}\n'}, "part.jsonl",
+                  {"aggregations": {"count": "sum", "tag": "first"}},
+                  'chunk 2 (part.jsonl): column "tag" holds int64, earlier results string', id="types-clash"),
+    pytest.param({"0": '{"word": "to", "count": 1}\n{"word": "be"\n'}, "part.jsonl", {},
+                  "chunk 0 (part.jsonl): not valid jsonl", id="invalid-json-lines"),
+    pytest.param({"0": GOOD}, "part.csv", {"aggregations": {"word": "count"}},
+                  'params.assembler.aggregations.word: "word" is a key column', id="key-aggregated"),
+])
+def test_bad_results_fail_the_job_and_leave_the_destination_untouched(tmp_path, tables, name, assembler, message):
+    job, out = failing_job(tmp_path, tables, name=name, **assembler)
     with pytest.raises(JobFailed) as info:
         job.run(scheduler="sync")
     assert message in str(info.value)
     assert sorted(os.listdir(out)) == ["before.txt"]  # no output, no _SUCCESS
-
-
-GOOD = "word,count\nto,1\n"
-
-
-def test_missing_key_column_names_chunk_and_file(tmp_path):
-    job, out = failing_job(tmp_path, {"0": GOOD, "1": GOOD, "2": GOOD, "3": "term,count\nbe,2\n"})
-    assert_fails_untouched(job, out, 'chunk 3 (part.csv): no column "word"')
-
-
-def test_missing_aggregated_column_names_the_param(tmp_path):
-    job, out = failing_job(tmp_path, {"0": GOOD, "1": "word,n\nbe,2\n"})
-    assert_fails_untouched(job, out, 'params.assembler.aggregations.count: no column "count" in chunk 1 (part.csv)')
-
-
-def test_ragged_csv_names_file_and_line(tmp_path):
-    ragged = 'word,count\nto,1\n"multi\nline",2\nbe,3,extra\n'
-    job, out = failing_job(tmp_path, {"0": GOOD, "1": ragged})
-    assert_fails_untouched(job, out, "chunk 1 (part.csv), line 5: expected 2 columns, got 3")
-
-
-def test_text_where_numbers_are_summed(tmp_path):
-    job, out = failing_job(tmp_path, {"0": GOOD, "1": "word,count\nbe,many\n"})
-    assert_fails_untouched(job, out, 'chunk 1 (part.csv): column "count" holds string, sum needs numbers')
-
-
-def test_types_that_do_not_combine_name_the_chunk(tmp_path):
-    first = '{"word": "to", "count": 1, "tag": "x"}\n'
-    later = '{"word": "be", "count": 2, "tag": 5}\n'
-    job, out = failing_job(tmp_path, {"0": first, "1": first, "2": later}, name="part.jsonl",
-                           aggregations={"count": "sum", "tag": "first"})
-    assert_fails_untouched(job, out, 'chunk 2 (part.jsonl): column "tag" holds int64, earlier results string')
-
-
-def test_invalid_json_lines(tmp_path):
-    job, out = failing_job(tmp_path, {"0": '{"word": "to", "count": 1}\n{"word": "be"\n'}, name="part.jsonl")
-    assert_fails_untouched(job, out, "chunk 0 (part.jsonl): not valid jsonl")
-
-
-def test_aggregating_a_key_column_is_refused(tmp_path):
-    job, out = failing_job(tmp_path, {"0": GOOD}, aggregations={"word": "count"})
-    assert_fails_untouched(job, out, 'params.assembler.aggregations.word: "word" is a key column')
 
 
 @pytest.mark.parametrize("params, field", [

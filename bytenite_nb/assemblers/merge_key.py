@@ -11,7 +11,7 @@ from ..exceptions import AssemblyError, FieldError
 from ..schema import SAFE_NAME
 from .base import Assembler, ChunkResult, ResultFile, output_path
 
-#: aggregation name -> (what each table contributes per key, how contributions combine)
+#: how the values of a column can combine per key
 AGGREGATIONS = ("sum", "min", "max", "first", "last", "count", "mean")
 FORMATS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}
 #: file extension -> format
