@@ -296,7 +296,7 @@ def read_table(result: ResultFile, chunk: int, given: str | None = None, text_co
             with pa.BufferReader(data) as source:
                 header = pcsv.open_csv(source, parse_options=pcsv.ParseOptions(delimiter=delimiter)).schema.names
             types = {name: pa.string() for name in text_columns if name in header}
-            return pcsv.read_csv(pa.BufferReader(data), read_options=pcsv.ReadOptions(use_threads=False),
+            return pcsv.read_csv(pa.BufferReader(data), read_options=pcsv.ReadOptions(),
                                  parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                                  convert_options=pcsv.ConvertOptions(column_types=types))
         except pa.ArrowInvalid as exc:
