@@ -223,6 +223,10 @@ def test_empty_and_filtered_results(tmp_path):
     MergeKey().assemble(results, str(tmp_path), {"on": "k", "aggregations": {"x": "sum"}, "pattern": "*.csv",
                                                  "format": "tsv"})
     assert (tmp_path / "output.tsv").read_text() == '"k"\t"x"\n"a"\t1\n'
+    # No result file at all: the header alone.
+    MergeKey().assemble([ChunkResult(0, ())], str(tmp_path), {"on": ["k", "j"], "aggregations": {"x": "sum"},
+                                                              "output_name": "none.csv"})
+    assert (tmp_path / "none.csv").read_text() == '"k","j","x"\n'
 
 
 # -- bad inputs ------------------------------------------------------------------------------
