@@ -17,7 +17,7 @@ FORMATS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet
 #: file extension -> format
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".parquet": "parquet", ".pq": "parquet"}
-#: aggregations that need numbers (or, for min and max, anything ordered)
+#: aggregations that need numbers (min and max take anything ordered, text too)
 NUMERIC = ("sum", "mean")
 
 
@@ -88,7 +88,8 @@ class MergeKey(Assembler):
         aggregations = dict(params.get("aggregations") or {})
         for column in aggregations:
             if column in keys:
-                raise FieldError(f"params.assembler.aggregations.{column}", f'"{column}" is a key column (params.assembler.on)')
+                raise FieldError(f"params.assembler.aggregations.{column}",
+                                 f'"{column}" is a key column (params.assembler.on)')
         files = [(chunk.index, f) for chunk in results for f in chunk.files
                  if not params.get("pattern") or fnmatch.fnmatch(f.name, params["pattern"])]
         merger = KeyMerger(keys, aggregations)
