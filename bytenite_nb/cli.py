@@ -149,6 +149,8 @@ def components(kind, as_json):
                 click.echo(f"      {comp.summary}")
             for name, prop in (comp.schema.get("properties") or {}).items():
                 typ = prop.get("type") or ("enum" if "enum" in prop else "")
+                if not typ and prop.get("anyOf"):  # e.g. a name or a list of names: string|array
+                    typ = [branch.get("type", "") for branch in prop["anyOf"]]
                 typ = "|".join(typ) if isinstance(typ, list) else typ
                 default = f" = {json.dumps(prop['default'])}" if "default" in prop else ""
                 click.echo(f"      - {name} ({typ}{default}): {prop.get('description', '')}")

@@ -113,6 +113,7 @@ def test_components_lists_params():
         assert f"  {name}" in done.stdout
     assert "- chunk_size (integer)" in done.stdout
     assert "- num_replicas (integer = 2)" in done.stdout
+    assert "- on (string|array): The key column" in done.stdout  # merge-key's anyOf
     data = json.loads(cli("components", "assembler", "--json").stdout)
     assert {c["name"] for c in data["assembler"]} >= {"concat", "zip", "passthrough"}
     assert data["assembler"][0]["schema"]["type"] == "object"

@@ -30,7 +30,8 @@ BUILTIN = {
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
-                  "zip": {"archive_name", "compression"}},
+                  "zip": {"archive_name", "compression"},
+                  "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -273,7 +274,9 @@ def test_unknown_name_without_a_close_match_lists_what_is_known():
     with pytest.raises(ComponentNotFound) as info:
         registry.assemblers.get("parquet-writer")
     assert "did you mean" not in str(info.value)
-    assert str(info.value) == "unknown assembler 'parquet-writer'; known: concat, passthrough, zip"
+    known = registry.assemblers.names()
+    assert {"concat", "merge-key", "passthrough", "zip"} <= set(known)
+    assert str(info.value) == f"unknown assembler 'parquet-writer'; known: {', '.join(known)}"
 
 
 def test_unloadable_module_reference_names_the_field(tmp_path):
