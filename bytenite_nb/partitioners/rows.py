@@ -39,15 +39,12 @@ def table_format(name: str, given: str | None = None) -> str:
     return fmt
 
 
-def row_ends(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK) -> Iterator[int]:
-    """The byte offsets just after each row of a text table read from ``stream``:
-    after every newline that is not inside a double-quoted field (``quoted``;
-    JSON Lines has none), and the end of a last row without a newline.
-
-    >>> import io
-    >>> list(row_ends(io.BytesIO(b'a,b\\n1,"x\\ny"\\n2,3'), quoted=True, name="t.csv"))
-    [4, 12, 15]
-    """
+def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK):
+    """The byte offsets just after each row of a text table read from ``stream``,
+    as one ascending numpy array per block read: after every newline that is
+    not inside a double-quoted field (``quoted``; JSON Lines has none), and the
+    end of a last row without a newline. Raises :class:`PartitionError` for a
+    quote that is never closed."""
     import numpy as np
 
     offset, inside, last_end, opened_at = 0, False, 0, None
@@ -66,14 +63,66 @@ def row_ends(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK) -> Ite
                 inside = bool((len(quotes) + inside) % 2)
                 if inside:
                     opened_at = offset + int(quotes[-1])
-        for position in newlines.tolist():
-            last_end = offset + position + 1
-            yield last_end
+        if len(newlines):
+            ends = newlines.astype(np.int64) + (offset + 1)
+            last_end = int(ends[-1])
+            yield ends
         offset += len(data)
     if inside:
         raise PartitionError(f"{name}: a quoted field opened near byte {opened_at} is never closed")
     if offset > last_end:
-        yield offset
+        yield np.array([offset], dtype=np.int64)
+
+
+def row_ends(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK) -> Iterator[int]:
+    """Every row end of :func:`row_end_blocks`, one by one.
+
+    >>> import io
+    >>> list(row_ends(io.BytesIO(b'a,b\\n1,"x\\ny"\\n2,3'), quoted=True, name="t.csv"))
+    [4, 12, 15]
+    """
+    for ends in row_end_blocks(stream, quoted=quoted, name=name, block=block):
+        yield from ends.tolist()
+
+
+def cut_points(blocks, start: int, per_rows: int | None, per_bytes: int | None):
+    """``(end, rows)`` of each chunk of whole rows from ``start``: at most
+    ``per_rows`` rows, or the first row end at least ``per_bytes`` past the
+    chunk's start, whichever comes first; ``blocks`` are arrays of row ends.
+
+    >>> import numpy as np
+    >>> list(cut_points([np.array([3, 6, 9]), np.array([12, 15])], 0, 2, None))
+    [(6, 2), (12, 2), (15, 1)]
+    >>> list(cut_points([np.array([3, 6, 9, 12, 15])], 0, None, 7))
+    [(9, 3), (15, 2)]
+    """
+    import numpy as np
+
+    rows, last = 0, None
+    for ends in blocks:
+        pos = 0
+        while pos < len(ends):
+            candidates = []
+            if per_rows:
+                candidates.append(pos + per_rows - rows - 1)
+            if per_bytes:
+                candidates.append(pos + int(np.searchsorted(ends[pos:], start + per_bytes)))
+            cut = min(candidates)
+            if cut >= len(ends):
+                rows += len(ends) - pos
+                break
+            end = int(ends[cut])
+            yield end, rows + cut - pos + 1
+            start, rows, pos = end, 0, cut + 1
+        if len(ends):
+            last = int(ends[-1])
+    if rows:
+        yield last, rows
+
+
+def _chain(*iterables):
+    for iterable in iterables:
+        yield from iterable
 
 
 class Rows(Partitioner):
@@ -109,18 +158,20 @@ class Rows(Partitioner):
                 yield from self._plan_text(source, f, fmt, params.get("header", True), per_rows, per_bytes)
 
     def _plan_text(self, source, f, fmt, header, per_rows, per_bytes):
+        import numpy as np
+
         header = header and fmt != "jsonl"
         with source.open(f.url, block_size=SCAN_BLOCK) as stream:
-            ends = row_ends(stream, quoted=fmt != "jsonl", name=f.name)
-            header_bytes = next(ends, 0) if header else 0
-            start, first_row, rows = header_bytes, 0, 0
-            for end in ends:
-                rows += 1
-                if (per_rows and rows >= per_rows) or (per_bytes and end - start >= per_bytes):
-                    yield self._text_ref(f, fmt, start, end, header_bytes, first_row, first_row + rows)
-                    start, first_row, rows = end, first_row + rows, 0
-            if rows:
+            blocks = row_end_blocks(stream, quoted=fmt != "jsonl", name=f.name)
+            header_bytes = 0
+            if header:
+                first = next(blocks, np.array([], dtype=np.int64))
+                header_bytes = int(first[0]) if len(first) else 0
+                blocks = _chain([first[1:]], blocks)
+            start, first_row = header_bytes, 0
+            for end, rows in cut_points(blocks, header_bytes, per_rows, per_bytes):
                 yield self._text_ref(f, fmt, start, end, header_bytes, first_row, first_row + rows)
+                start, first_row = end, first_row + rows
 
     @staticmethod
     def _text_ref(f, fmt, start, end, header_bytes, first, stop) -> ChunkRef:
@@ -155,7 +206,7 @@ class Rows(Partitioner):
         Parquet, a Parquet file of its row groups)."""
         from fsspec.core import url_to_fs
 
-        from ..transfer import copy_stream
+        from ..transfer import copy_range, copy_stream
 
         if os.path.lexists(dest):
             os.unlink(dest)
@@ -168,11 +219,16 @@ class Rows(Partitioner):
             pq.write_table(table, dest)
             return os.path.getsize(dest)
         header = ref.meta.get("header_bytes", 0)
-        with fs.open(path, "rb") as src, open(dest, "wb") as out:
-            if header:
-                out.write(src.read(header))
-            src.seek(ref.start)
-            got = copy_stream(src, out, ref.end - ref.start)
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        with open(dest, "wb") as out:
+            if local:  # positioned reads, no file object in between
+                copy_range(path, out, 0, header)
+                got = copy_range(path, out, ref.start, ref.end)
+            else:
+                with fs.open(path, "rb") as src:
+                    out.write(src.read(header))
+                    src.seek(ref.start)
+                    got = copy_stream(src, out, ref.end - ref.start)
         if got != ref.end - ref.start:
             raise PartitionError(f"chunk {ref.index}: {ref.label} ended at byte {ref.start + got}, expected "
                                  f"{ref.end} (did the source change after planning?)")
