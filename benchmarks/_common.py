@@ -24,8 +24,14 @@ def text_file(path: str, size: int, seed: int = 1) -> str:
     while len(block) < 8 * 2**20:
         line = b" ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
         block += line + b"\n"
+    return repeat_to_size(path, bytes(block), size)
+
+
+def repeat_to_size(path: str, block: bytes, size: int, head: bytes = b"") -> str:
+    """Write ``head``, then ``block`` again and again until ``size`` bytes, into ``path`` (atomically)."""
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
+        f.write(head)
         written = 0
         while written < size:
             f.write(block)

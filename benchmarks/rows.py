@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 
-from _common import local_cluster, median, report, timed
+from _common import local_cluster, median, repeat_to_size, report, timed
 from throughput import settle
 
 
@@ -36,16 +36,7 @@ def csv_file(path: str, size: int, seed: int = 2) -> str:
         if i % 10 == 0:
             note = f'"{note}, ""quoted""\n{rng.choice(words)}"'
         rows.append(f"{i},{rng.random():.6f},{note}\n")
-    block = "".join(rows).encode()
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(b"id,value,note\n")
-        written = 0
-        while written < size:
-            f.write(block)
-            written += len(block)
-    os.replace(tmp, path)
-    return path
+    return repeat_to_size(path, "".join(rows).encode(), size, head=b"id,value,note\n")
 
 
 def main() -> None:
