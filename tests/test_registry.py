@@ -29,7 +29,9 @@ BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator"},
-                  "zip": {"archive_name", "compression"}},
+                  "zip": {"archive_name", "compression"},
+                  "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
+                                    "sort_buffer"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -272,7 +274,7 @@ def test_unknown_name_without_a_close_match_lists_what_is_known():
     with pytest.raises(ComponentNotFound) as info:
         registry.assemblers.get("parquet-writer")
     assert "did you mean" not in str(info.value)
-    assert str(info.value) == "unknown assembler 'parquet-writer'; known: concat, passthrough, zip"
+    assert str(info.value) == "unknown assembler 'parquet-writer'; known: concat, passthrough, sorted-concat, zip"
 
 
 def test_unloadable_module_reference_names_the_field(tmp_path):

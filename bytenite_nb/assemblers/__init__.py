@@ -11,6 +11,7 @@ BUILTINS = {
     "passthrough": "bytenite_nb.assemblers.passthrough:Passthrough",
     "concat": "bytenite_nb.assemblers.concat:Concat",
     "zip": "bytenite_nb.assemblers.zip:Zip",
+    "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]
