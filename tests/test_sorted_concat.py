@@ -79,11 +79,19 @@ class Staged:
             out.append(ResultFile(name=name, size=len(data), url="file://" + path, local_path=path))
         return ChunkResult(index=index, files=tuple(out))
 
-    def assemble(self, chunks: list[dict[str, bytes]], params: dict, name: str = "output.csv") -> bytes:
+    def assemble(self, chunks: list[dict[str, bytes]], params: dict, name: str = "output.csv",
+                 block: int | None = None) -> bytes:
+        """The output of the assembler on results holding ``chunks``; ``block``: bytes
+        read at a time (tiny blocks cut records, quoted ones too, everywhere)."""
         results = [self.result(i, files) for i, files in enumerate(chunks)]
         out = os.path.join(self.folder, f"out{self.count}")
         os.makedirs(out)
-        checksums = SortedConcat().assemble(results, out, params)
+        default_block = sorted_concat.BLOCK
+        sorted_concat.BLOCK = block or default_block
+        try:
+            checksums = SortedConcat().assemble(results, out, params)
+        finally:
+            sorted_concat.BLOCK = default_block
         with open(os.path.join(out, name), "rb") as f:
             data = f.read()
         if checksums:  # the checksum given is the output's
@@ -179,8 +187,9 @@ def key_function(by, numeric=("score",)):
 @PROPERTY
 @given(rows=st.lists(csv_row, max_size=40), cuts=st.lists(st.integers(0, 40), max_size=6),
        by=st.sampled_from([["name"], ["score"], ["score", "name"], ["note", "score"]]),
-       descending=st.booleans(), terminator=st.sampled_from(["\r\n", "\n"]), delimiter=st.sampled_from([",", "\t"]))
-def test_merge_equals_the_stable_sort_of_everything(staged, rows, cuts, by, descending, terminator, delimiter):
+       descending=st.booleans(), terminator=st.sampled_from(["\r\n", "\n"]), delimiter=st.sampled_from([",", "\t"]),
+       block=st.sampled_from([1, 7, 50, None]))
+def test_merge_equals_the_stable_sort_of_everything(staged, rows, cuts, by, descending, terminator, delimiter, block):
     rows = as_text_rows(rows)
     key = key_function(by)
     chunks = [sorted(c, key=key, reverse=descending) for c in split(rows, cuts)]
@@ -188,7 +197,7 @@ def test_merge_equals_the_stable_sort_of_everything(staged, rows, cuts, by, desc
     files = [{f"part.{ext}": csv_bytes([HEADER, *c], terminator, delimiter)} for c in chunks]
     params = {"by": by if len(by) > 1 else by[0], "descending": descending,
               "types": {"name": "string", "note": "string"}}
-    data = staged.assemble(files, params, f"output.{ext}")
+    data = staged.assemble(files, params, f"output.{ext}", block)
     everything = [r for c in chunks for r in c]
     assert data == csv_bytes([HEADER, *sorted(everything, key=key, reverse=descending)], terminator, delimiter)
 
@@ -196,15 +205,15 @@ def test_merge_equals_the_stable_sort_of_everything(staged, rows, cuts, by, desc
 @PROPERTY
 @given(rows=st.lists(csv_row, max_size=40), cuts=st.lists(st.integers(0, 40), max_size=6),
        by=st.sampled_from([["name"], ["score", "note"]]), descending=st.booleans(),
-       sort_buffer=st.sampled_from([1, 40, 2**20]))
-def test_sort_chunks_sorts_unsorted_results(staged, rows, cuts, by, descending, sort_buffer):
+       sort_buffer=st.sampled_from([1, 40, 2**20]), block=st.sampled_from([3, 30, None]))
+def test_sort_chunks_sorts_unsorted_results(staged, rows, cuts, by, descending, sort_buffer, block):
     rows = as_text_rows(rows)
     key = key_function(by)
     chunks = split(rows, cuts)
     files = [{"part.csv": csv_bytes([HEADER, *c])} for c in chunks]
     params = {"by": by, "descending": descending, "sort_chunks": True, "sort_buffer": sort_buffer,
               "types": {"name": "string", "note": "string"}}
-    data = staged.assemble(files, params)
+    data = staged.assemble(files, params, block=block)
     assert data == csv_bytes([HEADER, *sorted(rows, key=key, reverse=descending)])
 
 
@@ -215,9 +224,10 @@ def test_external_sort_spills_runs_and_merges_them(staged, monkeypatch):
     spilled = []
     spill_run = sorted_concat._TextMerge.spill_run
     monkeypatch.setattr(sorted_concat._TextMerge, "spill_run",
-                        lambda self, batch, source: spilled.append(len(batch)) or spill_run(self, batch, source))
+                        lambda self, pieces, source: spilled.append(sum(len(k) for k, _ in pieces))
+                        or spill_run(self, pieces, source))
     monkeypatch.setattr(sorted_concat, "MERGE_FAN_IN", 4)  # 3 results in ~30 runs: merged in groups first
-    data = staged.assemble(files, {"by": ["score"], "sort_chunks": True, "sort_buffer": 2000})
+    data = staged.assemble(files, {"by": ["score"], "sort_chunks": True, "sort_buffer": 2000}, block=500)
     assert data == csv_bytes([HEADER, *sorted(rows, key=lambda r: int(r[1]))])
     assert len(spilled) > 20 and sum(spilled) == 3000 and max(spilled) < 200
 
@@ -273,8 +283,9 @@ json_row = st.fixed_dictionaries({"name": field_text, "n": st.one_of(st.none(), 
 
 @PROPERTY
 @given(rows=st.lists(json_row, max_size=30), cuts=st.lists(st.integers(0, 30), max_size=5),
-       by=st.sampled_from([["name"], ["n", "name"]]), descending=st.booleans(), sort_chunks=st.booleans())
-def test_json_lines(staged, rows, cuts, by, descending, sort_chunks):
+       by=st.sampled_from([["name"], ["n", "name"]]), descending=st.booleans(), sort_chunks=st.booleans(),
+       block=st.sampled_from([5, None]))
+def test_json_lines(staged, rows, cuts, by, descending, sort_chunks, block):
     def key(r):
         return tuple((float("-inf") if r[c] is None else r[c]) for c in by)
 
@@ -282,7 +293,7 @@ def test_json_lines(staged, rows, cuts, by, descending, sort_chunks):
     files = [{"part.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in c).encode()} for c in chunks]
     params = {"by": by, "descending": descending, "sort_chunks": sort_chunks, "sort_buffer": 100,
               "types": {"n": "number", "name": "string"}}
-    data = staged.assemble(files, params, "output.jsonl")
+    data = staged.assemble(files, params, "output.jsonl", block)
     everything = [r for c in chunks for r in c]
     assert [json.loads(line) for line in data.decode().split("\n")[:-1]] == sorted(everything, key=key,
                                                                                 reverse=descending)

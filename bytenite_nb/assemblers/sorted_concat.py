@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import heapq
 import io
 import json
 import os
 import tempfile
-from itertools import islice
+from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Callable, Iterator
 
@@ -29,19 +28,20 @@ SORT_BUFFER = 64 * 2**20
 #: (spilled), so the open files stay well below the usual limit of 1024
 MERGE_FAN_IN = 128
 
+#: bytes read from a CSV, TSV or JSON Lines result at a time (per input)
+BLOCK = 256 * 2**10
+
 #: rows read from a Parquet file at a time (per input)
 PARQUET_BATCH = 4096
 
-_READ_BUFFER = 2**20
-_first = itemgetter(0)
-_second = itemgetter(1)
+_READ_BUFFER = 0  # unbuffered: blocks of BLOCK bytes are read at once
 _NEG_INF = float("-inf")
 
 
 class SortedConcat(Assembler):
     """Merge result tables that are each sorted by the ``by`` columns into one
     sorted file ``output_name`` (default: ``output`` with the results'
-    extension), streaming: a few rows per result are in memory at a time.
+    extension), streaming: a block of rows per result is in memory at a time.
 
     Formats: CSV (``.csv``), TSV (``.tsv``), JSON Lines (``.jsonl``,
     ``.ndjson``) and Parquet (``.parquet``), from the results' extension unless
@@ -228,15 +228,119 @@ class _Merge:
             runs.append(self.spill_run(pieces, source))
         return runs
 
-    def merged(self, sources: list[_Input]) -> Iterator:
-        """The rows of every source in order: ``(key, row)`` pairs."""
-        return heapq.merge(*(self.rows(s) for s in sources), key=_first, reverse=self.descending)
+    def batches(self, source: _Input) -> Iterator[tuple[list, list]]:
+        """``(keys, rows)`` of ``source``, a block at a time, in file order."""
+        raise NotImplementedError
+
+    def checked_batches(self, source: _Input) -> Iterator[tuple[list, list]]:
+        """:meth:`batches`, checking that a result's keys are in order (spilled
+        files are)."""
+        check, descending = not source.spilled, self.descending
+        rows = 0
+        last = None
+        for keys, items in self.batches(source):
+            if not keys:
+                continue
+            # sorted() of a sorted list is one pass in C (timsort finds the run)
+            if check and (keys != sorted(keys, reverse=descending) or
+                          (last is not None and (keys[0] > last if descending else keys[0] < last))):
+                previous = last
+                for n, key in enumerate(keys):
+                    if previous is not None and (key > previous if descending else key < previous):
+                        raise self.out_of_order(source, rows + n + 1, key, previous)
+                    previous = key
+            last = keys[-1]
+            rows += len(keys)
+            yield keys, items
+
+    def merged(self, sources: list[_Input]) -> Iterator[list]:
+        """The rows of every source in order, a list at a time.
+
+        Each input holds one block of rows. Every round finds the bound: the
+        smallest of the last keys of the blocks of inputs that may hold more
+        rows. Rows before the bound are taken from every block; rows equal to it
+        from the inputs in order, up to the first input that may hold more of
+        them (so equal keys keep input order). The rows taken are put in order by
+        one stable sort of their already sorted runs, in C.
+        """
+        descending = self.descending
+        feeds = [self.checked_batches(s) for s in sources]
+        keys: list[list] = [[] for _ in feeds]
+        items: list[list] = [[] for _ in feeds]
+        pos = [0] * len(feeds)
+        more = [True] * len(feeds)
+        after, before = (_after_descending, _before_descending) if descending else (bisect_right, bisect_left)
+        while True:
+            for i, feed in enumerate(feeds):
+                if more[i] and pos[i] == len(keys[i]):
+                    keys[i], items[i] = next(feed, ([], []))
+                    pos[i] = 0
+                    more[i] = bool(keys[i])
+            active = [i for i in range(len(feeds)) if pos[i] < len(keys[i])]
+            if not active:
+                return
+            lasts = [keys[i][-1] for i in active if more[i]]
+            bound = (max(lasts) if descending else min(lasts)) if lasts else None
+            taken_keys: list = []
+            taken: list = []
+            runs = 0
+            closed = True
+            for i in active:
+                k, p = keys[i], pos[i]
+                if bound is None:
+                    cut = len(k)
+                elif closed:
+                    cut = after(k, bound, p)
+                    closed = not (more[i] and cut == len(k))
+                else:
+                    cut = before(k, bound, p)
+                if cut > p:
+                    taken_keys += k[p:cut]
+                    taken += items[i][p:cut]
+                    pos[i] = cut
+                    runs += 1
+            if runs > 1:
+                order = sorted(range(len(taken)), key=taken_keys.__getitem__, reverse=descending)
+                taken = list(map(taken.__getitem__, order))
+            yield taken
+
+    def pieces(self, source: _Input) -> Iterator[tuple]:
+        for keys, items in self.batches(source):
+            yield (keys, items), sum(map(len, items))
+
+    def display(self, key):
+        return key
 
     def out_of_order(self, source: _Input, row: int, key, previous) -> ResultFormatError:
         order = "descending" if self.descending else "ascending"
         return ResultFormatError(
-            f"{source.label}: row {row} is out of order: its key {_show(key)} comes after {_show(previous)} "
-            f"(not sorted {order} by {', '.join(self.by)}); sort the results or set `sort_chunks`")
+            f"{source.label}: row {row} is out of order: its key {_show(self.display(key))} comes after "
+            f"{_show(self.display(previous))} (not sorted {order} by {', '.join(self.by)}); sort the results "
+            f"or set `sort_chunks`")
+
+
+def _after_descending(keys: list, bound, lo: int) -> int:
+    """The first index from ``lo`` of a descending list whose key is below ``bound``."""
+    hi = len(keys)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[mid] < bound:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _before_descending(keys: list, bound, lo: int) -> int:
+    """The first index from ``lo`` of a descending list whose key is not above ``bound``."""
+    hi = len(keys)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[mid] > bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _show(key) -> str:
@@ -341,38 +445,103 @@ class _TextMerge(_Merge):
                 raise ResultFormatError(f"{source.label}: cannot read the first rows: {exc}") from None
         return header, first
 
-    def rows(self, source: _Input, check: bool = True) -> Iterator[tuple]:
-        """``(key, raw)`` for every row of ``source``; ``check``: that they are in order
-        (never for spilled files: they are)."""
-        key_of, check = self.key_of, check and not source.spilled
-        descending = self.descending
+    def batches(self, source: _Input) -> Iterator[tuple[list, list]]:
+        """Blocks of whole records (without their line break) and their keys."""
+        skip_header = self.has_header and not source.spilled
+        row = 0
+        carry = b""
         with source.open() as stream:
-            records = self.records(stream)
-            row = 0
-            previous = None
+            while True:
+                data = stream.read(BLOCK)
+                final = not data
+                block = carry + data if carry else data
+                if final:
+                    if not block:
+                        return
+                    if block[-1:] != b"\n":  # a file without a final line break
+                        block += b"\n"
+                records, quoted, carry = self.split_records(block)
+                if skip_header and records:
+                    del records[0]
+                    skip_header = False
+                if final and carry:
+                    raise ResultFormatError(f"{source.label}: row {row + len(records) + 1}: "
+                                            f"the file ends inside a quoted field")
+                if records:
+                    yield self.keys_of(records, quoted, source, row), records
+                    row += len(records)
+                if final:
+                    return
+
+    def split_records(self, block: bytes) -> tuple[list[bytes], bool, bytes]:
+        """The whole records of ``block`` (without line breaks), whether any holds a
+        quote, and the rest (an unfinished line or quoted record)."""
+        end = block.rfind(b"\n")
+        body, rest = block[:end], block[end + 1:]
+        if end < 0:
+            return [], False, block
+        lines = body.split(b"\n")
+        if self.fmt == "jsonl":
+            return [line for line in lines if line.strip()], False, rest  # a blank line holds no record
+        if b'"' not in body:
+            return lines, False, rest
+        # A record with quotes ends on the line where they balance (RFC 4180 doubles a quote in a field).
+        records = []
+        pending: list[bytes] | None = None
+        quotes = 0
+        for line in lines:
+            count = line.count(b'"')
+            if pending is None:
+                if not count % 2:
+                    records.append(line)
+                    continue
+                pending, quotes = [line], count
+            else:
+                pending.append(line)
+                quotes += count
+                if not quotes % 2:
+                    records.append(b"\n".join(pending))
+                    pending = None
+        if pending is not None:
+            rest = b"\n".join(pending) + b"\n" + rest
+        return records, True, rest
+
+    def fields(self, record: bytes):
+        """A record's fields (bytes), or its JSON value."""
+        if self.fmt == "jsonl":
+            return json.loads(record)
+        if b'"' in record:
+            return _parse(record, self.delimiter.decode())
+        return record.rstrip(b"\r").split(self.delimiter)
+
+    def keys_of(self, records: list[bytes], quoted: bool, source: _Input, before: int) -> list:
+        """The keys of ``records``: a column at a time, in list comprehensions."""
+        try:
+            if self.fmt == "jsonl":
+                return list(map(self.key_of, map(json.loads, records)))
+            if quoted:
+                rows = [self.fields(r) for r in records]
+                columns = [[row[i] for row in rows] for i in self.columns]
+            else:
+                d = self.delimiter
+                columns = [[r.partition(d)[0] for r in records] if i == 0 else [r.split(d, i + 1)[i] for r in records]
+                           for i in self.columns]
+                columns = [[v.rstrip(b"\r") for v in c] if i == self.last_column else c
+                           for i, c in zip(self.columns, columns)]
+            columns = [_numbers(c) if n else c for c, n in zip(columns, self.numeric)]
+            return columns[0] if len(columns) == 1 else list(zip(*columns))
+        except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error):
+            pass
+        for n, record in enumerate(records):  # find the row at fault, and say what is wrong with it
             try:
-                if self.has_header and not source.spilled:
-                    next(records, None)
-                for raw, fields in records:
-                    row += 1
-                    try:
-                        key = key_of(fields)
-                    except (IndexError, KeyError, TypeError, _NotANumber) as exc:
-                        raise self.bad_value(source, row, fields, exc) from None
-                    if check:
-                        if previous is not None and (key > previous if descending else key < previous):
-                            raise self.out_of_order(source, row, key, previous)
-                        previous = key
-                    if raw[-1:] != b"\n":  # the last line of a file without a final newline
-                        raw += b"\n"
-                    yield key, raw
-            except _Unterminated:
-                raise ResultFormatError(f"{source.label}: row {row + 1}: the file ends inside a quoted field") \
-                    from None
+                fields = self.fields(record)
             except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-                if isinstance(exc, _NotANumber):
-                    raise
-                raise ResultFormatError(f"{source.label}: row {row + 1}: cannot read it: {exc}") from None
+                raise ResultFormatError(f"{source.label}: row {before + n + 1}: cannot read it: {exc}") from None
+            try:
+                self.key_of(fields)
+            except (IndexError, KeyError, TypeError, _NotANumber) as exc:
+                raise self.bad_value(source, before + n + 1, fields, exc) from None
+        raise AssertionError("a block failed but none of its rows")
 
     def bad_value(self, source: _Input, row: int, fields, exc: Exception) -> ResultFormatError:
         if self.fmt == "jsonl":
@@ -419,6 +588,7 @@ class _TextMerge(_Merge):
             if header_raw[-1:] != b"\n":
                 header_raw += b"\n"
         self.columns = [header_fields.index(c.encode()) for c in self.by] if header_fields else []
+        self.last_column = len(header_fields) - 1 if header_fields else -1
         self.numeric = []
         for n, column in enumerate(self.by):
             kind = self.types.get(column)
@@ -476,23 +646,28 @@ class _TextMerge(_Merge):
             out.write(header)
             if digest is not None:
                 digest.update(header)
-        raws = map(_second, self.merged(sources))
-        while batch := list(islice(raws, 8192)):
-            data = b"".join(batch)
+        for rows in self.merged(sources):
+            data = b"\n".join(rows) + b"\n"
             out.write(data)
             if digest is not None:
                 digest.update(data)
 
-    def pieces(self, source: _Input) -> Iterator[tuple]:
-        for pair in self.rows(source, check=False):
-            yield pair, len(pair[1])
-
-    def spill_run(self, batch: list[tuple], source: _Input) -> _Input:
-        batch.sort(key=_first, reverse=self.descending)  # stable, also reversed
+    def spill_run(self, pieces: list[tuple], source: _Input) -> _Input:
+        keys = [k for piece_keys, _ in pieces for k in piece_keys]
+        rows = [r for _, piece_rows in pieces for r in piece_rows]
+        order = sorted(range(len(keys)), key=keys.__getitem__, reverse=self.descending)  # stable
         path = self.spill.path(self.suffix)
         with open(path, "wb") as out:
-            out.writelines(map(_second, batch))
+            for start in range(0, len(order), 8192):
+                out.write(b"\n".join(map(rows.__getitem__, order[start:start + 8192])) + b"\n")
         return _Input.spill_file(path, source)
+
+
+def _numbers(values: list) -> list:
+    try:
+        return list(map(int, values))  # the common case, in C
+    except (ValueError, TypeError):
+        return list(map(_number, values))
 
 
 def _names(fields: list[bytes]) -> str:
@@ -569,24 +744,17 @@ class _ParquetMerge(_Merge):
                                         f"the schema of {first.label} ({_schema_text(schema)})")
         self.schema = schema
 
-    def rows(self, source: _Input, check: bool = True) -> Iterator[tuple]:
+    def batches(self, source: _Input) -> Iterator[tuple[list, list]]:
         import pyarrow.parquet as pq
 
-        check, descending = check and not source.spilled, self.descending
-        row = 0
-        previous = None
         with source.open() as stream:
             for batch in pq.ParquetFile(stream).iter_batches(batch_size=PARQUET_BATCH):
                 columns = [batch.column(c).to_pylist() for c in self.by]
-                keys = zip(*[[(v is not None, v) for v in values] for values in columns])
-                for key, record in zip(keys, batch.to_pylist()):
-                    row += 1
-                    if check:
-                        if previous is not None and (key > previous if descending else key < previous):
-                            raise self.out_of_order(source, row, tuple(v for _, v in key),
-                                                    tuple(v for _, v in previous))
-                        previous = key
-                    yield key, record
+                # (False, None) sorts a null before every value
+                yield list(zip(*[[(v is not None, v) for v in values] for values in columns])), batch.to_pylist()
+
+    def display(self, key):
+        return tuple(v for _, v in key)
 
     def run(self, inputs: list[_Input], path: str) -> None:
         """Write the merged rows of ``inputs`` into ``path`` (the engine computes the checksum)."""
@@ -600,10 +768,15 @@ class _ParquetMerge(_Merge):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        records = map(_second, self.merged(sources))
         with pq.ParquetWriter(path, self.schema) as writer:
-            while batch := list(islice(records, PARQUET_BATCH * 4)):
-                writer.write_table(pa.Table.from_pylist(batch, schema=self.schema))
+            pending: list = []
+            for rows in self.merged(sources):
+                pending += rows
+                if len(pending) >= PARQUET_BATCH * 4:
+                    writer.write_table(pa.Table.from_pylist(pending, schema=self.schema))
+                    pending = []
+            if pending:
+                writer.write_table(pa.Table.from_pylist(pending, schema=self.schema))
 
     def pieces(self, source: _Input) -> Iterator[tuple]:
         import pyarrow as pa
