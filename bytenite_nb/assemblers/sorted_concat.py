@@ -9,7 +9,8 @@ import json
 import os
 import tempfile
 from bisect import bisect_left, bisect_right
-from operator import itemgetter
+from itertools import islice
+from operator import ge as _ge, itemgetter, le as _le
 from typing import Callable, Iterator
 
 from ..exceptions import ResultFormatError
@@ -241,8 +242,8 @@ class _Merge:
         for keys, items in self.batches(source):
             if not keys:
                 continue
-            # sorted() of a sorted list is one pass in C (timsort finds the run)
-            if check and (keys != sorted(keys, reverse=descending) or
+            # one pass in C: is every key at or after the one before?
+            if check and (not all(map(_ge if descending else _le, keys, islice(keys, 1, None))) or
                           (last is not None and (keys[0] > last if descending else keys[0] < last))):
                 previous = last
                 for n, key in enumerate(keys):
@@ -647,10 +648,12 @@ class _TextMerge(_Merge):
             if digest is not None:
                 digest.update(header)
         for rows in self.merged(sources):
-            data = b"\n".join(rows) + b"\n"
+            data = b"\n".join(rows)
             out.write(data)
+            out.write(b"\n")
             if digest is not None:
                 digest.update(data)
+                digest.update(b"\n")
 
     def spill_run(self, pieces: list[tuple], source: _Input) -> _Input:
         keys = [k for piece_keys, _ in pieces for k in piece_keys]
