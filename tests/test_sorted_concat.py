@@ -97,6 +97,7 @@ class Staged:
         if checksums:  # the checksum given is the output's
             assert checksums == {name: crc32c(data)}
         assert os.listdir(out) == [name]  # nothing spilled into the output folder
+        assert not [n for n in os.listdir(self.folder) if n.startswith("sorted-concat-spill-")]  # nor left
         return data
 
 
@@ -230,6 +231,41 @@ def test_external_sort_spills_runs_and_merges_them(staged, monkeypatch):
     data = staged.assemble(files, {"by": ["score"], "sort_chunks": True, "sort_buffer": 2000}, block=500)
     assert data == csv_bytes([HEADER, *sorted(rows, key=lambda r: int(r[1]))])
     assert len(spilled) > 20 and sum(spilled) == 3000 and max(spilled) < 200
+
+
+@pytest.mark.parametrize("sort_chunks", [False, True])
+def test_memory_is_bounded_by_blocks_not_by_results(staged, sort_chunks, monkeypatch):
+    """8 results of 1 MiB merged (or sorted in runs of 128 KiB, then merged 8 at a
+    time) with blocks of 16 KiB: what Python allocates at its peak is a small
+    part of the input."""
+    import tracemalloc
+
+    rng = random.Random(11)
+    chunks = []
+    for c in range(8):
+        rows = [[f"w{rng.randint(0, 10**6)}", str(rng.randint(0, 10**9)), "x" * 60] for _ in range(13000)]
+        if not sort_chunks:
+            rows.sort(key=lambda r: int(r[1]))
+        chunks.append({"part.csv": csv_bytes([HEADER, *rows])})
+    total = sum(len(c["part.csv"]) for c in chunks)
+    assert total > 7.5 * 2**20
+    params = {"by": "score", "sort_chunks": sort_chunks, "sort_buffer": 128 * 2**10}
+    results = [staged.result(i, files) for i, files in enumerate(chunks)]
+    del chunks
+    out = os.path.join(staged.folder, "out")
+    os.makedirs(out)
+    staged.assemble([{"part.csv": b"score\n1\n"}], params)  # imports done before measuring
+    monkeypatch.setattr(sorted_concat, "BLOCK", 16 * 2**10)
+    # Sorted in 64 runs: a block of each would be in memory if merged at once; 8 at a time
+    monkeypatch.setattr(sorted_concat, "MERGE_FAN_IN", 8)
+    tracemalloc.start()
+    try:
+        SortedConcat().assemble(results, out, params)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert os.path.getsize(os.path.join(out, "output.csv")) == total - 7 * len(b"name,score,note\r\n")
+    assert peak < total / 4, f"peak {peak} bytes for {total} bytes of results"
 
 
 def test_many_results_are_merged_in_groups(staged, monkeypatch):

@@ -42,7 +42,8 @@ _NEG_INF = float("-inf")
 class SortedConcat(Assembler):
     """Merge result tables that are each sorted by the ``by`` columns into one
     sorted file ``output_name`` (default: ``output`` with the results'
-    extension), streaming: a block of rows per result is in memory at a time.
+    extension), streaming: a block of rows per result (:data:`BLOCK` bytes)
+    is in memory at a time.
 
     Formats: CSV (``.csv``), TSV (``.tsv``), JSON Lines (``.jsonl``,
     ``.ndjson``) and Parquet (``.parquet``), from the results' extension unless
@@ -126,7 +127,8 @@ class SortedConcat(Assembler):
         inputs = [i for i in inputs if i.size]  # an empty file: a result without rows (nor header)
         # Spilled runs and group merges go next to the output folder (the engine's
         # staging, on a disk with room for the output), never into it.
-        with tempfile.TemporaryDirectory(prefix=".sorted-concat-", dir=os.path.dirname(path)) as spill:
+        spill_parent = os.path.dirname(os.path.abspath(output_dir))
+        with tempfile.TemporaryDirectory(prefix="sorted-concat-spill-", dir=spill_parent) as spill:
             merge = _ParquetMerge(by, params, spill) if fmt == "parquet" else _TextMerge(fmt, by, params, spill)
             checksum = merge.run(inputs, path)
         return {name: checksum} if checksum else None
@@ -436,7 +438,8 @@ class _TextMerge(_Merge):
     def head(self, source: _Input):
         """The header (raw, fields) and the first record's fields of a result (None when absent)."""
         with source.open() as stream:
-            records = self.records(stream)
+            # lines from an unbuffered file would be read a byte at a time
+            records = self.records(io.BufferedReader(stream) if isinstance(stream, io.RawIOBase) else stream)
             try:
                 header = next(records, (None, None)) if self.has_header else (None, None)
                 first = next(records, (None, None))[1]
