@@ -69,7 +69,9 @@ class SortedConcat(Assembler):
     names the chunk, the file and the row, found while merging. With
     ``sort_chunks`` every result is sorted first, in runs of at most
     ``sort_buffer`` bytes that are spilled to a temporary folder, so a result
-    larger than memory can be sorted.
+    larger than memory can be sorted. Memory holds a block of each file being
+    merged, at most :data:`MERGE_FAN_IN` of them (more are merged in groups,
+    spilled, first), and with ``sort_chunks`` one run being sorted.
 
     >>> import os, tempfile
     >>> from bytenite_nb.assemblers import ChunkResult, ResultFile
