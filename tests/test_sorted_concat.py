@@ -35,9 +35,10 @@ def sort_rows_app(chunk_path, results_dir, params):
     rows.sort(key=lambda r: int(r[1]))
     if any(r[0] == params.get("unsorted_in") for r in rows):
         rows.reverse()
+    renamed = any(r[0] == params.get("renamed_in") for r in rows)
     with open(os.path.join(results_dir, "part.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(HEADER)
+        writer.writerow(["name", "points", "note"] if renamed else HEADER)
         writer.writerows(rows)
 
 
@@ -115,11 +116,11 @@ def split(rows: list, cuts: list[int]) -> list[list]:
 # -- end to end ----------------------------------------------------------------------------
 
 
-def job(tmp_path, out, **app_params):
+def job(tmp_path, out, by="score", **app_params):
     return bn.Job(source=str(tmp_path / "scores.txt"), partitioner="split-lines", app=sort_rows_app,
                   assembler="sorted-concat", destination=str(out) + "/",
                   params={"partitioner": {"lines_per_chunk": 7}, "app": app_params,
-                          "assembler": {"by": "score", "output_name": "scores.csv"}},
+                          "assembler": {"by": by, "output_name": "scores.csv"}},
                   config={"maxTaskRetries": 0})
 
 
@@ -153,16 +154,22 @@ def test_job_on_the_cluster(tmp_path, client):
     check_job_output(out, result, lines)
 
 
-def test_job_with_an_unsorted_result_fails_and_leaves_the_destination_untouched(tmp_path):
-    lines = score_source(tmp_path / "scores.txt")
+@pytest.mark.parametrize("bad, says", [
+    ({"unsorted_in": "n7"}, ["chunk 1, file 'part.csv': row ", "is out of order", "sort_chunks"]),
+    ({"renamed_in": "n7"}, ["chunk 1, file 'part.csv': its header (name, points, note) differs from the header "
+                            "of chunk 0, file 'part.csv', (name, score, note)"]),
+    ({"by": ["score", "rank"]}, ["chunk 0, file 'part.csv': no column 'rank' in its header (name, score, note)"]),
+])
+def test_a_job_with_bad_results_fails_and_leaves_the_destination_untouched(tmp_path, bad, says):
+    score_source(tmp_path / "scores.txt")  # chunk 1 holds lines 7 to 13: n7 to n13
     out = tmp_path / "out"
     out.mkdir()
     (out / "before.txt").write_text("kept")
     with pytest.raises(JobFailed) as failure:
-        job(tmp_path, out, unsorted_in="n7").run(scheduler="sync")  # chunk 1 holds lines 7 to 13
+        job(tmp_path, out, **bad).run(scheduler="sync")
     text = str(failure.value)
-    assert "chunk 1, file 'part.csv': row " in text and "is out of order" in text, text
-    assert "sort_chunks" in text
+    for needle in says:
+        assert needle in text, text
     assert sorted(os.listdir(out)) == ["before.txt"]
 
 
