@@ -90,9 +90,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--key", choices=["number", "text"], default="number")
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bnb-bench-data"))
+    parser.add_argument("--make-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = os.path.join(args.data_dir, f"sorted-{args.size_mib}MiB-{args.files}")
     os.makedirs(folder, exist_ok=True)
+    if args.make_only:
+        make_inputs(folder, args.size_mib * 2**20, args.files, args.key)
+        return
+    # Made in a process of their own: a child forked from a process that grew
+    # while making them would report that size as its own peak RSS.
+    subprocess.run([sys.executable, __file__, "--make-only", *sys.argv[1:]], check=True)
     with_header, without = make_inputs(folder, args.size_mib * 2**20, args.files, args.key)
     size = sum(os.path.getsize(p) for p in without)
     work = tempfile.mkdtemp(prefix="bnb-bench-", dir=args.data_dir)
