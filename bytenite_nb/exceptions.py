@@ -120,6 +120,12 @@ class AssemblyError(ByteniteNBError):
     """The assembler failed; nothing was written to the destination."""
 
 
+class ResultFormatError(AssemblyError):
+    """A chunk's result cannot be assembled as asked: a header that differs from
+    the first result's, a missing column, a value of the wrong type, a row out of
+    order. Names the chunk, the file and the row."""
+
+
 class JobFailed(ByteniteNBError):
     """A job ended in FAILED. ``result`` is its :class:`~bytenite_nb.engine.JobResult`."""
 

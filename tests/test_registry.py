@@ -31,7 +31,9 @@ BUILTIN = {
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
-                  "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"}},
+                  "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
+                  "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
+                                    "sort_buffer"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -275,7 +277,7 @@ def test_unknown_name_without_a_close_match_lists_what_is_known():
         registry.assemblers.get("parquet-writer")
     assert "did you mean" not in str(info.value)
     known = registry.assemblers.names()
-    assert {"concat", "merge-key", "passthrough", "zip"} <= set(known)
+    assert {"concat", "merge-key", "passthrough", "sorted-concat", "zip"} <= set(known)
     assert str(info.value) == f"unknown assembler 'parquet-writer'; known: {', '.join(known)}"
 
 

@@ -12,6 +12,7 @@ BUILTINS = {
     "concat": "bytenite_nb.assemblers.concat:Concat",
     "zip": "bytenite_nb.assemblers.zip:Zip",
     "merge-key": "bytenite_nb.assemblers.merge_key:MergeKey",
+    "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]
