@@ -537,8 +537,25 @@ export function docParagraphs(doc: string): string[] {
 
 /** How a param's type reads in the sidebar: `integer, default 4`, `string|null`, `enum`. */
 export function paramType(prop: Schema): string {
-  const type = Array.isArray(prop.type) ? prop.type.join('|') : prop.type ?? (prop.enum ? 'enum' : '');
-  return type + ('default' in prop ? `, default ${JSON.stringify(prop.default)}` : '');
+  return typeName(prop) + ('default' in prop ? `, default ${JSON.stringify(prop.default)}` : '');
+}
+
+/** The type a schema allows: its `type`, `enum`, or the types of its `anyOf`/`oneOf` choices. */
+function typeName(prop: Schema): string {
+  if (Array.isArray(prop.type)) {
+    return prop.type.join('|');
+  }
+  if (prop.type) {
+    return prop.type;
+  }
+  if (prop.enum) {
+    return 'enum';
+  }
+  const choices = prop.anyOf ?? prop.oneOf;
+  if (Array.isArray(choices)) {
+    return [...new Set(choices.map(typeName).filter(name => name))].join('|');
+  }
+  return '';
 }
 
 /** "1.2 s", "3 min 04 s", "2 h 05 min"; "-" when unknown. */

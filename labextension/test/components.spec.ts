@@ -78,5 +78,8 @@ describe('paramType', () => {
     expect(paramType({ type: 'integer', default: 4 })).toBe('integer, default 4');
     expect(paramType({ type: ['string', 'null'] })).toBe('string|null');
     expect(paramType({ enum: ['a', 'b'] })).toBe('enum');
+    expect(paramType({ anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] })).toBe(
+      'string|array'
+    );
   });
 });
