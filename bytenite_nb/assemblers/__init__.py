@@ -13,6 +13,7 @@ BUILTINS = {
     "zip": "bytenite_nb.assemblers.zip:Zip",
     "merge-key": "bytenite_nb.assemblers.merge_key:MergeKey",
     "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
+    "stitch": "bytenite_nb.assemblers.stitch:Stitch",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

@@ -13,6 +13,7 @@ BUILTINS = {
     "files": "bytenite_nb.partitioners.files:Files",
     "split-lines": "bytenite_nb.partitioners.split_lines:SplitLines",
     "rows": "bytenite_nb.partitioners.rows:Rows",
+    "text-size": "bytenite_nb.partitioners.text_size:TextSize",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
