@@ -76,6 +76,44 @@ class PartitionError(ByteniteNBError):
     """The partitioner could not split the source (names the file and offset)."""
 
 
+def describe_place(file: str | None = None, line: int | None = None, offset: int | None = None,
+                   chunk: int | None = None) -> str:
+    """``chunk 3: in.csv: line 7 (byte 120)``: a place in the data, for messages.
+
+    >>> describe_place("in.csv", line=7, offset=120, chunk=3)
+    'chunk 3: in.csv: line 7 (byte 120)'
+    """
+    parts = []
+    if chunk is not None:
+        parts.append(f"chunk {chunk}")
+    if file:
+        parts.append(str(file))
+    if line is not None:
+        parts.append(f"line {line}" + (f" (byte {offset})" if offset is not None else ""))
+    elif offset is not None:
+        parts.append(f"byte {offset}")
+    return ": ".join(parts)
+
+
+class BadRecordError(PartitionError, PermanentError):
+    """A record of the data cannot be read (a ragged CSV row, invalid JSON, a
+    timestamp that does not parse): names the file and the line or byte offset.
+    Raised where ``on_bad`` is ``fail`` (see :mod:`bytenite_nb.bad_records`)."""
+
+    def __init__(self, reason: str, *, file: str | None = None, line: int | None = None,
+                 offset: int | None = None, chunk: int | None = None):
+        self.reason, self.file, self.line, self.offset, self.chunk = reason, file, line, offset, chunk
+        place = describe_place(file, line, offset, chunk)
+        super().__init__(f"{place}: {reason}" if place else reason)
+
+    def __reduce__(self):
+        return _rebuild_bad_record, (self.reason, self.file, self.line, self.offset, self.chunk)
+
+
+def _rebuild_bad_record(reason, file, line, offset, chunk):
+    return BadRecordError(reason, file=file, line=line, offset=offset, chunk=chunk)
+
+
 class AppError(ByteniteNBError):
     """One attempt of an app on one chunk failed.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from ..bad_records import collecting, summary
 from ..exceptions import AssemblyError, ByteniteNBError
 from ..transfer import checksum_algorithm
 from .. import supervision as control
@@ -21,7 +22,7 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
     algorithm = spec.config.get("checksum", "crc32c")
     try:
         try:
-            with control.job_scope(job_id), checksum_algorithm(algorithm):
+            with control.job_scope(job_id), checksum_algorithm(algorithm), collecting() as found:
                 checksums = spec.assembler.assemble(results, out_dir, spec.assembler_params) or {}
         except ByteniteNBError:
             raise
@@ -29,6 +30,9 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
             raise AssemblyError(f"assembler {spec.assembler_name!r} failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(checksums, dict):
             checksums = {}
+        skipped = summary(found, staging.skipped(indices))
+        if skipped["count"]:
+            manifest = {**manifest, "skipped": skipped}  # never a silent loss (on_bad: skip)
         control.check_cancelled(job_id)
         with checksum_algorithm(algorithm):
             # The destination changes only after the last moment a cancel or a

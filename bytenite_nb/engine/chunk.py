@@ -17,6 +17,7 @@ import time
 
 from .. import config as _config
 from ..apps.base import TaskContext
+from ..bad_records import collecting, summary
 from ..exceptions import RetriesExhausted, TaskCancelled
 from ..partitioners.base import ChunkRef, Partitioner
 from .. import supervision as control
@@ -64,7 +65,9 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
         task_dir, log_dir = os.path.join(root, "task"), os.path.join(root, "logs")
         try:
             chunk_path = os.path.join(task_dir, "data.bin")
-            spec.partitioner.materialise(ref, chunk_path, spec.source.storage_options)
+            with collecting() as found:
+                spec.partitioner.materialise(ref, chunk_path, spec.source.storage_options)
+            skipped = summary(found)
             ctx = TaskContext(
                 job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
                 results_dir=results_dir, params=spec.app_params, timeout=cfg.get("taskTimeout"),
@@ -72,7 +75,8 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
                 max_output=int(cfg.get("maxAppOutput", 256) * 2**20), chunk_info=info)
             spec.app.run(ctx)
             control.check_cancelled(job_id)
-            return staging.commit(index, token, results_dir, {"attempts": n})
+            stats = {"attempts": n, "skipped": skipped} if skipped["count"] else {"attempts": n}
+            return staging.commit(index, token, results_dir, stats)
         except BaseException:
             staging.discard(index, token, results_dir)
             raise

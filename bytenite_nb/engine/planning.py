@@ -40,10 +40,15 @@ def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
     from .staging import Staging
 
     from .. import supervision as control
+    from ..bad_records import collecting, summary
 
-    with control.job_scope(job_id):
+    with control.job_scope(job_id), collecting() as found:
         refs = plan_chunks(spec, job_id)
-    Staging.of(spec, job_id).save_plan(refs)
+    staging = Staging.of(spec, job_id)
+    skipped = summary(found)
+    if skipped["count"]:
+        staging.save_skipped(skipped)
+    staging.save_plan(refs)
     return refs
 
 

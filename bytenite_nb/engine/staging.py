@@ -191,6 +191,24 @@ class Staging:
         data = self._read_json("plan.json")
         return None if data is None else [ChunkRef.from_dict(d) for d in data]
 
+    def save_skipped(self, found: dict) -> None:
+        """Keep what the plan skipped (``on_bad: skip``), for ``_SUCCESS``."""
+        self._write_json("skipped.json", found)
+
+    def skipped(self, indices: list[int]) -> dict:
+        """What was skipped as bad records, by the plan and by the committed
+        chunks ``indices``: ``{"count", "records"}`` (see :mod:`bytenite_nb.bad_records`)."""
+        from ..bad_records import KEEP
+
+        total = dict(self._read_json("skipped.json") or {"count": 0, "records": []})
+        records = self._records()
+        for i in indices:
+            found = records.get(i, {}).get("skipped")
+            if found:
+                total["count"] += found["count"]
+                total["records"] += found["records"][: max(0, KEEP - len(total["records"]))]
+        return total
+
     def _records(self) -> dict[int, dict]:
         """Every commit record, by chunk index (the earliest commit of a chunk wins)."""
         try:
