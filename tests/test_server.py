@@ -294,6 +294,10 @@ def test_plan_previews_the_chunks_the_library_plans(api, job_folder):
     assert body["totalSize"] == sum(r.size for r in expected)
     assert body["truncated"] is True
     assert [c["covers"] for c in body["chunks"]] == [r.describe() for r in expected[:2]]
+    # what the first chunk holds, as its app will see it
+    assert body["sample"] == expected.sample and body["sample"]["kind"] == "text"
+    first = (job_folder / "data" / "in.txt").read_text().splitlines()[0]
+    assert body["sample"]["chunk"] == 0 and body["sample"]["lines"][0] == first
 
 
 SPLITTER_ENGINE = """\

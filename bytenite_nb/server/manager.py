@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import store as st
 from ..exceptions import FieldError, JobConflict, JobNotFound, JobValidationError
+from ..plan import chunk_details
 from ..redact import SECRET_NAME_PATTERN, redact
 from . import present
 from .cluster_info import Dashboards, cluster_target
@@ -141,7 +142,8 @@ class JobManager:
 
     def plan(self, data: Any, path: str | None = None, *, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
         """The chunks a job would run (references only; no app runs): their
-        number, total size, and the first ``limit`` of them. Nothing of the
+        number, total size, the first ``limit`` of them with what each covers
+        (``details``), and ``sample``, the first rows of the first chunk. Nothing of the
         preview stays behind (``job.plan`` removes what an engine folder
         partitioner copied for it)."""
         job = self.load_job(data, path)
@@ -152,8 +154,9 @@ class JobManager:
         return {
             "count": len(refs),
             "totalSize": sum(sizes) if sizes else None,
-            "chunks": [redact(r.to_dict()) for r in refs[:limit]],
+            "chunks": [redact(r.to_dict()) | {"details": chunk_details(r)} for r in refs[:limit]],
             "truncated": len(refs) > limit,
+            "sample": getattr(refs, "sample", None),
         }
 
     # -- running -----------------------------------------------------------------------
