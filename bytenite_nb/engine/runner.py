@@ -451,6 +451,9 @@ class JobRunner:
     def _complete(self, manifest: dict) -> JobResult:
         """Record the job COMPLETE with its ``_SUCCESS`` manifest (what a rerun
         reuses), and remove its staging area unless ``keepStaging``."""
+        skipped = (manifest.get("skipped") or {}).get("count")
+        if skipped:
+            self._warn(f"{skipped} bad record(s) skipped (on_bad: skip); _SUCCESS lists them under \"skipped\"")
         result = self._result(st.COMPLETE, manifest=manifest)
         self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest,
                                                                 "fingerprint": self.spec.output_fingerprint})
