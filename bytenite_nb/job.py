@@ -61,6 +61,9 @@ CONFIG_SCHEMA = {
                          "description": "Seconds before the first retry; doubles each retry (max 60)."},
         "failFast": {"type": "boolean", "default": False,
                      "description": "Stop the job at the first chunk that fails for good."},
+        "minSuccessRatio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1,
+                            "description": "Share of chunks that must succeed for the job to complete: below 1, "
+                                           "the failed chunks are left out of the output and listed in _SUCCESS."},
         "staging": {"type": "string", "minLength": 1,
                     "description": "URL where chunk results wait for assembly (every worker must reach it)."},
         "maxAppOutput": {"type": "number", "exclusiveMinimum": 0, "default": 256,
@@ -512,9 +515,10 @@ class Job:
         Keyword arguments: ``client`` (a ``distributed.Client``), ``scheduler``
         (an address, or ``"sync"`` to run in this process for debugging),
         ``workers`` (size of the local cluster), ``id`` (resume or name the run),
-        ``force`` (run again even if complete), ``progress`` (a callback, or
-        ``True`` for a bar). Raises :class:`~bytenite_nb.exceptions.JobFailed` if
-        the job fails.
+        ``force`` (run again even if complete), ``rerun_failed`` (with ``id``:
+        run only the chunks an earlier run did not complete, then publish the
+        whole output), ``progress`` (a callback, or ``True`` for a bar). Raises
+        :class:`~bytenite_nb.exceptions.JobFailed` if the job fails.
 
         >>> import os, tempfile
         >>> folder = tempfile.mkdtemp()

@@ -613,6 +613,25 @@ def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):
     assert (job_folder / "out" / "upper.txt").read_text() == (job_folder / "data" / "in.txt").read_text().upper()
 
 
+def test_a_job_complete_without_some_chunks_can_rerun_them_from_the_sidebar(api, job_folder, client):
+    partial = upper_job(config={"maxTaskRetries": 0, "retryBackoff": 0, "minSuccessRatio": 0.5})
+    status, body = api("POST", "jobs", {"job": partial, "path": "jobs/upper.bnjob.json", "id": "partial",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    job = wait_for_job(api, "partial")
+    assert job["state"] == "COMPLETE", job["log"]
+    assert job["failedChunks"] == 1 and job["canRerun"] is True
+    text = (job_folder / "data" / "in.txt").read_text()
+    assert (job_folder / "out" / "upper.txt").read_text() != text.upper()  # chunk 1 is missing
+    (job_folder / "fixed").write_text("")
+    status, body = api("POST", "jobs/partial/rerun")
+    assert status == 202, body
+    job = wait_for_job(api, "partial")
+    assert job["state"] == "COMPLETE" and job["failedChunks"] == 0 and job["canRerun"] is False, job["log"]
+    assert job["runs"] == 2
+    assert (job_folder / "out" / "upper.txt").read_text() == text.upper()
+
+
 def test_cancel_stops_the_job_process_and_writes_nothing(api, job_folder, client):
     (job_folder / "fixed").write_text("")
     slow = upper_job(app={"command": [sys.executable, "-c", "import time; time.sleep(600)"]})

@@ -100,6 +100,8 @@ export interface IJobSummary {
   runsOn: string | null;
   canRerun: boolean;
   canCancel: boolean;
+  /** COMPLETE without this many failed chunks (minSuccessRatio); a rerun runs them. */
+  failedChunks?: number;
 }
 
 /** One chunk of a job. */
