@@ -91,7 +91,7 @@ def size_pieces(stream, name: str, limit: int, *, unit: str = "chars", overlap: 
 
     >>> import io
     >>> [(p.start, p.end) for p in size_pieces(io.BytesIO("aé b. c".encode()), "t.txt", 4)]
-    [(0, 7), (7, 8)]
+    [(0, 4), (4, 8)]
     """
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
