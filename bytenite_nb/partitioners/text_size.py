@@ -48,8 +48,9 @@ class TextSize(Partitioner):
     schema = {
         "type": "object",
         "properties": {
-            "max_chars": {"type": "integer", "minimum": 1, "default": DEFAULT_MAX_CHARS,
-                          "description": "At most this many characters per chunk (or give max_words)."},
+            "max_chars": {"type": "integer", "minimum": 1,
+                          "description": f"At most this many characters per chunk ({DEFAULT_MAX_CHARS} unless "
+                                         "max_words is given)."},
             "max_words": {"type": "integer", "minimum": 1,
                           "description": "At most this many words per chunk, instead of max_chars."},
             "overlap": {"type": "integer", "minimum": 0, "default": 0,
