@@ -195,3 +195,12 @@ def test_bad_params_name_the_field(tmp_path, params, field):
         job.run(scheduler="sync")
     assert field in str(e.value)
     assert not (tmp_path / "o").exists()
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=hs.text(alphabet=hs.sampled_from(list("a é😀\n\r#")), max_size=60), block=hs.integers(1, 9))
+def test_lines_are_the_same_whatever_the_read_block(text, block):
+    data = text.encode()
+    small = [(ln.offset, ln.char, ln.size, ln.chars, ln.head) for ln in read_lines(io.BytesIO(data), "d", block)]
+    assert small == [(ln.offset, ln.char, ln.size, ln.chars, ln.head) for ln in read_lines(io.BytesIO(data), "d")]
+    assert sum(x[2] for x in small) == len(data) and sum(x[3] for x in small) == len(text)

@@ -1,9 +1,9 @@
 """``sections``: documents in chunks of whole sections - at Markdown headings,
 at lines a regex matches, or at page breaks.
 
-Planning reads each file once, line by line (a line longer than
-:data:`LINE_HEAD` is read in pieces and only its start is looked at), so
-memory does not grow with the file. Chunks are byte ranges of the source, so
+Planning reads each file once, a block at a time, line by line (of a line
+longer than a block only the start is looked at), so memory does not grow
+with the file. Chunks are byte ranges of the source, so
 ``sections`` -> ``identity`` -> ``concat`` gives the input back byte for byte.
 A section longer than ``max_size`` characters is cut further by
 :func:`~bytenite_nb.partitioners.text_cuts.size_pieces`, the cutting
@@ -27,7 +27,8 @@ from ..exceptions import BadRecordError, FieldError
 from .base import ChunkRef, Partitioner, Source
 from .text_cuts import complete_utf8, size_pieces
 
-LINE_HEAD = 65536  # bytes of a line looked at for a heading; the rest is read past
+LINE_HEAD = 4096  # characters of a line looked at for a heading
+READ_BLOCK = 2**20
 TITLE_CHARS = 200
 PAGE_BREAK = "\f"
 
@@ -40,7 +41,7 @@ NOT_PARAGRAPH = re.compile(r" {0,3}(?:>|[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)
 @dataclass
 class Line:
     """One line of a file: where it starts (byte and character), its length in
-    bytes and characters, and the text of its first :data:`LINE_HEAD` bytes
+    bytes and characters, and the text of its first :data:`LINE_HEAD` characters
     without the line end."""
 
     offset: int
@@ -65,42 +66,56 @@ class Section:
     extra: dict = field(default_factory=dict)
 
 
-def read_lines(stream, name: str) -> Iterator[Line]:
-    """The lines of a UTF-8 byte stream; invalid UTF-8 raises
-    :class:`BadRecordError` naming ``name`` and the byte offset.
+def read_lines(stream, name: str, block: int = READ_BLOCK) -> Iterator[Line]:
+    """The lines of a UTF-8 byte stream, read a block at a time (a line longer
+    than a block is read in pieces; its ``head`` is its first :data:`LINE_HEAD`
+    characters); invalid UTF-8 raises :class:`BadRecordError` naming ``name``
+    and the byte offset.
 
     >>> import io
     >>> [(l.offset, l.size, l.chars, l.head) for l in read_lines(io.BytesIO("a\\r\\nbé".encode()), "d.md")]
     [(0, 3, 3, 'a'), (3, 3, 2, 'bé')]
     """
-    offset, char, tail = 0, 0, b""
-    line: Line | None = None
+    offset, char, rest = 0, 0, b""  # ``offset``, ``char``: where ``rest`` starts
+    pending: Line | None = None  # a line read in part
     while True:
-        piece = stream.readline(LINE_HEAD)
-        if not piece:
+        data = stream.read(block)
+        buf = rest + data
+        if not buf:
             break
-        data = tail + piece
-        keep = complete_utf8(data)
+        if not data:
+            cut = len(buf)
+        else:
+            cut = buf.rfind(b"\n") + 1 or complete_utf8(buf)  # whole lines, else whole characters
         try:
-            text = data[:keep].decode("utf-8")
+            text = buf[:cut].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadRecordError("not UTF-8 text", file=name, offset=offset - len(tail) + exc.start) from exc
-        tail = data[keep:]
-        if line is None:
-            line = Line(offset, char, 0, 0, text.rstrip("\r\n"))
-        line.size += len(piece)
-        line.chars += len(text)
-        offset += len(piece)
-        char += len(text)
-        if piece.endswith(b"\n"):
-            if tail:
-                raise BadRecordError("not UTF-8 text", file=name, offset=offset - len(tail))
-            yield line
-            line = None
-    if tail:
-        raise BadRecordError("ends in the middle of a UTF-8 character", file=name, offset=offset - len(tail))
-    if line is not None:
-        yield line
+            reason = "ends in the middle of a UTF-8 character" if exc.end == cut and not data else "not UTF-8 text"
+            raise BadRecordError(reason, file=name, offset=offset + exc.start) from exc
+        ascii_only = buf[:cut].isascii()  # then a line's bytes are its characters
+        rest = buf[cut:]
+        lines = text.split("\n")
+        for n, line in enumerate(lines):
+            last = n == len(lines) - 1
+            if last and not line:
+                break
+            chars = len(line) + (0 if last else 1)
+            size = chars if ascii_only else len(line.encode("utf-8")) + (0 if last else 1)
+            if pending is None:
+                pending = Line(offset, char, 0, 0, line[:LINE_HEAD])
+            elif len(pending.head) < LINE_HEAD:
+                pending.head = (pending.head + line)[:LINE_HEAD]
+            pending.size += size
+            pending.chars += chars
+            offset += size
+            char += chars
+            if not last or not data:
+                pending.head = pending.head.rstrip("\r")
+                yield pending
+                pending = None
+    if pending is not None:
+        pending.head = pending.head.rstrip("\r")
+        yield pending
 
 
 def atx_heading(text: str) -> tuple[int, str] | None:
@@ -174,21 +189,24 @@ def _markdown_starts(level: int):
         line = yield begun
         begun = []
         text = line.head
+        first = text[:4].lstrip(" ")[:1]  # what the line starts with, past up to three spaces
         if fence is not None:
+            if first != fence[0]:
+                continue
             m = FENCE.match(text)
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= fence[1] and not m.group(2).strip():
                 fence = None
             continue
-        m = FENCE.match(text)
+        m = FENCE.match(text) if first in ("`", "~") else None
         if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
             fence, paragraph = (m.group(1)[0], len(m.group(1))), None
             continue
-        heading = atx_heading(text)
+        heading = atx_heading(text) if first == "#" else None
         if heading is not None:
             paragraph = None
             if heading[0] <= level:
                 begin(line, *heading)
-        elif paragraph is not None and (underline := SETEXT.match(text)):
+        elif paragraph is not None and first in ("=", "-") and (underline := SETEXT.match(text)):
             lvl = 1 if underline.group(1)[0] == "=" else 2
             if lvl <= level:
                 begin(paragraph, lvl, title)
@@ -233,7 +251,7 @@ def page_sections(stream, name: str) -> Iterator[Section]:
     """
     offset, char, tail = 0, 0, b""
     page = Section(0, 0, title="page 1", extra={"page": 1})
-    while block := stream.read(LINE_HEAD):
+    while block := stream.read(READ_BLOCK):
         data = tail + block
         keep = complete_utf8(data)
         try:
