@@ -66,7 +66,6 @@ def main() -> None:
                          "assembler": {"output_name": "doc.md"}})
     cat_out = os.path.join(home, "cat.md")
     cat_times, ours, plans = [], [], []
-    chunks = 0
     for _ in range(args.rounds):
         settle(src)
         plans.append(timed(lambda: job.plan(client=client)))

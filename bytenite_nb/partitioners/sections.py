@@ -12,9 +12,9 @@ A section longer than ``max_size`` characters is cut further by
 Markdown is read as CommonMark's common subset: ATX headings (``#`` to
 ``######`` then a space or the line end, up to three spaces of indent) and
 setext headings (a paragraph underlined with ``===`` for level 1 or ``---``
-for level 2); nothing inside a fenced code block (````` or ``~~~``, closed
-by a fence of the same character at least as long, or open to the end) is a
-heading. Lines may end in LF or CRLF.
+for level 2); nothing inside a fenced code block (opened by three or more
+backticks or tildes, closed by a fence of the same character at least as
+long, or open to the end) is a heading. Lines may end in LF or CRLF.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)$")
 NOT_PARAGRAPH = re.compile(r" {0,3}(?:>|[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$))|    |\t")
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One line of a file: where it starts (byte and character), its length in
     bytes and characters, and the text of its first :data:`LINE_HEAD` characters
@@ -285,7 +285,8 @@ def check_params(params: dict) -> tuple[str, object]:
     """
     given = [k for k in ("level", "separator", "pages") if k in params and params[k] not in (None, False)]
     if len(given) > 1:
-        raise FieldError(f"params.partitioner.{given[1]}", f"give one of level, separator or pages, not {' and '.join(given)}")
+        raise FieldError(f"params.partitioner.{given[1]}",
+                         f"give one of level, separator or pages, not {' and '.join(given)}")
     if "separator" in given:
         try:
             return "separator", re.compile(params["separator"], re.MULTILINE)
