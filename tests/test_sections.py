@@ -204,3 +204,16 @@ def test_lines_are_the_same_whatever_the_read_block(text, block):
     small = [(ln.offset, ln.char, ln.size, ln.chars, ln.head) for ln in read_lines(io.BytesIO(data), "d", block)]
     assert small == [(ln.offset, ln.char, ln.size, ln.chars, ln.head) for ln in read_lines(io.BytesIO(data), "d")]
     assert sum(x[2] for x in small) == len(data) and sum(x[3] for x in small) == len(text)
+
+
+@pytest.mark.parametrize("doc, starts", [
+    ("Foo\nbar\n===\ntext\n", [(0, "Foo bar", 1)]),  # a paragraph of two lines underlined
+    ("Foo\n***\nbar\n---\n", [(0, "", 0), (8, "bar", 2)]),  # a thematic break ends the paragraph
+    ("Foo\n- item\n---\n", [(0, "", 0)]),  # a list item ends it too: the --- is a thematic break
+    ("\n---\n# A #\n", [(0, "", 0), (5, "A", 1)]),  # --- after a blank line underlines nothing
+    ("    # code\n#no\n####### seven\n", [(0, "", 0)]),  # indented code, no space, seven #
+    ("````\n```\n# in\n````\n## B\n", [(0, "", 0), (19, "B", 2)]),  # a shorter fence does not close
+])
+def test_what_is_a_heading(doc, starts):
+    found = markdown_sections(read_lines(io.BytesIO(doc.encode()), "d.md"), 2)
+    assert [(s.start, s.title, s.level) for s in found] == starts

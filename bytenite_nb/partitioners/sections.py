@@ -35,7 +35,8 @@ PAGE_BREAK = "\f"
 ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)$")
-NOT_PARAGRAPH = re.compile(r" {0,3}(?:>|[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$))|    |\t")
+INTERRUPTS = re.compile(r" {0,3}(?:>|[-+*][ \t]+\S|1[.)][ \t]+\S|([*_-])(?:[ \t]*\1){2,}[ \t]*$)")
+NOT_PARAGRAPH = re.compile(r" {0,3}(?:>|[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)|([*_-])(?:[ \t]*\1){2,}[ \t]*$)|    |\t")
 
 
 @dataclass(slots=True)
@@ -213,8 +214,10 @@ def _markdown_starts(level: int):
             paragraph = None
         elif not text.strip():
             paragraph = None
+        elif paragraph is not None and not (first in "->*+_1" and INTERRUPTS.match(text)):
+            title = (title + " " + text.strip())[:TITLE_CHARS]  # the paragraph goes on
         elif paragraph is not None:
-            title = (title + " " + text.strip())[:TITLE_CHARS]
+            paragraph = None  # a block quote, a list item or a thematic break ends it
         elif not NOT_PARAGRAPH.match(text):
             paragraph, title = line, text.strip()[:TITLE_CHARS]
 
