@@ -52,12 +52,16 @@ def chunk_details(ref: ChunkRef, limit: int = DETAILS_CHARS) -> str:
 
     >>> chunk_details(ChunkRef(meta={"window": ["2026-01-01", "2026-01-02"], "key": "b"}))
     'window: 2026-01-01 .. 2026-01-02 · key: b'
+    >>> chunk_details(ChunkRef(meta={"title": "Setup", "path": ["Guide", "Install"]}))
+    'title: Setup · path: Guide > Install'
     """
     parts = []
     for key, value in ref.meta.items():
         if key.startswith("_") or key in ("header_bytes", "format"):
             continue  # how to rewrite the chunk, not what it covers
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        if key == "path" and isinstance(value, list):  # enclosing headings (sections), not a range
+            text = " > ".join(map(str, value)) or "-"
+        elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
             text = f"{value[0]} .. {value[1]}"
         elif isinstance(value, str):
             text = value
