@@ -203,6 +203,11 @@ class ClusterUnavailable(ByteniteNBError):
     """The Dask cluster a job should run on cannot be reached (names the address)."""
 
 
+class SchedulerLost(ClusterUnavailable):
+    """The client lost its Dask scheduler while a job ran (it died, or the network
+    failed): the job's tasks are gone with it."""
+
+
 # -- Jupyter server
 
 

@@ -15,11 +15,14 @@ import uuid
 from typing import Any, Callable, Iterator
 
 from .. import supervision as control
+from ..exceptions import SchedulerLost
 from . import events
 
 log = logging.getLogger(__name__)
 
 
+#: why the client cancels every future when its connection to the scheduler breaks
+SCHEDULER_LOST = "scheduler-connection-lost"
 GATHER_SECONDS = 0.25
 GATHER_BATCH = 1000
 POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between looks at the tasks' states
@@ -32,6 +35,7 @@ class DaskExecutor:
 
     def __init__(self, client):
         self.client = client
+        self._scheduler_address = self.address  # still known once the scheduler is gone
 
     @property
     def dashboard_link(self) -> str | None:
@@ -69,6 +73,7 @@ class DaskExecutor:
         ``GATHER_SECONDS``, and the first result after a quiet spell comes at once.
         """
         pending = list(futures)
+        del futures  # a future this generator no longer needs must not be held here
         finished: list = []
         last = 0.0
         pause = POLL_MIN
@@ -86,6 +91,8 @@ class DaskExecutor:
             scan = time.monotonic() - scan_started
             news = len(pending) - len(still)
             pending = still
+            if any(f.status == "cancelled" and _cancel_reason(f) == SCHEDULER_LOST for f in failed):
+                raise self._scheduler_lost()
             if failed:
                 yield [(f, None, _error_of(f)) for f in failed]
             now = time.monotonic()
@@ -109,8 +116,18 @@ class DaskExecutor:
                 time.sleep(max(pause, 20 * scan))
 
     def outcome(self, future) -> Any:
-        """The result of a finished future; raises if the task erred or was cancelled."""
-        return future.result()
+        """The result of a finished future; raises if the task erred or was cancelled
+        (:class:`SchedulerLost` when the scheduler went away)."""
+        try:
+            return future.result()
+        except BaseException as exc:
+            if getattr(exc, "reason", None) == SCHEDULER_LOST:
+                raise self._scheduler_lost() from exc
+            raise
+
+    def _scheduler_lost(self) -> SchedulerLost:
+        return SchedulerLost(f"lost the connection to the Dask scheduler at {self._scheduler_address} (it stopped, or the "
+                             f"network to it failed), and the job's tasks with it")
 
     def cancel(self, futures: list) -> None:
         if futures:
@@ -262,6 +279,15 @@ def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None
         f"the app needs {show(asked)} per task (its device_requirements), but no worker of the cluster offers "
         f"that; the workers offer: {'; '.join(best[:5])}. Start workers that declare these resources "
         f"(dask worker --resources \"cpu=2,memory=8e9\"), or run on fewer, larger local workers (--workers 1)")
+
+
+def _cancel_reason(future) -> str | None:
+    """Why Dask cancelled ``future`` (e.g. :data:`SCHEDULER_LOST`), if it says."""
+    try:
+        future.result(timeout=5)
+    except BaseException as exc:
+        return getattr(exc, "reason", None)
+    return None
 
 
 def _error_of(future) -> BaseException:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import store as st
-from ..exceptions import ByteniteNBError, JobCancelled, JobFailed, TaskCancelled
+from ..exceptions import ByteniteNBError, JobCancelled, JobFailed, SchedulerLost, TaskCancelled
 from ..partitioners.base import ChunkRef
 from ..redact import mask_values, secret_values
 from ..states import Progress
@@ -132,7 +132,10 @@ class JobRunner:
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._chunk_state: dict[int, dict] = {}
-        self._futures: list = []
+        # The futures of tasks still running, by key. A chunk's future is let go as
+        # soon as its outcome is recorded: a future kept would make Dask run its
+        # task again if the worker holding its result died.
+        self._futures: dict[str, Any] = {}
         self._keys: set[str] = set()
         self._stop_reason: str | None = None
         self._failed_within_budget: list[int] = []  # minSuccessRatio: failed chunks the job completes without
@@ -270,7 +273,7 @@ class JobRunner:
             if self._stop_reason or self._done.is_set():
                 return
             self._stop_reason = reason
-            futures = list(self._futures)
+            futures = list(self._futures.values())
         self.executor.stop_job(self.job_id)
         self.executor.cancel(futures)
 
@@ -281,7 +284,7 @@ class JobRunner:
         """``failFast``: a chunk failed, so stop the others (they end CANCELLED)."""
         self._stop_reason = "fail-fast"
         self.executor.stop_job(self.job_id)
-        self.executor.cancel(self._futures)
+        self.executor.cancel(list(self._futures.values()))
 
     def _stop_message(self) -> str | None:
         """Why the job stopped, when a cancel or ``jobTimeout`` stopped it (a
@@ -365,9 +368,10 @@ class JobRunner:
         resumed = staging.claim(self.spec.fingerprint, force=self.force)
         refs = staging.load_plan() if resumed else None
         if refs is None:
-            fut = self.executor.submit(plan_and_stage, self.spec, self.job_id, key=task_key("plan", self.job_id))
+            key = task_key("plan", self.job_id)
+            fut = self.executor.submit(plan_and_stage, self.spec, self.job_id, key=key)
             with self._lock:
-                self._futures.append(fut)
+                self._futures[key] = fut
             refs = self._outcome(fut, "planning")
         self._check_stop()
         refs = self._chunks_to_run(refs)
@@ -399,21 +403,24 @@ class JobRunner:
         futures = self.executor.map(run_chunk, todo, keys=keys, resources=self.spec.app.resources(),
                                     spec=dataclasses.replace(self.spec, files=[]), job_id=self.job_id)
         with self._lock:
-            self._futures = list(futures)
+            self._futures = dict(zip(keys, futures))
         if self._stop_reason:
             self.executor.cancel(futures)
         by_key = dict(zip(keys, todo))
         del futures
         fail_fast = self.spec.config.get("failFast")
-        for batch in self.executor.completed(self._futures):
-            for fut, value, error in batch:
-                ref = by_key[fut.key]
+        for batch in self.executor.completed(list(self._futures.values())):
+            for key, value, error in [(fut.key, value, error) for fut, value, error in batch]:
+                with self._lock:
+                    self._futures.pop(key, None)
+                ref = by_key[key]
                 self._chunk_update(self._chunk_outcome(ref, value, error))
                 if fail_fast and self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED \
                         and not self._stop_reason and self._failed_count() > self._failure_budget():
                     self._stop_on_first_failure()
+            batch.clear()  # nothing here holds a finished task's future while the next ones run
         with self._lock:
-            self._futures = []  # release the results held on the workers
+            self._futures = {}  # release the results held on the workers
         self._flush()
         self._check_stop()
 
@@ -493,13 +500,16 @@ class JobRunner:
     def _record_crash(self, exc: BaseException) -> None:
         """A step raised: keep the error, and record the job FAILED (CANCELLED
         after a cancel) with a message that names no secret, unless it ended already."""
+        if isinstance(exc, SchedulerLost):
+            exc = SchedulerLost(self._scheduler_lost_message(exc))
         self.error = exc
         if not isinstance(exc, ByteniteNBError):
             log.exception("job %s crashed", self.job_id)
         if self.state in st.FINAL_STATES:
             return
         state = st.CANCELLED if self._stop_reason == "cancelled" else st.FAILED
-        message = self._stop_message() or mask_values(f"{type(exc).__name__}: {exc}", self._secrets)
+        message = self._stop_message() or mask_values(
+            str(exc) if isinstance(exc, SchedulerLost) else f"{type(exc).__name__}: {exc}", self._secrets)
         try:
             self._set_state(state, error=message)
         except Exception:
@@ -512,7 +522,7 @@ class JobRunner:
         whoever waits for the end wakes up."""
         with self._lock:
             self.progress.set_running_tasks(0)  # nothing of the job runs any more
-            self._futures = []
+            self._futures = {}
             progress = self.progress.copy()
         if self._staging is not None:
             self._staging.unlock()
@@ -554,6 +564,17 @@ class JobRunner:
                 error = f"chunk {ref.index} ({ref.describe()}): {name}: {exc}"
             return {"index": ref.index, "state": st.CHUNK_FAILED, "error": error}
         return {k: v for k, v in outcome.items() if k in CHUNK_FIELDS}
+
+    def _scheduler_lost_message(self, exc: SchedulerLost) -> str:
+        """What a lost scheduler means for the destination, and how to go on."""
+        if self.state == st.ASSEMBLING:
+            # The assemble task may still run on its worker: it publishes whole, or not at all.
+            where = ("the assembly was under way: its worker may still publish the complete output "
+                     "(with _SUCCESS) or nothing")
+        else:
+            where = "nothing was written to the destination"
+        return (f"{exc}; {where}. Run the job again with the same id (bytenite-nb run JOB_FILE --id {self.job_id}, "
+                f"or job.run(id={self.job_id!r})) on a running scheduler: the chunks committed so far are not run again")
 
     def _failure_budget(self) -> int:
         """How many chunks may fail with the job still completing (``config.minSuccessRatio``):

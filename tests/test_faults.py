@@ -1,0 +1,161 @@
+"""Faults on a real multi-process cluster: ``dask scheduler`` and ``dask worker``
+processes started here, killed, frozen and restarted; the object store stopped;
+staging full; the CLI killed while it publishes. Every case checks the
+destination against the expected output and its ``_SUCCESS``: nothing lost,
+nothing duplicated, nothing half-written.
+
+README.md, "Guarantees under faults", lists what each case proves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import bytenite_nb as bn
+from bytenite_nb.engine.staging import Staging
+from tests.faults_helpers import (DaskProcesses, PATIENCE, check_destination, counting_app, input_text,
+                                  one_paragraph_error, process_env, read_tree, run_counts, runs_of, signal_tree,
+                                  wait_until)
+
+pytestmark = pytest.mark.timeout(900)  # processes start slowly on a shared machine
+
+LINES_PER_CHUNK = 10
+
+
+@pytest.fixture
+def dask_procs(tmp_path):
+    procs = DaskProcesses(tmp_path / "cluster")
+    yield procs
+    procs.close()
+
+
+def slow_job(tmp_path, data_lines: int = 120, sleep: float = 1.0, dest=None, **config) -> tuple[bn.Job, bytes]:
+    """A job of ``data_lines // 10`` chunks whose app takes ``sleep`` seconds a
+    chunk and counts its runs in ``tmp_path/runs.log``; returns it and the
+    output it must make."""
+    data = input_text(tmp_path / "in.txt", data_lines)
+    job = bn.Job(source=str(tmp_path / "in.txt"), partitioner="split-lines",
+                 app={"command": counting_app(tmp_path, sleep)}, assembler="concat",
+                 destination=str(dest or tmp_path / "out"),
+                 params={"partitioner": {"lines_per_chunk": LINES_PER_CHUNK},
+                         "app": {"runs": str(tmp_path / "runs.log"), "sleep": sleep},
+                         "assembler": {"output_name": "out.txt"}},
+                 config={"maxTaskRetries": 2, "retryBackoff": 0.5, **config})
+    return job, data.upper()
+
+
+def committed(job: bn.Job, job_id: str) -> set[int]:
+    spec = job.resolve()
+    return Staging.open(spec.staging_url, job_id).committed()
+
+
+def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bytenite_nb.cli", *args], env=env or process_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+# -- 1. a worker killed ---------------------------------------------------------------
+
+
+def test_a_killed_worker_is_replaced_and_the_output_is_that_of_a_clean_run(tmp_path, dask_procs):
+    """SIGKILL a worker's whole process tree (nanny, worker, the app it runs) while
+    it holds chunks, start a new worker: the job completes, byte for byte as a
+    clean run of the same job."""
+    job, expected = slow_job(tmp_path, sleep=2.0)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    address = dask_procs.start_scheduler()
+    first = dask_procs.start_worker("first", nthreads=2)
+    dask_procs.wait_for_workers(1)
+
+    handle = job.submit(scheduler=address, id="worker-killed")
+
+    def mid_job():  # some chunks committed, and the worker's apps run others
+        done = committed(job, "worker-killed")
+        return len(done) >= 2 and {c for c, _, _ in runs_of(tmp_path / "runs.log")} - done
+
+    wait_until(mid_job, what="chunks committed while the worker runs more")
+    recorded_done = {i for i, c in handle.chunk_states.items() if c["state"] == "DONE"}
+    dask_procs.kill(first)
+    started = {c for c, _, _ in runs_of(tmp_path / "runs.log")}
+    before_kill = committed(job, "worker-killed")
+    assert before_kill < set(range(n)), "the kill came after the last chunk"
+    assert started - before_kill, "no chunk was in flight when the worker died"
+    dask_procs.start_worker("second", nthreads=2)
+    result = handle.result(timeout=PATIENCE)
+    assert result.ok
+    out = read_tree(tmp_path / "out")
+    manifest = check_destination(out, {"out.txt": expected}, "worker-killed", n)
+    counts = run_counts(tmp_path / "runs.log")
+    assert set(counts) == set(range(n))
+    # A chunk whose outcome the runner had is never run again (a chunk committed
+    # but not yet reported when its worker died may be: its first commit wins).
+    assert all(counts[i] == 1 for i in recorded_done), (counts, recorded_done)
+    assert all(counts[i] <= 2 for i in range(n)), counts
+
+    # A clean run of the same job elsewhere: the very same bytes and the same manifest.
+    (tmp_path / "clean").mkdir()
+    clean_job, _ = slow_job(tmp_path / "clean", sleep=0.0, dest=tmp_path / "clean-out")
+    clean = clean_job.run(scheduler=address, id="clean")
+    clean_out = read_tree(tmp_path / "clean-out")
+    clean_manifest = check_destination(clean_out, {"out.txt": expected}, "clean", n)
+    assert clean.ok and clean_out["out.txt"] == out["out.txt"]
+    assert [(f["name"], f["size"], f["crc32c"]) for f in manifest["files"]] == \
+        [(f["name"], f["size"], f["crc32c"]) for f in clean_manifest["files"]]
+
+
+# -- 2. the scheduler killed -----------------------------------------------------------
+
+
+def test_a_killed_scheduler_fails_the_run_plainly_and_the_same_id_resumes(tmp_path, dask_procs):
+    """SIGKILL the scheduler mid-job: the CLI fails within a minute with a
+    one-paragraph message, exit status 1, and the destination untouched; the
+    same id on a new scheduler and worker runs again only the chunks that were
+    in flight (and those never started)."""
+    job, expected = slow_job(tmp_path, sleep=1.0)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    job_file = tmp_path / "job.json"
+    job.save(job_file)
+    address = dask_procs.start_scheduler()
+    old_worker = dask_procs.start_worker("old", nthreads=2)
+    dask_procs.wait_for_workers(1)
+
+    run = cli("run", str(job_file), "--id", "scheduler-killed", "--scheduler", address)
+    wait_until(lambda: len(committed(job, "scheduler-killed")) >= 2, what="two committed chunks")
+    dask_procs.kill(dask_procs.scheduler)
+    killed_at = time.monotonic()
+    _, stderr = run.communicate(timeout=PATIENCE)
+    took = time.monotonic() - killed_at
+    assert run.returncode == 1, stderr
+    assert took < 60, f"the run took {took:.0f}s to notice its scheduler was gone"
+    message = one_paragraph_error(stderr)
+    # Nothing else on stderr but the progress lines: no log records, no traceback.
+    assert all(line.startswith("[scheduler-killed]") for line in stderr.split(message)[0].splitlines() if line), stderr
+    assert f"lost the connection to the Dask scheduler at {address}" in message, message
+    assert "--id scheduler-killed" in message, message
+    assert not (tmp_path / "out").exists()
+
+    # The old worker finishes what it ran, or dies with it: either way, once it
+    # is gone, what staging holds committed is what the next run must not redo.
+    dask_procs.kill(old_worker)
+    done_before = committed(job, "scheduler-killed")
+    started_before = {c for c, _, _ in runs_of(tmp_path / "runs.log")}
+    in_flight = started_before - done_before
+    assert done_before < set(range(n))
+
+    new_address = dask_procs.start_scheduler()
+    dask_procs.start_worker("new", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    again = cli("run", str(job_file), "--id", "scheduler-killed", "--scheduler", new_address)
+    stdout, stderr = again.communicate(timeout=PATIENCE)
+    assert again.returncode == 0, stderr
+    assert f"{len(done_before)} reused from an earlier run" in stdout
+    check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "scheduler-killed", n)
+    counts = run_counts(tmp_path / "runs.log")
+    assert counts == {i: (2 if i in in_flight else 1) for i in range(n)}
