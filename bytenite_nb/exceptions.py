@@ -65,6 +65,15 @@ class StorageError(ByteniteNBError):
     """A source or destination cannot be read or written."""
 
 
+class StagingGone(PermanentError):
+    """A chunk's job has no staging area any more (it ended, and a late worker
+    finished an attempt of it): the attempt's results are thrown away."""
+
+
+class StagingFull(StorageError, PermanentError):
+    """Staging (or a chunk's task folder beside it) ran out of space; names the folder."""
+
+
 class UnsafePathError(PermanentError):
     """A file name from data would escape its folder (``..``, absolute, symlink)."""
 

@@ -190,3 +190,32 @@ def raise_for(attempt: Attempt, what: str = "the app", stderr_tail: str = "") ->
         raise TaskTimeoutError(f"{what} timed out after {attempt.timeout:g}s (taskTimeout)", stderr_tail=stderr_tail)
     if attempt.reason == "cancelled":
         raise TaskCancelled(f"job {attempt.job_id} was cancelled")
+
+
+# -- pause points (fault tests) ---------------------------------------------------
+
+PAUSE_ENV = "BYTENITE_NB_PAUSE_AT"
+
+
+def pause_point(name: str) -> None:
+    """Hold this process at the named moment, for a fault test to strike there.
+
+    Only when ``$BYTENITE_NB_PAUSE_AT`` is ``NAME:FILE`` for this ``name``: the
+    process writes its id to ``FILE`` and waits while ``FILE`` exists (the
+    test then kills it, or removes ``FILE`` to let it go on). Unset - always,
+    outside the tests - this costs one look at the environment. The points:
+    ``publish-swap`` (outputs uploaded beside the destination, nothing
+    changed there yet) and ``publish-success`` (outputs in place, ``_SUCCESS``
+    not written yet).
+    """
+    setting = os.environ.get(PAUSE_ENV)
+    if not setting:
+        return
+    point, _, path = setting.partition(":")
+    if point != name or not path:
+        return
+    with open(path + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    while os.path.exists(path):
+        time.sleep(0.05)

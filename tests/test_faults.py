@@ -159,3 +159,96 @@ def test_a_killed_scheduler_fails_the_run_plainly_and_the_same_id_resumes(tmp_pa
     check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "scheduler-killed", n)
     counts = run_counts(tmp_path / "runs.log")
     assert counts == {i: (2 if i in in_flight else 1) for i in range(n)}
+
+
+# -- 3. a worker frozen -----------------------------------------------------------------
+
+
+def test_a_frozen_worker_s_chunk_is_done_elsewhere_once(tmp_path, dask_procs):
+    """SIGSTOP a worker's whole process tree while its app runs a chunk. A frozen
+    worker enforces nothing (its taskTimeout watchdog is frozen too); the
+    scheduler's worker-ttl removes it and the chunk runs on the other worker.
+    The output holds every chunk once; woken up at the end, the frozen worker
+    changes nothing at the destination."""
+    job, expected = slow_job(tmp_path, sleep=1.0, taskTimeout=60)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    address = dask_procs.start_scheduler(DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="10s")
+    frozen = dask_procs.start_worker("frozen")
+    dask_procs.start_worker("other")
+    dask_procs.wait_for_workers(2)
+    frozen_pid = dask_procs.worker_pids()["frozen"]
+
+    handle = job.submit(scheduler=address, id="worker-frozen")
+    held = wait_until(lambda: [c for c, _, ppid in runs_of(tmp_path / "runs.log") if ppid == frozen_pid],
+                      what="a chunk run by the worker to freeze")[-1]
+    signal_tree(frozen.pid, signal.SIGSTOP)
+    try:
+        result = handle.result(timeout=PATIENCE)
+        assert result.ok
+        out = read_tree(tmp_path / "out")
+        check_destination(out, {"out.txt": expected}, "worker-frozen", n)
+        # The held chunk was started again by the other worker.
+        assert [ppid for c, _, ppid in runs_of(tmp_path / "runs.log") if c == held][-1] != frozen_pid
+    finally:
+        signal_tree(frozen.pid, signal.SIGCONT)
+    # Awake again, it finishes its app and tries to commit a chunk of a job that is over.
+    time.sleep(5)
+    assert read_tree(tmp_path / "out") == out
+    from fsspec.core import url_to_fs
+
+    _, staging_root = url_to_fs(job.resolve().staging_url)
+    assert not os.path.exists(os.path.join(staging_root, "worker-frozen")), "the job's staging came back"
+
+
+# -- 6. the CLI killed while it publishes ------------------------------------------------
+
+
+def passthrough_job(folder, dest, lines: int, tag: str) -> tuple[bn.Job, dict[str, bytes]]:
+    """A job writing one file per chunk (``chunk_NNNN/out.txt``); returns it and what it must publish."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = "".join(f"{tag} line {i:04d}\n" for i in range(lines)).encode()
+    (folder / "in.txt").write_bytes(data)
+    job = bn.Job(source=str(folder / "in.txt"), partitioner="split-lines",
+                 app={"command": counting_app(folder, 0.0)}, assembler="passthrough", destination=str(dest),
+                 params={"partitioner": {"lines_per_chunk": LINES_PER_CHUNK},
+                         "app": {"runs": str(folder / "runs.log"), "sleep": 0.0}})
+    rows = data.splitlines(keepends=True)
+    chunks = [b"".join(rows[i:i + LINES_PER_CHUNK]).upper() for i in range(0, len(rows), LINES_PER_CHUNK)]
+    return job, {f"chunk_{i:04d}/out.txt": c for i, c in enumerate(chunks)}
+
+
+@pytest.mark.parametrize("point", ["publish-swap", "publish-success"])
+def test_a_cli_killed_while_publishing_is_finished_by_the_next_run(tmp_path, point):
+    """A destination holds a complete run of one job (three files); a second job
+    (two files) is published there by a CLI that is SIGKILLed half-way through:
+    before anything changed, or with its outputs moved in but no ``_SUCCESS``.
+    The next run of its id finishes the publish: the destination then holds
+    exactly the second job's output - the first job's third file gone - never
+    a mix of both under a ``_SUCCESS``."""
+    dest = tmp_path / "out"
+    first, first_out = passthrough_job(tmp_path / "first", dest, 30, "first")
+    second, second_out = passthrough_job(tmp_path / "second", dest, 20, "second")
+    first.run(scheduler="sync", id="first")
+    check_destination(read_tree(dest), first_out, "first", 3)
+    job_file = tmp_path / "second.json"
+    second.save(job_file)
+
+    gate = tmp_path / "paused"
+    run = cli("run", str(job_file), "--id", "second", "--scheduler", "local",
+              env=process_env(BYTENITE_NB_PAUSE_AT=f"{point}:{gate}"))
+    wait_until(gate.exists, what=f"the publish paused at {point}")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(60)
+    halfway = read_tree(dest)
+    if point == "publish-swap":  # nothing changed yet: the first job's output, whole
+        assert {k: v for k, v in halfway.items() if not k.startswith(".bytenite-nb")} == \
+            {**first_out, "_SUCCESS": halfway["_SUCCESS"]}
+    else:  # outputs moved, no _SUCCESS: no reader takes this for a complete output
+        assert "_SUCCESS" not in halfway
+        assert all(halfway[name] == data for name, data in second_out.items())
+
+    again = cli("run", str(job_file), "--id", "second", "--scheduler", "local")
+    stdout, stderr = again.communicate(timeout=PATIENCE)
+    assert again.returncode == 0, stderr
+    check_destination(read_tree(dest), second_out, "second", 2)
+    assert run_counts(tmp_path / "second" / "runs.log") == {0: 1, 1: 1}  # the chunks were committed: not run again

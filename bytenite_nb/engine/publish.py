@@ -12,6 +12,15 @@ complete output; a job that failed leaves no ``_SUCCESS`` and no output.
 The files the previous ``_SUCCESS`` listed and this one does not are removed
 after the new ones are in place, so the destination holds one job's output,
 not a mix of runs; files bytenite-nb never wrote there are left alone.
+
+A publish that dies half-way (its process killed between moving outputs and
+writing ``_SUCCESS``) leaves no ``_SUCCESS``, so no reader trusts what is
+there, and a journal, ``.bytenite-nb-publish.json``, written before the first
+change: the names of the outputs it was replacing and those it was moving
+in, and its hidden work folders. The next publish to that destination - the
+next run of the job - reads it and rolls forward: every name of either list
+that it does not write itself is removed with the stale files, the work
+folders too, and the journal goes once ``_SUCCESS`` is written.
 """
 
 from __future__ import annotations
@@ -25,11 +34,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from .. import supervision as control
 from ..exceptions import StorageError
 from ..transfer import current_checksum, file_checksum, list_tree, safe_join
 from ..storage import Location
 
 SUCCESS = "_SUCCESS"
+JOURNAL = ".bytenite-nb-publish.json"
 
 
 def read_success(destination: Location) -> dict | None:
@@ -83,17 +94,31 @@ def publish(output_dir: str, destination: Location, manifest: dict, checksums: d
                 "completedAt": _dt.datetime.now(_dt.timezone.utc).isoformat()}
     payload = json.dumps(manifest, indent=2).encode()
     previous = read_success(destination) or {}
+    interrupted = _read_journal(fs, root)  # a publish that died half-way here
     new_names = {name for name, _ in files}
-    stale = [f["name"] for f in previous.get("files") or [] if isinstance(f, dict) and f.get("name") not in new_names]
-    stale = [name for name in stale if _is_safe(name)]
+    owned = {f.get("name") for f in previous.get("files") or [] if isinstance(f, dict)}
+    owned |= set(interrupted.get("previous") or []) | set(interrupted.get("files") or [])
+    stale = sorted(name for name in owned if isinstance(name, str) and name not in new_names and _is_safe(name))
+    journal = {"jobId": manifest.get("jobId"), "previous": sorted(owned - {None}), "files": sorted(new_names)}
+    leftovers = [w for w in interrupted.get("work") or [] if isinstance(w, str) and w.startswith(".bytenite-nb-")
+                 and "/" not in w]
     try:
         if destination.is_local:
-            _publish_local(output_dir, files, root, payload, stale, before_swap)
+            _publish_local(output_dir, files, root, payload, stale, before_swap, journal, leftovers)
         else:
-            _publish_remote(fs, output_dir, files, root, payload, stale, before_swap)
+            _publish_remote(fs, output_dir, files, root, payload, stale, before_swap, journal, leftovers)
     except OSError as exc:
         raise StorageError(f"dataDestination: cannot write to {destination.url}: {exc}") from exc
     return manifest
+
+
+def _read_journal(fs, root: str) -> dict:
+    """The journal a publish to ``root`` left when it died half-way ({} if none)."""
+    try:
+        journal = json.loads(fs.cat_file(f"{root}/{JOURNAL}"))
+    except Exception:  # none (the usual case), or torn: then there is nothing to roll forward
+        return {}
+    return journal if isinstance(journal, dict) else {}
 
 
 def _is_safe(name: str) -> bool:
@@ -104,8 +129,18 @@ def _is_safe(name: str) -> bool:
         return False
 
 
+def _write_local_journal(root: str, journal: dict) -> None:
+    tmp = os.path.join(root, JOURNAL + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(json.dumps(journal).encode())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(root, JOURNAL))
+
+
 def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, payload: bytes,
-                   stale: list[str], before_swap: Callable[[], None] | None) -> None:
+                   stale: list[str], before_swap: Callable[[], None] | None, journal: dict,
+                   leftovers: list[str]) -> None:
     os.makedirs(root, exist_ok=True)
     # 1. Bring the outputs onto the destination's filesystem, so the swap is renames only.
     incoming = None
@@ -132,6 +167,9 @@ def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, pay
                 parent = os.path.dirname(parent)
         if before_swap is not None:
             before_swap()
+        work = [os.path.basename(backup)] + ([os.path.basename(incoming)] if incoming else [])
+        _write_local_journal(root, {**journal, "work": work})
+        control.pause_point("publish-swap")
         # 3. Swap in, keeping what was there so that a failure can put it back.
         for name in [SUCCESS, *stale]:
             dst = safe_join(root, name)
@@ -148,6 +186,7 @@ def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, pay
                 os.replace(dst, kept)
             moved.append((dst, kept))
             os.replace(os.path.join(source_dir, name), dst)
+        control.pause_point("publish-success")
         tmp = os.path.join(backup, "_SUCCESS.new")
         with open(tmp, "wb") as f:
             f.write(payload)
@@ -161,15 +200,28 @@ def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, pay
                     os.remove(dst)
             except OSError:
                 pass
+        if not leftovers:  # put back as it was, but for the work of a publish that died here before
+            try:
+                os.remove(os.path.join(root, JOURNAL))
+            except FileNotFoundError:
+                pass
         raise
     finally:
         shutil.rmtree(backup, ignore_errors=True)
         if incoming:
             shutil.rmtree(incoming, ignore_errors=True)
+    # Complete: the work folders of a publish that died here, then the journals, go.
+    for name in leftovers:
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    try:
+        os.remove(os.path.join(root, JOURNAL))
+    except FileNotFoundError:
+        pass
 
 
 def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str, payload: bytes,
-                    stale: list[str], before_swap: Callable[[], None] | None) -> None:
+                    stale: list[str], before_swap: Callable[[], None] | None, journal: dict,
+                    leftovers: list[str]) -> None:
     # Object stores have no multi-object transaction: upload beside the destination
     # first (the slow part, where failures happen), then copy into place on the
     # server and write _SUCCESS, the marker readers trust, last.
@@ -179,6 +231,8 @@ def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str
             fs.put_file(os.path.join(output_dir, name), f"{incoming}/{name}")
         if before_swap is not None:
             before_swap()
+        fs.pipe_file(f"{root}/{JOURNAL}", json.dumps({**journal, "work": [incoming.rsplit("/", 1)[-1]]}).encode())
+        control.pause_point("publish-swap")
         success = f"{root}/{SUCCESS}"
         try:
             fs.rm_file(success)
@@ -191,7 +245,14 @@ def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str
                 fs.rm_file(f"{root}/{name}")
             except FileNotFoundError:
                 pass
+        control.pause_point("publish-success")
         fs.pipe_file(success, payload)
+        for name in leftovers:
+            try:
+                fs.rm(f"{root}/{name}", recursive=True)
+            except (FileNotFoundError, OSError):
+                pass
+        fs.rm_file(f"{root}/{JOURNAL}")
     finally:
         try:
             fs.rm(incoming, recursive=True)

@@ -40,7 +40,7 @@ import uuid
 from fsspec.core import url_to_fs
 
 from ..assemblers.base import ChunkResult, ResultFile
-from ..exceptions import JobAlreadyRunning, ResumeConflict
+from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingGone
 from ..transfer import list_tree
 from ..partitioners.base import ChunkRef
 
@@ -164,6 +164,17 @@ class Staging:
         self._write_json("job.json", {"id": self.job_id, "fingerprint": fingerprint, "created": time.time()})
         return False
 
+    def _exists(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def check_open(self, index: int) -> None:
+        """Raise :class:`StagingGone` when the job's staging area was removed (its
+        job ended): a late attempt - a worker frozen, then woken - must not bring
+        it back, nor commit into it."""
+        if not self._exists("job.json"):
+            raise StagingGone(f"chunk {index}: job {self.job_id} has no staging area any more at {self.url} "
+                              f"(the job ended); this late attempt's results are thrown away")
+
     def _me(self) -> dict:
         return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
 
@@ -273,7 +284,7 @@ class LocalStaging(Staging):
         self._log_path: str | None = None
         self._log_pid: int | None = None
         self._log_lock = threading.Lock()
-        os.makedirs(self.path, exist_ok=True)
+        # Not made here: looking at a job's staging must not bring back one that was removed.
 
     def _write_json(self, rel: str, data) -> None:
         path = self._p(rel)
@@ -289,6 +300,9 @@ class LocalStaging(Staging):
                 return json.load(f)
         except FileNotFoundError:
             return None
+
+    def _exists(self, rel: str) -> bool:
+        return os.path.exists(self._p(rel))
 
     def _commit_names(self) -> list[str]:
         return os.listdir(self._p("commits"))
@@ -357,6 +371,7 @@ class LocalStaging(Staging):
 
     def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
         files = list_tree(results_dir, what=f"chunk {index}: the results folder")
+        self.check_open(index)
         if files:
             os.rename(results_dir, self._p("results", f"{index:08d}-{token}"))  # made again for the next attempt
         record = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
@@ -421,6 +436,9 @@ class ObjectStaging(Staging):
         except FileNotFoundError:
             return None
 
+    def _exists(self, rel: str) -> bool:
+        return self.fs.exists(self._p(rel))
+
     def _commit_names(self) -> list[str]:
         return [p.rsplit("/", 1)[-1] for p in self.fs.ls(self._p("commits"), detail=False)]
 
@@ -449,6 +467,7 @@ class ObjectStaging(Staging):
 
     def commit(self, index: int, token: str, results_dir: str, stats: dict | None = None) -> dict:
         files = list_tree(results_dir, what=f"chunk {index}: the results folder")
+        self.check_open(index)
         final = self._p("results", f"{index:08d}-{token}")
         for name, _ in files:
             self.fs.put_file(os.path.join(results_dir, name), f"{final}/{name}")
