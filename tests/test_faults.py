@@ -252,3 +252,42 @@ def test_a_cli_killed_while_publishing_is_finished_by_the_next_run(tmp_path, poi
     assert again.returncode == 0, stderr
     check_destination(read_tree(dest), second_out, "second", 2)
     assert run_counts(tmp_path / "second" / "runs.log") == {0: 1, 1: 1}  # the chunks were committed: not run again
+
+
+# -- 5. staging full ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_staging(tmp_path):
+    """A 1 MiB tmpfs to stage on (mounting one needs root, or a user namespace's)."""
+    folder = tmp_path / "small-staging"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (mount says: {done.stderr.strip()}); "
+                    f"a full staging filesystem needs one (or a quota)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("extra_kib, when", [(300, "chunk 3 ran"), (50, "assembler 'concat' wrote the output")])
+def test_a_full_staging_fails_the_job_naming_the_folder(tmp_path, small_staging, dask_procs, extra_kib, when):
+    """Chunk results that do not fit in staging (12 of 300 KiB in 1 MiB), or an
+    assembled output that does not fit beside them (12 of 50 KiB, then 600 KiB
+    more): the job fails at once (another attempt cannot make room) with an
+    error naming the staging folder, and nothing reaches the destination."""
+    job, _ = slow_job(tmp_path, sleep=0.0, staging=str(small_staging), maxTaskRetries=3)
+    job.params["app"]["extra_bytes"] = extra_kib * 1024
+    address = dask_procs.start_scheduler()
+    dask_procs.start_worker("worker", nthreads=1)
+    dask_procs.wait_for_workers(1)
+    with pytest.raises(bn.JobFailed) as failed:
+        job.run(scheduler=address, id="staging-full")
+    message = str(failed.value)
+    assert f"staging is full: no space left on the filesystem of {small_staging}" in message, message
+    assert f"while {when}" in message, message
+    assert "Traceback" not in message
+    assert not (tmp_path / "out").exists()

@@ -27,6 +27,9 @@ def assemble_and_publish(spec, job_id: str, indices: list[int], manifest: dict) 
         except ByteniteNBError:
             raise
         except Exception as exc:
+            full = staging.out_of_space(exc, f"assembler {spec.assembler_name!r} wrote the output")
+            if full is not None:
+                raise full from exc
             raise AssemblyError(f"assembler {spec.assembler_name!r} failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(checksums, dict):
             checksums = {}

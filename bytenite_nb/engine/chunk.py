@@ -78,8 +78,11 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
             control.check_cancelled(job_id)
             stats = {"attempts": n, "skipped": skipped} if skipped["count"] else {"attempts": n}
             return staging.commit(index, token, results_dir, stats)
-        except BaseException:
+        except BaseException as exc:
+            full = staging.out_of_space(exc, f"chunk {index} ran")  # before its results are thrown away
             staging.discard(index, token, results_dir)
+            if full is not None:
+                raise full from exc  # another attempt cannot fix it
             raise
         finally:
             empty_folder(task_dir)

@@ -27,6 +27,7 @@ Two kinds, chosen by the staging URL (:meth:`Staging.open`):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ import uuid
 from fsspec.core import url_to_fs
 
 from ..assemblers.base import ChunkResult, ResultFile
-from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingGone
+from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingFull, StagingGone
 from ..transfer import list_tree
 from ..partitioners.base import ChunkRef
 
@@ -175,6 +176,12 @@ class Staging:
             raise StagingGone(f"chunk {index}: job {self.job_id} has no staging area any more at {self.url} "
                               f"(the job ended); this late attempt's results are thrown away")
 
+    def out_of_space(self, exc: BaseException, what: str) -> StagingFull | None:
+        """A :class:`StagingFull` naming the staging folder when ``exc`` - an error of
+        ours, or an app's that quotes its stderr - is a full filesystem under
+        staging; None otherwise. ``what`` says what was under way."""
+        return None
+
     def _me(self) -> dict:
         return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
 
@@ -303,6 +310,21 @@ class LocalStaging(Staging):
 
     def _exists(self, rel: str) -> bool:
         return os.path.exists(self._p(rel))
+
+    def out_of_space(self, exc: BaseException, what: str) -> StagingFull | None:
+        ours = isinstance(exc, OSError) and exc.errno in NO_SPACE
+        if not ours and not any(os.strerror(code) in str(exc) for code in NO_SPACE):
+            return None
+        folder = self.path
+        while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        usage = shutil.disk_usage(folder)
+        if not ours and usage.free > max(NEARLY_FULL, usage.total // 100):
+            return None  # an app's own disk was full, not staging's
+        root = os.path.dirname(self.path)
+        return StagingFull(f"staging is full: no space left on the filesystem of {root} (config.staging or the "
+                           f"bytenite-nb.staging setting; {usage.free} of {usage.total} bytes free) while {what}. "
+                           f"Free space there or point staging at a larger volume, then run again with the same id")
 
     def _commit_names(self) -> list[str]:
         return os.listdir(self._p("commits"))
@@ -499,6 +521,10 @@ class ObjectStaging(Staging):
         self.clear()
 
 
+#: the errors of a full filesystem (or a quota)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+#: a filesystem with less free than this (or than 1% of it) counts as full when an app says it was
+NEARLY_FULL = 64 * 2**10
 CACHED_STAGINGS = 8
 _cache: "OrderedDict[tuple, Staging]" = OrderedDict()
 _cache_lock = threading.Lock()
