@@ -20,7 +20,7 @@ import pytest
 
 import bytenite_nb as bn
 from bytenite_nb.engine.staging import Staging
-from tests.faults_helpers import (DaskProcesses, PATIENCE, check_destination, counting_app, input_text,
+from tests.faults_helpers import (DaskProcesses, MotoServer, PATIENCE, check_destination, counting_app, input_text,
                                   one_paragraph_error, process_env, read_tree, run_counts, runs_of, signal_tree,
                                   wait_until)
 
@@ -291,3 +291,121 @@ def test_a_full_staging_fails_the_job_naming_the_folder(tmp_path, small_staging,
     assert f"while {when}" in message, message
     assert "Traceback" not in message
     assert not (tmp_path / "out").exists()
+
+
+# -- 4. the object store stopped -----------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    """moto's S3 server in a process of this test's own, with a bucket; every
+    process the test starts reaches it through AWS_ENDPOINT_URL."""
+    moto = MotoServer(tmp_path)
+    moto.start()
+    moto.fs().mkdir("bucket")
+    yield moto
+    moto.stop()
+
+
+def store_env(moto: MotoServer, **extra: str) -> dict:
+    return process_env(AWS_ENDPOINT_URL=moto.url, AWS_ENDPOINT_URL_S3=moto.url, **extra)
+
+
+def objects(fs, prefix: str) -> dict[str, bytes]:
+    fs.invalidate_cache()
+    return {key[len(prefix):].lstrip("/"): fs.cat_file(key) for key in fs.find(prefix)}
+
+
+def restart(moto: MotoServer, down_for: float) -> None:
+    """Stop the store, wait, start it again on the same port. moto keeps objects
+    in memory: it comes back empty, as a store that lost its data; the bucket is
+    made again, as an operator would."""
+    moto.stop()
+    time.sleep(down_for)
+    moto.start()
+    moto.fs().mkdir("bucket")
+
+
+def test_the_object_store_stopped_during_the_map(tmp_path, store, dask_procs):
+    """Staging on S3; the store stops mid-map for a few seconds and comes back
+    without its data. Commits retry through the outage; what was committed
+    before it is gone, so the run either completes (nothing was lost) or fails
+    plainly, writing nothing; the next run of the id completes. The output is
+    whole either way."""
+    job, expected = slow_job(tmp_path, sleep=1.0, staging="s3://bucket/staging", maxTaskRetries=5, retryBackoff=1.0)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    job_file = tmp_path / "job.json"
+    job.save(job_file)
+    env = store_env(store)
+    dask_procs.env = env
+    address = dask_procs.start_scheduler()
+    dask_procs.start_worker("worker", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    fs = store.fs()
+
+    def commits() -> int:
+        fs.invalidate_cache()
+        try:
+            return len(fs.ls("bucket/staging/store-map/commits"))
+        except FileNotFoundError:
+            return 0
+
+    run = cli("run", str(job_file), "--id", "store-map", "--scheduler", address, env=env)
+    wait_until(lambda: commits() >= 2, what="two chunks committed to S3 staging")
+    restart(store, down_for=3)
+    _, stderr = run.communicate(timeout=PATIENCE)
+    if run.returncode != 0:
+        assert run.returncode == 1, stderr
+        message = one_paragraph_error(stderr)
+        assert "gone from s3://bucket/staging/store-map (" in message, message
+        assert not (tmp_path / "out").exists()
+        again = cli("run", str(job_file), "--id", "store-map", "--scheduler", address, env=env)
+        _, stderr = again.communicate(timeout=PATIENCE)
+        assert again.returncode == 0, stderr
+    check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "store-map", n)
+
+
+def test_the_object_store_stopped_during_publish(tmp_path, store, dask_procs):
+    """Destination on S3. A first job's output is there; a second job's publish
+    is held once its outputs are uploaded beside the destination, the store
+    stops, the publish goes on: it fails plainly (exit status 1, one
+    paragraph). The store comes back (empty: see ``restart``) and the next run
+    of the id publishes the whole output from staging without running a chunk
+    again; ``_SUCCESS`` lists exactly what is there."""
+    gate = tmp_path / "paused"
+    env = store_env(store, BYTENITE_NB_PAUSE_AT=f"publish-swap:{gate}")
+    dask_procs.env = env
+    address = dask_procs.start_scheduler()
+    dask_procs.start_worker("worker", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    fs = store.fs()
+    jobs = {}
+    for name, lines in (("first", 30), ("second", 20)):
+        job, out = passthrough_job(tmp_path / name, "s3://bucket/out", lines, name)
+        job.save(tmp_path / f"{name}.json")
+        jobs[name] = out
+
+    first = cli("run", str(tmp_path / "first.json"), "--id", "first", "--scheduler", address, env=env)
+    wait_until(gate.exists, what="the first publish held")
+    gate.unlink()
+    _, stderr = first.communicate(timeout=PATIENCE)
+    assert first.returncode == 0, stderr
+    check_destination(objects(fs, "bucket/out"), jobs["first"], "first", 3)
+
+    second = cli("run", str(tmp_path / "second.json"), "--id", "second", "--scheduler", address, env=env)
+    wait_until(gate.exists, what="the second publish held")
+    store.stop()
+    gate.unlink()
+    _, stderr = second.communicate(timeout=PATIENCE)
+    assert second.returncode == 1, stderr
+    message = one_paragraph_error(stderr)
+    assert "cannot write to s3://bucket/out" in message, message
+
+    restart(store, down_for=0)
+    again = cli("run", str(tmp_path / "second.json"), "--id", "second", "--scheduler", address, env=env)
+    wait_until(gate.exists, what="the publish of the run again held")
+    gate.unlink()
+    _, stderr = again.communicate(timeout=PATIENCE)
+    assert again.returncode == 0, stderr
+    check_destination(objects(fs, "bucket/out"), jobs["second"], "second", 2)
+    assert run_counts(tmp_path / "second" / "runs.log") == {0: 1, 1: 1}

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .. import supervision as control
-from ..exceptions import StorageError
+from ..exceptions import ByteniteNBError, StorageError
 from ..transfer import current_checksum, file_checksum, list_tree, safe_join
 from ..storage import Location
 
@@ -107,8 +107,11 @@ def publish(output_dir: str, destination: Location, manifest: dict, checksums: d
             _publish_local(output_dir, files, root, payload, stale, before_swap, journal, leftovers)
         else:
             _publish_remote(fs, output_dir, files, root, payload, stale, before_swap, journal, leftovers)
-    except OSError as exc:
-        raise StorageError(f"dataDestination: cannot write to {destination.url}: {exc}") from exc
+    except ByteniteNBError:
+        raise
+    except Exception as exc:  # OSError, or a client library's own (botocore's EndpointConnectionError...)
+        detail = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        raise StorageError(f"dataDestination: cannot write to {destination.url}: {detail}") from exc
     return manifest
 
 
@@ -256,5 +259,5 @@ def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str
     finally:
         try:
             fs.rm(incoming, recursive=True)
-        except (FileNotFoundError, OSError):
+        except Exception:  # a store that is down: never hide why the publish failed
             pass

@@ -41,7 +41,7 @@ import uuid
 from fsspec.core import url_to_fs
 
 from ..assemblers.base import ChunkResult, ResultFile
-from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingFull, StagingGone
+from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingFull, StagingGone, StorageError
 from ..transfer import list_tree
 from ..partitioners.base import ChunkRef
 
@@ -173,8 +173,8 @@ class Staging:
         job ended): a late attempt - a worker frozen, then woken - must not bring
         it back, nor commit into it."""
         if not self._exists("job.json"):
-            raise StagingGone(f"chunk {index}: job {self.job_id} has no staging area any more at {self.url} "
-                              f"(the job ended); this late attempt's results are thrown away")
+            raise StagingGone(f"chunk {index}: the staging area of job {self.job_id} is gone from {self.url} (the "
+                              f"job ended, or staging lost its files); this attempt's results are thrown away")
 
     def out_of_space(self, exc: BaseException, what: str) -> StagingFull | None:
         """A :class:`StagingFull` naming the staging folder when ``exc`` - an error of
@@ -261,7 +261,10 @@ class Staging:
         records = self._records()
         missing = [i for i in indices if i not in records]
         if missing:
-            raise FileNotFoundError(f"chunk(s) {missing[:10]} of job {self.job_id} are not committed")
+            # Their commit records were seen (the chunks counted as done), and are gone:
+            # staging lost them (an object store that lost its data, a folder removed).
+            raise StorageError(f"the committed results of chunk(s) {missing[:10]} of job {self.job_id} are gone from "
+                               f"{self.url} (staging lost its files); run the job again with the same id to run them again")
         plan = {ref.index: ref for ref in self.load_plan() or []}
         return [self._result(records[i], plan[i].info() if i in plan else {"index": i}) for i in indices]
 
@@ -493,6 +496,17 @@ class ObjectStaging(Staging):
         final = self._p("results", f"{index:08d}-{token}")
         for name, _ in files:
             self.fs.put_file(os.path.join(results_dir, name), f"{final}/{name}")
+        if files:
+            # The record vouches for the files: check they are there (one listing), in
+            # case the store lost them since the upload (a restart of a store without
+            # durable storage). Another attempt uploads them again.
+            self.fs.invalidate_cache(final)
+            found = {path[len(final) + 1:]: info.get("size") for path, info in
+                     self.fs.find(final, detail=True).items()}
+            lost = [name for name, size in files if found.get(name) != size]
+            if lost:
+                raise StorageError(f"chunk {index}: {len(lost)} uploaded result file(s) are missing from staging "
+                                   f"({final}), e.g. {lost[0]!r}")
         shutil.rmtree(results_dir, ignore_errors=True)
         record = {"index": index, "token": token, "files": files, "time": time.time(), **(stats or {})}
         self._write_json(f"commits/{index:08d}.json", record)
