@@ -409,3 +409,86 @@ def test_the_object_store_stopped_during_publish(tmp_path, store, dask_procs):
     assert again.returncode == 0, stderr
     check_destination(objects(fs, "bucket/out"), jobs["second"], "second", 2)
     assert run_counts(tmp_path / "second" / "runs.log") == {0: 1, 1: 1}
+
+
+# -- 7. the Jupyter server restarted ------------------------------------------------------
+
+
+GATED_APP = """\
+import os, pathlib, shutil, time
+gate = pathlib.Path(os.environ["GATE"])
+while not gate.exists():
+    time.sleep(0.1)
+shutil.copy(pathlib.Path(os.environ["TASK_DIR"], "data.bin"), pathlib.Path(os.environ["TASK_RESULTS_DIR"], "out.txt"))
+"""
+
+
+class JupyterServer:
+    """A real ``jupyter server`` process on loopback, on a BYTENITE_NB_HOME of the test's."""
+
+    def __init__(self, folder, root, home):
+        from tests.faults_helpers import free_port, wait_for_port
+
+        self.port, self.token = free_port(), os.urandom(16).hex()
+        with open(os.path.join(str(folder), f"server-{self.port}.log"), "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ServerApp.ip=127.0.0.1",
+                 f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+                 *(["--allow-root"] if os.geteuid() == 0 else [])],
+                env=process_env(JUPYTER_TOKEN=self.token, BYTENITE_NB_HOME=str(home)),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(self.port, self.proc)
+
+    def call(self, path: str, body: dict | None = None) -> dict:
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/bytenite-nb/{path}", method="POST" if body is not None else "GET",
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def state_of(self, job_id: str) -> str | None:
+        return next((j["state"] for j in self.call("jobs")["jobs"] if j["id"] == job_id), None)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)  # the server alone, as a crash takes it
+            self.proc.wait(60)
+
+
+def test_a_job_outlives_a_restart_of_the_server_that_launched_it(tmp_path, bnb_home):
+    """The Jupyter server that launched a job is SIGKILLed while the job runs and a
+    new one started on the same BYTENITE_NB_HOME: the job goes on, and the new
+    server's jobs list (what the sidebar shows) finds it RUNNING, then COMPLETE,
+    with its whole output."""
+    root = tmp_path / "root"
+    root.mkdir()
+    data = "".join(f"row {i}\n" for i in range(100))
+    (root / "in.txt").write_text(data)
+    (root / "gated.py").write_text(GATED_APP)
+    gate = tmp_path / "gate"
+    servers = [JupyterServer(tmp_path, root, bnb_home)]
+    try:
+        job = {"name": "gated", "partitioner": "split-lines",
+               "app": {"command": [sys.executable, "gated.py"], "env": {"GATE": str(gate)}},
+               "assembler": "concat", "dataSource": "in.txt", "dataDestination": "out/",
+               "params": {"partitioner": {"chunk_size": 256}, "assembler": {"output_name": "out.txt"}}}
+        servers[0].call("jobs", {"job": job, "path": "gated.bnjob.json", "id": "gated", "workers": 1})
+        wait_until(lambda: servers[0].state_of("gated") == "RUNNING", what="the job running")
+        servers[0].kill()
+
+        servers.append(JupyterServer(tmp_path, root, bnb_home))
+        assert servers[1].state_of("gated") == "RUNNING"
+        gate.write_text("open")
+        wait_until(lambda: servers[1].state_of("gated") in ("COMPLETE", "FAILED", "CANCELLED"), what="the job's end")
+        assert servers[1].state_of("gated") == "COMPLETE"
+        detail = servers[1].call("jobs/gated")
+        assert detail["state"] == "COMPLETE"
+        assert (root / "out" / "out.txt").read_text() == data
+        assert json.loads((root / "out" / "_SUCCESS").read_text())["jobId"] == "gated"
+    finally:
+        gate.write_text("open")  # never leave a job waiting
+        for server in servers:
+            server.kill()

@@ -91,7 +91,9 @@ class DaskExecutor:
             scan = time.monotonic() - scan_started
             news = len(pending) - len(still)
             pending = still
-            if any(f.status == "cancelled" and _cancel_reason(f) == SCHEDULER_LOST for f in failed):
+            # A lost scheduler cancels every future at once: one of them says why.
+            cancelled = next((f for f in failed if f.status == "cancelled"), None)
+            if cancelled is not None and _cancel_reason(cancelled) == SCHEDULER_LOST:
                 raise self._scheduler_lost()
             if failed:
                 yield [(f, None, _error_of(f)) for f in failed]

@@ -171,7 +171,7 @@ def _publish_local(output_dir: str, files: list[tuple[str, int]], root: str, pay
         if before_swap is not None:
             before_swap()
         work = [os.path.basename(backup)] + ([os.path.basename(incoming)] if incoming else [])
-        _write_local_journal(root, {**journal, "work": work})
+        _write_local_journal(root, {**journal, "work": leftovers + work})
         control.pause_point("publish-swap")
         # 3. Swap in, keeping what was there so that a failure can put it back.
         for name in [SUCCESS, *stale]:
@@ -234,7 +234,8 @@ def _publish_remote(fs, output_dir: str, files: list[tuple[str, int]], root: str
             fs.put_file(os.path.join(output_dir, name), f"{incoming}/{name}")
         if before_swap is not None:
             before_swap()
-        fs.pipe_file(f"{root}/{JOURNAL}", json.dumps({**journal, "work": [incoming.rsplit("/", 1)[-1]]}).encode())
+        work = leftovers + [incoming.rsplit("/", 1)[-1]]
+        fs.pipe_file(f"{root}/{JOURNAL}", json.dumps({**journal, "work": work}).encode())
         control.pause_point("publish-swap")
         success = f"{root}/{SUCCESS}"
         try:
