@@ -136,10 +136,12 @@ class DaskProcesses:
         finally:
             client.close()
 
-    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        signal_tree(proc.pid, sig)
-        if sig == signal.SIGKILL:
-            proc.wait(60)
+    def kill(self, proc: subprocess.Popen) -> None:
+        """SIGKILL a process and every descendant. Stopped first, so that none
+        starts a child between the listing of the tree and the kill."""
+        signal_tree(proc.pid, signal.SIGSTOP)
+        signal_tree(proc.pid, signal.SIGKILL)
+        proc.wait(60)
 
     def close(self) -> None:
         for proc in self.procs:
