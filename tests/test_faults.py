@@ -24,7 +24,7 @@ from tests.faults_helpers import (DaskProcesses, MotoServer, PATIENCE, check_des
                                   one_paragraph_error, process_env, read_tree, run_counts, runs_of, signal_tree,
                                   wait_until)
 
-pytestmark = pytest.mark.timeout(900)  # processes start slowly on a shared machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # processes start slowly on a shared machine
 
 LINES_PER_CHUNK = 10
 
@@ -265,8 +265,10 @@ def small_staging(tmp_path):
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (mount says: {done.stderr.strip()}); "
-                    f"a full staging filesystem needs one (or a quota)")
+        from tests.conftest import missing
+
+        missing(f"cannot mount a small tmpfs here (mount says: {done.stderr.strip()}); a full staging "
+                f"filesystem needs one (root, or a quota); a file size limit would not fill the filesystem")
     try:
         yield folder
     finally:
