@@ -200,6 +200,25 @@ def test_a_frozen_worker_s_chunk_is_done_elsewhere_once(tmp_path, dask_procs):
     assert not os.path.exists(os.path.join(staging_root, "worker-frozen")), "the job's staging came back"
 
 
+
+def test_a_frozen_app_is_stopped_by_task_timeout_and_its_chunk_retried(tmp_path, dask_procs):
+    """SIGSTOP only the app a worker runs (the worker stays awake): its
+    ``taskTimeout`` kills the app's process group and the chunk is tried again;
+    every chunk is in the output once."""
+    job, expected = slow_job(tmp_path, sleep=1.0, taskTimeout=8, retryBackoff=0.1)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    address = dask_procs.start_scheduler()
+    dask_procs.start_worker("worker", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    handle = job.submit(scheduler=address, id="app-frozen")
+    chunk, app_pid, _ = wait_until(lambda: runs_of(tmp_path / "runs.log"), what="an app running")[0]
+    os.kill(app_pid, signal.SIGSTOP)
+    result = handle.result(timeout=PATIENCE)
+    assert result.ok
+    check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "app-frozen", n)
+    assert run_counts(tmp_path / "runs.log")[chunk] == 2
+    assert handle.chunk_states[chunk]["attempts"] == 2
+
 # -- 6. the CLI killed while it publishes ------------------------------------------------
 
 
