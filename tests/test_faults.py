@@ -161,6 +161,45 @@ def test_a_killed_scheduler_fails_the_run_plainly_and_the_same_id_resumes(tmp_pa
     assert counts == {i: (2 if i in in_flight else 1) for i in range(n)}
 
 
+
+def test_a_scheduler_killed_while_publishing_leaves_a_whole_output_or_none(tmp_path, dask_procs):
+    """SIGKILL the scheduler while the assemble task publishes (held on its
+    worker once the outputs are uploaded beside the destination): the CLI says
+    the publish may still complete; whatever the orphaned worker does, the next
+    run of the id on a new scheduler leaves the whole output and its _SUCCESS."""
+    gate = tmp_path / "paused"
+    dask_procs.env = process_env(BYTENITE_NB_PAUSE_AT=f"publish-swap:{gate}")
+    job, expected = slow_job(tmp_path, sleep=0.0)
+    n = len(expected.splitlines()) // LINES_PER_CHUNK
+    job_file = tmp_path / "job.json"
+    job.save(job_file)
+    address = dask_procs.start_scheduler()
+    old_worker = dask_procs.start_worker("old", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    run = cli("run", str(job_file), "--id", "lost-publishing", "--scheduler", address)
+    wait_until(gate.exists, what="the publish held")
+    dask_procs.kill(dask_procs.scheduler)
+    _, stderr = run.communicate(timeout=PATIENCE)
+    assert run.returncode == 1, stderr
+    message = one_paragraph_error(stderr)
+    assert "the assembly was under way: its worker may still publish the output" in message, message
+    gate.unlink()  # the orphaned worker goes on, as far as it can
+    time.sleep(5)
+    dask_procs.kill(old_worker)
+    halfway = read_tree(tmp_path / "out") if (tmp_path / "out").exists() else {}
+    if "_SUCCESS" in halfway:  # it finished: complete
+        check_destination(halfway, {"out.txt": expected}, "lost-publishing", n)
+
+    dask_procs.env = process_env()
+    new_address = dask_procs.start_scheduler()
+    dask_procs.start_worker("new", nthreads=2)
+    dask_procs.wait_for_workers(1)
+    again = cli("run", str(job_file), "--id", "lost-publishing", "--scheduler", new_address)
+    _, stderr = again.communicate(timeout=PATIENCE)
+    assert again.returncode == 0, stderr
+    check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "lost-publishing", n)
+    assert all(count == 1 for count in run_counts(tmp_path / "runs.log").values())
+
 # -- 3. a worker frozen -----------------------------------------------------------------
 
 

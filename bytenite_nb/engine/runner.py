@@ -569,8 +569,8 @@ class JobRunner:
         """What a lost scheduler means for the destination, and how to go on."""
         if self.state == st.ASSEMBLING:
             # The assemble task may still run on its worker: it publishes whole, or not at all.
-            where = ("the assembly was under way: its worker may still publish the complete output "
-                     "(with _SUCCESS) or nothing")
+            where = ("the assembly was under way: its worker may still publish the output, which is complete "
+                     "once _SUCCESS is written")
         else:
             where = "nothing was written to the destination"
         return (f"{exc}; {where}. Run the job again with the same id (bytenite-nb run JOB_FILE --id {self.job_id}, "
