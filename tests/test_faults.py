@@ -199,6 +199,9 @@ def test_a_scheduler_killed_while_publishing_leaves_a_whole_output_or_none(tmp_p
     assert again.returncode == 0, stderr
     check_destination(read_tree(tmp_path / "out"), {"out.txt": expected}, "lost-publishing", n)
     assert all(count == 1 for count in run_counts(tmp_path / "runs.log").values())
+    from bytenite_nb.store import default_store
+
+    assert default_store().get_job("lost-publishing")["state"] == "COMPLETE"
 
 # -- 3. a worker frozen -----------------------------------------------------------------
 

@@ -343,7 +343,13 @@ class JobRunner:
         success = None if done_before else read_success(self.spec.destination)
         if success and success.get("jobId") == self.job_id \
                 and success.get("fingerprint") == self.spec.output_fingerprint and not success.get("testJob"):
-            return self._reused({"manifest": success})
+            result = self._reused({"manifest": success})
+            if previous is not None:
+                # Recorded as ended in error (its runner lost the scheduler while the
+                # output was published), yet published whole: say so in the records.
+                self.store.set_state(self.job_id, st.COMPLETE, error="", result=result.to_dict() | {
+                    "manifest": success, "fingerprint": self.spec.output_fingerprint})
+            return result
         return None
 
     def _start_recording(self) -> None:
