@@ -381,7 +381,8 @@ class LocalStaging(Staging):
     def new_attempt(self, index: int) -> tuple[str, str]:
         """The app writes into a folder of staging kept for this thread, renamed
         into place at commit (same filesystem: no copy) - or left as it is when
-        the app wrote nothing."""
+        the app wrote nothing. A late attempt of a job that ended starts nothing."""
+        self.check_open(index)
         token = uuid.uuid4().hex[:12]
         # A failed attempt bumps this thread's generation: its folder is never reused.
         generation = self._generations.get(threading.get_ident(), 0)
