@@ -203,10 +203,12 @@ def components(kind, as_json):
 
 @main.command()
 @click.argument("job_id", required=False)
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, help="Jobs to list; with JOB_ID, chunks to show.")
+@click.option("--offset", default=0, show_default=True, help="With JOB_ID: the first chunk shown.")
 @click.option("--json", "as_json", is_flag=True)
-def jobs(job_id, limit, as_json):
-    """List recent jobs, or show one job with its chunks."""
+def jobs(job_id, limit, offset, as_json):
+    """List recent jobs, or show one job: its counts, its failed chunks and a
+    page of its chunks (a job of 100,000 chunks answers at once)."""
     from .states import Progress
     from .store import CHUNK_FAILED, default_store
 
@@ -215,9 +217,13 @@ def jobs(job_id, limit, as_json):
         job = store.get_job(job_id)
         if job is None:
             _fail(f"no job {job_id!r} in {store.path}", 1)
-        chunks = store.chunks(job_id)
+        failed = store.chunks(job_id, states=[CHUNK_FAILED], limit=limit)
+        failed_total = store.count_chunks(job_id, states=[CHUNK_FAILED])
         if as_json:
-            click.echo(json.dumps({**job, "chunks": chunks}, indent=2, default=str))
+            page = {"offset": offset, "limit": limit, "total": store.count_chunks(job_id)}
+            click.echo(json.dumps({**job, "chunks": store.chunks(job_id, offset=offset, limit=limit),
+                                   "chunkPage": page, "failed": failed, "failedTotal": failed_total},
+                                  indent=2, default=str))
             return
         p = Progress.from_dict(job["progress"])
         click.echo(f"{job['id']}  {job['name']}  {job['state']}")
@@ -226,9 +232,10 @@ def jobs(job_id, limit, as_json):
         click.echo(f"  chunks: {p.summary()}")
         if job.get("error"):
             click.echo("  error: " + job["error"].replace("\n", "\n    "))
-        for c in chunks:
-            if c["state"] == CHUNK_FAILED:
-                click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
+        for c in failed:
+            click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
+        if failed_total > len(failed):
+            click.echo(f"  ... and {failed_total - len(failed)} more failed chunk(s) (--limit, --json)")
         for out in ((job.get("result") or {}).get("outputs") or []):
             click.echo(f"  output {out['url']} {size_text(out['size'])}")
         return
