@@ -29,13 +29,16 @@ BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
-                    "text-size": {"max_chars", "overlap"}},
+                    "text-size": {"max_chars", "overlap"},
+                    "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
                   "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
                                     "sort_buffer"},
-                  "stitch": {"output_name", "separator"}},
+                  "stitch": {"output_name", "separator"},
+                  "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
+                                "files", "on_bad"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
