@@ -274,7 +274,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: files, passthrough, replicate, rows, split-lines" in text
+    assert "known: files, log-time, passthrough, replicate, rows, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():
