@@ -30,6 +30,7 @@ SCAN_BLOCK = 4 * 2**20
 MONTHS = {m.encode(): i + 1 for i, m in enumerate(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])}
 _MONTH_ALT = "|".join(m.decode() for m in MONTHS)
+_LOCAL_CLOCK = re.compile(rb":\d\d(?:[.,]\d{1,6})?")  # seconds and fraction, no offset
 
 #: preset -> (pattern of an entry's first line, how its ``ts`` is read)
 PRESETS = {
@@ -123,6 +124,7 @@ class TimeFormat:
         self.timezone = timezone
         self.regex = re.compile(b"(?m)^(?:" + pattern.encode("utf-8") + b")")
         self._last: tuple[bytes, int | None] = (b"", 0)
+        self._minutes: dict[bytes, int] = {}
 
     def params(self) -> dict:
         """The params that rebuild this format (for a chunk's ``CHUNK_INFO``)."""
@@ -147,6 +149,20 @@ class TimeFormat:
         return value
 
     def _parse(self, ts: bytes, reference: int | None) -> int:
+        if self.kind == "iso" and len(ts) >= 19 and _LOCAL_CLOCK.fullmatch(ts, 16):
+            # "YYYY-MM-DD HH:MM:SS[.fff]" without an offset: the minute is parsed once
+            # (and checked by fromisoformat), the seconds and fraction added to it.
+            minute = self._minutes.get(ts[:16])
+            if minute is None:
+                if len(self._minutes) > 4096:
+                    self._minutes.clear()
+                moment = datetime.fromisoformat(ts[:16].decode("ascii"))
+                minute = self._minutes[ts[:16]] = _micros(moment.replace(tzinfo=self.zone))
+            seconds = int(ts[17:19])
+            if seconds > 59:
+                raise ValueError(f"second must be in 0..59: {ts.decode()!r}")
+            fraction = ts[20:26]
+            return minute + seconds * 1_000_000 + (int(fraction.ljust(6, b"0")) if fraction else 0)
         text = ts.decode("utf-8")
         if self.kind == "iso":
             moment = datetime.fromisoformat(text)
