@@ -138,6 +138,8 @@ def test_empty_files_and_a_last_line_without_newline(tmp_path):
     refs, _ = run(tmp_path, data, {"every": "1D"})
     assert len(refs) == 1 and refs[0].meta["files"] == ["b.log", "c.log"]
     assert (tmp_path / "out" / "output.log").read_bytes() == b"2026-01-01T00:00:01Z first \xc3\xa9\n2026-01-01T00:00:05 second"
+    refs, _ = run(tmp_path / "empty", {"a.log": b"", "b.log": b""}, {})
+    assert refs == [] and (tmp_path / "empty" / "out" / "output.log").read_bytes() == b""
 
 
 def test_syslog_apache_and_a_custom_pattern(tmp_path):
