@@ -107,6 +107,9 @@ def test_a_real_job_on_a_cluster_gives_each_chunk_its_window(tmp_path, client):
     assert second["window"] == ["2026-03-05T14:00:00+00:00", "2026-03-05T15:00:00+00:00"]
     assert second["entries"] == 1 and second["files"] == ["a.log"]
     assert len(refs) == 3
+    # The preview shows the first chunk as its app sees it: in time order, across files.
+    assert refs.sample["lines"][:3] == ["2026-03-05 13:58:10,000 INFO start", "2026-03-05 13:59:30,000 WARN late",
+                                        "2026-03-05 13:59:40,000 INFO other"]
 
 
 def test_a_file_starting_with_a_continuation_line_fails_naming_file_and_line(tmp_path):
@@ -189,3 +192,15 @@ def test_windows_follow_the_zone_calendar():
     h = Windows("7h")
     start, end = h.of(TimeFormat().key(b"2026-03-05T22:30:00"))
     assert from_micros(start).hour == 21 and from_micros(end).hour == 0  # the day's last window is cut at midnight
+
+
+def test_entries_written_late_keep_one_run_per_window_and_come_out_sorted(tmp_path):
+    late = [entry_bytes(10, "INFO", "a", []), entry_bytes(5, "ERROR", "late", ["  trace"]),
+            entry_bytes(125, "INFO", "next minute", []), entry_bytes(50, "INFO", "late, previous minute", []),
+            entry_bytes(130, "INFO", "b", [])]
+    refs, _ = run(tmp_path, {"a.log": b"".join(late)}, {"preset": "python-logging", "every": "1min"})
+    ends = [sum(len(e) for e in late[:n]) for n in range(len(late) + 1)]
+    # 13:58:05-13:58:50 (two runs: the late entry lies apart), then 14:00:05-14:00:10 in one run.
+    assert [r.meta["runs"] for r in refs] == [[[0, ends[0], ends[2], 0], [0, ends[3], ends[4], 1]],
+                                              [[0, ends[2], ends[3], 1], [0, ends[4], ends[5], 1]]]
+    assert (tmp_path / "out" / "output.log").read_bytes() == b"".join(late[i] for i in (1, 0, 3, 2, 4))

@@ -5,13 +5,16 @@ that start an entry), and records for each window the byte ranges of its
 entries: never the entries themselves. Logs are mostly in time order, not
 strictly: every entry goes to the window of its own timestamp, so a window
 is a set of ranges, possibly in several files. A range is a run of adjacent
-entries of one file in non-decreasing time; an entry out of order starts a
-new run. The plan's size grows with the number of runs (one per file and
-window for a log in order), not with the data.
+entries of one file (flagged when they are not in time order). The plan's
+size grows with the number of runs - one per file and window for a log in
+order, plus one per entry that lands in another window than its neighbours
+- not with the data.
 
 On the worker a chunk is materialised as its entries in time order: the
 runs are merged (a streaming k-way merge, equal times in file order then
-position), so each chunk is a sorted log of its window.
+position), so each chunk is a sorted log of its window. A run whose entries
+are not in time order (entries written late) is sorted in memory first:
+memory is bounded by the chunk, not by the input.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .base import ChunkRef, Partitioner, Source
 
 
 class _Window:
-    """What the plan keeps of one window: its runs ``[file, start, end]`` and counts."""
+    """What the plan keeps of one window: its runs ``[file, start, end, in_order]`` and counts."""
 
     __slots__ = ("runs", "entries", "size", "last_key", "files")
 
@@ -40,10 +43,12 @@ class _Window:
 
     def add(self, file: int, start: int, end: int, key: int) -> None:
         run = self.runs[-1] if self.runs else None
-        if run is not None and run[0] == file and run[2] == start and key >= self.last_key:
+        if run is not None and run[0] == file and run[2] == start:
             run[2] = end
+            if key < self.last_key:
+                run[3] = 0  # not in time order: sorted when materialised
         else:
-            self.runs.append([file, start, end])
+            self.runs.append([file, start, end, 1])
         self.last_key = key
         self.entries += 1
         self.size += end - start
@@ -119,7 +124,7 @@ class LogTime(Partitioner):
                 meta={"window": [lo, hi], "entries": window.entries,
                       "files": [source.files[n].name for n in files],
                       "urls": [source.files[n].url for n in files],
-                      "runs": [[index[r[0]], r[1], r[2]] for r in window.runs], "time": time,
+                      "runs": [[index[r[0]], *r[1:]] for r in window.runs], "time": time,
                       "references": [references[n] for n in files]})
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
@@ -138,7 +143,8 @@ class LogTime(Partitioner):
                 fs, path = url_to_fs(url, **(storage_options or {}))
                 handles[n] = fs.open(path, "rb")
             runs = meta["runs"]
-            if len(runs) == 1:
+            direct = len(runs) == 1 and runs[0][3]  # one run in time order: its bytes as they are
+            if direct:
                 streams = [_run_bytes(handles, runs[0])]
             else:
                 references = meta.get("references") or [None] * len(meta["urls"])
@@ -150,7 +156,7 @@ class LogTime(Partitioner):
             with open(dest, "wb") as out:
                 for stream in streams:
                     for data in stream:
-                        if len(runs) > 1 and previous and not previous.endswith(b"\n"):
+                        if not direct and previous and not previous.endswith(b"\n"):
                             data = b"\n" + data  # a file's last line, now followed by another entry
                             added += 1
                         previous = data
@@ -203,14 +209,20 @@ def _run_bytes(handles, run, block: int = 2**20):
 def _run_entries(handle, run, fmt: TimeFormat, reference, ref: ChunkRef):
     """``(key, bytes)`` of each entry of one run (a file's range), for the merge.
     Each run has its own reader (positioned reads), so runs of one file interleave."""
-    start, end = run[1], run[2]
+    start, end, in_order = run[1], run[2], run[3]
     reader = _Positioned(handle, start)
-    for entry in scan(io.BufferedReader(reader, 65536), fmt.regex, keep_data=True, offset=start,
-                      limit=end - start, block=65536):
-        if entry.ts is None:
-            raise PartitionError(f"chunk {ref.index}: no timestamp at byte {entry.offset} "
-                                 "(did the source change after planning?)")
-        yield fmt.key(entry.ts, reference), entry.data
+    entries = ((fmt.key(entry.ts, reference), entry.data) if entry.ts is not None else _changed(ref, entry)
+               for entry in scan(io.BufferedReader(reader, 65536), fmt.regex, keep_data=True, offset=start,
+                                 limit=end - start, block=65536))
+    if in_order:
+        yield from entries
+    else:
+        yield from sorted(entries, key=lambda pair: pair[0])  # stable: equal times keep their order
+
+
+def _changed(ref: ChunkRef, entry):
+    raise PartitionError(f"chunk {ref.index}: no timestamp at byte {entry.offset} "
+                         "(did the source change after planning?)")
 
 
 class _Positioned(io.RawIOBase):
