@@ -191,7 +191,7 @@ class TimeFormat:
         return _micros(moment)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One log entry: its byte ``offset`` and 1-based ``line`` in its file, its
     timestamp text ``ts`` (None: lines before the first entry) and, when
@@ -212,42 +212,40 @@ def scan(stream, regex: re.Pattern, *, keep_data: bool = False, offset: int = 0,
     block and the entry being read."""
     buf, buf_off, line = b"", offset, 1
     pending: Entry | None = None
-    parts: list[bytes] = []
+    parts: list[bytes] = []  # the pending entry's bytes from earlier blocks
     left = limit
-    eof = False
-    while not eof:
+    while True:
         want = block if left is None else min(block, left)
         data = stream.read(want) if want else b""
         if left is not None:
             left -= len(data)
         eof = not data
         buf += data
-        cut = len(buf) if eof else buf.rfind(b"\n") + 1
-        if not cut:
-            continue
-        pos, counted = 0, 0
-        for m in regex.finditer(buf, 0, cut):
-            p = m.start()
-            if p == 0 and pending is None and buf_off == offset and not parts:
-                pass
-            elif pending is None:  # lines before the first entry
+        cut = len(buf) if eof else buf.rfind(b"\n") + 1  # whole lines only, but for the last
+        if cut:
+            seg = counted = 0
+            for m in regex.finditer(buf, 0, cut):
+                p = m.start()
+                if pending is None and p:  # lines before the first entry
+                    pending = Entry(offset, offset, 1, None)
+                if pending is not None:
+                    pending.end = buf_off + p
+                    if keep_data:
+                        piece = buf[seg:p]
+                        pending.data = b"".join(parts) + piece if parts else piece
+                        parts = []
+                    yield pending
+                line += buf.count(b"\n", counted, p)
+                counted = seg = p
+                pending = Entry(buf_off + p, buf_off + p, line, m.group("ts"))
+            if pending is None:
                 pending = Entry(offset, offset, 1, None)
-            if pending is not None:
-                if keep_data:
-                    parts.append(buf[pos:p])
-                    pending.data = b"".join(parts)
-                    parts = []
-                pending.end = buf_off + p
-                yield pending
-            line += buf.count(b"\n", counted, p)
-            counted = pos = p
-            pending = Entry(buf_off + p, buf_off + p, line, m.group("ts"))
-        if pending is None and cut:
-            pending = Entry(offset, offset, 1, None)
-        if keep_data:
-            parts.append(buf[pos:cut])
-        line += buf.count(b"\n", counted, cut)
-        buf, buf_off = buf[cut:], buf_off + cut
+            if keep_data:
+                parts.append(buf[seg:cut])
+            line += buf.count(b"\n", counted, cut)
+            buf, buf_off = buf[cut:], buf_off + cut
+        if eof:
+            break
     if pending is not None:
         pending.end = buf_off
         if keep_data:

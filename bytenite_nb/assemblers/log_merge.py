@@ -14,6 +14,7 @@ from ..transfer import current_checksum, new_checksum
 from .base import Assembler, output_path
 
 BLOCK = 256 * 2**10  # bytes read from each result at a time
+WRITE_BATCH = 1024  # entries written (and hashed) at once
 
 
 class LogMerge(Assembler):
@@ -58,28 +59,39 @@ class LogMerge(Assembler):
         fmt = TimeFormat.from_params(chosen, field="params.assembler")
         bad = BadRecords.for_params(params)
         glob = params.get("files")
-        streams = [_entries(chunk, f, fmt, bad) for chunk in results
-                   for f in sorted(chunk.files, key=lambda f: f.name) if not glob or fnmatch.fnmatch(f.name, glob)]
+        inputs = [(chunk, f) for chunk in results for f in sorted(chunk.files, key=lambda f: f.name)
+                  if not glob or fnmatch.fnmatch(f.name, glob)]
+        # (time, input number, bytes): equal times compare input numbers, so the merge is stable.
+        streams = [_entries(chunk, f, n, fmt, bad) for n, (chunk, f) in enumerate(inputs)]
         digest = new_checksum(current_checksum())
         dedupe = bool(params.get("dedupe", False))
         seen: set[bytes] = set()
         seen_key = None
-        previous = b""
+        pending: list[bytes] = []
+        previous = b"\n"
         with open(output_path(output_dir, name), "wb") as out:
-            for key, data in heapq.merge(*streams, key=lambda pair: pair[0]):
+            for key, _, data in heapq.merge(*streams):
                 if dedupe:
                     if key != seen_key:
                         seen, seen_key = set(), key
                     if data in seen:
                         continue
                     seen.add(data)
-                if previous and not previous.endswith(b"\n"):
-                    out.write(b"\n")
-                    digest.update(b"\n")
-                out.write(data)
-                digest.update(data)
+                if not previous.endswith(b"\n"):
+                    pending.append(b"\n")
+                pending.append(data)
                 previous = data
+                if len(pending) >= WRITE_BATCH:
+                    _write(out, digest, pending)
+            _write(out, digest, pending)
         return {name: digest.hexdigest()}
+
+
+def _write(out, digest, pending: list[bytes]) -> None:
+    data = b"".join(pending)
+    out.write(data)
+    digest.update(data)
+    pending.clear()
 
 
 def _reference(info: dict) -> int | None:
@@ -90,8 +102,8 @@ def _reference(info: dict) -> int | None:
     return int(end.timestamp() * 1_000_000) - 1
 
 
-def _entries(chunk, f, fmt: TimeFormat, bad: BadRecords):
-    """``(key, bytes)`` of each entry of one result file, checking their order."""
+def _entries(chunk, f, number: int, fmt: TimeFormat, bad: BadRecords):
+    """``(key, number, bytes)`` of each entry of one result file, checking their order."""
     reference = _reference(chunk.info) if fmt.kind == "syslog" and not fmt.year else None
     last = None
     with f.open() as stream:
@@ -110,4 +122,4 @@ def _entries(chunk, f, fmt: TimeFormat, bad: BadRecords):
                 raise ResultFormatError(f"chunk {chunk.index}, file {f.name!r}: line {entry.line}: entry earlier "
                                         f"than the one before it (results must be in time order)")
             last = key
-            yield key, entry.data
+            yield key, number, entry.data
