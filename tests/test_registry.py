@@ -30,13 +30,16 @@ BUILTIN = {
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
                     "text-size": {"max_chars", "max_words", "overlap"},
-                    "sections": {"level", "separator", "pages", "max_size"}},
+                    "sections": {"level", "separator", "pages", "max_size"},
+                    "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
                   "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
                                     "sort_buffer"},
-                  "stitch": {"output_name", "separator"}},
+                  "stitch": {"output_name", "separator"},
+                  "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
+                                "files", "on_bad"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -272,7 +275,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: files, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: files, log-time, passthrough, replicate, rows, sections, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

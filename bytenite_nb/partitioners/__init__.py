@@ -15,6 +15,7 @@ BUILTINS = {
     "rows": "bytenite_nb.partitioners.rows:Rows",
     "text-size": "bytenite_nb.partitioners.text_size:TextSize",
     "sections": "bytenite_nb.partitioners.sections:Sections",
+    "log-time": "bytenite_nb.partitioners.log_time:LogTime",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
