@@ -118,8 +118,10 @@ class SchemaMerge(Assembler):
                 typed = json_schema_types(spec)
             text_columns = list(typed)
             found = union_schema(result_schema(f, index, given, text_columns) for index, f in files)
-            target = pa.schema([pa.field(name, t) for name, t in typed.items()]
-                               + [field for field in found if field.name not in typed])
+            # the schema's properties first, in its order (typed ones always), then the other columns
+            named = [n for n in (spec or {}).get("properties") or {} if n in typed or n in found.names]
+            target = pa.schema([pa.field(n, typed[n] if n in typed else found.field(n).type) for n in named]
+                               + [field for field in found if field.name not in named])
         name = params.get("output_name") or "output" + FORMATS[fmt]
         path = output_path(output_dir, name)
         invalid_path = os.path.join(os.path.dirname(path), INVALID_NAME)

@@ -84,12 +84,55 @@ def read_table(result: ResultFile, chunk: int, given: str | None = None, text_co
 
             if not data.strip():
                 return pa.table({})
-            return pjson.read_json(pa.BufferReader(data))
+            try:
+                return pjson.read_json(pa.BufferReader(data))
+            except pa.ArrowInvalid:
+                # pyarrow wants one type per column; read it line by line to keep
+                # the rows (a column of mixed types as text) or name the bad line
+                return read_json_lines(data, where)
         import pyarrow.parquet as pq
 
         return pq.read_table(pa.BufferReader(data))
     except pa.ArrowInvalid as exc:
         raise AssemblyError(f"{where}: not valid {fmt}: {exc}") from exc
+
+
+def read_json_lines(data: bytes, where: str = "data"):
+    """JSON Lines as an Arrow table, line by line: a column whose values are of
+    more than one JSON type (or nested) holds them as text (JSON text, strings as
+    they are). A line that is not a JSON object is an error naming its line.
+
+    >>> read_json_lines(b'{"a": 1}\\n\\n{"a": "x", "b": [1]}\\n').to_pylist()
+    [{'a': '1', 'b': None}, {'a': 'x', 'b': '[1]'}]
+    >>> read_json_lines(b'{"a": 1}\\n{"a": \\n', "chunk 2 (r.jsonl)")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AssemblyError: chunk 2 (r.jsonl), line 2: not valid JSON: Expecting value: line 1 column 7 (char 6)
+    """
+    import pyarrow as pa
+
+    rows = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise AssemblyError(f"{where}, line {number}: not valid JSON: {exc}") from None
+        if not isinstance(row, dict):
+            raise AssemblyError(f"{where}, line {number}: not a JSON object")
+        rows.append(row)
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        kinds = {type(v) for v in values if v is not None}
+        if kinds <= {int} or kinds <= {int, float} or kinds <= {str} or kinds <= {bool}:
+            columns[name] = pa.array(values)
+        else:
+            columns[name] = pa.array([v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                                      for v in values], pa.string())
+    return pa.table(columns)
 
 
 def _csv_problem(data: bytes, delimiter: str, where: str, exc: Exception) -> str:
