@@ -35,7 +35,8 @@ BUILTIN = {
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
                   "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
                                     "sort_buffer"},
-                  "stitch": {"output_name", "separator"}},
+                  "stitch": {"output_name", "separator"},
+                  "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 

@@ -58,6 +58,9 @@ class SchemaMerge(Assembler):
     become string. An integer beyond 2**53 widened to double loses precision.
     CSV and TSV values are read with pyarrow's type inference (columns a schema
     types are read as text, then cast); an empty field is null, nothing else is.
+    A JSON Lines column whose values mix JSON types is read as text. Unless an
+    Arrow schema is given, CSV, TSV and JSON Lines results are read twice: once
+    for their columns, once for their rows.
 
     An invalid row fails the assembly (``on_invalid: fail``, the default) with a
     :class:`~bytenite_nb.exceptions.ResultFormatError` naming the chunk, the file,
@@ -298,7 +301,6 @@ def conform(table, target):
         if not field.nullable and array.null_count:
             for row in pc.indices_nonzero(pc.is_null(array)).to_pylist():
                 reasons.setdefault(row, f'column "{field.name}": no value, and it is not nullable')
-            array = pc.fill_null(array, _placeholder(field.type)) if table.num_rows else array
         arrays.append(array)
     return pa.Table.from_arrays(arrays, schema=target), dict(sorted(reasons.items()))
 
@@ -339,18 +341,6 @@ def cast_column(column, arrow_type):
                 bad.append(start + i)
         pieces.append(pa.array([v.as_py() for v in values], arrow_type))
     return (pa.concat_arrays(pieces) if pieces else pa.array([], arrow_type)), bad
-
-
-def _placeholder(arrow_type):
-    """A value standing in for a null in a non-nullable column of a row that is invalid anyway."""
-    import pyarrow as pa
-    import pyarrow.types as t
-
-    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
-        return pa.scalar("", arrow_type)
-    if t.is_boolean(arrow_type):
-        return pa.scalar(False)
-    return pa.scalar(0, pa.int64()).cast(arrow_type, safe=False)
 
 
 def validate(rows, validator, skip: dict) -> dict[int, str]:
