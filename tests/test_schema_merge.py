@@ -35,6 +35,14 @@ def write_result(folder, index: int, name: str, content) -> ChunkResult:
     return ChunkResult(index, (ResultFile(name, os.path.getsize(path), "file://" + path, path),))
 
 
+def read_lines(path) -> list[str]:
+    """The lines of a JSON Lines file (split at newlines only: text may hold U+2028)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    assert text == "" or text.endswith("\n")
+    return text.split("\n")[:-1]
+
+
 def assemble(tmp_path, contents: list[tuple[str, object]], params: dict) -> str:
     inputs = tmp_path / "results"
     inputs.mkdir(exist_ok=True)
@@ -61,7 +69,7 @@ def test_missing_columns_are_null_and_int_widens_to_double(tmp_path):
 def test_types_that_do_not_promote_become_text(tmp_path):
     out = assemble(tmp_path, [("a.jsonl", '{"v": 1, "ok": true}\n'), ("a.jsonl", '{"v": "one", "ok": 2}\n')],
                    {"format": "jsonl"})
-    lines = open(os.path.join(out, "output.jsonl"), encoding="utf-8").read().splitlines()
+    lines = read_lines(os.path.join(out, "output.jsonl"))
     assert [json.loads(line) for line in lines] == [{"v": "1", "ok": "true"}, {"v": "one", "ok": "2"}]
 
 
@@ -95,7 +103,7 @@ def test_json_schema_invalid_rows_are_skipped_into_invalid_jsonl_and_counted(tmp
     assert table.to_pylist() == [{"id": 1, "email": "x@y.org", "kind": "a", "score": 0.5},
                                  {"id": 4, "email": "w@y.org", "kind": "b", "score": 2.0},
                                  {"id": 8, "email": "s@y.org", "kind": None, "score": None}]
-    invalid = [json.loads(line) for line in open(os.path.join(out, "_invalid.jsonl"), encoding="utf-8")]
+    invalid = [json.loads(line) for line in read_lines(os.path.join(out, "_invalid.jsonl"))]
     assert [(r["chunk"], r["file"], r["row"]) for r in invalid] == [(0, "part.csv", 2), (0, "part.csv", 3),
                                                                    (1, "part.jsonl", 2), (1, "part.jsonl", 3),
                                                                    (2, "part.csv", 1)]
@@ -143,7 +151,7 @@ def test_arrow_schema_uncastable_value_and_null_in_a_non_nullable_column_are_inv
         assemble(tmp_path, contents, {"schema": ARROW})
     out = assemble(tmp_path, contents, {"schema": ARROW, "on_invalid": "skip", "output_name": "t.parquet"})
     assert pq.read_table(os.path.join(out, "t.parquet")).to_pylist() == [{"when": None, "n": 1, "label": "a"}]
-    invalid = [json.loads(line) for line in open(os.path.join(out, "_invalid.jsonl"), encoding="utf-8")]
+    invalid = [json.loads(line) for line in read_lines(os.path.join(out, "_invalid.jsonl"))]
     assert [(r["row"], r["reason"]) for r in invalid] == [
         (2, "column \"n\": 'abc' is not int64"), (3, 'column "n": no value, and it is not nullable')]
 
@@ -244,5 +252,5 @@ def test_random_tables_across_chunks_come_out_as_pyarrow_concatenates_them(tmp_p
     if fmt == "parquet":
         assert pq.read_table(os.path.join(out, "output.parquet")).equals(expected)
     else:
-        lines = open(os.path.join(out, "output.jsonl"), encoding="utf-8").read().splitlines()
+        lines = read_lines(os.path.join(out, "output.jsonl"))
         assert [json.loads(line) for line in lines] == expected.to_pylist()

@@ -346,13 +346,22 @@ def cast_column(column, arrow_type):
 def validate(rows, validator, skip: dict) -> dict[int, str]:
     """The rows of ``rows`` the JSON Schema ``validator`` rejects (but those in
     ``skip``): ``{row index: the first error}``."""
+    import pyarrow.types as t
+
+    # numbers, text and booleans are JSON values as they are: only other columns are converted
+    convert = [f.name for f in rows.schema if not (t.is_integer(f.type) or t.is_floating(f.type) or
+                                                   t.is_string(f.type) or t.is_boolean(f.type) or t.is_null(f.type))]
     reasons = {}
     start = 0
     for batch in rows.to_batches(BATCH):
         for n, row in enumerate(batch.to_pylist()):
-            if start + n in skip:
+            if skip and start + n in skip:
                 continue
-            error = next(validator.iter_errors({k: _jsonable(v) for k, v in row.items() if v is not None}), None)
+            doc = {k: v for k, v in row.items() if v is not None}
+            for name in convert:
+                if name in doc:
+                    doc[name] = _jsonable(doc[name])
+            error = next(validator.iter_errors(doc), None)
             if error is not None:
                 place = error.json_path
                 reasons[start + n] = error.message + (f" (at {place})" if place != "$" else "")
