@@ -7,6 +7,7 @@ import decimal
 import fnmatch
 import json
 import os
+import tempfile
 from typing import Sequence
 
 from ..bad_records import POLICIES, BadRecords
@@ -60,7 +61,8 @@ class SchemaMerge(Assembler):
     types are read as text, then cast); an empty field is null, nothing else is.
     A JSON Lines column whose values mix JSON types is read as text. Unless an
     Arrow schema is given, CSV, TSV and JSON Lines results are read twice: once
-    for their columns, once for their rows.
+    for their columns (the parsed tables kept as Arrow files beside the output
+    folder), then for their rows.
 
     An invalid row fails the assembly (``on_invalid: fail``, the default) with a
     :class:`~bytenite_nb.exceptions.ResultFormatError` naming the chunk, the file,
@@ -101,38 +103,23 @@ class SchemaMerge(Assembler):
     }
 
     def assemble(self, results: Sequence[ChunkResult], output_dir: str, params: dict):
-        import pyarrow as pa
-
         policy = params.get("on_invalid") or "fail"
         bad = BadRecords(policy, field="params.assembler.on_invalid")
         fmt = params.get("format") or "parquet"
-        given = params.get("input_format")
         files = [(chunk.index, f) for chunk in results for f in sorted(chunk.files, key=lambda f: f.name)
                  if not params.get("pattern") or fnmatch.fnmatch(f.name, params["pattern"])]
-        spec = params.get("schema")
-        validator = None
-        if spec is not None and "fields" in spec:
-            target = arrow_schema(spec)
-            text_columns = target.names  # CSV values are cast from their text, not from a guess
-        else:
-            typed: dict = {}
-            if spec is not None:
-                validator = json_validator(spec)
-                typed = json_schema_types(spec)
-            text_columns = list(typed)
-            found = union_schema(result_schema(f, index, given, text_columns) for index, f in files)
-            # the schema's properties first, in its order (typed ones always), then the other columns
-            named = [n for n in (spec or {}).get("properties") or {} if n in typed or n in found.names]
-            target = pa.schema([pa.field(n, typed[n] if n in typed else found.field(n).type) for n in named]
-                               + [field for field in found if field.name not in named])
         name = params.get("output_name") or "output" + FORMATS[fmt]
         path = output_path(output_dir, name)
-        invalid_path = os.path.join(os.path.dirname(path), INVALID_NAME)
-        invalid_out = None
-        try:
-            with TableWriter(path, fmt, target) as writer:
-                for index, result in files:
-                    table = read_table(result, index, given, text_columns=text_columns, nulls=CSV_NULLS)
+        # Text results parsed to learn their columns are kept as Arrow files next to
+        # the output folder (the engine's staging), never in it, for the second pass.
+        with tempfile.TemporaryDirectory(prefix="schema-merge-", dir=os.path.dirname(os.path.abspath(output_dir))) \
+                as spill:
+            tables = ResultTables(files, params.get("input_format"), spill)
+            target, validator = self.target_schema(params.get("schema"), tables)
+            with TableWriter(path, fmt, target) as writer, \
+                    InvalidRows(os.path.join(os.path.dirname(path), INVALID_NAME), bad) as invalid:
+                for n, (index, result) in enumerate(files):
+                    table = tables.read(n)
                     if not table.column_names:  # an empty file
                         continue
                     rows, reasons = conform(table, target)
@@ -142,15 +129,105 @@ class SchemaMerge(Assembler):
                         row = min(reasons)
                         raise ResultFormatError(f"chunk {index}, file {result.name!r}: row {row + 1}: {reasons[row]}")
                     if reasons:
-                        if invalid_out is None:
-                            invalid_out = open(invalid_path, "w", encoding="utf-8")
-                        report_invalid(table, reasons, index, result.name, invalid_out, bad)
-                        keep = pa.array([i not in reasons for i in range(rows.num_rows)])
-                        rows = rows.filter(keep)
+                        invalid.add(table, reasons, index, result.name)
+                        rows = rows.filter([i not in reasons for i in range(rows.num_rows)])
                     writer.write(rows)
-        finally:
-            if invalid_out is not None:
-                invalid_out.close()
+
+    @staticmethod
+    def target_schema(spec: dict | None, tables: "ResultTables"):
+        """The output's schema, and the JSON Schema validator of rows (or None)."""
+        import pyarrow as pa
+
+        if spec is not None and "fields" in spec:
+            target = arrow_schema(spec)
+            tables.text_columns = target.names  # CSV values are cast from their text, not from a guess
+            return target, None
+        validator, typed = None, {}
+        if spec is not None:
+            validator, typed = json_validator(spec), json_schema_types(spec)
+        tables.text_columns = list(typed)
+        found = union_schema(tables.schemas())
+        # the schema's properties first, in its order (typed ones always), then the other columns
+        named = [n for n in (spec or {}).get("properties") or {} if n in typed or n in found.names]
+        target = pa.schema([pa.field(n, typed[n] if n in typed else found.field(n).type) for n in named]
+                           + [field for field in found if field.name not in named])
+        return target, validator
+
+
+class ResultTables:
+    """The result files as Arrow tables. :meth:`schemas` reads every one for its
+    columns (a Parquet file only its footer) and keeps the parsed text results
+    as Arrow files in ``spill``, so that :meth:`read` does not parse them again."""
+
+    def __init__(self, files: list[tuple[int, ResultFile]], given: str | None, spill: str):
+        self.files, self.given, self.spill = files, given, spill
+        self.text_columns: list[str] = []
+        self.spilled: dict[int, str] = {}
+
+    def schemas(self):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for n, (index, result) in enumerate(self.files):
+            if input_format(result, index, self.given) == "parquet":
+                with result.open() as stream:
+                    try:
+                        yield pq.ParquetFile(stream).schema_arrow
+                    except Exception as exc:
+                        raise ResultFormatError(f"chunk {index}, file {result.name!r}: not a Parquet file: "
+                                                f"{exc}") from None
+                continue
+            table = self._parse(n)
+            path = os.path.join(self.spill, f"{n:06d}.arrow")
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as spilled:
+                spilled.write_table(table)
+            self.spilled[n] = path
+            yield table.schema
+
+    def read(self, n: int):
+        """The table of the ``n``-th result file."""
+        import pyarrow as pa
+
+        if n in self.spilled:
+            path = self.spilled.pop(n)
+            with pa.memory_map(path) as source:
+                table = pa.ipc.open_file(source).read_all()
+            os.remove(path)  # the mapping stays while the table uses it; the disk space goes with it
+            return table
+        return self._parse(n)
+
+    def _parse(self, n: int):
+        index, result = self.files[n]
+        return read_table(result, index, self.given, text_columns=self.text_columns, nulls=CSV_NULLS)
+
+
+class InvalidRows:
+    """``_invalid.jsonl``: made at the first invalid row, one JSON object a line;
+    every row also counted in ``bad`` (and so in ``_SUCCESS``)."""
+
+    def __init__(self, path: str, bad: BadRecords):
+        self.path, self.bad, self.out = path, bad, None
+
+    def __enter__(self):
+        return self
+
+    def add(self, table, reasons: dict, chunk: int, file: str) -> None:
+        """Write the invalid rows of ``table`` (as read): ``reasons`` maps their index to why."""
+        import pyarrow as pa
+
+        if self.out is None:
+            self.out = open(self.path, "w", encoding="utf-8")
+        indices = list(reasons)
+        records = table.take(pa.array(indices, pa.int64())).to_pylist()
+        for row, record in zip(indices, records):
+            line = json.dumps({"chunk": chunk, "file": file, "row": row + 1, "reason": reasons[row],
+                               "record": {k: _jsonable(v) for k, v in record.items()}}, ensure_ascii=False)
+            self.out.write(line + "\n")
+            self.bad.add(f"row {row + 1}: {reasons[row]}", file=file, chunk=chunk, record=line)
+
+    def __exit__(self, *exc) -> None:
+        if self.out is not None:
+            self.out.close()
 
 
 # -- schemas --------------------------------------------------------------------------------
@@ -259,19 +336,6 @@ def union_schema(schemas):
     return pa.schema(list(types.items()))
 
 
-def result_schema(result: ResultFile, chunk: int, given: str | None, text_columns: Sequence[str]):
-    """The columns of one result (a Parquet file's from its footer)."""
-    import pyarrow.parquet as pq
-
-    if input_format(result, chunk, given) == "parquet":
-        with result.open() as stream:
-            try:
-                return pq.ParquetFile(stream).schema_arrow
-            except Exception as exc:
-                raise ResultFormatError(f"chunk {chunk}, file {result.name!r}: not a Parquet file: {exc}") from None
-    return read_table(result, chunk, given, text_columns=text_columns, nulls=CSV_NULLS).schema
-
-
 # -- rows -----------------------------------------------------------------------------------
 
 
@@ -367,19 +431,6 @@ def validate(rows, validator, skip: dict) -> dict[int, str]:
                 reasons[start + n] = error.message + (f" (at {place})" if place != "$" else "")
         start += batch.num_rows
     return reasons
-
-
-def report_invalid(table, reasons: dict, chunk: int, file: str, out, bad: BadRecords) -> None:
-    """Write the invalid rows of ``table`` (as read) to ``out`` and count them in ``bad``."""
-    import pyarrow as pa
-
-    indices = list(reasons)
-    records = table.take(pa.array(indices, pa.int64())).to_pylist()
-    for row, record in zip(indices, records):
-        line = json.dumps({"chunk": chunk, "file": file, "row": row + 1, "reason": reasons[row],
-                           "record": {k: _jsonable(v) for k, v in record.items()}}, ensure_ascii=False)
-        out.write(line + "\n")
-        bad.add(f"row {row + 1}: {reasons[row]}", file=file, chunk=chunk, record=line)
 
 
 def _jsonable(value):
