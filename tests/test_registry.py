@@ -39,7 +39,8 @@ BUILTIN = {
                                     "sort_buffer"},
                   "stitch": {"output_name", "separator"},
                   "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
-                                "files", "on_bad"}},
+                                "files", "on_bad"},
+                  "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 

@@ -15,6 +15,7 @@ BUILTINS = {
     "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
     "stitch": "bytenite_nb.assemblers.stitch:Stitch",
     "log-merge": "bytenite_nb.assemblers.log_merge:LogMerge",
+    "schema-merge": "bytenite_nb.assemblers.schema_merge:SchemaMerge",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]
