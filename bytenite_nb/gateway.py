@@ -270,6 +270,20 @@ class SharedGatewayCluster:
                 "dashboard": cluster.dashboard_link if cluster is not None else None}
 
 
+def disconnect_shared(name: str | None = None) -> None:
+    """Close this process's connection to the shared cluster ``name`` (every one
+    when None); the clusters keep running."""
+    with _lock:
+        names = [name] if name else list(_shared)
+        dropped = [_shared.pop(n) for n in names if n in _shared]
+    for cluster, client in dropped:
+        try:
+            client.close()
+            cluster.close(shutdown=False)
+        except Exception as exc:
+            log.warning("could not close the connection to Dask Gateway cluster %s: %s", cluster.name, exc)
+
+
 def list_clusters() -> list[dict]:
     """The user's running Gateway clusters: name, workers, dashboard (and whether
     a job of this process made it). Empty when no Gateway is configured."""
