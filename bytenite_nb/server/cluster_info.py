@@ -69,7 +69,7 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
         gateway = dask.config.get("gateway.address", None)
         if gateway:
             target["note"] = (f"Dask config names a Dask Gateway ({redact_text(str(gateway))}), but jobs run "
-                              "on a local cluster: set the default cluster to 'gateway' (or 'gateway:NAME') "
+                              "on a local cluster: set the default cluster to gateway (or gateway:NAME) "
                               "to run them on it.")
     return target
 
