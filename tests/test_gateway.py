@@ -10,42 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 import uuid
 
 import dask
 import pytest
 
-import bytenite_nb
 import bytenite_nb as bn
 from bytenite_nb import gateway
 from bytenite_nb.cluster import Target, resolve
 from bytenite_nb.exceptions import ClusterUnavailable, GatewayRefused, JobCancelled, JobValidationError
 
-from .conftest import free_port, missing, wait_for_port
-
-PASSWORD = "gateway-test-password"
-TEAM_OPTIONS = """
-from dask_gateway_server.options import Float, Integer, Options, String
-
-
-def _options(options, user):
-    return {"worker_cores": options.worker_cores, "idle_timeout": options.idle_timeout,
-            "environment": {"BNB_TEAM": options.team}}
-
-
-c.Backend.cluster_options = Options(
-    Integer("worker_cores", default=1, min=1, max=2, label="Worker cores"),
-    Float("idle_timeout", default=0, min=0, label="Idle timeout (s)"),
-    String("team", default="none", label="Team"),
-    handler=_options,
-)
-"""
+from .conftest import missing
+from .gateway_server import PASSWORD, running_gateway
 
 
 @pytest.fixture(scope="module")
@@ -56,62 +36,8 @@ def gateway_server(tmp_path_factory):
         import dask_gateway_server  # noqa: F401
     except ImportError:
         missing("dask-gateway and dask-gateway-server[local] are not installed (the test extra)")
-    folder = tmp_path_factory.mktemp("gateway")
-    api, proxy = free_port(), free_port()
-    bindir = os.path.dirname(sys.executable)
-    dask_command = os.path.join(bindir, "dask")
-    if not os.path.exists(dask_command):
-        dask_command = "dask"
-    config = folder / "gateway_config.py"
-    config.write_text(textwrap.dedent(f"""
-        c.Gateway.address = "127.0.0.1:{api}"
-        c.Proxy.address = "127.0.0.1:{proxy}"
-        c.Gateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
-        c.Gateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
-        c.SimpleAuthenticator.password = {PASSWORD!r}
-        # distributed 2026.6 removed dask-scheduler and dask-worker
-        c.ClusterConfig.scheduler_cmd = [{dask_command!r}, "scheduler"]
-        c.ClusterConfig.worker_cmd = [{dask_command!r}, "worker"]
-        c.ClusterConfig.worker_memory = "1 G"
-        c.ClusterConfig.scheduler_memory = "1 G"
-        c.ClusterConfig.cluster_max_workers = 2
-        c.ClusterConfig.adaptive_period = 0.5
-        c.UnsafeLocalBackend.clusters_directory = {str(folder / "clusters")!r}
-    """) + TEAM_OPTIONS)
-    # The clusters' processes import this checkout's bytenite_nb and the tests' apps.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(bytenite_nb.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    log = open(folder / "gateway.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "dask_gateway_server", "-f", str(config)], cwd=folder,
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    address = f"http://127.0.0.1:{proxy}"
-    try:
-        wait_for_port(proxy, timeout=60, proc=proc)
-        _wait_healthy(address, proc)
+    with running_gateway(str(tmp_path_factory.mktemp("gateway"))) as address:
         yield address
-    finally:
-        proc.send_signal(signal.SIGINT)  # the server stops its clusters on its way out
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
-
-
-def _wait_healthy(address: str, proc, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dask-gateway-server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{address}/api/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"the Dask Gateway at {address} is not healthy after {timeout}s")
 
 
 def gateway_settings(address: str, user: str, password: str = PASSWORD) -> dict:
@@ -302,10 +228,12 @@ def shared_cluster(user):
 
 
 def test_a_shared_cluster_is_joined_by_name_and_keeps_running(shared_cluster, tmp_path):
-    result = team_job(tmp_path, chunks=3).run(cluster=f"gateway:{shared_cluster}")
+    public = "https://hub.example.org/services/dask-gateway"  # what a browser reaches, behind JupyterHub
+    with dask.config.set({"gateway.public-address": public}):
+        result = team_job(tmp_path, chunks=3).run(cluster=f"gateway:{shared_cluster}")
     assert output_lines(tmp_path) == ["shared"] * 3
     assert (result.cluster["name"], result.cluster["shared"]) == (shared_cluster, True)
-    assert result.cluster["dashboard"].endswith(f"/clusters/{shared_cluster}/status")
+    assert result.cluster["dashboard"] == f"{public}/clusters/{shared_cluster}/status"
     assert [c.name for c in running_clusters()] == [shared_cluster]
     # A later job of the process reuses the connection.
     (tmp_path / "again").mkdir()
