@@ -79,6 +79,7 @@ def main() -> None:
             gateway.disconnect_shared(cluster.name)
             gw.stop_cluster(cluster.name)
             cluster.close(shutdown=False)
+            gw.close()
             time.sleep(1)  # let the Gateway stop the cluster's processes before it stops itself
 
 
