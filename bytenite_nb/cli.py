@@ -67,16 +67,60 @@ def main() -> None:
 @click.option("--scheduler", help="The same as --cluster.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
+@click.option("--failed", "rerun_failed", is_flag=True,
+              help="With --id: run only the chunks the earlier run did not complete, then publish the whole output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def run(job_file, job_id, cluster_name, scheduler, workers, force, as_json):
+def run(job_file, job_id, cluster_name, scheduler, workers, force, rerun_failed, as_json):
     """Run JOB_FILE and wait for it to finish."""
+    if rerun_failed and not job_id:
+        raise click.UsageError("--failed needs --id: the job whose failed chunks to run again")
+    if cluster_name and scheduler and cluster_name != scheduler:
+        raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
+    _run_and_report(_load(job_file), job_id=job_id, cluster=cluster_name or scheduler, workers=workers, force=force,
+                    rerun_failed=rerun_failed, as_json=as_json)
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--failed", "rerun_failed", is_flag=True, help="Run only the chunks that failed or did not run.")
+@click.option("--cluster", "--scheduler", "scheduler", help="Where to run, as for run --cluster: 'local', 'sync', "
+              "a scheduler address, 'gateway' or 'gateway:NAME'.")
+@click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def rerun(job_id, rerun_failed, scheduler, workers, as_json):
+    """Run job JOB_ID again from its record: with --failed, only the chunks
+    that failed (or that minSuccessRatio let it complete without), then the
+    whole output is published."""
+    from .job import Job
+    from .redact import MASK
+    from .store import default_store
+
+    if not rerun_failed:
+        raise click.UsageError("say what to rerun: --failed (the chunks that did not complete)")
+    store = default_store()
+    record = store.get_job(job_id)
+    if record is None:
+        raise click.UsageError(f"no job {job_id!r} in the job store ({store.path})")
+    spec = dict(record.get("spec") or {})
+    base_dir = spec.pop("baseDir", None)
+    spec.pop("id", None)
+    if MASK in json.dumps(spec):
+        raise click.UsageError(f"job {job_id} was run with credentials, which are never recorded: run its job file "
+                               f"again with `bytenite-nb run JOB_FILE --id {job_id} --failed`")
+    if record.get("kind", "job") != "job" or not spec:
+        raise click.UsageError(f"{job_id} is not a job this command can rerun (a {record.get('kind')} record)")
+    job = Job.from_dict(spec, base_dir=base_dir)
+    _run_and_report(job, job_id=job_id, cluster=scheduler, workers=workers, force=False,
+                    rerun_failed=True, as_json=as_json)
+
+
+def _run_and_report(job, *, job_id, cluster, workers, force, rerun_failed, as_json) -> None:
+    """Run ``job`` with a progress bar and print how it ended (``run`` and ``rerun``)."""
     from .engine import submit_job
     from .progress import show_progress
 
-    if cluster_name and scheduler and cluster_name != scheduler:
-        raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
-    job = _load(job_file)
-    handle = submit_job(job, id=job_id, cluster=cluster_name or scheduler, workers=workers, force=force)
+    handle = submit_job(job, id=job_id, cluster=cluster, workers=workers, force=force,
+                        rerun_failed=rerun_failed)
     try:
         show_progress(handle)
     except KeyboardInterrupt:

@@ -61,6 +61,9 @@ CONFIG_SCHEMA = {
                          "description": "Seconds before the first retry; doubles each retry (max 60)."},
         "failFast": {"type": "boolean", "default": False,
                      "description": "Stop the job at the first chunk that fails for good."},
+        "minSuccessRatio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1,
+                            "description": "Share of chunks that must succeed for the job to complete: below 1, "
+                                           "the failed chunks are left out of the output and listed in _SUCCESS."},
         "staging": {"type": "string", "minLength": 1,
                     "description": "URL where chunk results wait for assembly (every worker must reach it)."},
         "maxAppOutput": {"type": "number", "exclusiveMinimum": 0, "default": 256,
@@ -79,6 +82,7 @@ CONFIG_SCHEMA = {
     "additionalProperties": False,
 }
 
+TEXT_LIMITS = {"name": 200, "id": 128, "description": 10_000, "templateId": 200}
 FIELDS = ("name", "id", "description", "templateId", "partitioner", "app", "assembler",
           "dataSource", "dataDestination", "params", "config", "storageOptions")
 #: ByteNite job fields that mean nothing here but are kept as they are
@@ -218,6 +222,8 @@ class Job:
         for key in ("name", "id", "description", "templateId"):
             if key in data and data[key] is not None and not isinstance(data[key], str):
                 errors.append(FieldError(key, f"expected string, got {show(data[key])}"))
+            elif isinstance(data.get(key), str) and len(data[key]) > TEXT_LIMITS[key]:
+                errors.append(FieldError(key, f"is {len(data[key])} characters long; at most {TEXT_LIMITS[key]}"))
         job = cls(
             source=data.get("dataSource"),
             destination=data.get("dataDestination"),
@@ -255,6 +261,9 @@ class Job:
                 text = f.read()
         except OSError as exc:
             raise JobValidationError(FieldError("", f"cannot read job file: {exc.strerror}"), path) from exc
+        except UnicodeDecodeError as exc:
+            raise JobValidationError(FieldError("", f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset "
+                                                    f"{exc.start} ({exc.reason})"), path) from None
         data = parse_job_text(text, path)
         return cls.from_dict(data, base_dir=os.path.dirname(path), source_name=path)
 
@@ -390,7 +399,9 @@ class Job:
     def resolve(self, *, check_storage: bool = True) -> JobSpec:
         """Validate everything and resolve components; raise :class:`JobValidationError`
         listing every problem found, each naming its field."""
-        errors: list[FieldError] = list(self._load_errors)
+        errors: list[FieldError] = list(self._load_errors) + number_errors(
+            {"params": self.params, "config": self.user_config, "dataSource": self.source,
+             "dataDestination": self.destination})
 
         def collect(fn: Callable[[], Any], fld: str) -> Any:
             try:
@@ -402,6 +413,9 @@ class Job:
             except (StorageError, ComponentNotFound) as exc:
                 message = str(exc)  # storage errors already name their field: say it once
                 errors.append(FieldError(fld, message.removeprefix(f"{fld}: ")))
+            except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+                # A value of a shape no check foresaw: still an error of this field, not a crash.
+                errors.append(FieldError(fld, f"cannot be used: {type(exc).__name__}: {str(exc)[:300]}"))
             return None
 
         if self.template_id and self.template is None:
@@ -519,10 +533,12 @@ class Job:
         (``"local"``, ``"sync"`` to run in this process for debugging, a scheduler
         address, ``"gateway"`` for a Dask Gateway cluster made for the job,
         ``"gateway:NAME"`` for a running one: :mod:`bytenite_nb.cluster`),
-        ``scheduler`` (the same as ``cluster``), ``workers`` (size of the local cluster), ``id`` (resume or name the run),
-        ``force`` (run again even if complete), ``progress`` (a callback, or
-        ``True`` for a bar). Raises :class:`~bytenite_nb.exceptions.JobFailed` if
-        the job fails.
+        ``scheduler`` (the same as ``cluster``), ``workers`` (size of the local
+        cluster), ``id`` (resume or name the run), ``force`` (run again even if
+        complete), ``rerun_failed`` (with ``id``: run only the chunks an earlier
+        run did not complete, then publish the whole output), ``progress`` (a
+        callback, or ``True`` for a bar). Raises
+        :class:`~bytenite_nb.exceptions.JobFailed` if the job fails.
 
         >>> import os, tempfile
         >>> folder = tempfile.mkdtemp()
@@ -578,26 +594,102 @@ def component_params(value: Any) -> Any:
     return value
 
 
+#: a job file is small: more values than this (YAML aliases can multiply them) or deeper nesting is refused
+MAX_JOB_VALUES = 100_000
+MAX_JOB_DEPTH = 64
+
+
 def parse_job_text(text: str, path: str = "<job>") -> dict:
-    """Parse a job file's text: JSON, or YAML for ``.yaml``/``.yml`` names."""
+    """Parse a job file's text: JSON, or YAML for ``.yaml``/``.yml`` names.
+
+    YAML is read with the safe loader only (plain data, no Python objects), and
+    a document of more than :data:`MAX_JOB_VALUES` values, counting each
+    alias again, or nested deeper than :data:`MAX_JOB_DEPTH` is refused.
+
+    >>> parse_job_text('app: !!python/name:os.system', "job.yaml")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.JobValidationError: invalid job job.yaml: not valid YAML at line 1, column 6: could not determine a constructor for the tag 'tag:yaml.org,2002:python/name:os.system'
+    """
+    try:
+        data = _parse_text(text, path)
+    except RecursionError:
+        raise JobValidationError(FieldError("", f"nested more than {MAX_JOB_DEPTH} levels deep"), path) from None
+    _check_shape(data, path)
+    if not isinstance(data, dict):
+        raise JobValidationError(FieldError("", f"a job file must hold an object, got {show(data)}"), path)
+    return data
+
+
+MAX_EXACT_INTEGER = 2**53  # the largest a JSON reader anywhere keeps exactly
+
+
+def number_errors(data: Any, prefix: str = "") -> list[FieldError]:
+    """A field error for every number no job means: beyond ±2**53 or not finite.
+
+    >>> [str(e) for e in number_errors({"params": {"app": {"n": 10**100}, "x": [1.5, float("inf")]}})]
+    ['params.app.n: 1e+100 is too large (at most 9007199254740992)', 'params.x[1]: inf is not a finite number']
+    """
+    import math
+
+    found: list[FieldError] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += number_errors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += number_errors(value, f"{prefix}[{i}]")
+    elif isinstance(data, bool):
+        pass
+    elif isinstance(data, int) and abs(data) > MAX_EXACT_INTEGER:
+        digits = int(abs(data).bit_length() * 0.30103) + 1  # never str(): it refuses over 4300 digits
+        text = f"{float(data):.0e}" if digits < 300 else f"a number of about {digits} digits"
+        found.append(FieldError(prefix, f"{text} is too large (at most {MAX_EXACT_INTEGER})"))
+    elif isinstance(data, float) and not math.isfinite(data):
+        found.append(FieldError(prefix, f"{data} is not a finite number"))
+    elif isinstance(data, float) and abs(data) > MAX_EXACT_INTEGER:
+        found.append(FieldError(prefix, f"{data:.0e} is too large (at most {MAX_EXACT_INTEGER})"))
+    return found
+
+
+def _check_shape(data: Any, path: str) -> None:
+    """Refuse a document too large or too deep to be a job (before anything walks it)."""
+    stack, seen = [(data, 1, "")], 0
+    while stack:
+        value, depth, where = stack.pop()
+        seen += 1
+        if seen > MAX_JOB_VALUES:
+            raise JobValidationError(FieldError("", f"holds more than {MAX_JOB_VALUES} values (YAML aliases "
+                                                    "count each time they are used): too large for a job"), path)
+        if depth > MAX_JOB_DEPTH:
+            raise JobValidationError(FieldError("", f"nested more than {MAX_JOB_DEPTH} levels deep"), path)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):  # YAML allows any key; a job, like JSON, names its fields
+                    raise JobValidationError(FieldError(where, f"field names must be strings, got {show(key)}"),
+                                             path)
+                stack.append((item, depth + 1, f"{where}.{key}" if where else key))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _parse_text(text: str, path: str) -> Any:
     if path.endswith((".yaml", ".yml")):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise JobValidationError(FieldError("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"), path) from exc
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise JobValidationError(
-                FieldError("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"), path) from exc
-    if not isinstance(data, dict):
-        raise JobValidationError(FieldError("", f"a job file must hold an object, got {show(data)}"), path)
-    return data
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobValidationError(
+            FieldError("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"), path) from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise JobValidationError(FieldError("", f"not valid JSON: {exc}"), path) from None
 
 
 def find_template(template_id: str, base_dir: str | None = None) -> dict:

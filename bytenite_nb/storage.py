@@ -239,7 +239,7 @@ def parse_location(value: Any, *, field: str, base_dir: str | None = None,
                                                                '"dataSourceDescriptor" in a destination too)')
     if descriptor is None:
         raise FieldError(f"{field}.dataSourceDescriptor", "is required")
-    if descriptor not in DESCRIPTORS:
+    if not isinstance(descriptor, str) or descriptor not in DESCRIPTORS:
         from .schema import suggest
 
         raise FieldError(

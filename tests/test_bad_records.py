@@ -73,7 +73,8 @@ def job(tmp_path, on_bad):
 
 
 def test_skipped_records_of_every_stage_are_counted_in_success(tmp_path, client):
-    job(tmp_path, "skip").run(client=client)
+    result = job(tmp_path, "skip").run(client=client)
+    assert result.warnings == ['3 bad record(s) skipped (on_bad: skip); _SUCCESS lists them under "skipped"']
     assert (tmp_path / "out" / "sum.txt").read_text() == "7"
     skipped = json.loads((tmp_path / "out" / "_SUCCESS").read_text())["skipped"]
     assert skipped["count"] == 3

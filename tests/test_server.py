@@ -294,6 +294,10 @@ def test_plan_previews_the_chunks_the_library_plans(api, job_folder):
     assert body["totalSize"] == sum(r.size for r in expected)
     assert body["truncated"] is True
     assert [c["covers"] for c in body["chunks"]] == [r.describe() for r in expected[:2]]
+    # what the first chunk holds, as its app will see it
+    assert body["sample"] == expected.sample and body["sample"]["kind"] == "text"
+    first = (job_folder / "data" / "in.txt").read_text().splitlines()[0]
+    assert body["sample"]["chunk"] == 0 and body["sample"]["lines"][0] == first
 
 
 SPLITTER_ENGINE = """\
@@ -607,6 +611,25 @@ def test_rerun_runs_only_the_chunks_that_failed(api, job_folder, client):
     assert ran_after[1] == ran_before[1] + 1
     assert all(ran_after[i] == ran_before[i] for i in range(chunks) if i != 1)
     assert (job_folder / "out" / "upper.txt").read_text() == (job_folder / "data" / "in.txt").read_text().upper()
+
+
+def test_a_job_complete_without_some_chunks_can_rerun_them_from_the_sidebar(api, job_folder, client):
+    partial = upper_job(config={"maxTaskRetries": 0, "retryBackoff": 0, "minSuccessRatio": 0.5})
+    status, body = api("POST", "jobs", {"job": partial, "path": "jobs/upper.bnjob.json", "id": "partial",
+                                        "scheduler": client.scheduler.address})
+    assert status == 201, body
+    job = wait_for_job(api, "partial")
+    assert job["state"] == "COMPLETE", job["log"]
+    assert job["failedChunks"] == 1 and job["canRerun"] is True
+    text = (job_folder / "data" / "in.txt").read_text()
+    assert (job_folder / "out" / "upper.txt").read_text() != text.upper()  # chunk 1 is missing
+    (job_folder / "fixed").write_text("")
+    status, body = api("POST", "jobs/partial/rerun")
+    assert status == 202, body
+    job = wait_for_job(api, "partial")
+    assert job["state"] == "COMPLETE" and job["failedChunks"] == 0 and job["canRerun"] is False, job["log"]
+    assert job["runs"] == 2
+    assert (job_folder / "out" / "upper.txt").read_text() == text.upper()
 
 
 def test_cancel_stops_the_job_process_and_writes_nothing(api, job_folder, client):
@@ -1031,3 +1054,48 @@ def test_every_route_rejects_unauthenticated_requests(jp_serverapp, http_server_
             assert response.code != 403, (method, path)
             checked += 1
     assert checked >= len(ROUTES)
+
+
+def test_cookie_sessions_need_the_xsrf_token_on_every_route(jp_serverapp, http_server_client, jp_asyncio_loop,
+                                                            jp_base_url):
+    """A browser session (a login cookie) is refused on every route without the
+    XSRF token a cross-site page cannot read, and accepted with it."""
+    import urllib.parse
+
+    fetch = lambda path, **kw: jp_asyncio_loop.run_until_complete(  # noqa: E731
+        http_server_client.fetch(path, raise_error=False, follow_redirects=False, **kw))
+    login_url = jp_base_url.rstrip("/") + "/login"
+    login = fetch(login_url)
+    xsrf = next(c.split(";")[0].split("=", 1)[1] for c in login.headers.get_list("Set-Cookie")
+                if c.startswith("_xsrf="))
+    body = urllib.parse.urlencode({"_xsrf": xsrf, "password": jp_serverapp.identity_provider.token})
+    logged_in = fetch(login_url, method="POST", body=body, headers={"Cookie": f"_xsrf={xsrf}"})
+    assert logged_in.code == 302, logged_in.code
+    session = "; ".join(c.split(";")[0] for c in logged_in.headers.get_list("Set-Cookie")) + f"; _xsrf={xsrf}"
+    components = jp_base_url.rstrip("/") + "/bytenite-nb/components"
+    assert fetch(components, headers={"Cookie": session}).code == 200  # reads need no token
+    routes = [(rule.matcher.regex.pattern, rule.target) for rule in _rules(jp_serverapp.web_app.default_router)
+              if "bytenite-nb" in getattr(getattr(rule.matcher, "regex", None), "pattern", "")]
+    checked = 0
+    for pattern, handler in routes:
+        path = pattern.replace(r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})", "some-job")
+        path = path.replace("/?$", "").replace("$", "")
+        for method in _own_methods(handler):
+            if method == "GET":
+                continue
+            refused = fetch(path, method=method, body="{}", headers={"Cookie": session})
+            assert refused.code == 403, (method, path, refused.code)
+            allowed = fetch(path, method=method, body="{}", headers={"Cookie": session, "X-XSRFToken": xsrf})
+            assert allowed.code != 403, (method, path)
+            checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("job_id", ["..", "..%2F..%2Fetc", "a%2F..%2Fb", "%2e%2e", "a/../b", ".hidden", "-x"])
+def test_a_job_id_that_tries_to_escape_is_refused(http_server_client, jp_auth_header, jp_base_url, jp_asyncio_loop,
+                                                 job_id):
+    for method, suffix in (("GET", ""), ("POST", "/cancel"), ("POST", "/rerun")):
+        response = jp_asyncio_loop.run_until_complete(http_server_client.fetch(
+            f"{jp_base_url.rstrip('/')}/bytenite-nb/jobs/{job_id}{suffix}", method=method, raise_error=False,
+            body="{}" if method == "POST" else None, headers=jp_auth_header))
+        assert response.code in (400, 404), (method, job_id, response.code)

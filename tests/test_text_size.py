@@ -61,13 +61,13 @@ def test_overlap_must_be_less_than_the_chunk_and_text_must_be_utf8(tmp_path):
                  destination=str(tmp_path / "o"), params={"partitioner": {"max_chars": 5, "overlap": 5}})
     with pytest.raises(bn.JobFailed) as e:
         job.run(scheduler="sync")
-    assert "params.partitioner.overlap (5) must be less than max_chars (5)" in str(e.value)
+    assert "params.partitioner.overlap: 5 must be less than max_chars (5)" in str(e.value)
     (tmp_path / "bin.txt").write_bytes(b"abc\xff\xfedef")
     job = bn.Job(source=str(tmp_path / "bin.txt"), partitioner="text-size", app="identity", assembler="stitch",
                  destination=str(tmp_path / "o"))
     with pytest.raises(bn.JobFailed) as e:
         job.run(scheduler="sync")
-    assert "bin.txt: not UTF-8 text near byte 3" in str(e.value)
+    assert "bin.txt: byte 3: not UTF-8 text" in str(e.value)
     assert not os.path.exists(tmp_path / "o")
 
 
@@ -78,3 +78,41 @@ def test_stitch_puts_a_separator_between_chunks(tmp_path):
                  params={"partitioner": {"max_chars": 5}, "assembler": {"separator": "|", "output_name": "j.txt"}})
     job.run(scheduler="sync")
     assert (tmp_path / "o" / "j.txt").read_text() == "aaaa |bbbb |cccc"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXT, limit=hs.integers(1, 12), overlap=hs.integers(0, 30))
+def test_max_words_then_stitch_gives_the_input_back(tmp_path_factory, text, limit, overlap):
+    tmp_path = tmp_path_factory.mktemp("tw")
+    refs = run(tmp_path, text, {"max_words": limit, "overlap": overlap})
+    if not text:
+        assert refs == []
+        return
+    data = text.encode("utf-8")
+    pieces = [data[r.start:r.end].decode("utf-8") for r in refs]
+    assert all(len(p.split()) <= limit for p in pieces)  # words: runs of non-whitespace
+    assert all(p[-1].isspace() for p in pieces[:-1])  # never inside a word
+    assert (tmp_path / "out" / "output.txt").read_bytes() == data
+    for r, prev in zip(refs[1:], refs):
+        assert prev.start < r.start and r.start == prev.end - r.meta["overlap_bytes"]
+        carried = data[r.start:r.start + r.meta["overlap_bytes"]].decode()
+        assert len(carried) <= overlap and len(carried.split()) < limit
+
+
+def test_max_words_cuts_after_sentences(tmp_path, client):
+    text = "One two three. Four five six seven eight. Nine ten eleven twelve"
+    refs = run(tmp_path, text, {"max_words": 6, "overlap": 7}, client)
+    data = text.encode()
+    assert data[refs[0].start:refs[0].end].decode() == "One two three. "
+    assert data[refs[1].start:refs[1].end].decode() == "three. Four five six seven eight. "
+    assert (tmp_path / "out" / "output.txt").read_text() == text
+
+
+def test_max_chars_and_max_words_together_name_the_field(tmp_path):
+    (tmp_path / "doc.txt").write_text("abc")
+    job = bn.Job(source=str(tmp_path / "doc.txt"), partitioner="text-size", app="identity", assembler="stitch",
+                 destination=str(tmp_path / "o"), params={"partitioner": {"max_chars": 5, "max_words": 2}})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(scheduler="sync")
+    assert "params.partitioner.max_words: give max_chars or max_words, not both" in str(e.value)
+    assert not os.path.exists(tmp_path / "o")

@@ -288,6 +288,7 @@ def test_plan_and_run_on_a_real_cluster(client, tmp_path):
     refs = builder.plan()
     assert [r.index for r in refs] == [0, 1, 2, 3]
     assert "<b>4</b> chunk(s)" in builder.plan_view.value and "in.txt[0:" in builder.plan_view.value
+    assert "first lines of chunk 0:</div><pre>line 0\nline 1\n" in builder.plan_view.value
     handle = builder.run()
     assert builder.handle is handle
     assert isinstance(builder.run_box.children[0], JobProgress)

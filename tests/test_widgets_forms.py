@@ -160,3 +160,22 @@ def test_runtime_and_descriptor_schemas_make_forms():
             # every field says what it is for, as text
             description = schema["properties"][name]["description"]
             assert field.schema["description"] == description and "``" not in description
+
+
+def test_a_param_of_several_types_is_a_json_field_that_says_which():
+    from bytenite_nb.registry import assemblers
+
+    schema = assemblers.get("merge-key").schema
+    form = SchemaForm(schema, prefix="params.assembler")
+    on = form.fields["on"]
+    assert on.kind == "json" and type(on.widget) is widgets.Textarea
+    assert "JSON: string | array of string (plain text is taken as a string)" in on.help.value
+    on.widget.value = '["city", "day"]'
+    assert form.value["on"] == ["city", "day"] and on.parse_error is None
+    on.widget.value = "city"  # not JSON, but the field takes a string
+    assert form.value["on"] == "city" and on.parse_error is None and not form.errors
+    numbers = SchemaForm({"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"},
+                                                                            {"type": "array"}]}}})
+    numbers.fields["n"].widget.value = "[1, 2"
+    assert numbers.fields["n"].parse_error == "not valid JSON: Expecting ',' delimiter at column 6"
+    assert "plain text" not in numbers.fields["n"].help.value

@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import functools
 import inspect
+import json
 import os
 import sys
 import traceback
@@ -208,6 +209,13 @@ class PythonApp(App):
         if self.registered_name:
             return self.registered_name
         return {"python": self.fn if isinstance(self.fn, str) else function_ref(self.fn)}
+
+    def fingerprint(self) -> str:
+        """The function's ``module:qualname``, however the job names it (the
+        function itself, a registered name or a reference in a job file), so a
+        rerun from a job's record reuses what the run it repeats staged."""
+        ref = self.fn if isinstance(self.fn, str) else function_ref(self.fn)
+        return hashlib.sha256(json.dumps({"python": ref}).encode()).hexdigest()[:16]
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -60,11 +60,15 @@ def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | N
 
 def submit_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,
                id: str | None = None, force: bool = False, store=None,
-               progress: bool | Callable[[dict], None] | None = None, cluster: str | None = None):
+               progress: bool | Callable[[dict], None] | None = None, rerun_failed: bool = False,
+               cluster: str | None = None):
     """Validate ``job`` and start it; return a :class:`JobHandle` at once.
 
     Validation errors are raised here, before anything runs or is recorded
     (a Gateway cluster's options too: a cluster made for the job starts with the job).
+    ``rerun_failed``: run again only the chunks an earlier run of job ``id``
+    did not complete (also those a ``minSuccessRatio`` let it complete
+    without), then publish the whole output.
     """
     from ..exceptions import FieldError, JobValidationError
     from ..ids import JOB_ID_RULE, new_job_id, valid_job_id
@@ -79,7 +83,17 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
                              threads_ok=spec.app.runs_own_process, job_config=spec.config)
     job_dict = job.to_dict()
     job_dict["id"] = job_id
-    runner = JobRunner(spec, job_dict, job_id, executor, store=store, force=force)
+    job_dict["baseDir"] = job.base_dir  # where its relative paths lead: what a rerun from the record needs
+    if rerun_failed:
+        from ..store import default_store
+
+        if not (id or job.id):
+            raise JobValidationError(FieldError("id", "rerun_failed needs the id of the job to rerun"))
+        store = store or default_store()
+        if store.get_job(job_id) is None:
+            raise JobValidationError(FieldError("id", f"no earlier run of job {job_id} in the job store "
+                                                      f"({store.path}): nothing to rerun"))
+    runner = JobRunner(spec, job_dict, job_id, executor, store=store, force=force, rerun_failed=rerun_failed)
     if callable(progress):
         runner.subscribe(progress)  # before the start: the listener hears every event
     return JobHandle.start(runner)

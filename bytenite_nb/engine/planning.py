@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from ..exceptions import ByteniteNBError, PartitionError
 from ..partitioners.base import ChunkRef, Source
+from ..plan import SAMPLE_ROWS, Plan, sample_file
 from ..storage import list_source
+
+
+SAMPLE_RANGE = 4 * 2**20
 
 
 def plan_chunks(spec, job_id: str | None = None) -> list[ChunkRef]:
@@ -52,11 +58,53 @@ def plan_and_stage(spec, job_id: str) -> list[ChunkRef]:
     return refs
 
 
-def preview_chunks(spec) -> list[ChunkRef]:
-    """:func:`plan_chunks` for a look only (``job.plan()``): what a partitioner
-    engine copied to make the chunks is removed at once, in the process that made it."""
+def preview_chunks(spec, sample_rows: int = SAMPLE_ROWS):
+    """:func:`plan_chunks` for a look only (``job.plan()``), as a
+    :class:`~bytenite_nb.plan.Plan` with the first rows of the first chunk:
+    what a partitioner engine copied to make the chunks is removed at once,
+    in the process that made it."""
     from ..engine_folders.partitioner import discard_previews
 
     refs = plan_chunks(spec)
-    discard_previews(refs)
-    return refs
+    try:
+        sample = sample_chunk(spec, refs[0], sample_rows) if refs and sample_rows else None
+    finally:
+        discard_previews(refs)
+    return Plan(refs, sample)
+
+
+def sample_chunk(spec, ref: ChunkRef, rows: int = SAMPLE_ROWS) -> dict:
+    """The start of chunk ``ref`` as its app would see it (see
+    :func:`bytenite_nb.plan.sample_file`). A byte range longer than
+    :data:`SAMPLE_RANGE` is cut to its first :data:`SAMPLE_RANGE` bytes first,
+    so a preview never copies a whole large chunk; an archive's names are
+    listed without reading it."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    if ref.members:
+        names = list(ref.names) or [m.rsplit("/", 1)[-1] for m in ref.members]
+        return {"chunk": ref.index, "kind": "files", "count": len(names), "names": names[:rows]}
+    whole_size = ref.size
+    cut = ref.url is not None and (ref.end is None or ref.end - ref.start > SAMPLE_RANGE)
+    if cut:
+        ref = dataclasses.replace(ref, end=ref.start + SAMPLE_RANGE, size=None)
+    folder = tempfile.mkdtemp(prefix="bytenite-nb-sample-")
+    try:
+        path = os.path.join(folder, "data.bin")
+        try:
+            spec.partitioner.materialise(ref, path, spec.source.storage_options)
+        except PartitionError as exc:
+            if not cut:  # a cut range may end early, or mid-record: not an error of the data
+                return {"chunk": ref.index, "kind": "error", "error": str(exc)[:500]}
+            if not os.path.exists(path):
+                return {"chunk": ref.index, "kind": "error", "error": str(exc)[:500]}
+        sample = sample_file(path, ref, rows, cut=cut)
+        if cut and "size" in sample:
+            sample["size"] = whole_size  # of the chunk, not of the part read
+        return sample
+    except Exception as exc:
+        return {"chunk": ref.index, "kind": "error", "error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

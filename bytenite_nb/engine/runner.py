@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -110,13 +111,14 @@ class JobRunner:
     """
 
     def __init__(self, spec, job_dict: dict, job_id: str, executor, *, store: st.JobStore | None = None,
-                 force: bool = False):
+                 force: bool = False, rerun_failed: bool = False):
         self.spec = spec
         self.job_dict = job_dict
         self.job_id = job_id
         self.executor = executor
         self.store = store or st.default_store()
         self.force = force
+        self.rerun_failed = rerun_failed
         self.state = st.NEW
         self.progress = Progress()
         self.started = time.time()
@@ -136,6 +138,7 @@ class JobRunner:
         self._futures: list = []
         self._keys: set[str] = set()
         self._stop_reason: str | None = None
+        self._failed_within_budget: list[int] = []  # minSuccessRatio: failed chunks the job completes without
         self._done = threading.Event()
         self._timer: threading.Timer | None = None
         self._staging: Staging | None = None
@@ -274,6 +277,9 @@ class JobRunner:
         self.executor.stop_job(self.job_id)
         self.executor.cancel(futures)
 
+    def _failed_count(self) -> int:
+        return sum(1 for c in self._chunk_state.values() if c["state"] == st.CHUNK_FAILED)
+
     def _stop_on_first_failure(self) -> None:
         """``failFast``: a chunk failed, so stop the others (they end CANCELLED)."""
         self._stop_reason = "fail-fast"
@@ -329,6 +335,8 @@ class JobRunner:
             return None
         previous = self.store.get_job(self.job_id)
         done_before = bool(previous and previous["state"] == st.COMPLETE and previous.get("result"))
+        if self.rerun_failed and done_before and (previous["result"].get("manifest") or {}).get("failedChunks"):
+            return None  # completed without some chunks (minSuccessRatio): run those now
         # Only the same job: another job given this id (other source, app, params) runs.
         if done_before and previous["result"].get("fingerprint") == self.spec.output_fingerprint:
             return self._reused(previous["result"])
@@ -410,7 +418,7 @@ class JobRunner:
                 ref = by_key[fut.key]
                 self._chunk_update(self._chunk_outcome(ref, value, error))
                 if fail_fast and self._chunk_state[ref.index]["state"] == st.CHUNK_FAILED \
-                        and not self._stop_reason:
+                        and not self._stop_reason and self._failed_count() > self._failure_budget():
                     self._stop_on_first_failure()
         with self._lock:
             self._futures = []  # release the results held on the workers
@@ -435,6 +443,10 @@ class JobRunner:
         failed = sorted(i for i, c in self._chunk_state.items() if c["state"] == st.CHUNK_FAILED)
         if not failed and not self.progress.cancelled:
             return None
+        if failed and not self.progress.cancelled and not self._stop_reason \
+                and len(failed) <= self._failure_budget():
+            self._failed_within_budget = failed
+            return None
         message = self._failure_message(failed)
         self._set_state(st.FAILED, error=message)
         return self._result(st.FAILED, error=message)
@@ -452,17 +464,34 @@ class JobRunner:
         # Not cancelled through Dask (a running task cannot be stopped that way): a
         # cancel reaches it on the worker, which stops before touching the destination,
         # or, if publishing has begun, lets it finish - the job is then COMPLETE.
-        fut = self.executor.submit(assemble_and_publish, self.spec, self.job_id, [r.index for r in refs], manifest,
+        skipped = set(self._failed_within_budget)
+        if skipped:
+            # Completed without these chunks (minSuccessRatio): the assembler never sees them.
+            manifest["failedChunks"] = [
+                {"index": r.index, "covers": r.describe(), "error": self._chunk_state[r.index].get("error")}
+                for r in refs if r.index in skipped]
+            manifest["minSuccessRatio"] = self.spec.config.get("minSuccessRatio")
+        fut = self.executor.submit(assemble_and_publish, self.spec, self.job_id,
+                                   [r.index for r in refs if r.index not in skipped], manifest,
                                    key=task_key("assemble", self.job_id))
         return self._outcome(fut, "assembly")
 
     def _complete(self, manifest: dict) -> JobResult:
         """Record the job COMPLETE with its ``_SUCCESS`` manifest (what a rerun
         reuses), and remove its staging area unless ``keepStaging``."""
+        skipped = (manifest.get("skipped") or {}).get("count")
+        if skipped:
+            self._warn(f"{skipped} bad record(s) skipped (on_bad: skip); _SUCCESS lists them under \"skipped\"")
+        failed = manifest.get("failedChunks") or []
+        if failed:
+            self._warn(f"{len(failed)} of {self.progress.total} chunk(s) failed, within minSuccessRatio "
+                       f"{self.spec.config.get('minSuccessRatio'):g}: the output lacks them and _SUCCESS lists "
+                       f"them under \"failedChunks\"; rerun the failed chunks with "
+                       f"`bytenite-nb rerun {self.job_id} --failed` (or job.run(id=..., rerun_failed=True))")
         result = self._result(st.COMPLETE, manifest=manifest)
         self._set_state(st.COMPLETE, result=result.to_dict() | {"manifest": manifest,
                                                                 "fingerprint": self.spec.output_fingerprint})
-        if not self.spec.config.get("keepStaging"):
+        if not self.spec.config.get("keepStaging") and not failed:  # a rerun of the failed chunks needs it
             try:
                 self._staging.remove()
             except Exception:
@@ -539,6 +568,14 @@ class JobRunner:
                 error = f"chunk {ref.index} ({ref.describe()}): {name}: {exc}"
             return {"index": ref.index, "state": st.CHUNK_FAILED, "error": error}
         return {k: v for k, v in outcome.items() if k in CHUNK_FIELDS}
+
+    def _failure_budget(self) -> int:
+        """How many chunks may fail with the job still completing (``config.minSuccessRatio``):
+        0 unless the ratio is below 1."""
+        ratio = self.spec.config.get("minSuccessRatio", 1.0)
+        if ratio is None or ratio >= 1:
+            return 0
+        return int(self.progress.total - math.ceil(ratio * self.progress.total - 1e-9))
 
     def _failure_message(self, failed: list[int]) -> str:
         """Why the job failed: how many chunks, and the first errors."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import store as st
 from ..exceptions import FieldError, JobConflict, JobNotFound, JobValidationError
+from ..plan import chunk_details
 from ..redact import SECRET_NAME_PATTERN, redact
 from . import present
 from .cluster_info import Dashboards, cluster_target
@@ -141,7 +142,8 @@ class JobManager:
 
     def plan(self, data: Any, path: str | None = None, *, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
         """The chunks a job would run (references only; no app runs): their
-        number, total size, and the first ``limit`` of them. Nothing of the
+        number, total size, the first ``limit`` of them with what each covers
+        (``details``), and ``sample``, the first rows of the first chunk. Nothing of the
         preview stays behind (``job.plan`` removes what an engine folder
         partitioner copied for it)."""
         job = self.load_job(data, path)
@@ -152,8 +154,9 @@ class JobManager:
         return {
             "count": len(refs),
             "totalSize": sum(sizes) if sizes else None,
-            "chunks": [redact(r.to_dict()) for r in refs[:limit]],
+            "chunks": [redact(r.to_dict()) | {"details": chunk_details(r)} for r in refs[:limit]],
             "truncated": len(refs) > limit,
+            "sample": getattr(refs, "sample", None),
         }
 
     # -- running -----------------------------------------------------------------------
@@ -262,12 +265,14 @@ class JobManager:
 
     def rerun_failed(self, job_id: str) -> dict:
         """Run a FAILED or CANCELLED job again under the same id: chunks already
-        committed are kept, only the others run."""
+        committed are kept, only the others run. A job that completed without
+        some chunks (``minSuccessRatio``) runs those and publishes the whole output."""
         with self.processes.id_lock(job_id):
             self.processes.settle(job_id)
             summary = self.job_summary(job_id)
-            if summary["state"] not in (st.FAILED, st.CANCELLED):
-                raise JobConflict(f"job {job_id} is {summary['state']}; only a FAILED or CANCELLED job can be rerun")
+            if summary["state"] not in (st.FAILED, st.CANCELLED) and not summary.get("failedChunks"):
+                raise JobConflict(f"job {job_id} is {summary['state']}; only a FAILED or CANCELLED job, or one that "
+                                  "completed without some chunks (minSuccessRatio), can be rerun")
             launch = self.processes.read_launch(job_id)
             if launch is None:
                 raise JobConflict(f"job {job_id} was not started from JupyterLab: run it again with the same id "
@@ -278,7 +283,7 @@ class JobManager:
             again = [{"index": c["idx"], "state": st.PENDING}
                      for c in self.store.chunks(job_id, states=[st.CHUNK_FAILED, st.CHUNK_CANCELLED])]
             self.store.update_chunks(job_id, again)
-            self._start(job_id, launch, job)
+            self._start(job_id, {**launch, "rerunFailed": True}, job)
         return self.job_summary(job_id)
 
     def supervise(self) -> list[str]:

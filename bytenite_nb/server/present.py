@@ -68,7 +68,10 @@ def job_entry(record: dict | None, launch: dict | None, root_dir: str) -> dict:
     out["jobFile"] = (launch or {}).get("path")
     out["scheduler"] = (launch or {}).get("scheduler")
     out["runsOn"] = (launch or {}).get("runsOn")
-    out["canRerun"] = bool(launch) and out["state"] in (st.FAILED, st.CANCELLED)
+    # minSuccessRatio: COMPLETE without these chunks; a rerun runs them and publishes the whole output
+    out["failedChunks"] = len((result.get("manifest") or {}).get("failedChunks") or [])
+    out["canRerun"] = bool(launch) and (out["state"] in (st.FAILED, st.CANCELLED)
+                                        or (out["state"] == st.COMPLETE and out["failedChunks"] > 0))
     out["canCancel"] = out["state"] not in st.FINAL_STATES
     return out
 

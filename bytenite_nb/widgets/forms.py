@@ -56,6 +56,28 @@ def schema_type(schema: dict) -> str | None:
     return typ
 
 
+def choice_types(schema: dict) -> list[str]:
+    """The JSON types a field of several types takes (``anyOf``/``oneOf`` or a list
+    of types), arrays named by their items: what its help shows.
+
+    >>> choice_types({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+    ['string', 'array of string']
+    """
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    if isinstance(schema.get("type"), list):
+        options = [{"type": t} for t in schema["type"]] + list(options)
+    kinds = []
+    for option in options:
+        if not isinstance(option, dict):
+            continue
+        typ = option.get("type") or ("object" if "properties" in option else "enum" if "enum" in option else None)
+        if typ == "array" and isinstance(option.get("items"), dict) and option["items"].get("type"):
+            typ = f"array of {option['items']['type']}"
+        if typ and typ != "null" and typ not in kinds:
+            kinds.append(typ)
+    return kinds
+
+
 def _has_form(schema: dict) -> bool:
     return schema_type(schema) == "object" and bool(schema.get("properties"))
 
@@ -105,9 +127,17 @@ class Field:
         parts = []
         if self.schema.get("description"):
             parts.append(self.schema["description"])
+        if self.kind == "json" and len(choice_types(self.schema)) > 1:
+            parts.append("JSON: " + " | ".join(choice_types(self.schema))
+                         + (" (plain text is taken as a string)" if self._takes_text else ""))
         if "default" in self.schema:
             parts.append(f"default: {json.dumps(self.schema['default'])}")
         return "  ".join(parts)
+
+    @property
+    def _takes_text(self) -> bool:
+        """A JSON field that also takes a string: text that is not JSON is that string."""
+        return "string" in choice_types(self.schema)
 
     def _make_input(self) -> widgets.Widget:
         kind = self.kind
@@ -200,7 +230,10 @@ class Field:
                 try:
                     self._raw = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    self.parse_error = f"not valid JSON: {exc.msg} at column {exc.colno}"
+                    if self._takes_text:
+                        self._raw = text  # e.g. a column name typed without quotes
+                    else:
+                        self.parse_error = f"not valid JSON: {exc.msg} at column {exc.colno}"
         elif self.kind == "command-line":
             text = self.widget.value.strip()
             if not text:

@@ -19,6 +19,7 @@ import {
   ICatalog,
   IFieldError,
   IPlan,
+  IPlanSample,
   IStep,
   JSONObject,
   parseJobText,
@@ -53,6 +54,63 @@ export interface IEditorHooks {
 type Status = { kind: 'info' | 'ok' | 'error' | 'busy'; text: string } | null;
 
 let editorCount = 0;
+
+/** The first rows (or lines, or file names) of a plan's first chunk. */
+function PlanSample(props: { sample: IPlanSample }): JSX.Element {
+  const s = props.sample;
+  let body: JSX.Element;
+  let title: string;
+  if (s.kind === 'table') {
+    title = `First rows of chunk ${s.chunk} (${s.format ?? 'table'})`;
+    body = (
+      <table className="bnb-SampleTable">
+        <thead>
+          <tr>
+            {(s.columns ?? []).map((c, i) => (
+              <th key={i}>{c}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {(s.rows ?? []).map((row, i) => (
+            <tr key={i}>
+              {row.map((v, j) => (
+                <td key={j}>{v}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    );
+  } else if (s.kind === 'text') {
+    title = `First lines of chunk ${s.chunk}`;
+    body = <pre>{(s.lines ?? []).join('\n')}</pre>;
+  } else if (s.kind === 'files') {
+    title = `Chunk ${s.chunk}: an archive of ${s.count ?? 0} file(s)`;
+    body = (
+      <ul>
+        {(s.names ?? []).map((n, i) => (
+          <li key={i}>
+            <code>{n}</code>
+          </li>
+        ))}
+      </ul>
+    );
+  } else if (s.kind === 'error') {
+    title = `Chunk ${s.chunk} could not be read for a preview`;
+    body = <div className="bnb-Error">{s.error}</div>;
+  } else {
+    title = `Chunk ${s.chunk}: binary data`;
+    body = <div className="bnb-Muted">{formatSize(s.size ?? null)}</div>;
+  }
+  return (
+    <div className="bnb-PlanSample" data-kind={s.kind}>
+      <div className="bnb-Muted">{title}</div>
+      {s.note && <div className="bnb-Muted">{s.note}</div>}
+      {body}
+    </div>
+  );
+}
 
 function PipelineDiagram(props: { job: JSONObject; marked: Set<IStep['key']>; idPrefix: string }): JSX.Element {
   const steps = pipelineSteps(props.job);
@@ -121,6 +179,7 @@ class JobFormPanel extends ReactWidget {
                     <th>#</th>
                     <th>size</th>
                     <th>covers</th>
+                    <th>details</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -129,11 +188,13 @@ class JobFormPanel extends ReactWidget {
                       <td>{c.index}</td>
                       <td>{formatSize(c.size)}</td>
                       <td>{c.covers}</td>
+                      <td className="bnb-ChunkDetails">{c.details ?? ''}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
               {this.plan.truncated && <div className="bnb-Muted">… and {this.plan.count - this.plan.chunks.length} more</div>}
+              {this.plan.sample && <PlanSample sample={this.plan.sample} />}
             </div>
           )}
         </div>

@@ -100,6 +100,8 @@ export interface IJobSummary {
   runsOn: string | null;
   canRerun: boolean;
   canCancel: boolean;
+  /** COMPLETE without this many failed chunks (minSuccessRatio); a rerun runs them. */
+  failedChunks?: number;
 }
 
 /** One chunk of a job. */
@@ -154,12 +156,29 @@ export interface IClusterInfo {
   running: { id: string; name: string; kind?: string; scheduler?: string | null; dashboard?: string | null }[];
 }
 
+/** The start of a plan's first chunk, as its app will see it. */
+export interface IPlanSample {
+  chunk: number;
+  kind: 'table' | 'text' | 'files' | 'binary' | 'error';
+  format?: string;
+  columns?: string[];
+  rows?: string[][];
+  lines?: string[];
+  names?: string[];
+  count?: number;
+  size?: number | null;
+  note?: string;
+  error?: string;
+}
+
 /** `POST /bytenite-nb/plan`. */
 export interface IPlan {
   count: number;
   totalSize: number | null;
   truncated: boolean;
-  chunks: { index: number; size: number | null; covers: string }[];
+  /** `details`: what the chunk covers beyond its bytes (rows, window, key, section, files). */
+  chunks: { index: number; size: number | null; covers: string; details?: string }[];
+  sample?: IPlanSample | null;
 }
 
 /** `POST /bytenite-nb/validate`. */

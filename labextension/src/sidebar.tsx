@@ -102,6 +102,11 @@ function JobRow(props: { job: IJobSummary; actions: ISidebarActions; refresh: ()
         <span className="bnb-Job-counts">{progressText(job.progress)}</span>
         <span className="bnb-Job-duration">{formatDuration(job.duration)}</span>
       </div>
+      {(job.failedChunks ?? 0) > 0 && (
+        <div className="bnb-Job-partial bnb-Muted" title="The output lacks them; _SUCCESS lists them (minSuccessRatio)">
+          complete without {job.failedChunks} failed chunk(s)
+        </div>
+      )}
       <div className="bnb-Job-id">{job.id}</div>
       <div className="bnb-Job-actions">
         <button className="bnb-Button" data-action="open" onClick={() => actions.openJob(job.id)}>

@@ -128,7 +128,11 @@ def test_make_a_job_in_the_editor_run_it_and_see_it_complete(lab, lab_page, scre
     status = page.wait_for_selector('.bnb-EditorStatus[data-status="ok"] >> text=/Plan: \\d+ chunk/')
     chunks = int(re.search(r"Plan: (\d+) chunk", status.inner_text()).group(1))
     assert chunks > 1
-    assert page.locator(".bnb-Plan tbody tr").count() == chunks
+    assert page.locator(".bnb-Plan .bnb-Chunks tbody tr").count() == chunks
+    # ... and the first lines of the first chunk, as the app will see them.
+    sample = page.wait_for_selector('.bnb-PlanSample[data-kind="text"]')
+    assert "First lines of chunk 0" in sample.inner_text()
+    assert POEM.splitlines()[0] in sample.inner_text()
     screenshot(page, "lab-4-plan")
 
     # Run, double-clicked: the job file is saved and one job shows up in the sidebar.

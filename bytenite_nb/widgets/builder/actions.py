@@ -150,7 +150,9 @@ class Actions:
 
 
 def plan_html(refs: list) -> str:
-    """Chunk count, sizes and the first :data:`PLANNED_CHUNKS_SHOWN` chunks of a plan.
+    """Chunk count, sizes, the first :data:`PLANNED_CHUNKS_SHOWN` chunks of a plan
+    with what each covers, and the first rows of its first chunk (see
+    :func:`bytenite_nb.plan.plan_html`).
 
     >>> from bytenite_nb.partitioners import ChunkRef
     >>> refs = [ChunkRef(url="file:///d/in.txt", start=0, end=4, size=4, index=0),
@@ -158,12 +160,6 @@ def plan_html(refs: list) -> str:
     >>> plan_html(refs).split("<table>")[0]
     '<div><b>2</b> chunk(s), 10 B in all, 4 B to 6 B each</div>'
     """
-    sizes = [r.size for r in refs if r.size is not None]
-    head = f"<b>{len(refs)}</b> chunk(s)"
-    if sizes:
-        head += f", {size_text(sum(sizes))} in all, {size_text(min(sizes))} to {size_text(max(sizes))} each"
-    rows = "".join(f"<tr><td>{r.index}</td><td>{size_text(r.size)}</td><td><code>{html.escape(r.describe())}"
-                   "</code></td></tr>" for r in refs[:PLANNED_CHUNKS_SHOWN])
-    more = f"<div>... {len(refs) - PLANNED_CHUNKS_SHOWN} more</div>" if len(refs) > PLANNED_CHUNKS_SHOWN else ""
-    return (f"<div>{head}</div><table><thead><tr><th>chunk</th><th>size</th><th>covers</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{more}")
+    from ...plan import plan_html as html_of_plan
+
+    return html_of_plan(refs, getattr(refs, "sample", None), shown=PLANNED_CHUNKS_SHOWN)
