@@ -1,11 +1,12 @@
 """The ``bytenite-nb`` command.
 
-    bytenite-nb run JOB [--id ID] [--scheduler ADDRESS|local|sync] [--workers N] [--force]
+    bytenite-nb run JOB [--id ID] [--cluster local|sync|ADDRESS|gateway|gateway:NAME] [--workers N] [--force]
     bytenite-nb validate JOB
     bytenite-nb plan JOB
     bytenite-nb components [KIND]
     bytenite-nb jobs [ID]
     bytenite-nb cluster start|stop|status
+    bytenite-nb clusters
 
 Exit status: 0 on success, 1 when a job fails, 2 for an invalid job or
 usage, 130 when interrupted. Errors go to stderr as one paragraph.
@@ -60,26 +61,30 @@ def main() -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--id", "job_id", help="Job id; the same id again resumes an interrupted run.")
-@click.option("--scheduler", help="Dask scheduler address, 'local' for a local cluster of this run only, "
-              "or 'sync' to run in this process.")
+@click.option("--cluster", "cluster_name", help="Where to run: 'local' (a local cluster of this run), 'sync' "
+              "(in this process), a scheduler address, 'gateway' (a new Dask Gateway cluster for this job) "
+              "or 'gateway:NAME' (a running Gateway cluster). Default: the bytenite-nb.cluster setting.")
+@click.option("--scheduler", help="The same as --cluster.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
 @click.option("--failed", "rerun_failed", is_flag=True,
               help="With --id: run only the chunks the earlier run did not complete, then publish the whole output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def run(job_file, job_id, scheduler, workers, force, rerun_failed, as_json):
+def run(job_file, job_id, cluster_name, scheduler, workers, force, rerun_failed, as_json):
     """Run JOB_FILE and wait for it to finish."""
     if rerun_failed and not job_id:
         raise click.UsageError("--failed needs --id: the job whose failed chunks to run again")
-    _run_and_report(_load(job_file), job_id=job_id, scheduler=scheduler, workers=workers, force=force,
+    if cluster_name and scheduler and cluster_name != scheduler:
+        raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
+    _run_and_report(_load(job_file), job_id=job_id, cluster=cluster_name or scheduler, workers=workers, force=force,
                     rerun_failed=rerun_failed, as_json=as_json)
 
 
 @main.command()
 @click.argument("job_id")
 @click.option("--failed", "rerun_failed", is_flag=True, help="Run only the chunks that failed or did not run.")
-@click.option("--scheduler", help="Dask scheduler address, 'local' for a local cluster of this run only, "
-              "or 'sync' to run in this process.")
+@click.option("--cluster", "--scheduler", "scheduler", help="Where to run, as for run --cluster: 'local', 'sync', "
+              "a scheduler address, 'gateway' or 'gateway:NAME'.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def rerun(job_id, rerun_failed, scheduler, workers, as_json):
@@ -105,16 +110,16 @@ def rerun(job_id, rerun_failed, scheduler, workers, as_json):
     if record.get("kind", "job") != "job" or not spec:
         raise click.UsageError(f"{job_id} is not a job this command can rerun (a {record.get('kind')} record)")
     job = Job.from_dict(spec, base_dir=base_dir)
-    _run_and_report(job, job_id=job_id, scheduler=scheduler, workers=workers, force=False,
+    _run_and_report(job, job_id=job_id, cluster=scheduler, workers=workers, force=False,
                     rerun_failed=True, as_json=as_json)
 
 
-def _run_and_report(job, *, job_id, scheduler, workers, force, rerun_failed, as_json) -> None:
+def _run_and_report(job, *, job_id, cluster, workers, force, rerun_failed, as_json) -> None:
     """Run ``job`` with a progress bar and print how it ended (``run`` and ``rerun``)."""
     from .engine import submit_job
     from .progress import show_progress
 
-    handle = submit_job(job, id=job_id, scheduler=scheduler, workers=workers, force=force,
+    handle = submit_job(job, id=job_id, cluster=cluster, workers=workers, force=force,
                         rerun_failed=rerun_failed)
     try:
         show_progress(handle)
@@ -130,7 +135,9 @@ def _run_and_report(job, *, job_id, scheduler, workers, force, rerun_failed, as_
     if result.reused:
         click.echo(f"{result.job_id} is already COMPLETE (use --force to run it again): {result.destination}")
         return
-    click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s"
+    where = result.cluster or {}
+    on = f" on Dask Gateway cluster {where['name']}" if where.get("kind") == "gateway" else ""
+    click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s{on}"
                + (f", {result.resumed_chunks} reused from an earlier run" if result.resumed_chunks else "")
                + (" (test job: first chunk only)" if result.test_job else ""))
     for warning in result.warnings:
@@ -331,6 +338,43 @@ def cluster_status(as_json):
         click.echo(f"jobs run on: {where} ({target.source})")
     if record is None:
         sys.exit(1)
+
+
+@main.command("clusters")
+@click.option("--json", "as_json", is_flag=True)
+def clusters(as_json):
+    """The clusters jobs can run on: where jobs run now, the background cluster,
+    and your Dask Gateway clusters (when Dask config names a Gateway)."""
+    import dask
+
+    from . import background_cluster, gateway
+    from .cluster import resolve
+
+    target = resolve()
+    default = {"kind": target.kind, "address": target.address, "name": target.name, "source": target.source}
+    record = background_cluster.running()
+    background = {k: v for k, v in (record or {}).items() if k != "tls"} or None
+    address = dask.config.get("gateway.address", None)
+    found = gateway.list_clusters() if address else []
+    if as_json:
+        click.echo(json.dumps({"default": default, "background": background,
+                               "gateway": {"address": address, "clusters": found} if address else None}, indent=2))
+        return
+    named = {"sync": "sync (in the calling process)", "local": "local (a local cluster of each run)",
+             "gateway": f"gateway:{target.name}" if target.name else "gateway (a new Dask Gateway cluster per job)"}
+    click.echo(f"default: {named.get(target.kind, target.address or target.kind)} ({target.source})")
+    if background:
+        click.echo(f"background: {background['address']}, {background['workers']} workers, "
+                   f"dashboard {background['dashboard']}")
+    else:
+        click.echo("background: none (bytenite-nb cluster start)")
+    if not address:
+        click.echo("gateway: none configured (Dask config gateway.address)")
+        return
+    click.echo(f"gateway {address}: {len(found)} cluster(s)")
+    for c in found:
+        workers = "?" if c["workers"] is None else c["workers"]
+        click.echo(f"  gateway:{c['name']}  {c['status']}  {workers} worker(s)  dashboard {c['dashboard']}")
 
 
 # Command groups that live beside the code they drive.

@@ -203,6 +203,11 @@ class ClusterUnavailable(ByteniteNBError):
     """The Dask cluster a job should run on cannot be reached (names the address)."""
 
 
+class GatewayRefused(ClusterUnavailable):
+    """The Dask Gateway refused the credentials it was given (names the Gateway
+    and the ``gateway.auth.type`` in use)."""
+
+
 # -- Jupyter server
 
 

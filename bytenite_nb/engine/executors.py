@@ -26,15 +26,48 @@ POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between looks at the tasks' states
 
 
 class DaskExecutor:
-    """Tasks on a ``distributed`` cluster."""
+    """Tasks on a ``distributed`` cluster: a client's, or that of a cluster the
+    job uses (``cluster``, from :func:`bytenite_nb.cluster.job_cluster`), which
+    :meth:`start` starts or joins, :meth:`fit` sizes for the chunks and
+    :meth:`release` lets go of (a cluster made for the job is shut down)."""
 
     kind = "dask"
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client=None, *, cluster=None):
+        self._client = client
+        self.cluster = cluster
+
+    @property
+    def client(self):
+        if self._client is None:
+            self.start()
+        return self._client
+
+    def start(self) -> None:
+        """Have a client: start (or join) the job's cluster when there is one."""
+        if self._client is None and self.cluster is not None:
+            self._client = self.cluster.start()
+
+    def fit(self, tasks: int) -> None:
+        """Size the job's cluster for ``tasks`` tasks (a cluster made for the job adapts)."""
+        if self.cluster is not None:
+            self.cluster.fit(tasks)
+
+    def release(self) -> None:
+        """The job is over: shut down a cluster made for it (a shared one keeps running)."""
+        if self.cluster is not None:
+            self.cluster.release()
+
+    def describe(self) -> dict:
+        """Where the job runs, for its record: kind, scheduler, dashboard (and a Gateway cluster's name)."""
+        if self.cluster is not None:
+            return self.cluster.describe()
+        return {"kind": self.kind, "scheduler": self.address, "dashboard": self.dashboard_link}
 
     @property
     def dashboard_link(self) -> str | None:
+        if self.cluster is not None:
+            return self.cluster.describe().get("dashboard")
         try:
             return self.client.dashboard_link
         except Exception:
@@ -42,6 +75,8 @@ class DaskExecutor:
 
     @property
     def address(self) -> str | None:
+        if self._client is None:
+            return None
         try:
             return self.client.scheduler.address
         except Exception:
@@ -118,6 +153,8 @@ class DaskExecutor:
 
     def stop_job(self, job_id: str) -> None:
         """Kill the job's running apps on every worker."""
+        if self._client is None:
+            return  # its cluster has not started: nothing of the job runs
         try:
             self.client.run(control.cancel_job, job_id)
         except Exception as exc:
@@ -133,6 +170,8 @@ class DaskExecutor:
         self.client.subscribe_topic(events.topic(job_id), lambda ev: handler(ev[1]))
 
     def unsubscribe(self, job_id: str) -> None:
+        if self._client is None:
+            return
         try:
             self.client.unsubscribe_topic(events.topic(job_id))
         except Exception:
@@ -178,6 +217,18 @@ class SyncExecutor:
     def __init__(self):
         self._running_key: str | None = None
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Nothing to start: tasks run in the calling thread."""
+
+    def fit(self, tasks: int) -> None:
+        """No cluster to size."""
+
+    def release(self) -> None:
+        """No cluster to let go of."""
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "scheduler": self.address, "dashboard": None}
 
     def submit(self, fn: Callable, *args, key: str | None = None, resources: dict | None = None):
         fut = _LazyFuture(fn, args, {})
@@ -280,13 +331,19 @@ def task_key(kind: str, job_id: str, index: int | None = None) -> str:
 
 
 def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
-                  threads_ok: bool = False):
-    """The executor for ``client``/``scheduler``/``workers``, resolved by
+                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None):
+    """The executor for ``client``/``cluster`` (or ``scheduler``)/``workers``, resolved by
     :func:`bytenite_nb.cluster.resolve` (``"sync"``: this process; ``threads_ok``:
-    a local cluster may be threads of this process, for apps that run their own processes)."""
-    from ..cluster import client_for, resolve
+    a local cluster may be threads of this process, for apps that run their own processes).
+    A Gateway cluster made for the job takes ``clusterOptions`` and ``maxWorkers``
+    from ``job_config``; it starts with the executor's :meth:`~DaskExecutor.start`."""
+    from ..cluster import client_for, job_cluster, resolve
 
-    target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok)
+    target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok, cluster=cluster)
     if target.kind == "sync":
         return SyncExecutor()
+    job_config = job_config or {}
+    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"))
+    if for_job is not None:
+        return DaskExecutor(cluster=for_job)
     return DaskExecutor(client_for(target))
