@@ -14,6 +14,7 @@ BUILTINS = {
     "merge-key": "bytenite_nb.assemblers.merge_key:MergeKey",
     "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
     "stitch": "bytenite_nb.assemblers.stitch:Stitch",
+    "codebase": "bytenite_nb.assemblers.codebase:Codebase",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]
