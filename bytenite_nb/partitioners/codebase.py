@@ -229,8 +229,8 @@ class Codebase(Partitioner):
         import pathspec
 
         rules = IgnoreRules(gitignores) if gitignores else None
-        include = pathspec.PathSpec.from_lines("gitwildmatch", params["include"]) if params.get("include") else None
-        exclude = pathspec.PathSpec.from_lines("gitwildmatch", params["exclude"]) if params.get("exclude") else None
+        include = pathspec.GitIgnoreSpec.from_lines(params["include"]) if params.get("include") else None
+        exclude = pathspec.GitIgnoreSpec.from_lines(params["exclude"]) if params.get("exclude") else None
         return [f for f in files
                 if not (rules and rules.ignored(f.name))
                 and (include is None or include.match_file(f.name))
