@@ -104,7 +104,15 @@ class Budget:
 
 def zip_files(zf: zipfile.ZipFile, archive: str) -> Iterator[tuple[zipfile.ZipInfo, str]]:
     """The regular files of a zip with their checked names (folders are skipped;
-    a symlink, a device or a name seen twice is refused)."""
+    a symlink, a device or a name seen twice is refused).
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w") as zf:
+    ...     zf.writestr("pkg/", b""); zf.writestr("./pkg/a.py", b"x = 1")
+    >>> [name for _, name in zip_files(zipfile.ZipFile(buf), "src.zip")]
+    ['pkg/a.py']
+    """
     seen: set[str] = set()
     for info in zf.infolist():
         name = member_name(archive, info.filename)
@@ -123,7 +131,19 @@ def zip_files(zf: zipfile.ZipFile, archive: str) -> Iterator[tuple[zipfile.ZipIn
 
 def tar_files(tf: tarfile.TarFile, archive: str) -> Iterator[tuple[tarfile.TarInfo, str]]:
     """The regular files of a tar (read as a stream is fine) with their checked
-    names; a symlink, a hard link, a device or a name seen twice is refused."""
+    names; a symlink, a hard link, a device or a name seen twice is refused.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> with tarfile.open(fileobj=buf, mode="w") as tf:
+    ...     link = tarfile.TarInfo("link"); link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    ...     tf.addfile(link)
+    >>> _ = buf.seek(0)
+    >>> list(tar_files(open_tar_stream(buf, "src.tar"), "src.tar"))
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.UnsafeArchiveError: archive src.tar: member 'link': is a symbolic link (to '/etc/passwd')
+    """
     seen: set[str] = set()
     for info in tf:
         name = member_name(archive, info.name)
@@ -142,7 +162,14 @@ def tar_files(tf: tarfile.TarFile, archive: str) -> Iterator[tuple[tarfile.TarIn
 
 
 def open_tar_stream(fileobj: BinaryIO, archive: str) -> tarfile.TarFile:
-    """A tar (plain or compressed) read front to back, never seeking."""
+    """A tar (plain or compressed) read front to back, never seeking.
+
+    >>> import io
+    >>> open_tar_stream(io.BytesIO(b"not a tar"), "src.tgz")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.UnsafeArchiveError: archive src.tgz: not a readable tar archive: truncated header
+    """
     try:
         return tarfile.open(fileobj=fileobj, mode="r|*")
     except tarfile.TarError as exc:
@@ -151,7 +178,16 @@ def open_tar_stream(fileobj: BinaryIO, archive: str) -> tarfile.TarFile:
 
 def copy_limited(src: BinaryIO, dst: BinaryIO, limit: int, archive: str, member: str) -> int:
     """Copy a member's bytes, refusing it the moment it gives more than ``limit``
-    (what it declared): the size a zip bomb declares is not trusted."""
+    (what it declared): the size a zip bomb declares is not trusted.
+
+    >>> import io
+    >>> copy_limited(io.BytesIO(b"12345"), io.BytesIO(), 5, "a.zip", "m")
+    5
+    >>> copy_limited(io.BytesIO(b"123456"), io.BytesIO(), 5, "a.zip", "m")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.UnsafeArchiveError: archive a.zip: member 'm': expands to more than the 5 bytes it declares
+    """
     n = 0
     while data := src.read(2**20):
         n += len(data)

@@ -31,7 +31,15 @@ TAR_NAMES = (".tar", ".tar.gz", ".tgz")
 
 
 def is_zip(f: ResultFile) -> bool:
-    """Whether a result file is a zip archive (read from its first bytes and its end)."""
+    """Whether a result file is a zip archive (read from its first bytes and its end).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.bin")
+    >>> with zipfile.ZipFile(path, "w") as zf:
+    ...     zf.writestr("a.py", "x = 1")
+    >>> is_zip(ResultFile("r.bin", os.path.getsize(path), "file://" + path, path))
+    True
+    """
     with f.open() as src:
         if src.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
             return False
