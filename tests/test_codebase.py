@@ -182,6 +182,17 @@ def test_nested_gitignore_with_negation_and_ignored_folders(tmp_path):
     assert sorted(n for r in j.plan(scheduler="sync") for n in r.names) == sorted(tree)
 
 
+def test_symlinks_in_a_local_folder_are_refused_unless_excluded(tmp_path):
+    write_folder(tmp_path / "src", {"a.txt": b"a"})
+    os.symlink("/etc/hostname", tmp_path / "src" / "link.txt")
+    with pytest.raises(bn.JobFailed) as e:
+        job(str(tmp_path / "src"), tmp_path / "out").run(scheduler="sync")
+    assert "link.txt is a symbolic link (to '/etc/hostname')" in str(e.value)
+    assert not os.path.exists(tmp_path / "out")
+    job(str(tmp_path / "src"), tmp_path / "out", {"exclude": ["link.txt"]}).run(scheduler="sync")
+    assert read_folder(tmp_path / "out") == {"a.txt": b"a"}
+
+
 def test_chunk_info_caps_the_file_list(tmp_path):
     write_folder(tmp_path / "src", {f"big/f{i:03d}.txt": b"x" * i for i in range(250)})
     seen = []
@@ -362,3 +373,19 @@ def test_an_archive_source_on_the_cluster(tmp_path, client):
     j = job(source, tmp_path / "out", {"by": "size", "target_size": 3}, {"archive": "zip"})
     j.run(client=client)
     assert read_archive(str(tmp_path / "out" / "codebase.zip")) == tree
+
+
+def test_a_folder_and_an_archive_on_an_object_store(tmp_path, s3):
+    fs, bucket = s3
+    tree = {".gitignore": b"*.tmp\n", "pkg/__init__.py": b"", "pkg/m.py": b"m = 1\n", "pkg/x.tmp": b"t",
+            "notes/é.md": "é".encode()}
+    for name, data in tree.items():
+        fs.pipe(f"{bucket}/src/{name}", data)
+    want = {k: v for k, v in tree.items() if not k.endswith(".tmp")}
+    j = job(f"s3://{bucket}/src/", tmp_path / "out", {"by": "module"})
+    assert [r.meta["module"] for r in j.plan(scheduler="sync")] == [".gitignore", "notes", "pkg"]
+    j.run(scheduler="sync")
+    assert read_folder(tmp_path / "out") == want
+    fs.put(make_source(tmp_path, tree, "tar.gz"), f"{bucket}/src.tar.gz")
+    job(f"s3://{bucket}/src.tar.gz", tmp_path / "out2", {"by": "file"}).run(scheduler="sync")
+    assert read_folder(tmp_path / "out2") == want

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ..archives import (DEFAULT_MAX_EXPANDED, DEFAULT_MAX_RATIO, Budget, archive_kind, copy_limited, open_tar_stream,
                         tar_files, zip_files)
-from ..exceptions import PartitionError
+from ..exceptions import PartitionError, UnsafePathError
 from .base import ChunkRef, Partitioner, Source
 
 #: CHUNK_INFO lists at most this many file names (``file_count`` says how many there are)
@@ -168,6 +168,8 @@ class Codebase(Partitioner):
                         with source.open(f.url) as stream:
                             gitignores[posixpath.dirname(f.name)] = _lines(stream.read(GITIGNORE_LIMIT))
         kept = self._select(files, gitignores, params)
+        if archive is None and source.location.is_local:
+            _refuse_links(kept)
         if not kept and source.files:
             raise PartitionError(f"dataSource: no file of {source.location.url} is left after .gitignore, "
                                  "include and exclude")
@@ -298,6 +300,15 @@ class Codebase(Partitioner):
             raise PartitionError(f"chunk {ref.index}: {name} has no member {sorted(wanted)[0]!r} "
                                  "(did the source change after planning?)")
         return os.path.getsize(dest)
+
+
+def _refuse_links(files: list[TreeFile]) -> None:
+    """A symlink in a local tree could point anywhere: refused, naming it (``exclude`` leaves it out)."""
+    for f in files:
+        path = f.url.removeprefix("file://")
+        if os.path.islink(path):
+            raise UnsafePathError(f"dataSource: {f.name} is a symbolic link (to {os.readlink(path)!r}); "
+                                  "the tree is read as regular files only: leave it out with exclude")
 
 
 def _lines(data: bytes) -> list[str]:
