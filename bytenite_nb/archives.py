@@ -115,10 +115,10 @@ def zip_files(zf: zipfile.ZipFile, archive: str) -> Iterator[tuple[zipfile.ZipIn
     """
     seen: set[str] = set()
     for info in zf.infolist():
-        name = member_name(archive, info.filename)
         mode = info.external_attr >> 16
         if info.is_dir() or stat.S_ISDIR(mode):
-            continue
+            continue  # folders are never made from an entry: nothing to check
+        name = member_name(archive, info.filename)
         if stat.S_ISLNK(mode):
             raise UnsafeArchiveError(archive, info.filename, "is a symbolic link")
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
@@ -146,9 +146,9 @@ def tar_files(tf: tarfile.TarFile, archive: str) -> Iterator[tuple[tarfile.TarIn
     """
     seen: set[str] = set()
     for info in tf:
-        name = member_name(archive, info.name)
         if info.isdir():
-            continue
+            continue  # folders are never made from an entry (``.`` is a common one): nothing to check
+        name = member_name(archive, info.name)
         if info.issym():
             raise UnsafeArchiveError(archive, info.name, f"is a symbolic link (to {info.linkname!r})")
         if info.islnk():

@@ -81,7 +81,28 @@ def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = N
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
-    """Copy from one file object to another (up to ``limit`` bytes)."""
+    """Copy from one file object to another (up to ``limit`` bytes).
+
+    Read into one reused buffer when the source can: ``read(8 MiB)`` on a
+    buffered file sets aside 8 MiB per call however small the file, which made
+    copying many small files (a source tree into a zip) slower than the disk.
+
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> copy_stream(io.BytesIO(b"0123456789"), out, 4), out.getvalue()
+    (4, b'0123')
+    """
+    readinto = getattr(src, "readinto", None)
+    if readinto is not None:
+        view = memoryview(bytearray(COPY_BUFFER if limit is None else max(1, min(COPY_BUFFER, limit))))
+        n = 0
+        while limit is None or n < limit:
+            got = readinto(view if limit is None else view[:min(len(view), limit - n)])
+            if not got:
+                break
+            dst.write(bytes(view[:got]))  # a copy: a writer may keep what it is given
+            n += got
+        return n
     n = 0
     while limit is None or n < limit:
         data = src.read(BUFFER if limit is None else min(BUFFER, limit - n))

@@ -80,6 +80,7 @@ def make_source(tmp_path, tree: dict[str, bytes], form: str) -> str:
         return str(path)
     path = tmp_path / "src.tar.gz"
     with tarfile.open(path, "w:gz") as tf:
+        tf.addfile(tar_member(".", tarfile.DIRTYPE))  # as tar -czf src.tar.gz -C src . makes it
         for name, data in tree.items():
             info = tarfile.TarInfo("./" + name)
             info.size = len(data)

@@ -24,7 +24,7 @@ from typing import BinaryIO, Iterator
 from ..archives import member_name, open_tar_stream, tar_files, zip_files
 from ..exceptions import AssemblyError, UnsafeArchiveError, UnsafePathError
 from ..schema import SAFE_NAME
-from ..transfer import BUFFER, safe_join
+from ..transfer import BUFFER, copy_stream, safe_join
 from .base import Assembler, ChunkResult, ResultFile, output_path
 
 TAR_NAMES = (".tar", ".tar.gz", ".tgz")
@@ -54,8 +54,9 @@ class _Tree:
         self.seen: dict[str, tuple[int, str]] = {}  # path -> (chunk, sha256)
         self.folders: set[str] = set()
 
-    def claim(self, path: str, chunk: int, digest: str, member: str) -> bool:
-        """True when ``path`` is new; False for the same bytes again; an error for other bytes."""
+    def place(self, path: str, chunk: int, member: str) -> bool:
+        """True when ``path`` is new (write it), False when a chunk wrote it already
+        (compare the bytes); an error when a file and a folder would share a name."""
         if path in self.folders:
             raise AssemblyError(f"chunk {chunk}: {member!r} writes the file {path!r}, which another chunk "
                                 "made a folder")
@@ -66,13 +67,38 @@ class _Tree:
                 raise AssemblyError(f"chunk {chunk}: {member!r} needs the folder {folder!r}, which chunk "
                                     f"{self.seen[folder][0]} wrote as a file")
             self.folders.add(folder)
+        return path not in self.seen
+
+    def settle(self, path: str, chunk: int, digest: str) -> None:
+        """Record the bytes of ``path``, or refuse other bytes than the first chunk's."""
         if path not in self.seen:
             self.seen[path] = (chunk, digest)
-            return True
+            return
         first, first_digest = self.seen[path]
         if first_digest != digest:
             raise AssemblyError(f"chunks {first} and {chunk} both write {path!r}, with different content")
-        return False
+
+
+class _Hashing:
+    """A reader that hashes what passes through it."""
+
+    def __init__(self, src: BinaryIO):
+        self.src, self.digest = src, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        n = self.src.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def drain(self) -> str:
+        while self.read(BUFFER):
+            pass
+        return self.digest.hexdigest()
 
 
 class Codebase(Assembler):
@@ -108,22 +134,22 @@ class Codebase(Assembler):
         tree = _Tree()
         if mode == "none":
             for chunk, f, kind in plans:
-                for path, member, src in self._members(chunk, f, kind):
-                    self._write_file(tree, output_dir, chunk.index, path, member, src)
+                for path, member, src, size in self._members(chunk, f, kind):
+                    self._write_file(tree, output_dir, chunk.index, path, member, src, size)
             return None
         name = params.get("output_name") or ("codebase.zip" if mode == "zip" else "codebase.tar")
         target = output_path(output_dir, name)
         if mode == "zip":
             with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
                 for chunk, f, kind in plans:
-                    for path, member, src in self._members(chunk, f, kind):
-                        self._add_to_zip(tree, out, output_dir, chunk.index, path, member, src)
+                    for path, member, src, size in self._members(chunk, f, kind):
+                        self._add_to_zip(tree, out, chunk.index, path, member, src, size)
         else:
             compressed = name.lower().endswith((".gz", ".tgz"))
             with tarfile.open(target, "w:gz" if compressed else "w", format=tarfile.PAX_FORMAT) as out:
                 for chunk, f, kind in plans:
-                    for path, member, src in self._members(chunk, f, kind):
-                        self._add_to_tar(tree, out, output_dir, chunk.index, path, member, src)
+                    for path, member, src, size in self._members(chunk, f, kind):
+                        self._add_to_tar(tree, out, chunk.index, path, member, src, size)
         return None
 
     # -- reading results
@@ -138,82 +164,67 @@ class Codebase(Assembler):
 
     @staticmethod
     def _members(chunk: ChunkResult, f: ResultFile, kind: str,
-                 names_only: bool = False) -> Iterator[tuple[str, str, BinaryIO | None]]:
-        """``(path in the tree, member as the result names it, its bytes)`` of one result file."""
+                 names_only: bool = False) -> Iterator[tuple[str, str, BinaryIO | None, int]]:
+        """``(path in the tree, member as the result names it, its bytes, its size)`` of one result file."""
         where = f"chunk {chunk.index} result {f.name}"
         try:
             if kind == "file":
                 path = member_name(where, f.name)
                 if names_only:
-                    yield path, f.name, None
+                    yield path, f.name, None, f.size
                     return
                 with f.open() as src:
-                    yield path, f.name, src
+                    yield path, f.name, src, f.size
             elif kind == "zip":
                 with f.open() as stream, zipfile.ZipFile(stream) as zf:
                     for info, path in zip_files(zf, where):
                         if names_only:
-                            yield path, info.filename, None
+                            yield path, info.filename, None, info.file_size
                             continue
                         with zf.open(info) as src:
-                            yield path, info.filename, src
+                            yield path, info.filename, src, info.file_size
             else:
                 with f.open() as stream, open_tar_stream(stream, where) as tf:
                     for info, path in tar_files(tf, where):
                         if names_only:
-                            yield path, info.name, None
+                            yield path, info.name, None, info.size
                             continue
                         with tf.extractfile(info) as src:
-                            yield path, info.name, src
+                            yield path, info.name, src, info.size
         except UnsafeArchiveError as exc:
             raise UnsafeArchiveError(exc.archive, exc.member, f"{exc.reason}; refusing to rebuild the tree") from exc
         except (zipfile.BadZipFile, tarfile.TarError) as exc:
             raise AssemblyError(f"{where}: not a readable archive: {exc}") from exc
 
-    # -- writing the tree
+    # -- writing the tree: a path seen before is only hashed and compared
 
     @staticmethod
-    def _spool(output_dir: str, src: BinaryIO) -> tuple[str, str]:
-        """The bytes of a member in a temporary file of the output folder, and their sha256."""
-        digest = hashlib.sha256()
-        tmp = os.path.join(output_dir, f".codebase-spool-{os.getpid()}-{id(src)}")
-        with open(tmp, "wb") as out:
-            while data := src.read(BUFFER):
-                digest.update(data)
-                out.write(data)
-        return tmp, digest.hexdigest()
+    def _write_file(tree: _Tree, output_dir: str, chunk: int, path: str, member: str, src: BinaryIO,
+                    size: int) -> None:
+        reader = _Hashing(src)
+        if tree.place(path, chunk, member):
+            try:
+                dest = safe_join(output_dir, path)
+            except UnsafePathError as exc:
+                raise UnsafeArchiveError(f"chunk {chunk}", member, str(exc)) from exc
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as out:
+                copy_stream(reader, out)
+        tree.settle(path, chunk, reader.drain())
 
-    def _write_file(self, tree: _Tree, output_dir: str, chunk: int, path: str, member: str, src: BinaryIO) -> None:
-        tmp, digest = self._spool(output_dir, src)
-        try:
-            if tree.claim(path, chunk, digest, member):
-                try:
-                    dest = safe_join(output_dir, path)
-                except UnsafePathError as exc:
-                    raise UnsafeArchiveError(f"chunk {chunk}", member, str(exc)) from exc
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    @staticmethod
+    def _add_to_zip(tree, out: zipfile.ZipFile, chunk, path, member, src, size) -> None:
+        reader = _Hashing(src)
+        if tree.place(path, chunk, member):
+            with out.open(path, "w", force_zip64=size > 2**31) as dst:
+                copy_stream(reader, dst)
+        tree.settle(path, chunk, reader.drain())
 
-    def _add_to_zip(self, tree, out: zipfile.ZipFile, output_dir, chunk, path, member, src) -> None:
-        tmp, digest = self._spool(output_dir, src)
-        try:
-            if tree.claim(path, chunk, digest, member):
-                out.write(tmp, path)
-        finally:
-            os.unlink(tmp)
-
-    def _add_to_tar(self, tree, out: tarfile.TarFile, output_dir, chunk, path, member, src) -> None:
-        tmp, digest = self._spool(output_dir, src)
-        try:
-            if tree.claim(path, chunk, digest, member):
-                info = tarfile.TarInfo(path)
-                info.size = os.path.getsize(tmp)
-                info.mode = 0o644
-                with open(tmp, "rb") as data:
-                    out.addfile(info, data)
-        finally:
-            os.unlink(tmp)
-
+    @staticmethod
+    def _add_to_tar(tree, out: tarfile.TarFile, chunk, path, member, src, size) -> None:
+        reader = _Hashing(src)
+        if tree.place(path, chunk, member):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = size, 0o644
+            out.addfile(info, reader)
+        tree.settle(path, chunk, reader.drain())
