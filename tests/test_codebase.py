@@ -390,3 +390,17 @@ def test_a_folder_and_an_archive_on_an_object_store(tmp_path, s3):
     fs.put(make_source(tmp_path, tree, "tar.gz"), f"{bucket}/src.tar.gz")
     job(f"s3://{bucket}/src.tar.gz", tmp_path / "out2", {"by": "file"}).run(scheduler="sync")
     assert read_folder(tmp_path / "out2") == want
+
+
+def test_the_plan_preview_shows_modules_and_file_lists(tmp_path):
+    from bytenite_nb.plan import chunk_details
+
+    tree = {"pkg/__init__.py": b"", "pkg/a.py": b"a = 1\n", "tool.py": b"t\n"}
+    for form in ("folder", "zip", "tar.gz"):
+        base = tmp_path / form.replace(".", "-")
+        base.mkdir()
+        plan = job(make_source(base, tree, form), base / "out").plan(scheduler="sync")
+        assert [r.meta["module"] for r in plan] == ["pkg", "tool.py"]
+        assert plan.sample["kind"] == "files" and plan.sample["names"] == ["pkg/__init__.py", "pkg/a.py"]
+        assert "module: pkg" in chunk_details(plan[0])
+        assert not os.path.exists(base / "out")
