@@ -210,6 +210,7 @@ def test_chunk_info_caps_the_file_list(tmp_path):
     j.run(scheduler="sync")
     assert (tmp_path / "out" / "n.txt").read_text() == "250"
     assert seen[0]["file_count"] == 250 and seen[0]["module"] == "big"
+    assert len(seen[0]["files"]) == len(seen[0]["names"]) == 200 and seen[0]["names_total"] == 250
 
 
 # -- unsafe archives ---------------------------------------------------------------------

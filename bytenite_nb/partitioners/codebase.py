@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from ..archives import (DEFAULT_MAX_EXPANDED, DEFAULT_MAX_RATIO, Budget, archive_kind, copy_limited, open_tar_stream,
                         tar_files, zip_files)
 from ..exceptions import PartitionError, UnsafePathError
-from .base import ChunkRef, Partitioner, Source
+from .base import INFO_NAMES, ChunkRef, Partitioner, Source
 
 #: CHUNK_INFO lists at most this many file names (``file_count`` says how many there are)
-FILE_LIST_CAP = 200
+FILE_LIST_CAP = INFO_NAMES
 #: a .gitignore larger than this is not read as one
 GITIGNORE_LIMIT = 2**20
 
