@@ -19,6 +19,8 @@ BUFFER = 8 * 2**20
 #: local copies and checksums go through 1 MiB at a time: small enough to stay
 #: in the CPU cache between the read, the hash and the write
 COPY_BUFFER = 2**20
+#: the first read of a stream of unknown size: enough for most source files
+SMALL_BUFFER = 64 * 2**10
 
 
 def size_text(n: int | None) -> str:
@@ -94,7 +96,8 @@ def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
     """
     readinto = getattr(src, "readinto", None)
     if readinto is not None:
-        view = memoryview(bytearray(COPY_BUFFER if limit is None else max(1, min(COPY_BUFFER, limit))))
+        # small first (most files of a source tree are), the full buffer once a read fills it
+        view = memoryview(bytearray(max(1, min(SMALL_BUFFER, COPY_BUFFER if limit is None else limit))))
         n = 0
         while limit is None or n < limit:
             got = readinto(view if limit is None else view[:min(len(view), limit - n)])
@@ -102,6 +105,8 @@ def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
                 break
             dst.write(bytes(view[:got]))  # a copy: a writer may keep what it is given
             n += got
+            if got == len(view) < COPY_BUFFER:
+                view = memoryview(bytearray(COPY_BUFFER))
         return n
     n = 0
     while limit is None or n < limit:
