@@ -69,6 +69,20 @@ class UnsafePathError(PermanentError):
     """A file name from data would escape its folder (``..``, absolute, symlink)."""
 
 
+class UnsafeArchiveError(UnsafePathError):
+    """An archive member that must not be unpacked: a name with ``..`` or an
+    absolute one, a symlink, a hard link or a device, or more expanded bytes
+    (or a higher compression ratio) than allowed. Names the archive and the member."""
+
+    def __init__(self, archive: str, member: str | None, reason: str):
+        self.archive, self.member, self.reason = archive, member, reason
+        super().__init__(f"archive {archive}: member {member!r}: {reason}" if member is not None
+                         else f"archive {archive}: {reason}")
+
+    def __reduce__(self):
+        return UnsafeArchiveError, (self.archive, self.member, self.reason)
+
+
 # -- running ------------------------------------------------------------------
 
 

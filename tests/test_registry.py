@@ -31,7 +31,8 @@ BUILTIN = {
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
                     "text-size": {"max_chars", "max_words", "overlap"},
                     "sections": {"level", "separator", "pages", "max_size"},
-                    "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"}},
+                    "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"},
+                    "codebase": {"by", "target_size", "include", "exclude", "gitignore", "max_expanded", "max_ratio"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -40,7 +41,8 @@ BUILTIN = {
                   "stitch": {"output_name", "separator"},
                   "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
                                 "files", "on_bad"},
-                  "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"}},
+                  "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"},
+                  "codebase": {"archive", "output_name", "unpack"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -276,7 +278,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: files, log-time, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: codebase, files, log-time, passthrough, replicate, rows, sections, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

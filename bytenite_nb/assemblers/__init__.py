@@ -16,6 +16,7 @@ BUILTINS = {
     "stitch": "bytenite_nb.assemblers.stitch:Stitch",
     "log-merge": "bytenite_nb.assemblers.log_merge:LogMerge",
     "schema-merge": "bytenite_nb.assemblers.schema_merge:SchemaMerge",
+    "codebase": "bytenite_nb.assemblers.codebase:Codebase",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

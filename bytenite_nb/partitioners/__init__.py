@@ -16,6 +16,7 @@ BUILTINS = {
     "text-size": "bytenite_nb.partitioners.text_size:TextSize",
     "sections": "bytenite_nb.partitioners.sections:Sections",
     "log-time": "bytenite_nb.partitioners.log_time:LogTime",
+    "codebase": "bytenite_nb.partitioners.codebase:Codebase",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
