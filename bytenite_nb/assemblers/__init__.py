@@ -14,6 +14,7 @@ BUILTINS = {
     "merge-key": "bytenite_nb.assemblers.merge_key:MergeKey",
     "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
     "stitch": "bytenite_nb.assemblers.stitch:Stitch",
+    "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

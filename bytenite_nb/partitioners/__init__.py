@@ -14,6 +14,7 @@ BUILTINS = {
     "split-lines": "bytenite_nb.partitioners.split_lines:SplitLines",
     "rows": "bytenite_nb.partitioners.rows:Rows",
     "text-size": "bytenite_nb.partitioners.text_size:TextSize",
+    "json-objects": "bytenite_nb.partitioners.json_objects:JsonObjects",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]

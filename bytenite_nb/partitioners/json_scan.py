@@ -1,0 +1,187 @@
+"""Byte offsets in JSON text: where the structure of a document is.
+
+Streaming JSON parsers (ijson) give values and events, not where they are in
+the bytes; cutting a document into byte ranges needs the offsets. The
+:class:`StructureScanner` reads a document in blocks and finds, with numpy
+over each block, the brackets, commas and colons that lie outside strings
+(a quote counts unless an odd run of backslashes precedes it), and the
+nesting level of each. What lies between them is checked by :mod:`json`
+where the values are read (the worker checks every element it writes).
+
+>>> scanner = StructureScanner()
+>>> positions, codes, levels = scanner.feed(b'{"a": [1, "]", 2]}')
+>>> positions.tolist(), [CHARS[c] for c in codes.tolist()], levels.tolist()
+([0, 4, 6, 8, 13, 16], ['{', ':', '[', ',', ',', ']'], [1, 1, 2, 2, 2, 2])
+"""
+
+from __future__ import annotations
+
+from ..exceptions import BadRecordError
+
+OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT, COMMA, COLON, QUOTE, BACKSLASH = range(1, 9)
+CHARS = {OPEN_ARRAY: "[", CLOSE_ARRAY: "]", OPEN_OBJECT: "{", CLOSE_OBJECT: "}", COMMA: ",", COLON: ":"}
+WHITESPACE = b" \t\r\n"
+
+
+def _table():
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.uint8)
+    for code, char in {**CHARS, QUOTE: '"', BACKSLASH: "\\"}.items():
+        table[ord(char)] = code
+    return table
+
+
+class StructureScanner:
+    """The structural characters of a JSON text read block by block.
+
+    :meth:`feed` returns, for one more block, the absolute byte offsets of the
+    brackets, commas and colons outside strings, their codes and their level:
+    an opening bracket has the level of the container it opens (the root's is
+    1), a closing bracket the level of the container it closes, a comma or a
+    colon the level of the container it belongs to. ``depth`` is the level the
+    text starts at (1 to scan the inside of an array), ``offset`` its first
+    byte's offset in the file, ``name`` the file, for messages.
+    """
+
+    def __init__(self, *, depth: int = 0, offset: int = 0, name: str = "document"):
+        self.depth = depth
+        self.offset = offset
+        self.name = name
+        self.in_string = False
+        self.string_opened_at = -1
+        self.backslashes = 0  # length of the run of backslashes that ended the last block
+        self._table = _table()
+
+    def feed(self, block: bytes, max_level: int | None = None):
+        """Scan ``block`` (the bytes after those already fed); return
+        ``(positions, codes, levels)`` of its structural characters, only those
+        of level <= ``max_level`` when given."""
+        import numpy as np
+
+        arr = np.frombuffer(block, dtype=np.uint8)
+        codes_all = self._table[arr]
+        found = np.flatnonzero(codes_all)
+        codes = codes_all[found]
+        quotes = found[codes == QUOTE]
+        slashes = found[codes == BACKSLASH]
+        if len(quotes) and (len(slashes) or self.backslashes):
+            quotes = quotes[~self._escaped(quotes, slashes, len(arr))]
+        elif len(slashes):
+            self._carry_backslashes(slashes, len(arr))
+        else:
+            self.backslashes = 0
+        structural = codes < QUOTE
+        positions, codes = found[structural], codes[structural]
+        # Outside strings: an even number of real quotes before (counting the one still open).
+        outside = (np.searchsorted(quotes, positions) + self.in_string) % 2 == 0
+        positions, codes = positions[outside], codes[outside]
+        if len(quotes) % 2:
+            self.in_string = not self.in_string
+        if self.in_string and len(quotes):
+            self.string_opened_at = self.offset + int(quotes[-1])
+        deltas = np.zeros(len(codes), dtype=np.int64)
+        deltas[(codes == OPEN_ARRAY) | (codes == OPEN_OBJECT)] = 1
+        deltas[(codes == CLOSE_ARRAY) | (codes == CLOSE_OBJECT)] = -1
+        after = np.cumsum(deltas) + self.depth
+        levels = after - deltas + (deltas == 1)
+        if len(after) and int(after.min()) < 0:
+            at = self.offset + int(positions[int(np.argmax(after < 0))])
+            raise BadRecordError("invalid JSON: a closing bracket without an opening one", file=self.name, offset=at)
+        if len(after):
+            self.depth = int(after[-1])
+        positions = positions.astype(np.int64) + self.offset
+        self.offset += len(arr)
+        if max_level is not None:
+            keep = levels <= max_level
+            positions, codes, levels = positions[keep], codes[keep], levels[keep]
+        return positions, codes, levels
+
+    def _escaped(self, quotes, slashes, size):
+        """Which ``quotes`` an odd run of backslashes escapes; updates the carried run."""
+        import numpy as np
+
+        escaped = np.zeros(len(quotes), dtype=bool)
+        if len(slashes):
+            starts = np.ones(len(slashes), dtype=bool)
+            starts[1:] = np.diff(slashes) != 1
+            run_start = slashes[np.maximum.accumulate(np.where(starts, np.arange(len(slashes)), 0))]
+            # The run ending just before each quote (if the byte before it is a backslash).
+            j = np.searchsorted(slashes, quotes - 1)
+            j_ok = np.minimum(j, len(slashes) - 1)
+            after_slash = (j < len(slashes)) & (slashes[j_ok] == quotes - 1)
+            runs = np.where(after_slash, quotes - run_start[j_ok], 0)
+            runs = runs + np.where(after_slash & (run_start[j_ok] == 0), self.backslashes, 0)
+            escaped = runs % 2 == 1
+        if self.backslashes and quotes[0] == 0:
+            escaped[0] = self.backslashes % 2 == 1
+        self._carry_backslashes(slashes, size)
+        return escaped
+
+    def _carry_backslashes(self, slashes, size):
+        import numpy as np
+
+        if not len(slashes) or int(slashes[-1]) != size - 1:
+            self.backslashes = 0
+            return
+        run = 1
+        gaps = np.flatnonzero(np.diff(slashes) != 1)
+        first = int(slashes[gaps[-1] + 1]) if len(gaps) else int(slashes[0])
+        run = size - first
+        self.backslashes = run + (self.backslashes if first == 0 else 0)
+
+    def finish(self) -> None:
+        """Check the text ended with every string closed (after the last block)."""
+        if self.in_string:
+            raise BadRecordError("invalid JSON: a string is never closed", file=self.name,
+                                 offset=self.string_opened_at)
+
+
+def parse_pointer(pointer: str) -> list[str]:
+    """The reference tokens of a JSON Pointer (RFC 6901): ``""`` is the whole
+    document, ``~1`` stands for ``/`` and ``~0`` for ``~``.
+
+    >>> parse_pointer(""), parse_pointer("/data/0/a~1b~0c")
+    ([], ['data', '0', 'a/b~c'])
+    """
+    from ..exceptions import FieldError
+
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise FieldError("pointer", f"a JSON Pointer is empty or starts with '/', got {pointer!r}")
+    tokens = []
+    for raw in pointer[1:].split("/"):
+        if "~" in raw.replace("~0", "").replace("~1", ""):
+            raise FieldError("pointer", f"{pointer!r}: '~' must be followed by 0 or 1 in {raw!r}")
+        tokens.append(raw.replace("~1", "/").replace("~0", "~"))
+    return tokens
+
+
+def element_splits(data: bytes, *, offset: int = 0, name: str = "chunk") -> list[int]:
+    """The offsets (in ``data``) of the commas that separate the elements of the
+    inside of an array or object (the text between its brackets).
+
+    >>> element_splits(b' 1, [2, 3], "a,b" ,{"c": 4}')
+    [2, 10, 17]
+    """
+    scanner = StructureScanner(depth=1, offset=0, name=name)
+    positions, codes, levels = scanner.feed(data, max_level=1)
+    scanner.finish()
+    closing = (codes == CLOSE_ARRAY) | (codes == CLOSE_OBJECT)
+    if closing.any() or scanner.depth != 1:
+        at = int(positions[closing][0]) if closing.any() else len(data)
+        raise BadRecordError("invalid JSON: brackets do not balance inside the elements", file=name, offset=offset + at)
+    return positions[codes == COMMA].tolist()
+
+
+def is_blank(data: bytes) -> bool:
+    """Only JSON whitespace (or nothing).
+
+    >>> is_blank(b" \\n\\t"), is_blank(b" 1")
+    (True, False)
+    """
+    return not data.strip(WHITESPACE)
+
+
+__all__ = ["StructureScanner", "parse_pointer", "element_splits", "is_blank"]
