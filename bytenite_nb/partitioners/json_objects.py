@@ -239,9 +239,12 @@ class JsonObjects(Partitioner):
             def peek(a, b):
                 return _read(keys, a, b)
 
-            blocks = separator_blocks(stream, pointer, f.name, target, peek)
+            blocks = separator_blocks(stream, pointer, f.name, target, peek, block=SCAN_BLOCK)
+            # Offsets from the first element on, so that chunk_size counts the first chunk's bytes right.
+            relative = (ends - (target.opened + 1) for ends in blocks)
             start, first = None, 0
-            for end, count in cut_points(blocks, 0, per_count, per_bytes):
+            for end, count in cut_points(relative, 0, per_count, per_bytes):
+                end += target.opened + 1
                 if start is None:
                     start = target.opened + 1
                 refs.append(self._element_ref(f, common, pointer, target, start, end, first, count, peek))
