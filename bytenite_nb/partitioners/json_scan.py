@@ -163,7 +163,7 @@ def element_splits(data: bytes, *, offset: int = 0, name: str = "chunk") -> list
     inside of an array or object (the text between its brackets).
 
     >>> element_splits(b' 1, [2, 3], "a,b" ,{"c": 4}')
-    [2, 10, 17]
+    [2, 10, 18]
     """
     scanner = StructureScanner(depth=1, offset=0, name=name)
     positions, codes, levels = scanner.feed(data, max_level=1)
