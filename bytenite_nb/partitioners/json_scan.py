@@ -11,7 +11,7 @@ where the values are read (the worker checks every element it writes).
 >>> scanner = StructureScanner()
 >>> positions, codes, levels = scanner.feed(b'{"a": [1, "]", 2]}')
 >>> positions.tolist(), [CHARS[c] for c in codes.tolist()], levels.tolist()
-([0, 4, 6, 8, 13, 16], ['{', ':', '[', ',', ',', ']'], [1, 1, 2, 2, 2, 2])
+([0, 4, 6, 8, 13, 16, 17], ['{', ':', '[', ',', ',', ']', '}'], [1, 1, 2, 2, 2, 2, 1])
 """
 
 from __future__ import annotations
