@@ -63,23 +63,21 @@ class StructureScanner:
         codes_all = self._table[arr]
         found = np.flatnonzero(codes_all)
         codes = codes_all[found]
-        quotes = found[codes == QUOTE]
-        slashes = found[codes == BACKSLASH]
-        if len(quotes) and (len(slashes) or self.backslashes):
-            quotes = quotes[~self._escaped(quotes, slashes, len(arr))]
-        elif len(slashes):
-            self._carry_backslashes(slashes, len(arr))
-        else:
-            self.backslashes = 0
-        structural = codes < QUOTE
+        del codes_all
+        is_quote = codes == QUOTE
+        slash_at = np.flatnonzero(codes == BACKSLASH)
+        if len(slash_at) or self.backslashes:
+            self._drop_escaped(arr, found, is_quote, found[slash_at])
+        # A character is inside a string when an odd number of real quotes precede it
+        # (counting the one still open): a running count over the interesting bytes only.
+        quotes_before = np.cumsum(is_quote, dtype=np.int64)
+        total_quotes = int(quotes_before[-1]) if len(quotes_before) else 0
+        if total_quotes and (total_quotes + self.in_string) % 2:
+            self.string_opened_at = self.offset + int(found[np.flatnonzero(is_quote)[-1]])
+        structural = (codes < QUOTE) & ((quotes_before + self.in_string) % 2 == 0)
         positions, codes = found[structural], codes[structural]
-        # Outside strings: an even number of real quotes before (counting the one still open).
-        outside = (np.searchsorted(quotes, positions) + self.in_string) % 2 == 0
-        positions, codes = positions[outside], codes[outside]
-        if len(quotes) % 2:
+        if total_quotes % 2:
             self.in_string = not self.in_string
-        if self.in_string and len(quotes):
-            self.string_opened_at = self.offset + int(quotes[-1])
         deltas = np.zeros(len(codes), dtype=np.int64)
         deltas[(codes == OPEN_ARRAY) | (codes == OPEN_OBJECT)] = 1
         deltas[(codes == CLOSE_ARRAY) | (codes == CLOSE_OBJECT)] = -1
@@ -90,33 +88,38 @@ class StructureScanner:
             raise BadRecordError("invalid JSON: a closing bracket without an opening one", file=self.name, offset=at)
         if len(after):
             self.depth = int(after[-1])
-        positions = positions.astype(np.int64) + self.offset
+        positions = positions + self.offset
         self.offset += len(arr)
         if max_level is not None:
             keep = levels <= max_level
             positions, codes, levels = positions[keep], codes[keep], levels[keep]
         return positions, codes, levels
 
-    def _escaped(self, quotes, slashes, size):
-        """Which ``quotes`` an odd run of backslashes escapes; updates the carried run."""
+    def _drop_escaped(self, arr, found, is_quote, slashes) -> None:
+        """Unmark the quotes an odd run of backslashes escapes; carry a run that ends the block."""
         import numpy as np
 
-        escaped = np.zeros(len(quotes), dtype=bool)
-        if len(slashes):
-            starts = np.ones(len(slashes), dtype=bool)
-            starts[1:] = np.diff(slashes) != 1
-            run_start = slashes[np.maximum.accumulate(np.where(starts, np.arange(len(slashes)), 0))]
-            # The run ending just before each quote (if the byte before it is a backslash).
-            j = np.searchsorted(slashes, quotes - 1)
-            j_ok = np.minimum(j, len(slashes) - 1)
-            after_slash = (j < len(slashes)) & (slashes[j_ok] == quotes - 1)
-            runs = np.where(after_slash, quotes - run_start[j_ok], 0)
-            runs = runs + np.where(after_slash & (run_start[j_ok] == 0), self.backslashes, 0)
-            escaped = runs % 2 == 1
-        if self.backslashes and quotes[0] == 0:
-            escaped[0] = self.backslashes % 2 == 1
-        self._carry_backslashes(slashes, size)
-        return escaped
+        quote_idx = np.flatnonzero(is_quote)
+        qpos = found[quote_idx]
+        after_slash = np.zeros(len(qpos), dtype=bool)
+        inner = qpos > 0
+        after_slash[inner] = arr[qpos[inner] - 1] == 0x5C
+        if self.backslashes and len(qpos) and qpos[0] == 0:
+            after_slash[0] = True
+        candidates = np.flatnonzero(after_slash)
+        if len(candidates):
+            cq = qpos[candidates]
+            if len(slashes):
+                starts = np.ones(len(slashes), dtype=bool)
+                starts[1:] = np.diff(slashes) != 1
+                run_start = slashes[np.maximum.accumulate(np.where(starts, np.arange(len(slashes)), 0))]
+                j = np.clip(np.searchsorted(slashes, cq - 1), 0, len(slashes) - 1)
+                first = np.where(cq > 0, run_start[j], 0)
+                runs = np.where(cq > 0, cq - first, 0) + np.where(first == 0, self.backslashes, 0)
+            else:
+                runs = np.full(len(cq), self.backslashes)
+            is_quote[quote_idx[candidates[runs % 2 == 1]]] = False
+        self._carry_backslashes(slashes, len(arr))
 
     def _carry_backslashes(self, slashes, size):
         import numpy as np
