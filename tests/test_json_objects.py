@@ -241,3 +241,16 @@ def test_a_real_job_on_a_cluster(tmp_path, client):
     output, pieces = run(tmp_path, "big.json", data, {"pointer": "/items", "chunk_size": 20000}, client=client)
     assert output == data and len(pieces) > 5
     assert sum(len(json.loads(p)) for p in pieces) == 3000
+
+
+def test_large_text_around_the_array_is_streamed_and_kept_in_the_workspace(tmp_path, monkeypatch):
+    from bytenite_nb.partitioners import json_objects
+
+    monkeypatch.setattr(json_objects, "SMALL_SKELETON", 0)  # check it with ijson, streamed
+    monkeypatch.setattr(json_objects, "TEXT_IN_INFO", 8)  # the text around goes to the workspace
+    data = json.dumps({"head": "h" * 100, "rows": list(range(20)), "tail": ["t"] * 30}).encode()
+    output, pieces = run(tmp_path, "w.json", data, {"pointer": "/rows", "per_chunk": 6})
+    assert output == data and len(pieces) == 4
+    bad = data.replace(b'"tail"', b'"tail" 1')
+    assert "b.json: invalid JSON before or after the elements at the pointer" in failure(
+        tmp_path, "b.json", bad, {"pointer": "/rows"})

@@ -28,6 +28,7 @@ SCAN_BLOCK = 16 * 2**20
 READ_BLOCK = 4 * 2**20  # the worker reads, checks and writes a chunk this much at a time
 KEYS_IN_INFO = 20  # a chunk of at most this many members lists their keys
 TEXT_IN_INFO = 1 * 2**20  # the text around the array, in CHUNK_INFO up to this size
+SMALL_SKELETON = 64 * 2**20  # the text around the array, checked in memory up to this size
 FORMATS = ("json", "jsonl")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -253,9 +254,9 @@ class JsonObjects(Partitioner):
                 refs[0].meta["elements"] = [0, 0]
                 refs[0].meta.pop("keys", None)
                 refs[0].meta.pop("first_key", None)
-            prefix, suffix = peek(0, target.opened + 1), peek(target.closed, f.size)
-        _check_skeleton(prefix, suffix, target, f.name)
-        self._stash_text(source, f, refs, prefix, suffix)
+            spans = {"prefix": (0, target.opened + 1), "suffix": (target.closed, f.size)}
+            _check_skeleton(keys, spans, target, f.name)
+            self._stash_text(source, keys, refs, spans)
         yield from refs
 
     def _element_ref(self, f, common, pointer, target, start, end, first, count, peek) -> ChunkRef:
@@ -268,18 +269,20 @@ class JsonObjects(Partitioner):
         return ChunkRef(url=f.url, start=start, end=end, size=end - start + 2, label=f.name, meta=meta)
 
     @staticmethod
-    def _stash_text(source, f, refs, prefix: bytes, suffix: bytes) -> None:
+    def _stash_text(source, stream, refs, spans: dict) -> None:
         """The text before and after the container, for the assembler: in the first
-        and last chunk's ``CHUNK_INFO``, or as files in the job's workspace when large."""
-        for ref, key, text in ((refs[0], "prefix", prefix), (refs[-1], "suffix", suffix)):
-            if len(text) <= TEXT_IN_INFO:
-                ref.meta[key] = text.decode("utf-8")
+        and last chunk's ``CHUNK_INFO``, or copied into the job's workspace when large."""
+        for ref, key in ((refs[0], "prefix"), (refs[-1], "suffix")):
+            start, end = spans[key]
+            if end - start <= TEXT_IN_INFO:
+                ref.meta[key] = _read(stream, start, end).decode("utf-8")
             elif source.workspace is not None:
                 import fsspec
 
                 url = f"{source.workspace}/json-objects/{ref.meta['document']}-{key}.json"
                 with fsspec.open(url, "wb", **source.location.storage_options) as out:
-                    out.write(text)
+                    for data in _ranges(stream, [(start, end)]):
+                        out.write(data)
                 ref.meta[key + "_url"] = url
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
@@ -323,27 +326,61 @@ def _member_key(member: bytes, offset: int, name: str) -> str:
     return key
 
 
-def _check_skeleton(prefix: bytes, suffix: bytes, target: _Target, name: str) -> None:
-    """The document without the container's inside must be valid JSON (read
-    with :mod:`json` when small, streamed with ijson otherwise)."""
+def _ranges(stream, spans, block: int = READ_BLOCK):
+    """The bytes of ``spans`` ((start, end) pairs, or bytes given as they are) of ``stream``, in blocks."""
+    for span in spans:
+        if isinstance(span, bytes):
+            yield span
+            continue
+        start, end = span
+        stream.seek(start)
+        while start < end:
+            data = stream.read(min(block, end - start))
+            if not data:
+                return
+            start += len(data)
+            yield data
+
+
+class _Chained:
+    """A read-only stream of several pieces, for ijson."""
+
+    def __init__(self, pieces):
+        self.pieces, self.rest = pieces, b""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.rest:
+            self.rest = next(self.pieces, None)
+            if self.rest is None:
+                self.rest = b""
+                return b""
+        out, self.rest = self.rest[:size], self.rest[size:]
+        return out
+
+
+def _check_skeleton(stream, spans: dict, target: _Target, name: str) -> None:
+    """The document without the inside of the container must be valid JSON:
+    read with :mod:`json` when small (the error names its byte), streamed
+    with ijson otherwise."""
+    (p0, p1), (s0, s1) = spans["prefix"], spans["suffix"]
     empty = b"[]" if target.kind == "array" else b"{}"
-    if len(prefix) + len(suffix) <= 64 * 2**20:
+    if (p1 - p0) + (s1 - s0) <= SMALL_SKELETON:
+        prefix = _read(stream, p0, p1)
         try:
-            json.loads(prefix[:-1] + empty + suffix[1:])
+            json.loads(prefix[:-1] + empty + _read(stream, s0 + 1, s1))
         except ValueError as exc:
             pos = getattr(exc, "pos", 0)
             offset = pos if pos < len(prefix) else target.closed + pos - len(prefix)
             raise BadRecordError(f"invalid JSON: {getattr(exc, 'msg', exc)}", file=name, offset=offset) from None
         return
-    import io
-
     import ijson
 
     try:
-        for _ in ijson.parse(io.BytesIO(prefix[:-1] + empty + suffix[1:])):
+        for _ in ijson.parse(_Chained(_ranges(stream, [(p0, p1 - 1), empty, (s0 + 1, s1)]))):
             pass
     except ijson.JSONError as exc:
-        raise BadRecordError(f"invalid JSON outside the elements at the pointer: {exc}", file=name) from None
+        raise BadRecordError(f"invalid JSON before or after the elements at the pointer: {exc}",
+                             file=name) from None
 
 
 class _ChunkWriter:
