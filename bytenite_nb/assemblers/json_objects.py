@@ -71,7 +71,8 @@ class JsonObjects(Assembler):
             if len(files) > 1:
                 raise AssemblyError(f"chunk {chunk.index}: {len(files)} result files; pick one with pattern")
             documents.setdefault(info["document"], []).append((chunk, files[0] if files else None))
-        names = {n: os.path.basename(chunks[0][0].info.get("label") or chunks[0][0].info.get("url") or f"{n}.json")
+        # Named as in the source (its relative name; output_path refuses one that leaves the folder).
+        names = {n: chunks[0][0].info.get("label") or os.path.basename(chunks[0][0].info.get("url") or f"{n}.json")
                  for n, chunks in documents.items()}
         if params.get("output_name"):
             if len(documents) > 1:
