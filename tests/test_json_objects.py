@@ -254,3 +254,14 @@ def test_large_text_around_the_array_is_streamed_and_kept_in_the_workspace(tmp_p
     bad = data.replace(b'"tail"', b'"tail" 1')
     assert "b.json: invalid JSON before or after the elements at the pointer" in failure(
         tmp_path, "b.json", bad, {"pointer": "/rows"})
+
+
+def test_each_document_of_a_folder_comes_back_under_its_name(tmp_path):
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    docs = {"a.json": b'{"r": [1, 2, 3]}', "sub/b.json": b'{"r": [{"x": "]"}, 4],\n "z": 0}\n'}
+    for name, data in docs.items():
+        (tmp_path / "src" / name).write_bytes(data)
+    bn.Job(source=str(tmp_path / "src"), partitioner="json-objects", app="identity", assembler="json-objects",
+           destination=str(tmp_path / "o"), params={"partitioner": {"pointer": "/r", "per_chunk": 2}}).run(
+        scheduler="sync")
+    assert {name: (tmp_path / "o" / name).read_bytes() for name in docs} == docs
