@@ -69,14 +69,14 @@ class StructureScanner:
         if len(slash_at) or self.backslashes:
             self._drop_escaped(arr, found, is_quote, found[slash_at])
         # A character is inside a string when an odd number of real quotes precede it
-        # (counting the one still open): a running count over the interesting bytes only.
-        quotes_before = np.cumsum(is_quote, dtype=np.int64)
-        total_quotes = int(quotes_before[-1]) if len(quotes_before) else 0
-        if total_quotes and (total_quotes + self.in_string) % 2:
+        # (counting the one still open): a running parity over the interesting bytes only.
+        parity = np.bitwise_xor.accumulate(is_quote.view(np.uint8)) if len(is_quote) else is_quote.view(np.uint8)
+        odd = bool(parity[-1]) if len(parity) else False
+        if self.in_string != odd and is_quote.any():
             self.string_opened_at = self.offset + int(found[np.flatnonzero(is_quote)[-1]])
-        structural = (codes < QUOTE) & ((quotes_before + self.in_string) % 2 == 0)
+        structural = (codes < QUOTE) & (parity == self.in_string)
         positions, codes = found[structural], codes[structural]
-        if total_quotes % 2:
+        if odd:
             self.in_string = not self.in_string
         deltas = np.zeros(len(codes), dtype=np.int64)
         deltas[(codes == OPEN_ARRAY) | (codes == OPEN_OBJECT)] = 1
