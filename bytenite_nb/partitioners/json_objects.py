@@ -24,8 +24,8 @@ from .json_scan import (CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPE
 from .rows import cut_points, row_end_blocks
 
 DEFAULT_CHUNK_SIZE = 64 * 2**20
-SCAN_BLOCK = 16 * 2**20
-READ_BLOCK = 4 * 2**20  # the worker reads, checks and writes a chunk this much at a time
+SCAN_BLOCK = 4 * 2**20  # numpy temporaries of the scan: a few times this
+READ_BLOCK = 1 * 2**20  # the worker reads, checks (json.loads) and writes a chunk this much at a time
 KEYS_IN_INFO = 20  # a chunk of at most this many members lists their keys
 TEXT_IN_INFO = 1 * 2**20  # the text around the array, in CHUNK_INFO up to this size
 SMALL_SKELETON = 64 * 2**20  # the text around the array, checked in memory up to this size
