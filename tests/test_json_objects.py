@@ -3,7 +3,6 @@ at a pointer (or JSON Lines) in chunks, and the document back again."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
