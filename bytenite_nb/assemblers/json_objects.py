@@ -96,7 +96,9 @@ class JsonObjects(Assembler):
             digest.update(data)
 
         with open(path, "wb") as out:
-            _text(first, "prefix", write)
+            # Text kept in the job's workspace is in staging, as the results are.
+            options = next((f.storage_options for _, f in chunks if f is not None), {})
+            _text(first, "prefix", write, options)
             ranges = [(f, *inside(f, brackets)) for _, f in chunks if f is not None]
             filled = [(f, a, b) for f, a, b in ranges if not _blank(f, a, b)]
             for n, (f, a, b) in enumerate(filled or ranges):
@@ -111,7 +113,7 @@ class JsonObjects(Assembler):
                             raise AssemblyError(f"{f.name}: shorter than its size")
                         write(data)
                         left -= len(data)
-            _text(last, "suffix", write)
+            _text(last, "suffix", write, options)
         return digest.hexdigest()
 
 
@@ -129,12 +131,12 @@ def _blank(f, start: int, end: int) -> bool:
     return True
 
 
-def _text(info: dict, key: str, write) -> None:
+def _text(info: dict, key: str, write, storage_options: dict) -> None:
     if key in info:
         write(info[key].encode("utf-8"))
         return
     import fsspec
 
-    with fsspec.open(info[key + "_url"], "rb") as src:
+    with fsspec.open(info[key + "_url"], "rb", **storage_options) as src:
         while data := src.read(BUFFER):
             write(data)
