@@ -98,7 +98,7 @@ def main() -> None:
         report(f"json-objects, {size:.0f} MiB JSON array at /items, {args.chunk_mib} MiB chunks, 2 worker processes", [
             ("cat (median)", f"{median(cat_times):.2f}s  {[round(x, 2) for x in cat_times]}"),
             ("json-objects -> identity -> json-objects (median)", f"{median(ours):.2f}s  {[round(x, 2) for x in ours]}"),
-            ("throughput ratio / cat", f"{ratio:.2f}x"),
+            ("throughput ratio / cat", f"{ratio:.3f}x"),
             ("worker peak RSS (max over workers and rounds)",
              f"{peak:.0f} MiB  (goal <= 300 MiB: {'met' if peak <= 300 else 'NOT met'})"),
             ("client peak RSS", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"),
