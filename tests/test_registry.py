@@ -32,7 +32,8 @@ BUILTIN = {
                     "text-size": {"max_chars", "max_words", "overlap"},
                     "sections": {"level", "separator", "pages", "max_size"},
                     "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"},
-                    "codebase": {"by", "target_size", "include", "exclude", "gitignore", "max_expanded", "max_ratio"}},
+                    "codebase": {"by", "target_size", "include", "exclude", "gitignore", "max_expanded", "max_ratio"},
+                    "json-objects": {"pointer", "per_chunk", "chunk_size", "output", "format", "on_bad"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -42,7 +43,8 @@ BUILTIN = {
                   "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
                                 "files", "on_bad"},
                   "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"},
-                  "codebase": {"archive", "output_name", "unpack"}},
+                  "codebase": {"archive", "output_name", "unpack"},
+                  "json-objects": {"output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -278,7 +280,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: codebase, files, log-time, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: codebase, files, json-objects, log-time, passthrough, replicate, rows, sections, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

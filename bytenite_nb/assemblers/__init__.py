@@ -17,6 +17,7 @@ BUILTINS = {
     "log-merge": "bytenite_nb.assemblers.log_merge:LogMerge",
     "schema-merge": "bytenite_nb.assemblers.schema_merge:SchemaMerge",
     "codebase": "bytenite_nb.assemblers.codebase:Codebase",
+    "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

@@ -17,6 +17,7 @@ BUILTINS = {
     "sections": "bytenite_nb.partitioners.sections:Sections",
     "log-time": "bytenite_nb.partitioners.log_time:LogTime",
     "codebase": "bytenite_nb.partitioners.codebase:Codebase",
+    "json-objects": "bytenite_nb.partitioners.json_objects:JsonObjects",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
