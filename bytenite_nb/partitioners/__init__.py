@@ -14,6 +14,8 @@ BUILTINS = {
     "split-lines": "bytenite_nb.partitioners.split_lines:SplitLines",
     "rows": "bytenite_nb.partitioners.rows:Rows",
     "text-size": "bytenite_nb.partitioners.text_size:TextSize",
+    "key": "bytenite_nb.partitioners.key:Key",
+    "date-range": "bytenite_nb.partitioners.date_range:DateRange",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
