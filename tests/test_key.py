@@ -43,7 +43,8 @@ def run_key(tmp_path, name: str, data: bytes, params: dict, client=None, on_bad=
                  destination=str(tmp_path / "out"),
                  params={"partitioner": params, "assembler": {"header": header, "output_name": name}})
     job.run(force=True, **kwargs)
-    job.copy(assembler="passthrough", destination=str(tmp_path / "parts")).run(force=True, **kwargs)
+    job.copy(assembler="passthrough", destination=str(tmp_path / "parts"),
+             params={"partitioner": params}).run(force=True, **kwargs)
     parts = sorted(d for d in os.listdir(tmp_path / "parts") if d.startswith("chunk_"))
     pieces = [(tmp_path / "parts" / d / "result.bin").read_bytes() for d in parts]
     return (tmp_path / "out" / name).read_bytes(), pieces, job.plan(**kwargs)
@@ -130,8 +131,8 @@ def test_ranges_of_numbers_and_strings_and_a_key_in_no_range(tmp_path):
                                               [["12", "r12"], ["100", "r100"]]]
     (tmp_path / "s").mkdir()
     _, pieces, refs = run_key(tmp_path / "s", "t.csv", b"name\nbob\nAnn\nzed\nann\n",
-                              {"columns": ["name"], "ranges": [["a", "n"], ["A", "a"]]})
-    assert [parse(p)[1:] for p in pieces] == [[["Ann"]], [["bob"], ["ann"]]]  # code point order: "A" < "a"
+                              {"columns": ["name"], "ranges": [["a", None], ["A", "a"]]})
+    assert [parse(p)[1:] for p in pieces] == [[["Ann"]], [["bob"], ["zed"], ["ann"]]]  # code point order: "A" < "a"
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "t.csv").write_bytes(b'n,r\n1,"a\nb"\n70,x\n3,y\n')
     job = bn.Job(source=str(tmp_path / "bad" / "t.csv"), partitioner="key", app="identity", assembler="concat",
@@ -218,7 +219,11 @@ def test_a_real_job_spills_to_staging_in_parallel_and_cleans_up_with_it(tmp_path
     pieces = [p for i in infos for p in i["pieces"]]
     staging = config.staging_url()
     assert all(p.startswith(staging + "/") and "/regroup/" in p for p in pieces)
-    assert len({p.split("/regroup/")[1].split("/")[0] for p in pieces}) > 10  # many blocks scattered
+    blocks = {p.split("/regroup/")[1].split("/")[0] for p in pieces}
+    assert len(blocks) > 5
+    scattered = client.run_on_scheduler(lambda dask_scheduler: {
+        str(t[0]) for t in dask_scheduler.transition_log if "regroup-scatter" in str(t[0])})
+    assert len(scattered) >= len(blocks)  # each block its own task on the cluster
     assert not any(os.path.exists(p[len("file://"):]) for p in pieces)  # gone with the staging area
     back = [r for d in sorted(os.listdir(tmp_path / "out")) if d.startswith("chunk_")
             for r in parse((tmp_path / "out" / d / "rows.csv").read_bytes())[1:]]

@@ -29,6 +29,8 @@ or window and row count; its chunks have no pieces and are not run.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -388,6 +390,10 @@ def _csv_values(header: bytes, data: bytes, block: Block, columns: list[str], ex
         return "error"
 
     delimiter = "\t" if block.format == "tsv" else ","
+    names = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"), newline=""), delimiter=delimiter), [])
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise PartitionError(f"{block.name}: no column {', '.join(missing)} in its header ({', '.join(names)})")
     try:
         table = pacsv.read_csv(
             pa.BufferReader(header + data),
@@ -403,9 +409,6 @@ def _csv_values(header: bytes, data: bytes, block: Block, columns: list[str], ex
             at = data.find(row.text.encode())
             raise BadRecordError(f"a row of {row.actual_columns} fields where the header has {row.expected_columns}",
                                  file=block.name, offset=block.start + at if at >= 0 else None) from None
-        missing = [c for c in columns if f"'{c}'" in str(exc) or f"\"{c}\"" in str(exc)]
-        if missing or "include_columns" in str(exc) or "No such column" in str(exc).lower():
-            raise PartitionError(f"{block.name}: no column {', '.join(missing or columns)!s} in its header") from None
         raise PartitionError(f"{block.name}: cannot read the rows at bytes {block.start}-{block.end}: {exc}") from None
     if table.num_rows != expected:
         raise PartitionError(f"{block.name}: bytes {block.start}-{block.end} hold {expected} rows but the CSV reader "
