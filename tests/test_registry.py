@@ -29,7 +29,9 @@ BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
                     "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
-                    "text-size": {"max_chars", "overlap"}},
+                    "text-size": {"max_chars", "overlap"},
+                    "key": {"columns", "buckets", "distinct", "ranges", "format", "block_size", "on_bad"},
+                    "date-range": {"column", "every", "format", "table_format", "timezone", "block_size", "on_bad"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -271,7 +273,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: files, passthrough, replicate, rows, split-lines" in text
+    assert "known: date-range, files, key, passthrough, replicate, rows, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():
