@@ -91,6 +91,21 @@ def test_rows_keep_their_bytes_and_an_unterminated_last_row_gets_its_newline(tmp
     assert [r.meta["key"] for r in refs] == [{"k": "a"}, {"k": "b"}]
     assert pieces == [b'k,v\na,1\na,"3,4"\n', b'k,v\n"b","x ""q""\ny"\nb,2\n']
     assert [r.info()["covers"] for r in refs] == ["key {'k': 'a'}", "key {'k': 'b'}"]
+    assert [(r.meta["rows"], r.meta["pieces"]) for r in refs] == [(2, []), (2, [])]  # a preview spills nothing
+
+
+def test_tables_put_together_must_share_their_header(tmp_path):
+    (tmp_path / "a.csv").write_text("k,v\n1,2\n")
+    (tmp_path / "b.csv").write_text("k,w\n1,3\n")
+    job = bn.Job(source=str(tmp_path / "*.csv"), partitioner="key", app="identity", assembler="concat",
+                 destination=str(tmp_path / "o"), params={"partitioner": {"columns": ["k"], "distinct": True}})
+    with pytest.raises(bn.JobFailed) as e:
+        job.run(scheduler="sync")
+    assert "b.csv: its header line differs from that of a.csv" in str(e.value)
+    (tmp_path / "b.csv").write_text("k,v\n1,3\n0,4")
+    job.params["assembler"] = {"header": True}
+    job.run(scheduler="sync", force=True)
+    assert (tmp_path / "o" / "output.bin").read_text() == "k,v\n0,4\n1,2\n1,3\n"
 
 
 def test_same_key_same_bucket_across_runs_and_hash_seeds(tmp_path):

@@ -48,7 +48,7 @@ SPILL_FOLDER = "regroup"
 COMMON_PROPERTIES = {
     "format": {"enum": ["csv", "tsv", "jsonl", "parquet"],
                "description": "The table format (default: from each file's extension)."},
-    "block_size": {"type": "integer", "minimum": 1024,
+    "block_size": {"type": "integer", "minimum": 1024, "maximum": 2**30,
                    "description": "Bytes of input read and scattered at a time by one task (default 32 MiB); "
                                   "bounds the memory of every worker."},
 }
@@ -286,6 +286,10 @@ def scatter_block(partitioner: Regroup, params: dict, block: Block, spill: str |
         else:
             result = _scatter_text(partitioner, params, block, spill, options, bad)
     result.skipped = summary(found)
+    out = sum(g["rows"] for g in result.groups.values())
+    if out + result.skipped["count"] != result.rows_in:  # every row in exactly one group, or skipped and counted
+        raise PartitionError(f"{block.name}: bytes {block.start}-{block.end}: {result.rows_in} rows read but "
+                             f"{out} grouped and {result.skipped['count']} skipped")
     return result
 
 
@@ -370,6 +374,10 @@ def _scatter_text(partitioner, params, block, spill, options, bad) -> Scattered:
     result = Scattered(block=block.number, rows_in=len(starts))
     for g, rows in _rows_by_group(codes, len(groups)):
         gid, info = groups[g]
+        if spill is None:  # a preview counts
+            size = int((ends[rows] - starts[rows]).sum())
+            result.groups[gid] = {"rows": len(rows), "bytes": size, "piece": None, "info": info}
+            continue
         piece = gather_rows(arr, starts[rows], ends[rows])
         if not piece.endswith(b"\n"):  # the table's last row had no newline; its group's next piece follows it
             piece += b"\r\n" if b"\r\n" in piece else b"\n"
