@@ -58,6 +58,15 @@ def _rss() -> int:
     return total
 
 
+def warm() -> None:
+    """On a worker: import what both sides use, so that the idle RSS counts the libraries."""
+    import dask.dataframe  # noqa: F401
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import bytenite_nb.partitioners.key  # noqa: F401
+
+
 def start_sampling() -> int:
     """On a worker: sample its RSS (and its children's) every 20 ms; return the idle RSS."""
     import time
@@ -86,6 +95,7 @@ def stop_sampling() -> int:
 def peak_rss(client, fn) -> tuple[float, dict]:
     import key as sampler  # by module name, as uploaded to the workers: its state lives there
 
+    client.run(sampler.warm)
     idle = client.run(sampler.start_sampling)
     seconds = timed(fn)
     peak = client.run(sampler.stop_sampling)
