@@ -18,6 +18,8 @@ BUILTINS = {
     "log-time": "bytenite_nb.partitioners.log_time:LogTime",
     "codebase": "bytenite_nb.partitioners.codebase:Codebase",
     "json-objects": "bytenite_nb.partitioners.json_objects:JsonObjects",
+    "key": "bytenite_nb.partitioners.key:Key",
+    "date-range": "bytenite_nb.partitioners.date_range:DateRange",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
