@@ -12,11 +12,13 @@ bounded by the scan block and the chunk, never by the table.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import threading
 from typing import Iterator
 
 from ..exceptions import PartitionError
+from ..bad_records import ON_BAD_SCHEMA, BadRecords
 from .base import ChunkRef, Partitioner, Source
 
 DEFAULT_CHUNK_SIZE = 64 * 2**20
@@ -252,6 +254,59 @@ def cut_points(blocks, start: int, per_rows: int | None, per_bytes: int | None):
         yield last, rows
 
 
+#: materialise reads a chunk this much at a time when it checks its rows
+CHECK_BLOCK = 8 * 2**20
+DELIMITERS = {"csv": ",", "tsv": "\t"}
+
+
+def row_fields(data, delimiter: str, final: bool = False):
+    """``(ends, fields)`` of the whole rows in ``data``, which starts at a row's
+    start: the offset just after each row and its number of fields (delimiters
+    outside double quotes, plus one). With ``final``, bytes after the last
+    newline are a last row too.
+
+    >>> row_fields(b'a,b\\n1,"x,\\ny"\\n2', ",", final=True)
+    (array([ 4, 13, 14]), array([2, 2, 1]))
+    """
+    import numpy as np
+
+    arr = np.frombuffer(data, dtype=np.uint8)
+    hits = np.equal(arr, 0x0A)
+    hits |= arr == 0x22
+    hits |= arr == ord(delimiter)
+    special = np.flatnonzero(hits)
+    values = arr[special]
+    is_quote = values == 0x22
+    outside = ~is_quote & (np.cumsum(is_quote, dtype=np.int64) & 1 == 0)
+    places, is_newline = special[outside], values[outside] == 0x0A
+    delimiters_so_far = np.cumsum(~is_newline, dtype=np.int64)
+    at_newline = np.flatnonzero(is_newline)
+    ends = places[at_newline] + 1
+    counts = delimiters_so_far[at_newline]
+    last = ends[-1] if len(ends) else 0
+    if final and len(arr) > last:
+        ends = np.append(ends, len(arr))
+        counts = np.append(counts, delimiters_so_far[-1] if len(delimiters_so_far) else 0)
+    return ends, np.diff(counts, prepend=0) + 1
+
+
+class _Lines:
+    """The 1-based line of a byte offset of a file, counting newlines from the
+    start once and then onwards only (offsets asked for in ascending order)."""
+
+    def __init__(self, read_at):
+        self.read_at, self.offset, self.newlines = read_at, 0, 0
+
+    def line_at(self, offset: int) -> int:
+        while self.offset < offset:
+            data = self.read_at(self.offset, min(CHECK_BLOCK, offset - self.offset))
+            if not data:
+                break
+            self.newlines += data.count(b"\n")
+            self.offset += len(data)
+        return self.newlines + 1
+
+
 def _chain(*iterables):
     for iterable in iterables:
         yield from iterable
@@ -275,6 +330,13 @@ class Rows(Partitioner):
             "format": {"enum": list(FORMATS), "description": "The table format (default: from each file's extension)."},
             "header": {"type": "boolean", "default": True,
                        "description": "CSV/TSV: the first line is a header, repeated in every chunk."},
+            "check_fields": {"type": "boolean", "default": True,
+                             "description": "CSV/TSV: a row with another number of fields than the header "
+                                            "(or the first row) is a bad record."},
+            "check_json": {"type": "boolean", "default": False,
+                           "description": "JSON Lines: a line that is not valid JSON is a bad record "
+                                          "(parses every line)."},
+            "on_bad": ON_BAD_SCHEMA,
         },
         "additionalProperties": False,
     }
@@ -287,7 +349,9 @@ class Rows(Partitioner):
             if fmt == "parquet":
                 yield from self._plan_parquet(source, f, per_rows, per_bytes)
             else:
-                yield from self._plan_text(source, f, fmt, params.get("header", True), per_rows, per_bytes)
+                checks = self._checks(source, f, fmt, params)
+                for ref in self._plan_text(source, f, fmt, params.get("header", True), per_rows, per_bytes):
+                    yield dataclasses.replace(ref, meta={**ref.meta, **checks}) if checks else ref
 
     def _plan_text(self, source, f, fmt, header, per_rows, per_bytes):
         import numpy as np
@@ -310,6 +374,27 @@ class Rows(Partitioner):
             for end, rows in cut_points(blocks, header_bytes, per_rows, per_bytes):
                 yield self._text_ref(f, fmt, start, end, header_bytes, [first_row, first_row + rows])
                 start, first_row = end, first_row + rows
+
+    @staticmethod
+    def _checks(source, f, fmt, params) -> dict:
+        """What materialise checks of every row: ``_check`` holds the number of
+        fields a CSV/TSV row must have (the header's, or the first row's) and
+        the delimiter, or that JSON Lines must parse; ``_on_bad`` the policy."""
+        policy = BadRecords.for_params(params).policy  # refuses an unknown policy while planning
+        if fmt == "jsonl":
+            check = {"json": True} if params.get("check_json") else None
+        elif params.get("check_fields", True):
+            with source.open(f.url, block_size=SCAN_BLOCK) as stream:
+                first_end, _ = byte_cuts(stream, per_bytes=1, header=True, quoted=True, name=f.name)
+                stream.seek(0)
+                first = stream.read(first_end)
+            if not first:
+                return {}
+            delimiter = DELIMITERS[fmt]
+            check = {"fields": int(row_fields(first, delimiter, final=True)[1][0]), "delimiter": delimiter}
+        else:
+            check = None
+        return {"_check": check, "_on_bad": policy} if check else {}
 
     @staticmethod
     def _text_ref(f, fmt, start, end, header_bytes, rows=None) -> ChunkRef:
@@ -359,6 +444,16 @@ class Rows(Partitioner):
             return os.path.getsize(dest)
         header = ref.meta.get("header_bytes", 0)
         local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        if ref.meta.get("_check"):
+            with open(dest, "wb") as out:
+                if local:
+                    with open(path, "rb", buffering=0) as src:
+                        fd = src.fileno()
+                        got = self._copy_checked(ref, lambda at, n: os.pread(fd, n, at), out, header)
+                else:
+                    with fs.open(path, "rb") as src:
+                        got = self._copy_checked(ref, lambda at, n: (src.seek(at), src.read(n))[1], out, header)
+            return got
         with open(dest, "wb") as out:
             if local:  # positioned reads, no file object in between
                 copy_range(path, out, 0, header)
@@ -369,6 +464,68 @@ class Rows(Partitioner):
                     src.seek(ref.start)
                     got = copy_stream(src, out, ref.end - ref.start)
         if got != ref.end - ref.start:
-            raise PartitionError(f"chunk {ref.index}: {ref.label} ended at byte {ref.start + got}, expected "
-                                 f"{ref.end} (did the source change after planning?)")
+            raise _changed(ref, ref.start + got)
         return header + got
+
+    @staticmethod
+    def _copy_checked(ref: ChunkRef, read_at, out, header: int) -> int:
+        """Copy the header and the chunk's rows into ``out``, a block of whole rows
+        at a time, checking each row; a bad row fails the chunk or, under
+        ``on_bad: skip``, is left out and counted. Returns the bytes written."""
+        check, bad = ref.meta["_check"], BadRecords(ref.meta.get("_on_bad", "fail"))
+        lines = _Lines(read_at)
+        written = out.write(read_at(0, header)) if header else 0
+        pos, want = ref.start, CHECK_BLOCK
+        while pos < ref.end:
+            n = min(want, ref.end - pos)
+            data = read_at(pos, n)
+            if len(data) != n:
+                raise _changed(ref, pos + len(data))
+            final = pos + n == ref.end
+            if "fields" in check:
+                ends, fields = row_fields(data, check["delimiter"], final)
+                wrong = (fields != check["fields"]).nonzero()[0].tolist()
+            else:
+                ends, wrong = _json_lines(data, final)
+            if not len(ends):  # a row longer than the block: read more at once
+                want *= 2
+                continue
+            kept = 0
+            for i in wrong:
+                row_start, row_end = (int(ends[i - 1]) if i else 0), int(ends[i])
+                reason = ("invalid JSON" if "json" in check else
+                          f"ragged row: {int(fields[i])} fields, {'the header has' if header else 'the first row has'} "
+                          f"{check['fields']}")
+                bad.add(reason, file=ref.label, line=lines.line_at(pos + row_start), offset=pos + row_start,
+                        chunk=ref.index, record=data[row_start:row_end])
+                written += out.write(data[kept:row_start])
+                kept = row_end
+            written += out.write(data[kept:int(ends[-1])])
+            pos += int(ends[-1])
+            want = CHECK_BLOCK
+        return written
+
+
+def _json_lines(data: bytes, final: bool):
+    """``(ends, bad)``: the offset after each whole line of ``data`` and the
+    indices of the lines that are not valid JSON."""
+    import json
+
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
+    if final and len(data) > (ends[-1] if len(ends) else 0):
+        ends = np.append(ends, len(data))
+    bad, start = [], 0
+    for i, end in enumerate(ends.tolist()):
+        try:
+            json.loads(data[start:end])
+        except ValueError:
+            bad.append(i)
+        start = end
+    return ends, bad
+
+
+def _changed(ref: ChunkRef, at: int) -> PartitionError:
+    return PartitionError(f"chunk {ref.index}: {ref.label} ended at byte {at}, expected {ref.end} "
+                          "(did the source change after planning?)")
