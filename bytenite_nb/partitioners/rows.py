@@ -1,12 +1,16 @@
 """``rows``: tables (CSV, TSV, JSON Lines, Parquet) in chunks of whole rows.
 
-Planning scans each text table once, in blocks, for the byte offsets where
-rows end: a newline outside double quotes (found with numpy over each block,
-so a quoted field holding commas, quotes or newlines is never cut). Chunks
-are byte ranges of whole rows; on the worker each one is materialised as a
-table of its own, the source's header line first. Parquet is cut by row
-groups, each chunk written as a Parquet file of its row groups. Memory is
-bounded by the scan block and the chunk, never by the table.
+A row ends at a newline outside double quotes, so a quoted field holding
+commas, quotes or newlines is never cut. Cut by size (``chunk_size``), the
+plan only counts quotes, block by block, and looks for a row end near each
+cut: whether a cut falls inside a quoted field is the parity of the quotes
+before it. Cut by row count (``rows_per_chunk``), it finds every row end,
+several blocks at a time (numpy, in threads). Chunks are byte ranges of whole
+rows; on the worker each one is materialised as a table of its own, the
+source's header line first, and every row's fields are counted on the way
+(a ragged row is a bad record: ``on_bad``). Parquet is cut by row groups,
+each chunk written as a Parquet file of its row groups. Memory is bounded by
+the scan block and the chunk, never by the table.
 """
 
 from __future__ import annotations
@@ -271,13 +275,16 @@ def row_fields(data, delimiter: str, final: bool = False):
     import numpy as np
 
     arr = np.frombuffer(data, dtype=np.uint8)
-    hits = np.equal(arr, 0x0A)
-    hits |= arr == 0x22
-    hits |= arr == ord(delimiter)
+    hits, other = _CHECK_SCRATCH.get(len(arr))
+    hits = hits.view(bool)
+    np.equal(arr, 0x0A, out=hits)
+    hits |= np.equal(arr, 0x22, out=other)
+    hits |= np.equal(arr, ord(delimiter), out=other)
     special = np.flatnonzero(hits)
     values = arr[special]
     is_quote = values == 0x22
-    outside = ~is_quote & (np.cumsum(is_quote, dtype=np.int64) & 1 == 0)
+    outside = (np.cumsum(is_quote, dtype=np.int32) & 1) == 0
+    outside &= ~is_quote
     places, is_newline = special[outside], values[outside] == 0x0A
     delimiters_so_far = np.cumsum(~is_newline, dtype=np.int64)
     at_newline = np.flatnonzero(is_newline)
@@ -288,6 +295,9 @@ def row_fields(data, delimiter: str, final: bool = False):
         ends = np.append(ends, len(arr))
         counts = np.append(counts, delimiters_so_far[-1] if len(delimiters_so_far) else 0)
     return ends, np.diff(counts, prepend=0) + 1
+
+
+_CHECK_SCRATCH = _Scratch()
 
 
 class _Lines:
@@ -319,7 +329,15 @@ class Rows(Partitioner):
     true by default), and a quoted field holding newlines is never cut, so
     ``rows`` -> ``identity`` -> ``concat`` with ``header: true`` gives back
     the input byte for byte. Parquet is cut by row groups. Each chunk's
-    ``CHUNK_INFO`` gives its ``rows`` (first, end) and ``format``."""
+    ``CHUNK_INFO`` gives its ``format`` and, with ``rows_per_chunk`` or for
+    Parquet, its ``rows`` (first, end); cut by size alone, rows are not
+    counted (that would need every row end) and the byte range says what
+    the chunk covers. ``check_fields`` (CSV/TSV, on by default): a row with
+    another number of fields than the header (or the first row) - an empty
+    line too - is a bad record, named by file, line and byte offset; under
+    ``on_bad: skip`` it is left out and counted in ``_SUCCESS``.
+    ``check_json`` (JSON Lines, off by default: it parses every line) does
+    the same for a line that is not valid JSON."""
 
     schema = {
         "type": "object",
@@ -448,8 +466,8 @@ class Rows(Partitioner):
             with open(dest, "wb") as out:
                 if local:
                     with open(path, "rb", buffering=0) as src:
-                        fd = src.fileno()
-                        got = self._copy_checked(ref, lambda at, n: os.pread(fd, n, at), out, header)
+                        got = self._copy_checked(ref, _positioned_reader(src.fileno()), out, header,
+                                                 lines=_Lines(lambda at, n: os.pread(src.fileno(), n, at)))
                 else:
                     with fs.open(path, "rb") as src:
                         got = self._copy_checked(ref, lambda at, n: (src.seek(at), src.read(n))[1], out, header)
@@ -468,12 +486,14 @@ class Rows(Partitioner):
         return header + got
 
     @staticmethod
-    def _copy_checked(ref: ChunkRef, read_at, out, header: int) -> int:
+    def _copy_checked(ref: ChunkRef, read_at, out, header: int, lines: "_Lines | None" = None) -> int:
         """Copy the header and the chunk's rows into ``out``, a block of whole rows
         at a time, checking each row; a bad row fails the chunk or, under
-        ``on_bad: skip``, is left out and counted. Returns the bytes written."""
+        ``on_bad: skip``, is left out and counted. Returns the bytes written.
+        ``read_at(offset, n)`` may reuse one buffer: what it returned is used up
+        before it is called again."""
         check, bad = ref.meta["_check"], BadRecords(ref.meta.get("_on_bad", "fail"))
-        lines = _Lines(read_at)
+        lines = lines or _Lines(lambda at, n: bytes(read_at(at, n)))
         written = out.write(read_at(0, header)) if header else 0
         pos, want = ref.start, CHECK_BLOCK
         while pos < ref.end:
@@ -497,7 +517,7 @@ class Rows(Partitioner):
                           f"ragged row: {int(fields[i])} fields, {'the header has' if header else 'the first row has'} "
                           f"{check['fields']}")
                 bad.add(reason, file=ref.label, line=lines.line_at(pos + row_start), offset=pos + row_start,
-                        chunk=ref.index, record=data[row_start:row_end])
+                        chunk=ref.index, record=bytes(data[row_start:row_end]))
                 written += out.write(data[kept:row_start])
                 kept = row_end
             written += out.write(data[kept:int(ends[-1])])
@@ -506,7 +526,22 @@ class Rows(Partitioner):
         return written
 
 
-def _json_lines(data: bytes, final: bool):
+def _positioned_reader(fd: int):
+    """``read_at(offset, n)`` for a local file: positioned reads into one reused
+    buffer (a fresh block per read would cost its page faults every time)."""
+    buffers = [bytearray(CHECK_BLOCK)]
+
+    def read_at(offset: int, n: int) -> memoryview:
+        if n > len(buffers[0]):
+            buffers[0] = bytearray(n)
+        view = memoryview(buffers[0])[:n]
+        got = os.preadv(fd, [view], offset)
+        return view[:got]
+
+    return read_at
+
+
+def _json_lines(data, final: bool):
     """``(ends, bad)``: the offset after each whole line of ``data`` and the
     indices of the lines that are not valid JSON."""
     import json
@@ -519,7 +554,7 @@ def _json_lines(data: bytes, final: bool):
     bad, start = [], 0
     for i, end in enumerate(ends.tolist()):
         try:
-            json.loads(data[start:end])
+            json.loads(bytes(data[start:end]))
         except ValueError:
             bad.append(i)
         start = end
