@@ -216,3 +216,15 @@ def test_size_cuts_match_the_cuts_over_every_row_end(text, per, block, header):
         starts_ends.append((start, end))
         start = end
     assert (head, list(cuts)) == (expected_head, starts_ends)
+
+
+@pytest.mark.parametrize("block", [3, 8, 1024])
+def test_a_quote_never_closed_is_found_by_both_scans_whatever_the_block(block):
+    from bytenite_nb.exceptions import PartitionError
+
+    data = b'a,b\n1,"open\n' + b"x" * 50 + b"\n2,3\n"
+    with pytest.raises(PartitionError, match="opened near byte 6 is never closed"):
+        list(row_end_blocks(io.BytesIO(data), quoted=True, name="t.csv", block=block))
+    with pytest.raises(PartitionError, match="opened near byte 6 is never closed"):
+        _, cuts = byte_cuts(io.BytesIO(data), per_bytes=5, header=True, quoted=True, name="t.csv", block=block)
+        list(cuts)

@@ -70,7 +70,7 @@ class _Scratch:
 
 def _block_ends(data, offset: int, quoted: bool, scratch: _Scratch | None = None):
     """Row ends of one block for both states at its start: ``(ends if it starts
-    outside quotes, ends if it starts inside, quote count, last quote's index)``.
+    outside quotes, ends if it starts inside, quote count, last quote's offset)``.
 
     One pass finds every newline and quote (``b & 0xD7 == 2`` holds for both,
     and for two bytes told apart after); the quote parity at each newline is a
@@ -197,8 +197,8 @@ def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, 
                     window *= 2
                 pos = at
             state["inside"] ^= bool(quote_count(arr[pos:]) & 1)
-            if quoted and state["inside"]:
-                state["last_quote"] = offset + data.rfind(b'"')
+            if quoted and state["inside"] and (last := data.rfind(b'"')) >= 0:
+                state["last_quote"] = offset + last
             state["offset"] = offset + len(data)
         if state["inside"]:
             raise PartitionError(f"{name}: a quoted field opened near byte {state['last_quote']} is never closed")
