@@ -83,7 +83,8 @@ def main() -> None:
         ("cat (median)", f"{median(cat_times):.2f}s  {[round(x, 2) for x in cat_times]}"),
         ("rows -> identity -> concat (median)", f"{median(ours):.2f}s  {[round(x, 2) for x in ours]}"),
         ("throughput ratio / cat", f"{ratio:.2f}x  (goal >= 0.3x: {'met' if ratio >= 0.3 else 'NOT met'})"),
-        ("same, check_fields: false (median)", f"{median(ours_unchecked):.2f}s  {[round(x, 2) for x in ours_unchecked]}"),
+        ("same, check_fields: false (median)",
+         f"{median(ours_unchecked):.2f}s  {[round(x, 2) for x in ours_unchecked]}"),
         ("its ratio / cat", f"{ratio_unchecked:.2f}x  (the field check costs "
                             f"{median(ours) - median(ours_unchecked):+.2f}s)"),
         ("output byte-identical to the input", str(same)),

@@ -132,7 +132,8 @@ def test_a_ragged_row_fails_naming_the_file_line_and_byte(tmp_path, params):
     with pytest.raises(bn.JobFailed) as e:
         job.run(scheduler="sync")
     message = str(e.value)
-    failing = [i for i, (line, offset) in places.items() if f"t.csv: line {line} (byte {offset}): ragged row" in message]
+    failing = [i for i, (line, offset) in places.items()
+               if f"t.csv: line {line} (byte {offset}): ragged row" in message]
     assert failing, message
     assert "ragged row: 4 fields, the header has 3" in message or "ragged row: 2 fields, the header has 3" in message
     assert sorted(os.listdir(tmp_path / "out")) == ["keep.txt"]  # the destination untouched

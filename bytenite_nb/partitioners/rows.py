@@ -151,7 +151,8 @@ def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, 
     ranges only. Raises :class:`PartitionError` for a quote never closed.
 
     >>> import io
-    >>> head, cuts = byte_cuts(io.BytesIO(b'h\\n1,"a\\nb"\\n2,c\\n3,d'), per_bytes=4, header=True, quoted=True, name="t")
+    >>> data = io.BytesIO(b'h\\n1,"a\\nb"\\n2,c\\n3,d')
+    >>> head, cuts = byte_cuts(data, per_bytes=4, header=True, quoted=True, name="t")
     >>> head, list(cuts)
     (2, [(2, 10), (10, 14), (14, 17)])
     """
@@ -467,10 +468,12 @@ class Rows(Partitioner):
                 if local:
                     with open(path, "rb", buffering=0) as src:
                         got = self._copy_checked(ref, _positioned_reader(src.fileno()), out, header,
+                                                 os.fstat(src.fileno()).st_size,
                                                  lines=_Lines(lambda at, n: os.pread(src.fileno(), n, at)))
                 else:
                     with fs.open(path, "rb") as src:
-                        got = self._copy_checked(ref, lambda at, n: (src.seek(at), src.read(n))[1], out, header)
+                        got = self._copy_checked(ref, lambda at, n: (src.seek(at), src.read(n))[1], out, header,
+                                                 fs.size(path))
             return got
         with open(dest, "wb") as out:
             if local:  # positioned reads, no file object in between
@@ -486,12 +489,14 @@ class Rows(Partitioner):
         return header + got
 
     @staticmethod
-    def _copy_checked(ref: ChunkRef, read_at, out, header: int, lines: "_Lines | None" = None) -> int:
+    def _copy_checked(ref: ChunkRef, read_at, out, header: int, size: int, lines: "_Lines | None" = None) -> int:
         """Copy the header and the chunk's rows into ``out``, a block of whole rows
         at a time, checking each row; a bad row fails the chunk or, under
         ``on_bad: skip``, is left out and counted. Returns the bytes written.
         ``read_at(offset, n)`` may reuse one buffer: what it returned is used up
-        before it is called again."""
+        before it is called again. Bytes after the last newline are a row only
+        at the end of the file (``size``): a range ending mid-row (a preview
+        reads only the start of a chunk) stops after its last whole row."""
         check, bad = ref.meta["_check"], BadRecords(ref.meta.get("_on_bad", "fail"))
         lines = lines or _Lines(lambda at, n: bytes(read_at(at, n)))
         written = out.write(read_at(0, header)) if header else 0
@@ -501,14 +506,16 @@ class Rows(Partitioner):
             data = read_at(pos, n)
             if len(data) != n:
                 raise _changed(ref, pos + len(data))
-            final = pos + n == ref.end
+            final = pos + n == ref.end == size
             if "fields" in check:
                 ends, fields = row_fields(data, check["delimiter"], final)
                 wrong = (fields != check["fields"]).nonzero()[0].tolist()
             else:
                 ends, wrong = _json_lines(data, final)
-            if not len(ends):  # a row longer than the block: read more at once
-                want *= 2
+            if not len(ends):
+                if pos + n == ref.end:  # the range ends mid-row
+                    raise _changed(ref, pos)
+                want *= 2  # a row longer than the block: read more at once
                 continue
             kept = 0
             for i in wrong:
