@@ -259,8 +259,11 @@ def cut_points(blocks, start: int, per_rows: int | None, per_bytes: int | None):
         yield last, rows
 
 
-#: materialise reads a chunk this much at a time when it checks its rows
-CHECK_BLOCK = 8 * 2**20
+#: materialise reads a chunk this much at a time when it checks its rows: small,
+#: so that numpy's temporaries stay below malloc's mmap threshold (Dask workers
+#: hand large blocks back to the system at once, so each would cost fresh page
+#: faults; measured 1.5-2x faster than 8 MiB blocks in a worker)
+CHECK_BLOCK = 256 * 2**10
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 
