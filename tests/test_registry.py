@@ -28,7 +28,8 @@ from bytenite_nb.partitioners import ChunkRef, Partitioner
 BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
-                    "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
+                    "rows": {"rows_per_chunk", "chunk_size", "format", "header", "check_fields", "check_json",
+                             "on_bad"},
                     "text-size": {"max_chars", "max_words", "overlap"},
                     "sections": {"level", "separator", "pages", "max_size"},
                     "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"},
