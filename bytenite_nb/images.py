@@ -26,6 +26,9 @@ def open_image(stream, name: str):
 
     try:
         return Image.open(stream)
+    except Image.DecompressionBombError as exc:  # Pillow's guard against huge decodes: say how to lift it
+        raise BadRecordError(f"too many pixels to decode safely ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS "
+                             "in the workers to allow it", file=name) from None
     except UnidentifiedImageError:
         raise BadRecordError("not an image Pillow can read (cannot identify image file)", file=name) from None
     except (OSError, SyntaxError, ValueError) as exc:

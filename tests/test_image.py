@@ -192,6 +192,7 @@ def test_a_corrupt_image_names_the_file(tmp_path):
     random_image("RGB", 64, 64).save(buf, "PNG")
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[:len(buf.getvalue()) // 2])
     job = tiles_job(tmp_path, tmp_path / "cut.png", {"tile_width": 32, "tile_height": 32})
+    assert len(job.plan(scheduler="sync")) == 4  # planning reads the header only
     with pytest.raises(bn.JobFailed, match=r"cut.png: cannot decode the image"):
         job.run(scheduler="sync")
     assert not (tmp_path / "out").exists()

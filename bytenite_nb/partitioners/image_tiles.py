@@ -35,6 +35,17 @@ def tile_format(mode: str) -> str:
     return "png" if mode in PNG_MODES else "tiff"
 
 
+def bytes_per_pixel(mode: str) -> int:
+    """Bytes a pixel of ``mode`` takes decoded (at least 1).
+
+    >>> bytes_per_pixel("RGB"), bytes_per_pixel("I;16"), bytes_per_pixel("1")
+    (3, 2, 1)
+    """
+    from PIL import Image
+
+    return max(1, len(Image.new(mode, (1, 1)).tobytes()))
+
+
 def grid(width: int, height: int, tile_width: int, tile_height: int, overlap: int = 0):
     """The tiles of a ``width`` x ``height`` image, row by row: ``(row, col, core, box)``,
     ``core`` the tile's own cell and ``box`` the cell grown by ``overlap`` pixels on every
@@ -114,11 +125,13 @@ class ImageTiles(Partitioner):
             with source.open(f.url, block_size=2**16) as stream, open_image(stream, f.name) as image:
                 (width, height), mode = image.size, image.mode
             rows, cols = math.ceil(height / tile_height), math.ceil(width / tile_width)
+            per_pixel = bytes_per_pixel(mode)
             for row, col, core, box in grid(width, height, tile_width, tile_height, overlap):
                 meta = {"image": f.name, "box": list(box), "core": list(core), "image_size": [width, height],
                         "mode": mode, "grid": [row, col], "grid_size": [rows, cols], "overlap": overlap,
                         "tile_format": tile_format(mode)}
-                yield ChunkRef(url=f.url, size=f.size, label=f"{f.name} tile {row},{col}", meta=meta)
+                area = (box[2] - box[0]) * (box[3] - box[1])  # the tile's decoded bytes: about its size, or more
+                yield ChunkRef(url=f.url, size=area * per_pixel, label=f"{f.name} tile {row},{col}", meta=meta)
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
         """Decode the image and write the chunk's tile (its ``box``) to ``dest``."""
