@@ -96,12 +96,13 @@ def test_modes_png_cannot_hold_go_to_tiff(tmp_path):
     assert np.array_equal(pixels(tmp_path / "out" / "f.tif"), data)
 
 
-def test_blend_on_gradients_stays_within_one(tmp_path):
-    y, x = np.mgrid[0:45, 0:61]
+@pytest.mark.parametrize("width,height,tile,overlap", [(61, 45, 16, 5), (21, 23, 10, 4), (40, 40, 8, 7)])
+def test_blend_on_gradients_stays_within_one(tmp_path, width, height, tile, overlap):
+    y, x = np.mgrid[0:height, 0:width]  # (21, 23, 10, 4): edge tiles narrower than the overlap
     grad = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).clip(0, 255).astype(np.uint8)
     src = tmp_path / "g.png"
     Image.fromarray(grad).save(src)
-    job = tiles_job(tmp_path, src, {"tile_width": 16, "tile_height": 12, "overlap": 5},
+    job = tiles_job(tmp_path, src, {"tile_width": tile, "tile_height": tile, "overlap": overlap},
                     {"mode": "blend", "output_name": "blended.tif"})
     job.run(scheduler="sync")
     got = pixels(tmp_path / "out" / "blended.tif").astype(int)
@@ -329,3 +330,17 @@ def test_image_package_names_a_corrupt_result(tmp_path):
 
     with pytest.raises(ResultFormatError, match=r"chunk 1: bad.png: not an image Pillow can read"):
         ImagePackage().assemble(results, str(tmp_path / "o"), {})
+
+
+def test_blend_weights_of_neighbours_add_up_to_one_across_their_band():
+    from bytenite_nb.assemblers.image_mosaic import ramp
+    from bytenite_nb.partitioners.image_tiles import grid
+
+    (_, _, core_a, box_a), (_, _, core_b, box_b), _ = grid(30, 5, 10, 5, overlap=3)
+    a = ramp(box_a[0], box_a[2], core_a[0], core_a[2])
+    b = ramp(box_b[0], box_b[2], core_b[0], core_b[2])
+    band = range(box_b[0], box_a[2])  # x = 7 .. 12, where both tiles have pixels
+    assert list(band) == [7, 8, 9, 10, 11, 12]
+    sums = [a[x - box_a[0]] + b[x - box_b[0]] for x in band]
+    assert np.allclose(sums, 1.0) and (a > 0).all() and (b > 0).all()
+    assert a[0] == 1.0 and b[-1] < 1.0  # the image edge is not feathered; the next neighbour's band is
