@@ -344,3 +344,18 @@ def test_blend_weights_of_neighbours_add_up_to_one_across_their_band():
     sums = [a[x - box_a[0]] + b[x - box_b[0]] for x in band]
     assert np.allclose(sums, 1.0) and (a > 0).all() and (b > 0).all()
     assert a[0] == 1.0 and b[-1] < 1.0  # the image edge is not feathered; the next neighbour's band is
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "PPM"])
+def test_a_worker_decodes_only_the_rows_down_to_its_tile(fmt):
+    from bytenite_nb.partitioners.image_tiles import decode_rows
+
+    data = RNG.integers(0, 256, (600, 500, 3), dtype=np.uint8)  # a PNG of many IDAT chunks
+    buf = io.BytesIO()
+    Image.fromarray(data).save(buf, fmt)
+    for bottom in (1, 333, 600):
+        buf.seek(0)
+        with Image.open(buf) as image:
+            got = decode_rows(image, bottom)
+            assert got.size == (500, bottom)  # the rows below were never decoded
+            assert np.array_equal(np.asarray(got)[:bottom], data[:bottom])
