@@ -84,7 +84,8 @@ def decode_rows(image, bottom: int):
     if rowwise and bottom < height:
         decoder, _, offset, args = tiles[0][:4]
         image.tile = [type(tiles[0])(decoder, (0, 0, width, bottom), offset, args)]
-        image._size = (width, bottom)  # the decoder stops after these rows
+        # the decoder stops after these rows; _size is what Pillow's format plugins set in _open
+        image._size = (width, bottom)
     image.load()
     return image
 
