@@ -359,3 +359,27 @@ def test_a_worker_decodes_only_the_rows_down_to_its_tile(fmt):
             got = decode_rows(image, bottom)
             assert got.size == (500, bottom)  # the rows below were never decoded
             assert np.array_equal(np.asarray(got)[:bottom], data[:bottom])
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "LA"])
+def test_palette_bilevel_and_la_images_come_back_exactly(tmp_path, mode):
+    if mode == "P":
+        image = Image.frombytes("P", (29, 19), RNG.integers(0, 256, (19, 29), dtype=np.uint8).tobytes())
+        image.putpalette(RNG.integers(0, 256, 768, dtype=np.uint8).tobytes())
+    elif mode == "1":
+        image = Image.fromarray(RNG.integers(0, 2, (19, 29)).astype(bool))
+    else:
+        image = random_image("LA", 29, 19)
+    src = tmp_path / "p.png"
+    image.save(src)
+    job = tiles_job(tmp_path, src, {"tile_width": 8, "tile_height": 7, "overlap": 2})
+    job.run(scheduler="sync")
+    with Image.open(tmp_path / "out" / "p.png") as got:
+        assert got.mode == mode
+        assert np.array_equal(np.asarray(got), np.asarray(image))
+        if mode == "P":
+            assert got.getpalette() == image.getpalette()
+    if mode == "P":  # palette indices cannot be averaged
+        blend = tiles_job(tmp_path, src, {"tile_width": 8, "tile_height": 7, "overlap": 2}, {"mode": "blend"})
+        with pytest.raises(bn.JobFailed, match="mode P cannot be blended"):
+            blend.run(scheduler="sync", force=True)
