@@ -331,19 +331,22 @@ def task_key(kind: str, job_id: str, index: int | None = None) -> str:
 
 
 def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
-                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None):
+                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None,
+                  spec=None):
     """The executor for ``client``/``cluster`` (or ``scheduler``)/``workers``, resolved by
     :func:`bytenite_nb.cluster.resolve` (``"sync"``: this process; ``threads_ok``:
     a local cluster may be threads of this process, for apps that run their own processes).
     A Gateway cluster made for the job takes ``clusterOptions`` and ``maxWorkers``
-    from ``job_config``; it starts with the executor's :meth:`~DaskExecutor.start`."""
+    from ``job_config``; a Kubernetes cluster made for the job is built from its
+    ``spec``; either starts with the executor's :meth:`~DaskExecutor.start`."""
     from ..cluster import client_for, job_cluster, resolve
 
     target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok, cluster=cluster)
     if target.kind == "sync":
         return SyncExecutor()
     job_config = job_config or {}
-    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"))
+    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"),
+                          spec=spec)
     if for_job is not None:
         return DaskExecutor(cluster=for_job)
     return DaskExecutor(client_for(target))
