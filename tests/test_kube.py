@@ -227,3 +227,55 @@ def test_a_job_on_a_real_kubernetes_cluster(tmp_path):
     result = job.run(cluster="kubernetes")
     assert result.n_chunks >= 1
     assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    pytest.importorskip("kmock")
+    from tests.kube_emulator import running_emulator
+
+    with running_emulator(tmp_path_factory.mktemp("kube")) as running:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("KUBECONFIG", running.kubeconfig)
+            yield running
+
+
+def test_kubecluster_creates_scales_adapts_and_deletes_our_resources_on_the_emulator(emulator, tmp_path):
+    """The calls KubeCluster makes through kr8s, with the resources of a GPU job, against kmock."""
+    import asyncio
+
+    from dask_kubernetes.operator import KubeCluster
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    spec = lines_job(tmp_path, GPU_APP).resolve()
+    cluster_body, group_body = kube.cluster_resources(spec, kube.cluster_name(spec.name, unique=True))
+    name = cluster_body["metadata"]["name"]
+
+    async def lifecycle():
+        made = await DaskCluster(cluster_body, namespace="jobs")
+        await made.create()  # what KubeCluster(custom_cluster_spec=...) does first
+        # KubeCluster made inside a running loop does not start: its calls run one by one here
+        cluster = KubeCluster(name=name, namespace="jobs", asynchronous=True, quiet=True, shutdown_on_close=True)
+        await cluster._add_worker_group(kube.APP_GROUP, custom_spec=group_body["spec"]["worker"])
+        held = emulator.objects()
+        assert held[("daskclusters", "jobs", name)]["spec"] == cluster_body["spec"]
+        assert held[("daskworkergroups", "jobs", f"{name}-app")]["spec"] == group_body["spec"]
+        await cluster._scale(3, worker_group=kube.APP_GROUP)  # JobKubeCluster.fit
+        assert emulator.objects()[("daskworkergroups", "jobs", f"{name}-app")]["spec"]["worker"]["replicas"] == 3
+        await cluster._adapt(minimum=1, maximum=4)
+        assert emulator.objects()[("daskautoscalers", "jobs", name)]["spec"] == \
+            {"cluster": name, "minimum": 1, "maximum": 4}
+        await cluster._delete_worker_group(kube.APP_GROUP)
+        await made.delete()  # what closing a cluster made for a job does
+        KubeCluster._instances.discard(cluster)  # never started: nothing for its exit hook to close
+        return emulator.objects()
+
+    left = asyncio.run(lifecycle())
+    assert ("daskclusters", "jobs", name) not in left and ("daskworkergroups", "jobs", f"{name}-app") not in left
+
+
+def test_a_cluster_that_does_not_exist_is_named(emulator):
+    from bytenite_nb.exceptions import ClusterUnavailable
+
+    with pytest.raises(ClusterUnavailable, match="cannot connect to DaskCluster 'nobody-here'"):
+        kube.kube_cluster_for(None, name="nobody-here")
