@@ -304,7 +304,10 @@ class JobKubeCluster:
     def __init__(self, spec, *, max_workers: int | None = None):
         self.spec = spec
         self.max_workers = max_workers
-        self.groups = [g.name for g in worker_groups(spec)]
+        groups = worker_groups(spec)
+        self.groups = [g.name for g in groups]
+        #: what the workers of each group declare, before any has joined (pods take a while)
+        self.worker_resources = [g.resources for g in groups]
         self._cluster = None
         self._client = None
         self._lock = threading.Lock()
@@ -364,6 +367,7 @@ class SharedKubeCluster(JobKubeCluster):
 
     def __init__(self, name: str):
         self.name = name
+        self.worker_resources = None  # only its running workers say
         self.max_workers = None
         self._cluster = None
         self._client = None

@@ -234,7 +234,7 @@ def emulator(tmp_path_factory):
     pytest.importorskip("kmock")
     from tests.kube_emulator import running_emulator
 
-    with running_emulator(tmp_path_factory.mktemp("kube")) as running:
+    with running_emulator(tmp_path_factory.mktemp("kube"), operator=True) as running:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("KUBECONFIG", running.kubeconfig)
             yield running
@@ -279,3 +279,61 @@ def test_a_cluster_that_does_not_exist_is_named(emulator):
 
     with pytest.raises(ClusterUnavailable, match="cannot connect to DaskCluster 'nobody-here'"):
         kube.kube_cluster_for(None, name="nobody-here")
+
+
+def upper_gpu_job(tmp_path):
+    app = {**GPU_APP, "command": ["sh", "-c", "tr a-z A-Z < $TASK_DIR/data.bin > $TASK_RESULTS_DIR/out.txt"]}
+    return lines_job(tmp_path, app, maxWorkers=2)
+
+
+def test_a_job_runs_on_a_cluster_made_for_it_and_deletes_it(emulator, tmp_path, monkeypatch):
+    """cluster="kubernetes" end to end on the emulator, the stand-in operator running the specs' commands:
+    chunks need gpu=1, which only the app group's workers declare; they run the app as a process
+    (no container tool here), and the cluster is deleted when the job ends."""
+    monkeypatch.setenv("BYTENITE_NB_CONTAINER_ENGINE", "/nonexistent/podman")
+    before = set(emulator.objects())
+    result = upper_gpu_job(tmp_path).run(cluster="kubernetes")
+    assert result.n_chunks == 4
+    assert (tmp_path / "out" / "output.txt").read_text() == "".join(f"LINE {i}\n" for i in range(40))
+    made = [key for key in set(emulator.objects()) - before if key[0] == "daskclusters"]
+    assert made == [], f"left behind: {made}"
+    created = [k for k in emulator.handler.objects.keys() if k[0].plural == "daskclusters"]
+    assert any(name.startswith("bnb-sales-by-month-") for _, _, name in created)
+
+
+def test_a_job_runs_on_a_named_cluster_and_leaves_it_running(emulator, tmp_path):
+    import asyncio
+
+    from dask_kubernetes.operator._objects import DaskCluster, DaskWorkerGroup
+
+    spec = upper_gpu_job(tmp_path).resolve()
+    body, group = kube.cluster_resources(spec, "team-shared")
+
+    async def apply():  # what kubectl apply -f does with `bytenite-nb kube spec` output
+        await (await DaskCluster(body, namespace="jobs")).create()
+        await (await DaskWorkerGroup(group, namespace="jobs")).create()
+
+    asyncio.run(apply())
+    from distributed import Client
+
+    with Client(emulator_scheduler(emulator, "team-shared"), set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)  # its owner's cluster is up before jobs are sent to it
+    result = upper_gpu_job(tmp_path).run(cluster="kubernetes:team-shared")
+    assert result.n_chunks == 4
+    assert ("daskclusters", "jobs", "team-shared") in emulator.objects()
+    asyncio.run(_delete("team-shared"))
+
+
+def emulator_scheduler(emulator, name):
+    import time
+
+    deadline = time.monotonic() + 60
+    while name not in emulator.operator.schedulers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return emulator.operator.schedulers[name]
+
+
+async def _delete(name):
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    await (await DaskCluster.get(name, namespace="jobs")).delete()

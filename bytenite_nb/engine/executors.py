@@ -89,7 +89,8 @@ class DaskExecutor:
         if not items:
             return []
         if resources:
-            resources = usable_resources(self.client, resources)
+            resources = usable_resources(self.client, resources,
+                                         coming=getattr(self.cluster, "worker_resources", None))
         return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
 
     def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
@@ -282,8 +283,10 @@ class SyncExecutor:
             return 1 if self._running_key in keys else 0
 
 
-def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None:
-    """The resources to ask Dask for, given what the cluster's workers declare.
+def usable_resources(client, needs: dict[str, float], coming: list[dict] | None = None) -> dict[str, float] | None:
+    """The resources to ask Dask for, given what the cluster's workers declare
+    (and ``coming``: what workers the cluster is starting will declare, such as
+    a Kubernetes worker group's pods that have not joined yet).
 
     ``cpu`` and ``memory`` are asked for only when some worker declares them:
     a cluster that does not count them (a plain ``Client()``) runs the tasks
@@ -297,7 +300,7 @@ def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     if not workers:
         return dict(needs)
-    offers = [w.get("resources") or {} for w in workers.values()]
+    offers = [w.get("resources") or {} for w in workers.values()] + [dict(c) for c in coming or []]
     declared = {name for offer in offers for name in offer}
     asked = {name: amount for name, amount in needs.items() if name in declared or name == "gpu"}
     if not asked:
