@@ -19,10 +19,22 @@ import bytenite_nb as bn
 from bytenite_nb import kube
 from bytenite_nb.cluster import job_cluster, resolve
 
-jsonschema = pytest.importorskip("jsonschema")
-dask_kubernetes = pytest.importorskip("dask_kubernetes")
+from .conftest import missing
 
-CRD_DIR = Path(dask_kubernetes.__file__).parent / "operator" / "deployment" / "helm" / "dask-kubernetes-operator" / "crds"
+try:
+    import dask_kubernetes
+    import jsonschema
+except ImportError:
+    dask_kubernetes = jsonschema = None
+
+
+@pytest.fixture(autouse=True)
+def _needs_dask_kubernetes():
+    if dask_kubernetes is None:
+        missing("dask-kubernetes and jsonschema are not installed (the test extra)")
+
+CRD_DIR = (Path(dask_kubernetes.__file__).parent / "operator" / "deployment" / "helm" / "dask-kubernetes-operator"
+           / "crds") if dask_kubernetes else None
 GPU_APP = {"image": "registry.example.com/team/detect:3", "command": ["python3", "/opt/detect.py"],
            "device_requirements": {"min_cpu": 2, "min_memory": 1.5, "gpu": 1}}
 
@@ -231,8 +243,11 @@ def test_a_job_on_a_real_kubernetes_cluster(tmp_path):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    pytest.importorskip("kmock")
-    from tests.kube_emulator import running_emulator
+    try:
+        import kmock  # noqa: F401
+    except ImportError:
+        missing("kmock, the Kubernetes API emulator, is not installed (the test extra)")
+    from .kube_emulator import running_emulator
 
     with running_emulator(tmp_path_factory.mktemp("kube"), operator=True) as running:
         with pytest.MonkeyPatch.context() as patch:
