@@ -184,12 +184,14 @@ def worker_spec(group: WorkerGroup) -> dict:
 
 def scheduler_spec(name: str, image: str) -> dict:
     """The ``scheduler`` object of a ``DaskCluster`` named ``name``."""
-    probe = {"httpGet": {"port": "http-dashboard", "path": "/health"}}
+    def probe() -> dict:  # a fresh one each time: YAML output would show a shared one as an anchor
+        return {"httpGet": {"port": "http-dashboard", "path": "/health"}}
+
     container = {"name": "scheduler", "image": image, "args": ["dask", "scheduler", "--host", "0.0.0.0"],
                  "ports": [{"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
                            {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}],
-                 "readinessProbe": {**probe, "initialDelaySeconds": 0, "periodSeconds": 1},
-                 "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20}}
+                 "readinessProbe": {**probe(), "initialDelaySeconds": 0, "periodSeconds": 1},
+                 "livenessProbe": {**probe(), "initialDelaySeconds": 15, "periodSeconds": 20}}
     env = _env(None)
     if env:
         container["env"] = env

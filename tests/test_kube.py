@@ -180,6 +180,7 @@ def test_cli_prints_resources_that_parse(tmp_path):
     lines_job(tmp_path, GPU_APP).save(tmp_path / "job.json")
     done = cli("kube", "spec", tmp_path / "job.json", "--name", "team-run")
     assert done.returncode == 0, done.stderr
+    assert "&id" not in done.stdout  # plain YAML, no anchors, for review and GitOps
     resources = list(yaml.safe_load_all(done.stdout))
     assert [r["kind"] for r in resources] == ["DaskCluster", "DaskWorkerGroup"]
     for resource in resources:
@@ -352,3 +353,14 @@ async def _delete(name):
     from dask_kubernetes.operator._objects import DaskCluster
 
     await (await DaskCluster.get(name, namespace="jobs")).delete()
+
+
+def test_the_server_says_where_a_kubernetes_setting_sends_jobs():
+    from bytenite_nb.server.cluster_info import cluster_target
+
+    with dask.config.set({"scheduler-address": None, "bytenite-nb.cluster": "kubernetes:team"}):
+        shared = cluster_target()
+    with dask.config.set({"scheduler-address": None, "bytenite-nb.cluster": "kubernetes"}):
+        made = cluster_target()
+    assert shared["kind"] == made["kind"] == "kubernetes" and shared["name"] == "team"
+    assert "DaskCluster team" in shared["description"] and "deleted when it ends" in made["description"]
