@@ -346,10 +346,13 @@ def cluster_status(as_json):
 @click.option("--json", "as_json", is_flag=True)
 def clusters(as_json):
     """The clusters jobs can run on: where jobs run now, the background cluster,
-    and your Dask Gateway clusters (when Dask config names a Gateway)."""
+    your Dask Gateway clusters (when Dask config names a Gateway) and the
+    DaskCluster resources of the Kubernetes namespace (when a kubeconfig is here)."""
     import dask
 
-    from . import background_cluster, gateway
+    import importlib.util
+
+    from . import background_cluster, gateway, kube
     from .cluster import resolve
 
     target = resolve()
@@ -358,9 +361,18 @@ def clusters(as_json):
     background = {k: v for k, v in (record or {}).items() if k != "tls"} or None
     address = dask.config.get("gateway.address", None)
     found = gateway.list_clusters() if address else []
+    on_kube = kube.reachable() and importlib.util.find_spec("kr8s") is not None
+    kube_found, kube_error = None, None
+    if on_kube:
+        try:
+            kube_found = kube.list_clusters()
+        except ByteniteNBError as exc:  # a kubeconfig whose cluster is away: still list the rest
+            kube_error = str(exc)
     if as_json:
         click.echo(json.dumps({"default": default, "background": background,
-                               "gateway": {"address": address, "clusters": found} if address else None}, indent=2))
+                               "gateway": {"address": address, "clusters": found} if address else None,
+                               "kubernetes": {"clusters": kube_found, "error": kube_error} if on_kube else None},
+                              indent=2))
         return
     named = {"sync": "sync (in the calling process)", "local": "local (a local cluster of each run)",
              "gateway": f"gateway:{target.name}" if target.name else "gateway (a new Dask Gateway cluster per job)",
@@ -372,6 +384,12 @@ def clusters(as_json):
                    f"dashboard {background['dashboard']}")
     else:
         click.echo("background: none (bytenite-nb cluster start)")
+    if kube_error:
+        click.echo(f"kubernetes: {kube_error}")
+    if kube_found is not None:
+        click.echo(f"kubernetes: {len(kube_found)} DaskCluster(s)")
+        for c in kube_found:
+            click.echo(f"  kubernetes:{c['name']}  {c['phase'] or '?'}  {c['workers']} worker(s) (default group)")
     if not address:
         click.echo("gateway: none configured (Dask config gateway.address)")
         return

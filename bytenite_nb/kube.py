@@ -39,6 +39,8 @@ papermill (``bytenite-nb kube job``), and :func:`kube_cluster_for` a running
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import logging
 import re
@@ -294,6 +296,41 @@ def kube_cluster_for(spec, name: str | None = None):
         raise ClusterUnavailable(f"cannot add worker groups to DaskCluster {cluster.name}: "
                                  f"{type(exc).__name__}: {exc}") from exc
     return cluster
+
+
+def reachable() -> bool:
+    """Whether a Kubernetes API server is configured here (a kubeconfig, or a pod's service account)."""
+    import os
+
+    return bool(os.environ.get("KUBECONFIG") or os.environ.get("KUBERNETES_SERVICE_HOST")
+                or os.path.exists(os.path.expanduser("~/.kube/config")))
+
+
+def list_clusters() -> list[dict]:
+    """The ``DaskCluster`` resources of the namespace: ``name``, ``workers`` (of
+    the default group), ``phase`` (the operator's word: ``Running``...)."""
+    try:
+        import dask_kubernetes.operator  # noqa: F401 (tells kr8s what a DaskCluster is)
+        import kr8s
+    except ImportError as exc:
+        raise ClusterUnavailable("listing Kubernetes clusters needs dask-kubernetes: "
+                                 "pip install 'bytenite-nb[kubernetes]'") from exc
+    namespace = settings()["namespace"]
+
+    async def fetch():  # dask-kubernetes registers DaskCluster with kr8s's asyncio API
+        return [c.raw async for c in kr8s.asyncio.get("daskclusters.kubernetes.dask.org", namespace=namespace)]
+
+    try:  # in a thread of its own: the caller may be running an event loop (a notebook)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            found = pool.submit(asyncio.run, fetch()).result()
+    except Exception as exc:
+        raise ClusterUnavailable(f"cannot list DaskCluster resources: {type(exc).__name__}: {exc}") from exc
+    listed = []
+    for raw in found:
+        listed.append({"name": raw["metadata"]["name"],
+                       "workers": ((raw.get("spec") or {}).get("worker") or {}).get("replicas"),
+                       "phase": (raw.get("status") or {}).get("phase")})
+    return sorted(listed, key=lambda c: c["name"])
 
 
 class JobKubeCluster:

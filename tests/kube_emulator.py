@@ -52,7 +52,7 @@ def running_emulator(tmp_path, namespace: str = "jobs", operator: bool = False):
             handler["get /version/"] << {"major": "1", "minor": "30", "gitVersion": "v1.30.0"}
             for plural, kind in DASK_RESOURCES.items():
                 handler.resources[f"kubernetes.dask.org/v1/{plural}"] = kmock.ResourceInfo(
-                    kind=kind, namespaced=True, verbs=VERBS,
+                    kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS,
                     subresources={"scale"} if plural in ("daskclusters", "daskworkergroups") else set())
             stop = asyncio.Event()
             box.update(emulator=Emulator(handler, str(server.url).rstrip("/"), asyncio.get_running_loop()),

@@ -171,9 +171,20 @@ def test_a_notebook_daskjob_with_params():
     assert containers(cluster["scheduler"])[0]["args"][:2] == ["dask", "scheduler"]
 
 
-def cli(*args):
+def cli(*args, **env):
     return subprocess.run([sys.executable, "-m", "bytenite_nb.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ))
+                          text=True, timeout=120, env={**os.environ, **env})
+
+
+def test_clusters_says_when_the_kubeconfig_cluster_is_away(tmp_path):
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "away",
+              "clusters": [{"name": "away", "cluster": {"server": "http://127.0.0.1:9"}}],
+              "users": [{"name": "u", "user": {"token": "x"}}],
+              "contexts": [{"name": "away", "context": {"cluster": "away", "user": "u", "namespace": "jobs"}}]}
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    done = cli("clusters", KUBECONFIG=str(tmp_path / "kubeconfig"))
+    assert done.returncode == 0, done.stderr
+    assert "kubernetes: cannot list DaskCluster resources" in done.stdout and "background:" in done.stdout
 
 
 def test_cli_prints_resources_that_parse(tmp_path):
@@ -334,6 +345,10 @@ def test_a_job_runs_on_a_named_cluster_and_leaves_it_running(emulator, tmp_path)
 
     with Client(emulator_scheduler(emulator, "team-shared"), set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)  # its owner's cluster is up before jobs are sent to it
+    listed = {c["name"]: c for c in kube.list_clusters()}
+    assert listed["team-shared"] == {"name": "team-shared", "workers": 1, "phase": "Running"}
+    done = cli("clusters")  # KUBECONFIG names the emulator
+    assert done.returncode == 0 and "kubernetes:team-shared  Running  1 worker(s)" in done.stdout, done.stderr
     result = upper_gpu_job(tmp_path).run(cluster="kubernetes:team-shared")
     assert result.n_chunks == 4
     assert ("daskclusters", "jobs", "team-shared") in emulator.objects()
