@@ -264,3 +264,17 @@ def test_each_document_of_a_folder_comes_back_under_its_name(tmp_path):
            destination=str(tmp_path / "o"), params={"partitioner": {"pointer": "/r", "per_chunk": 2}}).run(
         scheduler="sync")
     assert {name: (tmp_path / "o" / name).read_bytes() for name in docs} == docs
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_elements_orjson_refuses_are_checked_with_json(tmp_path, monkeypatch, fast):
+    from bytenite_nb.partitioners import json_objects
+
+    if not fast:
+        monkeypatch.setattr(json_objects, "_orjson", None)  # json alone: the same answers
+    data = b'{"r": [123456789012345678901234567890, NaN, "\\ud800", {"a": [1.5e400]}]}'
+    output, pieces = run(tmp_path, "big.json", data, {"pointer": "/r", "per_chunk": 1})
+    assert output == data and len(pieces) == 4
+    assert "b.json: byte 13: invalid JSON" in failure(tmp_path, "b.json", b'{"r": [1, 2, tru]}', {"pointer": "/r"})
+    lines, _ = run(tmp_path, "l.jsonl", b'[1e999]\n{"n": 18446744073709551616}\n', {}, assembler="concat")
+    assert lines == b'[1e999]\n{"n": 18446744073709551616}\n'
