@@ -32,6 +32,16 @@ def _table():
     return table
 
 
+def _deltas():
+    """By code: +1 for a bracket that opens a level, -1 for one that closes it, else 0."""
+    import numpy as np
+
+    deltas = np.zeros(BACKSLASH + 1, dtype=np.int64)
+    deltas[[OPEN_ARRAY, OPEN_OBJECT]] = 1
+    deltas[[CLOSE_ARRAY, CLOSE_OBJECT]] = -1
+    return deltas
+
+
 class StructureScanner:
     """The structural characters of a JSON text read block by block.
 
@@ -52,6 +62,7 @@ class StructureScanner:
         self.string_opened_at = -1
         self.backslashes = 0  # length of the run of backslashes that ended the last block
         self._table = bytes(_table().tolist())  # for bytes.translate: one C pass, no numpy temporaries
+        self._deltas = _deltas()
 
     def feed(self, block: bytes, max_level: int | None = None):
         """Scan ``block`` (the bytes after those already fed); return
@@ -78,11 +89,9 @@ class StructureScanner:
         positions, codes = found[structural], codes[structural]
         if odd:
             self.in_string = not self.in_string
-        deltas = np.zeros(len(codes), dtype=np.int64)
-        deltas[(codes == OPEN_ARRAY) | (codes == OPEN_OBJECT)] = 1
-        deltas[(codes == CLOSE_ARRAY) | (codes == CLOSE_OBJECT)] = -1
+        deltas = self._deltas[codes]
         after = np.cumsum(deltas) + self.depth
-        levels = after - deltas + (deltas == 1)
+        levels = after + (deltas < 0)  # a closing bracket has the level of the container it closes
         if len(after) and int(after.min()) < 0:
             at = self.offset + int(positions[int(np.argmax(after < 0))])
             raise BadRecordError("invalid JSON: a closing bracket without an opening one", file=self.name, offset=at)
