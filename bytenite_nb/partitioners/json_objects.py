@@ -13,6 +13,7 @@ bounded by the scan block and the chunk, never by the document.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 
@@ -178,6 +179,32 @@ def separator_blocks(stream, pointer: str, name: str, target: _Target, peek, blo
         raise PartitionError(f"{name}: the JSON Pointer {pointer!r} does not exist")
 
 
+def _marked(blocks, marks: list[int], step: int | None = None):
+    """Pass on ``blocks`` (arrays of the offsets where elements end), noting in
+    ``marks`` the first of them at least ``step`` (the worker's read block)
+    bytes past the last one noted: the worker checks and copies the elements in
+    between at once, with no scan of its own.
+
+    >>> import numpy as np
+    >>> marks = []
+    >>> _ = list(_marked([np.array([3, 9, 12]), np.array([17, 30])], marks, step=8))
+    >>> marks
+    [9, 17, 30]
+    """
+    import numpy as np
+
+    step = step or READ_BLOCK
+    at = step
+    for ends in blocks:
+        while True:
+            i = int(np.searchsorted(ends, at))
+            if i >= len(ends):
+                break
+            marks.append(int(ends[i]))
+            at = marks[-1] + step
+        yield ends
+
+
 def _match_child(frame: list, tokens: list[str], pointer: str, name: str) -> None:
     """Does the child that starts now (after the bracket or a comma) lie on the pointer's path?"""
     token = tokens[frame[1] - 1]
@@ -266,7 +293,8 @@ class JsonObjects(Partitioner):
             def peek(a, b):
                 return _read(keys, a, b)
 
-            blocks = separator_blocks(stream, pointer, f.name, target, peek, block=SCAN_BLOCK)
+            marks: list[int] = []
+            blocks = _marked(separator_blocks(stream, pointer, f.name, target, peek, block=SCAN_BLOCK), marks)
             # Offsets from the first element on, so that chunk_size counts the first chunk's bytes right.
             relative = (ends - (target.opened + 1) for ends in blocks)
             start, first = None, 0
@@ -276,6 +304,8 @@ class JsonObjects(Partitioner):
                     start = target.opened + 1
                 refs.append(self._element_ref(f, common, pointer, target, start, end, first, count, peek))
                 start, first = end + 1, first + count
+            for ref in refs:  # where the worker may check and copy the chunk a batch at a time
+                ref.meta["cuts"] = marks[bisect.bisect_left(marks, ref.start):bisect.bisect_left(marks, ref.end)]
             if len(refs) == 1 and is_blank(peek(refs[0].start, refs[0].end)):  # an empty array or object
                 refs[0].meta["elements"] = [0, 0]
                 refs[0].meta.pop("keys", None)
@@ -326,6 +356,8 @@ class JsonObjects(Partitioner):
             writer.begin()
             if meta.get("format") == "jsonl":
                 _lines(src, ref, writer)
+            elif "cuts" in meta and meta.get("elements") != [0, 0]:
+                _batches(src, ref, writer, meta["cuts"])
             else:
                 _elements(src, ref, writer)
             writer.end()
@@ -505,6 +537,29 @@ def _blocks(src, ref: ChunkRef):
                                  "(did the source change after planning?)")
         left -= len(data)
         yield data
+
+
+def _batches(src, ref: ChunkRef, writer: _ChunkWriter, cuts: list[int]) -> None:
+    """Hand the writer the elements between the commas at ``cuts`` (planned), batch by batch."""
+    start = ref.start
+    for stop in [*cuts, ref.end]:
+        data = _read_exactly(src, stop - start, ref)
+        writer.batch(data, start)
+        if stop < ref.end and _read_exactly(src, 1, ref) != b",":
+            raise PartitionError(f"chunk {ref.index}: {ref.label} has no comma at byte {stop} "
+                                 "(did the source change after planning?)")
+        start = stop + 1
+
+
+def _read_exactly(src, size: int, ref: ChunkRef) -> bytes:
+    data = src.read(size)
+    while len(data) < size:
+        more = src.read(size - len(data))
+        if not more:
+            raise PartitionError(f"chunk {ref.index}: {ref.label} ended before byte {ref.end} "
+                                 "(did the source change after planning?)")
+        data += more
+    return data
 
 
 def _elements(src, ref: ChunkRef, writer: _ChunkWriter) -> None:
