@@ -2,10 +2,13 @@
 
 Planning streams each document once with :class:`~.json_scan.StructureScanner`
 to find the array or object at the JSON Pointer and the byte offset of every
-comma between its elements; chunks are byte ranges of whole elements. On the
-worker a chunk is read in blocks, every element checked with :mod:`json`, and
-written as a JSON array (``[`` + the elements' own bytes + ``]``; for an
-object's members, a JSON object) or as JSON Lines. The text of the document
+comma between its elements; chunks are byte ranges of whole elements, and
+each notes a comma about every :data:`READ_BLOCK` bytes (``cuts``). On the
+worker a chunk is read batch by batch between those commas, with no scan of
+its own, every element checked (with orjson, else :mod:`json`: see
+:func:`check_json`; one by one only in a batch that fails), and written as a
+JSON array (``[`` + the elements' own bytes + ``]``; for an object's
+members, a JSON object) or as JSON Lines. The text of the document
 around the array travels in the first and last chunk's ``CHUNK_INFO``, so the
 ``json-objects`` assembler can put the document back together. Memory is
 bounded by the scan block and the chunk, never by the document.
@@ -243,8 +246,9 @@ class JsonObjects(Partitioner):
     document is streamed: one larger than memory works. Each element is
     checked: invalid JSON fails naming the file and byte offset, or with
     ``on_bad: skip`` is left out and counted. ``CHUNK_INFO`` gives the
-    ``pointer``, ``elements`` (first, end), ``kind`` and, for a few members,
-    their ``keys``. ``json-objects`` -> ``identity`` -> the ``json-objects``
+    ``pointer``, ``elements`` (first, end), ``kind``, for a few members
+    their ``keys``, and ``cuts`` (offsets of commas between elements where the
+    worker splits its reading). ``json-objects`` -> ``identity`` -> the ``json-objects``
     assembler gives the document back byte for byte (``concat`` for JSON
     Lines)."""
 
