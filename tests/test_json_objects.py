@@ -266,12 +266,14 @@ def test_each_document_of_a_folder_comes_back_under_its_name(tmp_path):
     assert {name: (tmp_path / "o" / name).read_bytes() for name in docs} == docs
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_elements_orjson_refuses_are_checked_with_json(tmp_path, monkeypatch, fast):
+CHECKERS = ["_simdjson_check", "_orjson_check", None]  # None: json alone
+
+
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_elements_a_fast_parser_refuses_are_checked_with_json(tmp_path, monkeypatch, checker):
     from bytenite_nb.partitioners import json_objects
 
-    if not fast:
-        monkeypatch.setattr(json_objects, "_orjson", None)  # json alone: the same answers
+    monkeypatch.setattr(json_objects, "_fast_check", checker and getattr(json_objects, checker))
     data = b'{"r": [123456789012345678901234567890, NaN, "\\ud800", {"a": [1.5e400]}]}'
     output, pieces = run(tmp_path, "big.json", data, {"pointer": "/r", "per_chunk": 1})
     assert output == data and len(pieces) == 4
@@ -311,3 +313,28 @@ def test_planned_cuts_give_the_chunks_a_scan_on_the_worker_gives(tmp_path_factor
             except Bad as exc:  # on_bad: skip counts the record and goes on; never raised here
                 got.append(str(exc))
         assert got[0] == got[1]
+
+
+JSONISH = hs.lists(hs.sampled_from(['[', ']', '{', '}', ',', ':', '"', '\\', 'u', 'd800', '1', '0', '-', '.', 'e', '+',
+                                     'E', 'tru', 'e', 'null', 'NaN', 'Infinity', ' ', '\n', 'a', 'é', '\x01', '\x7f',
+                                     '123456789012345678901234567890', '1e400', '\ufeff']), max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=JSONISH, raw=hs.binary(max_size=4), checker=hs.sampled_from(CHECKERS[:2]))
+def test_the_fast_checks_take_what_json_takes_and_nothing_else(text, raw, checker):
+    from bytenite_nb.partitioners import json_objects
+
+    fast = getattr(json_objects, checker)
+    for data in (text.encode(), b"[" + text.encode() + b"]", b"[" + raw + b"]", b'["' + raw + b'"]'):
+        try:
+            json.loads(data)
+            valid = True
+        except ValueError:
+            valid = False
+        try:
+            fast(data)
+            taken = True
+        except (ValueError, RuntimeError):
+            taken = False
+        assert not taken or valid, data  # a fast parser may refuse more (json then decides), never take more
