@@ -64,7 +64,8 @@ class StructureScanner:
         self.in_string = False
         self.string_opened_at = -1
         self.backslashes = 0  # length of the run of backslashes that ended the last block
-        self._table = bytes(_table().tolist())  # for bytes.translate: one C pass, no numpy temporaries
+        self._table = _table()
+        self._interesting = bytes(self._table.astype(bool).astype("uint8").tolist())  # for bytes.translate
         self._deltas = _deltas()
 
     def feed(self, block: bytes, max_level: int | None = None):
@@ -74,10 +75,9 @@ class StructureScanner:
         import numpy as np
 
         arr = np.frombuffer(block, dtype=np.uint8)
-        codes_all = np.frombuffer(block.translate(self._table), dtype=np.uint8)
-        found = np.flatnonzero(codes_all)
-        codes = codes_all[found]
-        del codes_all
+        # 1 where a byte matters, else 0: read as booleans, numpy finds them several times faster than in uint8
+        found = np.flatnonzero(np.frombuffer(block.translate(self._interesting), dtype=np.bool_))
+        codes = self._table[arr[found]]
         is_quote = codes == QUOTE
         slash_at = np.flatnonzero(codes == BACKSLASH)
         if len(slash_at) or self.backslashes:
