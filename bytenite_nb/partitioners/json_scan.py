@@ -80,8 +80,10 @@ class StructureScanner:
         codes = self._table[arr[found]]
         is_quote = codes == QUOTE
         slash_at = np.flatnonzero(codes == BACKSLASH)
-        if len(slash_at) or self.backslashes:
+        if self.backslashes or (len(slash_at) and block.find(b'\\"') >= 0):
             self._drop_escaped(arr, found, is_quote, found[slash_at])
+        elif len(slash_at):  # no quote follows a backslash: only a run ending the block matters
+            self._carry_backslashes(found[slash_at], len(arr))
         # A character is inside a string when an odd number of real quotes precede it
         # (counting the one still open): a running parity over the interesting bytes only.
         parity = np.bitwise_xor.accumulate(is_quote.view(np.uint8)) if len(is_quote) else is_quote.view(np.uint8)
