@@ -217,10 +217,13 @@ def test_lines_are_the_same_whatever_the_read_block(text, block):
 def test_what_is_a_heading(doc, starts):
     found = markdown_sections(read_lines(io.BytesIO(doc.encode()), "d.md"), 2)
     assert [(s.start, s.title, s.level) for s in found] == starts
+    for block in (1, 4, 4096):  # the lines the planning reads give the same
+        found = markdown_sections(markdown_lines(io.BytesIO(doc.encode()), "d.md", block), 2)
+        assert [(s.start, s.title, s.level) for s in found] == starts
 
 
-MARKDOWNISH = hs.lists(hs.sampled_from(["#", "## ", "a", "é", "😀", " ", "   ", "\t", "\n", "\r\n", "\n\n", "=", "===",
-                                        "-", "---", "- ", "* ", "1. ", "> ", "```", "~~~", "`", "_ _ _", "#" * 7]),
+MARKDOWNISH = hs.lists(hs.sampled_from(["#", "## ", "a", "é", "😀", " ", "   ", "\t", "\n", "\r\n", "\n\n", "=",
+                                        "===", "-", "---", "- ", "* ", "1. ", "> ", "```", "~~~", "`", "_ _ _", "#" * 7]),
                        max_size=60).map("".join)
 
 
@@ -249,7 +252,8 @@ def test_chosen_lines_skip_paragraphs_and_stream_long_lines(monkeypatch):
     assert (lines[-4].offset, lines[-4].size, lines[-4].chars) == (doc.index("é".encode()), 201, 101)  # streamed
     assert every_line_sections(doc, 2) == [(s.start, s.end, s.first, s.last, s.title, s.level, s.path)
                                            for s in markdown_sections(iter(lines), 2)] == [
-        (0, 507, 0, 507, "", 0, []), (507, 511, 507, 511, "A", 1, []), (511, 724, 511, 624, "éééééé Foo bar", 1, [])]
+        (0, 507, 0, 507, "", 0, []), (507, 511, 507, 511, "A", 1, []),
+        (511, 724, 511, 624, "éééééé Foo bar", 1, [])]
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,7 +7,7 @@ For Markdown, :func:`markdown_lines` finds with one regex per block the only
 lines that can start or end a heading or a fence, and gives the heading
 machine those and, before each, the lines since the last blank line (which
 decide whether a setext underline has a paragraph above it); every other
-line is counted in bulk, never looked at one by one. Chunks are byte ranges of the source, so
+line is only counted, in bulk. Chunks are byte ranges of the source, so
 ``sections`` -> ``identity`` -> ``concat`` gives the input back byte for byte.
 A section longer than ``max_size`` characters is cut further by
 :func:`~bytenite_nb.partitioners.text_cuts.size_pieces`, the cutting
