@@ -233,10 +233,18 @@ def every_line_sections(data: bytes, level: int) -> list:
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=MARKDOWNISH, level=hs.integers(1, 6), block=hs.sampled_from([1, 2, 3, 5, 8, 13, 64, 4096]))
-def test_the_chosen_lines_give_the_sections_every_line_gives(text, level, block):
+@given(text=MARKDOWNISH, level=hs.integers(1, 6), block=hs.sampled_from([1, 2, 3, 5, 8, 13, 64, 4096]),
+       look_back=hs.sampled_from([1, 2, 32]), dense=hs.sampled_from([1, 4, 10**6]))
+def test_the_chosen_lines_give_the_sections_every_line_gives(text, level, block, look_back, dense):
+    from bytenite_nb.partitioners import sections
+
     data = text.encode()
-    found = markdown_sections(markdown_lines(io.BytesIO(data), "d.md", block), level)
+    saved = sections.LOOK_BACK, sections.DENSE
+    sections.LOOK_BACK, sections.DENSE = look_back, dense  # blank lines looked for, blocks read line by line
+    try:
+        found = list(markdown_sections(markdown_lines(io.BytesIO(data), "d.md", block), level))
+    finally:
+        sections.LOOK_BACK, sections.DENSE = saved
     assert [(s.start, s.end, s.first, s.last, s.title, s.level, s.path) for s in found] == \
         every_line_sections(data, level)
 

@@ -34,6 +34,8 @@ from .text_cuts import complete_utf8, size_pieces
 LINE_HEAD = 4096  # characters of a line looked at for a heading
 READ_BLOCK = 2**20
 MARKDOWN_BLOCK = 4 * 2**20  # markdown_lines reads this much at a time (a longer line is streamed)
+LOOK_BACK = 32  # lines looked back for a blank one before a line that matters
+DENSE = 4  # a block where more than one line in this many may matter is read line by line
 TITLE_CHARS = 200
 PAGE_BREAK = "\f"
 
@@ -179,12 +181,17 @@ class _ChosenLines:
 
     def __iter__(self) -> Iterator[Line]:
         chunk = self.chunk
+        starts = [m.start() + 1 for m in CANDIDATE_AFTER_NEWLINE.finditer(chunk)]
+        if CANDIDATE.match(chunk):
+            starts.insert(0, 0)
+        if len(starts) * DENSE > chunk.count(b"\n"):  # most lines matter: every line, in bulk
+            yield from self._lines(0, len(chunk))
+            return
         gap = 0  # where the run of other lines since the last chosen line starts
-        first = [0] if CANDIDATE.match(chunk) else []
-        for start in first + [m.start() + 1 for m in CANDIDATE_AFTER_NEWLINE.finditer(chunk)]:
+        for start in starts:
             yield from self._since_blank(gap, start)
             end = chunk.find(b"\n", start) + 1 or len(chunk)
-            yield self._line(start, end)
+            yield from self._lines(start, end)
             gap = end
         yield from self._since_blank(gap, len(chunk))
         self._char_at(len(chunk))
@@ -208,24 +215,37 @@ class _ChosenLines:
         self.at = i
         return self.chars
 
-    def _line(self, start: int, end: int) -> Line:
-        """The line ``chunk[start:end]`` (its newline included)."""
-        char = self._char_at(start)
-        body = self._decode(start, end)
-        head = body[:LINE_HEAD]
-        head = head[:-1] if head.endswith("\n") else head
-        return Line(self.offset + start, char, end - start, len(body), head.rstrip("\r"))
-
-    def _since_blank(self, gap: int, stop: int) -> list[Line]:
-        """The last blank line in ``chunk[gap:stop]`` (whole lines) and those after it, else all of them."""
-        chunk, found, pos = self.chunk, [], stop
-        while pos > gap:
-            start = max(gap, chunk.rfind(b"\n", gap, pos - 1) + 1)
-            found.append((start, pos))
-            if not chunk[start:pos].strip() or not _head(self._decode(start, pos)).strip():
+    def _lines(self, start: int, end: int) -> Iterator[Line]:
+        """The lines of ``chunk[start:end]`` (whole lines, newlines included), decoded at once."""
+        if start == end:
+            return
+        offset, char = self.offset + start, self._char_at(start)
+        text = self._decode(start, end)
+        self.at, self.chars = end, char + len(text)
+        parts = text.split("\n")  # not splitlines, which cuts at \r, \f... too
+        last = len(parts) - 1
+        for n, part in enumerate(parts):
+            if n == last and not part:
                 break
+            newline = n < last
+            chars = len(part) + newline
+            size = chars if self.ascii_only else len(part.encode("utf-8")) + newline
+            yield Line(offset, char, size, chars, part[:LINE_HEAD].rstrip("\r"))
+            offset, char = offset + size, char + chars
+
+    def _since_blank(self, gap: int, stop: int) -> Iterator[Line]:
+        """The last blank line in ``chunk[gap:stop]`` (whole lines) and those after it, else (none
+        among the last :data:`LOOK_BACK`) all of them."""
+        chunk, pos = self.chunk, stop
+        for _ in range(LOOK_BACK):
+            if pos <= gap:
+                break
+            start = max(gap, chunk.rfind(b"\n", gap, pos - 1) + 1)
+            line = chunk[start:pos]
+            if not line.strip() or (not line.isascii() and not _head(self._decode(start, pos)).strip()):
+                return self._lines(start, stop)
             pos = start
-        return [self._line(a, b) for a, b in reversed(found)]
+        return self._lines(gap, stop)  # no blank line near: all of them (giving more lines is never wrong)
 
 
 def _head(line: str) -> str:
