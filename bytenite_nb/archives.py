@@ -195,3 +195,64 @@ def copy_limited(src: BinaryIO, dst: BinaryIO, limit: int, archive: str, member:
             raise UnsafeArchiveError(archive, member, f"expands to more than the {limit} bytes it declares")
         dst.write(data)
     return n
+
+
+def list_members(stream: BinaryIO, kind: str, archive: str, budget: Budget,
+                 compressed_size: int | None = None) -> list[tuple[str, int]]:
+    """The regular files of an archive as ``(name, size)``, every member checked and
+    counted against ``budget`` before the list is returned (a tar is read as a stream).
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w") as zf:
+    ...     zf.writestr("img/a.png", b"12"); zf.writestr("b.png", b"345")
+    >>> list_members(buf, "zip", "imgs.zip", Budget("imgs.zip"))
+    [('img/a.png', 2), ('b.png', 3)]
+    """
+    found: list[tuple[str, int]] = []
+    if kind == "zip":
+        try:
+            zf = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile as exc:
+            raise UnsafeArchiveError(archive, None, f"not a readable zip archive: {exc}") from exc
+        with zf:
+            for info, name in zip_files(zf, archive):
+                budget.add(info.filename, info.file_size, info.compress_size)
+                found.append((name, info.file_size))
+        return found
+    with open_tar_stream(stream, archive) as tf:
+        for info, name in tar_files(tf, archive):
+            budget.add(info.name, info.size)
+            budget.check_stream_ratio(info.name, compressed_size)
+            found.append((name, info.size))
+    return found
+
+
+def copy_members(stream: BinaryIO, kind: str, archive: str, wanted: set[str], out: zipfile.ZipFile) -> set[str]:
+    """Copy the members named in ``wanted`` from an archive into the zip ``out`` (names
+    checked again, none giving more bytes than it declares); returns the names not found.
+
+    >>> import io
+    >>> src, dst = io.BytesIO(), io.BytesIO()
+    >>> with zipfile.ZipFile(src, "w") as zf:
+    ...     zf.writestr("a.png", b"12"); zf.writestr("b.png", b"345")
+    >>> with zipfile.ZipFile(dst, "w") as out:
+    ...     copy_members(src, "zip", "imgs.zip", {"b.png", "c.png"}, out)
+    {'c.png'}
+    """
+    wanted = set(wanted)
+    if kind == "zip":
+        with zipfile.ZipFile(stream) as zf:
+            for info, name in list(zip_files(zf, archive)):
+                if name in wanted:
+                    with zf.open(info) as src, out.open(name, "w", force_zip64=True) as dst:
+                        copy_limited(src, dst, info.file_size, archive, info.filename)
+                    wanted.discard(name)
+        return wanted
+    with open_tar_stream(stream, archive) as tf:
+        for info, name in tar_files(tf, archive):
+            if name in wanted:
+                with tf.extractfile(info) as src, out.open(name, "w", force_zip64=True) as dst:
+                    copy_limited(src, dst, info.size, archive, info.name)
+                wanted.discard(name)
+    return wanted

@@ -1,12 +1,13 @@
 """The ``bytenite-nb`` command.
 
-    bytenite-nb run JOB [--id ID] [--cluster local|sync|ADDRESS|gateway|gateway:NAME] [--workers N] [--force]
+    bytenite-nb run JOB [--id ID] [--cluster local|sync|ADDRESS|gateway[:NAME]|kubernetes[:NAME]] [--workers N] [--force]
     bytenite-nb validate JOB
     bytenite-nb plan JOB
     bytenite-nb components [KIND]
     bytenite-nb jobs [ID]
     bytenite-nb cluster start|stop|status
     bytenite-nb clusters
+    bytenite-nb kube spec JOB | kube job NOTEBOOK [-p NAME VALUE ...]
 
 Exit status: 0 on success, 1 when a job fails, 2 for an invalid job or
 usage, 130 when interrupted. Errors go to stderr as one paragraph.
@@ -63,7 +64,8 @@ def main() -> None:
 @click.option("--id", "job_id", help="Job id; the same id again resumes an interrupted run.")
 @click.option("--cluster", "cluster_name", help="Where to run: 'local' (a local cluster of this run), 'sync' "
               "(in this process), a scheduler address, 'gateway' (a new Dask Gateway cluster for this job) "
-              "or 'gateway:NAME' (a running Gateway cluster). Default: the bytenite-nb.cluster setting.")
+              "'gateway:NAME' (a running Gateway cluster), 'kubernetes' (a dask-kubernetes cluster for this job) "
+              "or 'kubernetes:NAME' (a running DaskCluster). Default: the bytenite-nb.cluster setting.")
 @click.option("--scheduler", help="The same as --cluster.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
@@ -344,10 +346,13 @@ def cluster_status(as_json):
 @click.option("--json", "as_json", is_flag=True)
 def clusters(as_json):
     """The clusters jobs can run on: where jobs run now, the background cluster,
-    and your Dask Gateway clusters (when Dask config names a Gateway)."""
+    your Dask Gateway clusters (when Dask config names a Gateway) and the
+    DaskCluster resources of the Kubernetes namespace (when a kubeconfig is here)."""
     import dask
 
-    from . import background_cluster, gateway
+    import importlib.util
+
+    from . import background_cluster, gateway, kube
     from .cluster import resolve
 
     target = resolve()
@@ -356,18 +361,35 @@ def clusters(as_json):
     background = {k: v for k, v in (record or {}).items() if k != "tls"} or None
     address = dask.config.get("gateway.address", None)
     found = gateway.list_clusters() if address else []
+    on_kube = kube.reachable() and importlib.util.find_spec("kr8s") is not None
+    kube_found, kube_error = None, None
+    if on_kube:
+        try:
+            kube_found = kube.list_clusters()
+        except ByteniteNBError as exc:  # a kubeconfig whose cluster is away: still list the rest
+            kube_error = str(exc)
     if as_json:
         click.echo(json.dumps({"default": default, "background": background,
-                               "gateway": {"address": address, "clusters": found} if address else None}, indent=2))
+                               "gateway": {"address": address, "clusters": found} if address else None,
+                               "kubernetes": {"clusters": kube_found, "error": kube_error} if on_kube else None},
+                              indent=2))
         return
     named = {"sync": "sync (in the calling process)", "local": "local (a local cluster of each run)",
-             "gateway": f"gateway:{target.name}" if target.name else "gateway (a new Dask Gateway cluster per job)"}
+             "gateway": f"gateway:{target.name}" if target.name else "gateway (a new Dask Gateway cluster per job)",
+             "kubernetes": f"kubernetes:{target.name}" if target.name else
+             "kubernetes (a new dask-kubernetes cluster per job)"}
     click.echo(f"default: {named.get(target.kind, target.address or target.kind)} ({target.source})")
     if background:
         click.echo(f"background: {background['address']}, {background['workers']} workers, "
                    f"dashboard {background['dashboard']}")
     else:
         click.echo("background: none (bytenite-nb cluster start)")
+    if kube_error:
+        click.echo(f"kubernetes: {kube_error}")
+    if kube_found is not None:
+        click.echo(f"kubernetes: {len(kube_found)} DaskCluster(s)")
+        for c in kube_found:
+            click.echo(f"  kubernetes:{c['name']}  {c['phase'] or '?'}  {c['workers']} worker(s) (default group)")
     if not address:
         click.echo("gateway: none configured (Dask config gateway.address)")
         return
@@ -375,6 +397,54 @@ def clusters(as_json):
     for c in found:
         workers = "?" if c["workers"] is None else c["workers"]
         click.echo(f"  gateway:{c['name']}  {c['status']}  {workers} worker(s)  dashboard {c['dashboard']}")
+
+
+@main.group()
+def kube() -> None:
+    """Kubernetes resources of the dask-kubernetes operator, as YAML (for review,
+    GitOps or kubectl apply -f -)."""
+
+
+@kube.command("spec")
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--name", help="The DaskCluster's name (default: after the job).")
+@click.option("--offline", is_flag=True, help="Do not check that storage is reachable.")
+def kube_spec(job_file, name, offline):
+    """The DaskCluster of JOB_FILE and a DaskWorkerGroup for its app's image."""
+    import yaml
+
+    from . import kube
+
+    _check_kube_name(name)
+    spec = _load(job_file).resolve(check_storage=not offline)
+    click.echo(yaml.safe_dump_all(kube.cluster_resources(spec, name), sort_keys=False), nl=False)
+
+
+def _check_kube_name(name: str | None) -> None:
+    from . import kube
+
+    if name is not None and not kube.NAME.fullmatch(name):
+        _fail(f"--name {name!r}: a DaskCluster name is at most 53 lower-case letters, digits and '-', "
+              "starting and ending with a letter or digit", 2)
+
+
+@kube.command("job")
+@click.argument("notebook")
+@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A papermill parameter of the notebook (repeatable).")
+@click.option("--output", default="out.ipynb", show_default=True, help="The executed notebook, in the job pod.")
+@click.option("--name", help="The DaskJob's name (default: after the notebook).")
+@click.option("--image", help="The image of the job pod and its cluster (default: bytenite-nb.kubernetes.image).")
+def kube_job(notebook, params, output, name, image):
+    """A DaskJob that runs job notebook NOTEBOOK (a path in the job's image) with
+    papermill on a cluster of its own."""
+    import yaml
+
+    from . import kube
+
+    _check_kube_name(name)
+    resource = kube.job_resource(notebook, list(params), output=output, name=name, image=image)
+    click.echo(yaml.safe_dump(resource, sort_keys=False), nl=False)
 
 
 # Command groups that live beside the code they drive.

@@ -11,8 +11,9 @@ and ``--scheduler`` take the same names:
 - ``gateway``: a new Dask Gateway cluster made for the job and shut down when
   it ends (:mod:`bytenite_nb.gateway`); ``gateway:NAME``: the user's running
   Gateway cluster ``NAME``, connected to and never shut down;
-- ``kubernetes`` and ``kubernetes:NAME`` are reserved for dask-kubernetes
-  clusters, not supported yet: they raise :class:`ClusterUnavailable`.
+- ``kubernetes``: a new dask-kubernetes operator cluster built from the job
+  and deleted when it ends (:mod:`bytenite_nb.kube`); ``kubernetes:NAME``: the
+  running ``DaskCluster`` ``NAME``, connected to and never deleted.
 
 :func:`resolve` says where, in one order, for the library, the CLI, widgets
 and the server alike:
@@ -45,6 +46,8 @@ Target(kind='sync', address=None, source='scheduler=')
 'address'
 >>> resolve(cluster="gateway:team-cluster").name
 'team-cluster'
+>>> resolve(cluster="kubernetes").kind
+'kubernetes'
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ _local: dict[tuple, tuple] = {}  # (workers, processes) -> (cluster, client); ne
 
 @dataclass(frozen=True)
 class Target:
-    """Where a job runs: ``kind`` is ``client``, ``sync``, ``address``, ``local``
-    or ``gateway``; ``source`` says, in words, which step of the order chose it."""
+    """Where a job runs: ``kind`` is ``client``, ``sync``, ``address``, ``local``,
+    ``gateway`` or ``kubernetes``; ``source`` says, in words, which step of the order chose it."""
 
     kind: str
     address: str | None = None
@@ -80,7 +83,7 @@ class Target:
     workers: int | None = field(default=None, repr=False)
     #: for ``local``: worker processes (True) or threads of this process (False)
     processes: bool = field(default=True, repr=False)
-    #: for ``gateway``: the shared cluster's name; None: a new cluster for the job
+    #: for ``gateway`` and ``kubernetes``: the shared cluster's name; None: a new cluster for the job
     name: str | None = field(default=None, repr=False)
 
 
@@ -148,9 +151,7 @@ def _named(value: str, source: str, workers: int | None) -> Target:
     if kind == GATEWAY:
         return Target("gateway", None, source, name=name or None)
     if kind == KUBERNETES:
-        raise ClusterUnavailable(f"{value!r} ({source}) names a Kubernetes cluster, which needs dask-kubernetes: "
-                                 "not supported yet. Use a Dask Gateway (gateway, gateway:NAME) or a scheduler "
-                                 "address (tcp://...) of a cluster on Kubernetes")
+        return Target("kubernetes", None, source, name=name or None)
     return Target("address", value, source)
 
 
@@ -168,11 +169,21 @@ def get_client(address=None, *, workers: int | None = None):
     return client_for(target)
 
 
-def job_cluster(target: Target, *, options: dict | None = None, max_workers: int | None = None):
+def job_cluster(target: Target, *, options: dict | None = None, max_workers: int | None = None, spec=None):
     """For a ``gateway`` target, the cluster a job uses (:mod:`bytenite_nb.gateway`):
     a new one whose ``options`` (a job's ``config.clusterOptions``) are checked
-    against the Gateway now, or the shared one; None for other targets. It
-    starts with ``.start()`` (which gives its client) and ends with ``.release()``."""
+    against the Gateway now, or the shared one; for a ``kubernetes`` target, a
+    new one built from job ``spec`` or the shared one (:mod:`bytenite_nb.kube`);
+    None for other targets. It starts with ``.start()`` (which gives its client)
+    and ends with ``.release()``."""
+    if target.kind == "kubernetes":
+        from . import kube
+
+        if target.name:
+            return kube.SharedKubeCluster(target.name)
+        if spec is None:
+            raise ValueError("a new Kubernetes cluster is built from the job: give its spec")
+        return kube.JobKubeCluster(spec, max_workers=max_workers)
     if target.kind != "gateway":
         return None
     from . import gateway
@@ -184,7 +195,7 @@ def job_cluster(target: Target, *, options: dict | None = None, max_workers: int
 
 def client_for(target: Target):
     """The ``distributed.Client`` of a resolved target (not for ``sync``; for
-    ``gateway``, see :func:`job_cluster`)."""
+    ``gateway`` and ``kubernetes``, see :func:`job_cluster`)."""
     if target.kind == "client":
         return target.client
     if target.kind == "address":

@@ -27,6 +27,12 @@ setting (``bytenite-nb.``)  alias                            default
 ``gateway.cluster-options``                                  none: options of a Gateway cluster
 ``gateway.minimum-workers``                                  1 (a Gateway cluster made for a job)
 ``gateway.idle-timeout``                                     ``30 minutes`` (a backstop for it)
+``kubernetes.image``                                         ``ghcr.io/dask/dask:latest`` (:mod:`bytenite_nb.kube`)
+``kubernetes.pip-packages``                                  ``bytenite-nb`` (installed by that image)
+``kubernetes.namespace``                                     none: the kubeconfig's current one
+``kubernetes.workers``                                       1 (the default worker group)
+``kubernetes.app-workers``                                   2 (an app's own worker group, at most)
+``kubernetes.idle-timeout``                                  1800 (seconds; 0: never)
 ``local-cluster.workers``                                    one per core, at most 8
 ``local-cluster.idle-timeout``                               ``1h`` (a background cluster)
 ==========================  ===============================  ==========================================
@@ -221,7 +227,7 @@ def display() -> str:
 
 def cluster() -> str | None:
     """Where jobs run when the caller names nothing (``bytenite-nb.cluster``): None, ``local``,
-    ``sync``, a scheduler address, ``gateway`` or ``gateway:NAME``."""
+    ``sync``, a scheduler address, ``gateway``, ``gateway:NAME``, ``kubernetes`` or ``kubernetes:NAME``."""
     value = get("cluster")
     return str(value) if value else None
 

@@ -102,9 +102,8 @@ def test_gateway_names_resolve_everywhere():
             resolve(cluster="gateway", scheduler="sync")
     with dask.config.set({"scheduler-address": None, "bytenite-nb.cluster": "gateway:shared"}):
         assert resolve() == Target("gateway", None, "Dask config bytenite-nb.cluster", name="shared")
-    for name in ("kubernetes", "kubernetes:mine"):
-        with pytest.raises(ClusterUnavailable, match="needs dask-kubernetes"):
-            resolve(cluster=name)
+    assert resolve(cluster="kubernetes") == Target("kubernetes", None, "cluster=")
+    assert resolve(cluster="kubernetes:mine").name == "mine"
 
 
 def test_a_gateway_without_an_address_is_named(tmp_path):

@@ -18,6 +18,8 @@ BUILTINS = {
     "schema-merge": "bytenite_nb.assemblers.schema_merge:SchemaMerge",
     "codebase": "bytenite_nb.assemblers.codebase:Codebase",
     "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
+    "image-mosaic": "bytenite_nb.assemblers.image_mosaic:ImageMosaic",
+    "image-package": "bytenite_nb.assemblers.image_package:ImagePackage",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

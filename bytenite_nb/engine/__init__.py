@@ -51,7 +51,7 @@ def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | N
 
     spec = job.resolve()
     executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
-                             threads_ok=spec.app.runs_own_process, job_config=spec.config)
+                             threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
     try:
         return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
     finally:
@@ -80,7 +80,7 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     if id and not valid_job_id(id):
         raise JobValidationError(FieldError("id", JOB_ID_RULE + f", got {id!r}"))
     executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
-                             threads_ok=spec.app.runs_own_process, job_config=spec.config)
+                             threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
     job_dict = job.to_dict()
     job_dict["id"] = job_id
     job_dict["baseDir"] = job.base_dir  # where its relative paths lead: what a rerun from the record needs

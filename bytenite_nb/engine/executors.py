@@ -89,7 +89,8 @@ class DaskExecutor:
         if not items:
             return []
         if resources:
-            resources = usable_resources(self.client, resources)
+            resources = usable_resources(self.client, resources,
+                                         coming=getattr(self.cluster, "worker_resources", None))
         return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
 
     def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
@@ -282,8 +283,10 @@ class SyncExecutor:
             return 1 if self._running_key in keys else 0
 
 
-def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None:
-    """The resources to ask Dask for, given what the cluster's workers declare.
+def usable_resources(client, needs: dict[str, float], coming: list[dict] | None = None) -> dict[str, float] | None:
+    """The resources to ask Dask for, given what the cluster's workers declare
+    (and ``coming``: what workers the cluster is starting will declare, such as
+    a Kubernetes worker group's pods that have not joined yet).
 
     ``cpu`` and ``memory`` are asked for only when some worker declares them:
     a cluster that does not count them (a plain ``Client()``) runs the tasks
@@ -297,7 +300,7 @@ def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     if not workers:
         return dict(needs)
-    offers = [w.get("resources") or {} for w in workers.values()]
+    offers = [w.get("resources") or {} for w in workers.values()] + [dict(c) for c in coming or []]
     declared = {name for offer in offers for name in offer}
     asked = {name: amount for name, amount in needs.items() if name in declared or name == "gpu"}
     if not asked:
@@ -331,19 +334,22 @@ def task_key(kind: str, job_id: str, index: int | None = None) -> str:
 
 
 def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
-                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None):
+                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None,
+                  spec=None):
     """The executor for ``client``/``cluster`` (or ``scheduler``)/``workers``, resolved by
     :func:`bytenite_nb.cluster.resolve` (``"sync"``: this process; ``threads_ok``:
     a local cluster may be threads of this process, for apps that run their own processes).
     A Gateway cluster made for the job takes ``clusterOptions`` and ``maxWorkers``
-    from ``job_config``; it starts with the executor's :meth:`~DaskExecutor.start`."""
+    from ``job_config``; a Kubernetes cluster made for the job is built from its
+    ``spec``; either starts with the executor's :meth:`~DaskExecutor.start`."""
     from ..cluster import client_for, job_cluster, resolve
 
     target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok, cluster=cluster)
     if target.kind == "sync":
         return SyncExecutor()
     job_config = job_config or {}
-    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"))
+    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"),
+                          spec=spec)
     if for_job is not None:
         return DaskExecutor(cluster=for_job)
     return DaskExecutor(client_for(target))

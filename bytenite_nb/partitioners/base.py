@@ -54,7 +54,7 @@ class ChunkRef:
         if self.members:
             return f"{len(self.members)} files ({self.names[0]} ...)" if self.names else f"{len(self.members)} files"
         if self.url is None:
-            return "(no data)"
+            return self.label or "(no data)"  # data of the partitioner's own (a regrouped chunk) or none
         base = self.label or self.url
         if self.start or self.end is not None:
             return f"{base}[{self.start}:{'' if self.end is None else self.end}]"

@@ -30,7 +30,7 @@ import posixpath
 import zipfile
 from dataclasses import dataclass
 
-from ..archives import (DEFAULT_MAX_EXPANDED, DEFAULT_MAX_RATIO, Budget, archive_kind, copy_limited, open_tar_stream,
+from ..archives import (DEFAULT_MAX_EXPANDED, DEFAULT_MAX_RATIO, Budget, archive_kind, copy_members, open_tar_stream,
                         tar_files, zip_files)
 from ..exceptions import PartitionError, UnsafePathError
 from .base import INFO_NAMES, ChunkRef, Partitioner, Source
@@ -281,20 +281,7 @@ class Codebase(Partitioner):
         fs, path = url_to_fs(ref.url, **(storage_options or {}))
         with fs.open(path, "rb") as stream, \
                 zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as out:
-            if kind == "zip":
-                with zipfile.ZipFile(stream) as zf:
-                    for info, member in list(zip_files(zf, name)):
-                        if member in wanted:
-                            with zf.open(info) as src, out.open(member, "w", force_zip64=True) as dst:
-                                copy_limited(src, dst, info.file_size, name, info.filename)
-                            wanted.discard(member)
-            else:
-                with open_tar_stream(stream, name) as tf:
-                    for info, member in tar_files(tf, name):
-                        if member in wanted:
-                            with tf.extractfile(info) as src, out.open(member, "w", force_zip64=True) as dst:
-                                copy_limited(src, dst, info.size, name, info.name)
-                            wanted.discard(member)
+            wanted = copy_members(stream, kind, name, wanted, out)
         if wanted:
             os.unlink(dest)
             raise PartitionError(f"chunk {ref.index}: {name} has no member {sorted(wanted)[0]!r} "

@@ -56,6 +56,12 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
                   "description": f"{which[0].upper()}{which[1:]}, at "
                                  f"{redact_text(str(gateway)) if gateway else 'no Gateway address (gateway.address)'}"
                                  f" ({words})."}
+    elif where.kind == "kubernetes":
+        which = f"the running DaskCluster {where.name}" if where.name else \
+            "a dask-kubernetes cluster made for each job from it, and deleted when it ends"
+        target = {"kind": "kubernetes", "address": None, "name": where.name,
+                  "source": _SOURCES.get(where.source, where.source),
+                  "description": f"{which[0].upper()}{which[1:]} ({words})."}
     elif where.kind in ("address", "client") and where.address:
         target = {"kind": "scheduler", "address": where.address, "source": _SOURCES.get(where.source, where.source),
                   "description": f"Dask scheduler {where.address} ({words})."}
