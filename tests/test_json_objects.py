@@ -264,3 +264,77 @@ def test_each_document_of_a_folder_comes_back_under_its_name(tmp_path):
            destination=str(tmp_path / "o"), params={"partitioner": {"pointer": "/r", "per_chunk": 2}}).run(
         scheduler="sync")
     assert {name: (tmp_path / "o" / name).read_bytes() for name in docs} == docs
+
+
+CHECKERS = ["_simdjson_check", "_orjson_check", None]  # None: json alone
+
+
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_elements_a_fast_parser_refuses_are_checked_with_json(tmp_path, monkeypatch, checker):
+    from bytenite_nb.partitioners import json_objects
+
+    monkeypatch.setattr(json_objects, "_fast_check", checker and getattr(json_objects, checker))
+    data = b'{"r": [123456789012345678901234567890, NaN, "\\ud800", {"a": [1.5e400]}]}'
+    output, pieces = run(tmp_path, "big.json", data, {"pointer": "/r", "per_chunk": 1})
+    assert output == data and len(pieces) == 4
+    assert "b.json: byte 13: invalid JSON" in failure(tmp_path, "b.json", b'{"r": [1, 2, tru]}', {"pointer": "/r"})
+    lines, _ = run(tmp_path, "l.jsonl", b'[1e999]\n{"n": 18446744073709551616}\n', {}, assembler="concat")
+    assert lines == b'[1e999]\n{"n": 18446744073709551616}\n'
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=hs.lists(VALUE, max_size=12), layout=LAYOUT, per=hs.integers(1, 6), step=hs.integers(1, 40),
+       output=hs.sampled_from(["json", "jsonl"]), bad=hs.sets(hs.integers(0, 11), max_size=3))
+def test_planned_cuts_give_the_chunks_a_scan_on_the_worker_gives(tmp_path_factory, monkeypatch, items, layout, per,
+                                                                 step, output, bad):
+    import dataclasses
+
+    from bytenite_nb.bad_records import BadRecordError as Bad
+    from bytenite_nb.partitioners import json_objects
+
+    monkeypatch.setattr(json_objects, "READ_BLOCK", step)  # a cut every few bytes
+    tmp_path = tmp_path_factory.mktemp("cuts")
+    texts = [json.dumps(x, **layout) if i not in bad else ['{"a": tru}', "nul", "[1,,2]"][i % 3]
+             for i, x in enumerate(items)]
+    data = ("[" + ",\n ".join(texts) + "]").encode()
+    (tmp_path / "d.json").write_bytes(data)
+    job = bn.Job(source=str(tmp_path / "d.json"), partitioner="json-objects", app="identity", assembler="passthrough",
+                 destination=str(tmp_path / "o"), params={"partitioner": {"per_chunk": per, "output": output,
+                                                                           "on_bad": "skip"}})
+    refs = job.plan(scheduler="sync")
+    assert any(r.meta["cuts"] for r in refs) or step > 1 or len(items) < 2 or per == 1
+    for ref in refs:
+        got = []
+        for r in (ref, dataclasses.replace(ref, meta={k: v for k, v in ref.meta.items() if k != "cuts"})):
+            dest = str(tmp_path / "chunk.bin")
+            try:
+                json_objects.JsonObjects().materialise(r, dest)
+                got.append(open(dest, "rb").read())
+            except Bad as exc:  # on_bad: skip counts the record and goes on; never raised here
+                got.append(str(exc))
+        assert got[0] == got[1]
+
+
+JSONISH = hs.lists(hs.sampled_from(['[', ']', '{', '}', ',', ':', '"', '\\', 'u', 'd800', '1', '0', '-', '.', 'e', '+',
+                                     'E', 'tru', 'e', 'null', 'NaN', 'Infinity', ' ', '\n', 'a', 'é', '\x01', '\x7f',
+                                     '123456789012345678901234567890', '1e400', '\ufeff']), max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=JSONISH, raw=hs.binary(max_size=4), checker=hs.sampled_from(CHECKERS[:2]))
+def test_the_fast_checks_take_what_json_takes_and_nothing_else(text, raw, checker):
+    from bytenite_nb.partitioners import json_objects
+
+    fast = getattr(json_objects, checker)
+    for data in (text.encode(), b"[" + text.encode() + b"]", b"[" + raw + b"]", b'["' + raw + b'"]'):
+        try:
+            json.loads(data)
+            valid = True
+        except ValueError:
+            valid = False
+        try:
+            fast(data)
+            taken = True
+        except (ValueError, RuntimeError):
+            taken = False
+        assert not taken or valid, data  # a fast parser may refuse more (json then decides), never take more

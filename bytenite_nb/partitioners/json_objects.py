@@ -2,10 +2,13 @@
 
 Planning streams each document once with :class:`~.json_scan.StructureScanner`
 to find the array or object at the JSON Pointer and the byte offset of every
-comma between its elements; chunks are byte ranges of whole elements. On the
-worker a chunk is read in blocks, every element checked with :mod:`json`, and
-written as a JSON array (``[`` + the elements' own bytes + ``]``; for an
-object's members, a JSON object) or as JSON Lines. The text of the document
+comma between its elements; chunks are byte ranges of whole elements, and
+each notes a comma about every :data:`READ_BLOCK` bytes (``cuts``). On the
+worker a chunk is read batch by batch between those commas, with no scan of
+its own, every element checked (with simdjson or orjson, else :mod:`json`: see
+:func:`check_json`; one by one only in a batch that fails), and written as a
+JSON array (``[`` + the elements' own bytes + ``]``; for an object's
+members, a JSON object) or as JSON Lines. The text of the document
 around the array travels in the first and last chunk's ``CHUNK_INFO``, so the
 ``json-objects`` assembler can put the document back together. Memory is
 bounded by the scan block and the chunk, never by the document.
@@ -13,8 +16,10 @@ bounded by the scan block and the chunk, never by the document.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
+import threading
 
 from ..bad_records import ON_BAD_SCHEMA, BadRecords
 from ..exceptions import BadRecordError, PartitionError
@@ -23,14 +28,70 @@ from .json_scan import (CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPE
                         StructureScanner, element_splits, is_blank, parse_pointer)
 from .rows import cut_points, row_end_blocks
 
+try:
+    import simdjson as _simdjson
+except ImportError:  # optional speed-ups: json alone gives the same answers
+    _simdjson = None
+try:
+    import orjson as _orjson
+except ImportError:
+    _orjson = None
+
 DEFAULT_CHUNK_SIZE = 64 * 2**20
 SCAN_BLOCK = 4 * 2**20  # numpy temporaries of the scan: a few times this
-READ_BLOCK = 1 * 2**20  # the worker reads, checks (json.loads) and writes a chunk this much at a time
+READ_BLOCK = 4 * 2**20  # the worker reads, checks (parses) and writes a chunk this much at a time
 KEYS_IN_INFO = 20  # a chunk of at most this many members lists their keys
 TEXT_IN_INFO = 1 * 2**20  # the text around the array, in CHUNK_INFO up to this size
 SMALL_SKELETON = 64 * 2**20  # the text around the array, checked in memory up to this size
 FORMATS = ("json", "jsonl")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def check_json(data: bytes) -> None:
+    """Raise ValueError unless ``data`` is one JSON text. Checked first by
+    simdjson when installed (pysimdjson: it validates without making Python
+    objects, ten times as fast), else orjson; when that refuses it, by
+    :mod:`json`, which says why (and takes what the fast parsers do not:
+    integers beyond 64 bits, NaN, lone surrogates, 1e400). What a fast parser
+    takes, :mod:`json` takes too.
+
+    >>> check_json(b'[1, {"a": 123456789012345678901234567890}]')
+    >>> check_json(b'[1, tru]')
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: Expecting value: line 1 column 5 (char 4)
+    """
+    if _fast_check is not None:
+        try:
+            _fast_check(data)
+            return
+        except (ValueError, RuntimeError):  # simdjson: RuntimeError for a big integer
+            pass
+    json.loads(data)
+
+
+def _simdjson_check(data: bytes) -> None:
+    parser = getattr(_parsers, "simdjson", None)
+    if parser is None:  # one a thread, reused: its buffers are made once (twice as fast as a new one each time)
+        parser = _parsers.simdjson = _simdjson.Parser()
+    document = parser.parse(data)  # the whole text validated; values stay unread
+    del document  # the parser can be used again once its document is gone
+
+
+def _orjson_check(data: bytes) -> None:
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()  # the values are dropped at once: no cycles to collect, and collecting would double the time
+    try:
+        _orjson.loads(data)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_parsers = threading.local()
+_fast_check = _simdjson_check if _simdjson is not None else _orjson_check if _orjson is not None else None
 
 
 def input_format(name: str, given: str | None = None) -> str:
@@ -152,6 +213,32 @@ def separator_blocks(stream, pointer: str, name: str, target: _Target, peek, blo
         raise PartitionError(f"{name}: the JSON Pointer {pointer!r} does not exist")
 
 
+def _marked(blocks, marks: list[int], step: int | None = None):
+    """Pass on ``blocks`` (arrays of the offsets where elements end), noting in
+    ``marks`` the first of them at least ``step`` (the worker's read block)
+    bytes past the last one noted: the worker checks and copies the elements in
+    between at once, with no scan of its own.
+
+    >>> import numpy as np
+    >>> marks = []
+    >>> _ = list(_marked([np.array([3, 9, 12]), np.array([17, 30])], marks, step=8))
+    >>> marks
+    [9, 17, 30]
+    """
+    import numpy as np
+
+    step = step or READ_BLOCK
+    at = step
+    for ends in blocks:
+        while True:
+            i = int(np.searchsorted(ends, at))
+            if i >= len(ends):
+                break
+            marks.append(int(ends[i]))
+            at = marks[-1] + step
+        yield ends
+
+
 def _match_child(frame: list, tokens: list[str], pointer: str, name: str) -> None:
     """Does the child that starts now (after the bracket or a comma) lie on the pointer's path?"""
     token = tokens[frame[1] - 1]
@@ -190,8 +277,9 @@ class JsonObjects(Partitioner):
     document is streamed: one larger than memory works. Each element is
     checked: invalid JSON fails naming the file and byte offset, or with
     ``on_bad: skip`` is left out and counted. ``CHUNK_INFO`` gives the
-    ``pointer``, ``elements`` (first, end), ``kind`` and, for a few members,
-    their ``keys``. ``json-objects`` -> ``identity`` -> the ``json-objects``
+    ``pointer``, ``elements`` (first, end), ``kind``, for a few members
+    their ``keys``, and ``cuts`` (offsets of commas between elements where the
+    worker splits its reading). ``json-objects`` -> ``identity`` -> the ``json-objects``
     assembler gives the document back byte for byte (``concat`` for JSON
     Lines)."""
 
@@ -240,7 +328,8 @@ class JsonObjects(Partitioner):
             def peek(a, b):
                 return _read(keys, a, b)
 
-            blocks = separator_blocks(stream, pointer, f.name, target, peek, block=SCAN_BLOCK)
+            marks: list[int] = []
+            blocks = _marked(separator_blocks(stream, pointer, f.name, target, peek, block=SCAN_BLOCK), marks)
             # Offsets from the first element on, so that chunk_size counts the first chunk's bytes right.
             relative = (ends - (target.opened + 1) for ends in blocks)
             start, first = None, 0
@@ -250,6 +339,8 @@ class JsonObjects(Partitioner):
                     start = target.opened + 1
                 refs.append(self._element_ref(f, common, pointer, target, start, end, first, count, peek))
                 start, first = end + 1, first + count
+            for ref in refs:  # where the worker may check and copy the chunk a batch at a time
+                ref.meta["cuts"] = marks[bisect.bisect_left(marks, ref.start):bisect.bisect_left(marks, ref.end)]
             if len(refs) == 1 and is_blank(peek(refs[0].start, refs[0].end)):  # an empty array or object
                 refs[0].meta["elements"] = [0, 0]
                 refs[0].meta.pop("keys", None)
@@ -300,6 +391,8 @@ class JsonObjects(Partitioner):
             writer.begin()
             if meta.get("format") == "jsonl":
                 _lines(src, ref, writer)
+            elif "cuts" in meta and meta.get("elements") != [0, 0]:
+                _batches(src, ref, writer, meta["cuts"])
             else:
                 _elements(src, ref, writer)
             writer.end()
@@ -412,7 +505,7 @@ class _ChunkWriter:
         try:
             if is_blank(data):
                 raise ValueError("no value")
-            json.loads(self.brackets[0] + data + self.brackets[1])
+            check_json(self.brackets[0] + data + self.brackets[1])
         except ValueError:
             good = [(e, at) for e, at in _split(data, offset, self.ref.label) if self._good(e, at)]
         else:
@@ -430,7 +523,7 @@ class _ChunkWriter:
         try:
             if is_blank(element):
                 raise ValueError("no value between two commas")
-            json.loads(self.brackets[0] + element + self.brackets[1])
+            check_json(self.brackets[0] + element + self.brackets[1])
             return True
         except ValueError as exc:
             skip = len(element) - len(element.lstrip(WHITESPACE))
@@ -456,7 +549,7 @@ class _ChunkWriter:
                 self.out.write(line)
             return
         try:
-            json.loads(line)
+            check_json(line)
         except ValueError as exc:
             self.bad.add(f"invalid JSON: {getattr(exc, 'msg', exc)}", file=self.ref.label, line=number,
                          offset=offset, chunk=self.ref.index, record=line)
@@ -479,6 +572,29 @@ def _blocks(src, ref: ChunkRef):
                                  "(did the source change after planning?)")
         left -= len(data)
         yield data
+
+
+def _batches(src, ref: ChunkRef, writer: _ChunkWriter, cuts: list[int]) -> None:
+    """Hand the writer the elements between the commas at ``cuts`` (planned), batch by batch."""
+    start = ref.start
+    for stop in [*cuts, ref.end]:
+        data = _read_exactly(src, stop - start, ref)
+        writer.batch(data, start)
+        if stop < ref.end and _read_exactly(src, 1, ref) != b",":
+            raise PartitionError(f"chunk {ref.index}: {ref.label} has no comma at byte {stop} "
+                                 "(did the source change after planning?)")
+        start = stop + 1
+
+
+def _read_exactly(src, size: int, ref: ChunkRef) -> bytes:
+    data = src.read(size)
+    while len(data) < size:
+        more = src.read(size - len(data))
+        if not more:
+            raise PartitionError(f"chunk {ref.index}: {ref.label} ended before byte {ref.end} "
+                                 "(did the source change after planning?)")
+        data += more
+    return data
 
 
 def _elements(src, ref: ChunkRef, writer: _ChunkWriter) -> None:

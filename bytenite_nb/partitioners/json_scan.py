@@ -16,11 +16,14 @@ where the values are read (the worker checks every element it writes).
 
 from __future__ import annotations
 
+import re
+
 from ..exceptions import BadRecordError
 
 OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT, COMMA, COLON, QUOTE, BACKSLASH = range(1, 9)
 CHARS = {OPEN_ARRAY: "[", CLOSE_ARRAY: "]", OPEN_OBJECT: "{", CLOSE_OBJECT: "}", COMMA: ",", COLON: ":"}
 WHITESPACE = b" \t\r\n"
+_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
 
 
 def _table():
@@ -30,6 +33,16 @@ def _table():
     for code, char in {**CHARS, QUOTE: '"', BACKSLASH: "\\"}.items():
         table[ord(char)] = code
     return table
+
+
+def _deltas():
+    """By code: +1 for a bracket that opens a level, -1 for one that closes it, else 0."""
+    import numpy as np
+
+    deltas = np.zeros(BACKSLASH + 1, dtype=np.int64)
+    deltas[[OPEN_ARRAY, OPEN_OBJECT]] = 1
+    deltas[[CLOSE_ARRAY, CLOSE_OBJECT]] = -1
+    return deltas
 
 
 class StructureScanner:
@@ -52,6 +65,8 @@ class StructureScanner:
         self.string_opened_at = -1
         self.backslashes = 0  # length of the run of backslashes that ended the last block
         self._table = _table()
+        self._interesting = bytes(self._table.astype(bool).astype("uint8").tolist())  # for bytes.translate
+        self._deltas = _deltas()
 
     def feed(self, block: bytes, max_level: int | None = None):
         """Scan ``block`` (the bytes after those already fed); return
@@ -60,14 +75,15 @@ class StructureScanner:
         import numpy as np
 
         arr = np.frombuffer(block, dtype=np.uint8)
-        codes_all = self._table[arr]
-        found = np.flatnonzero(codes_all)
-        codes = codes_all[found]
-        del codes_all
+        # 1 where a byte matters, else 0: read as booleans, numpy finds them several times faster than in uint8
+        found = np.flatnonzero(np.frombuffer(block.translate(self._interesting), dtype=np.bool_))
+        codes = self._table[arr[found]]
         is_quote = codes == QUOTE
         slash_at = np.flatnonzero(codes == BACKSLASH)
-        if len(slash_at) or self.backslashes:
+        if self.backslashes or (len(slash_at) and block.find(b'\\"') >= 0):
             self._drop_escaped(arr, found, is_quote, found[slash_at])
+        elif len(slash_at):  # no quote follows a backslash: only a run ending the block matters
+            self._carry_backslashes(found[slash_at], len(arr))
         # A character is inside a string when an odd number of real quotes precede it
         # (counting the one still open): a running parity over the interesting bytes only.
         parity = np.bitwise_xor.accumulate(is_quote.view(np.uint8)) if len(is_quote) else is_quote.view(np.uint8)
@@ -78,11 +94,9 @@ class StructureScanner:
         positions, codes = found[structural], codes[structural]
         if odd:
             self.in_string = not self.in_string
-        deltas = np.zeros(len(codes), dtype=np.int64)
-        deltas[(codes == OPEN_ARRAY) | (codes == OPEN_OBJECT)] = 1
-        deltas[(codes == CLOSE_ARRAY) | (codes == CLOSE_OBJECT)] = -1
+        deltas = self._deltas[codes]
         after = np.cumsum(deltas) + self.depth
-        levels = after - deltas + (deltas == 1)
+        levels = after + (deltas < 0)  # a closing bracket has the level of the container it closes
         if len(after) and int(after.min()) < 0:
             at = self.offset + int(positions[int(np.argmax(after < 0))])
             raise BadRecordError("invalid JSON: a closing bracket without an opening one", file=self.name, offset=at)
@@ -184,7 +198,7 @@ def is_blank(data: bytes) -> bool:
     >>> is_blank(b" \\n\\t"), is_blank(b" 1")
     (True, False)
     """
-    return not data.strip(WHITESPACE)
+    return _NOT_WHITESPACE.search(data) is None  # no copy of the data, unlike strip
 
 
 __all__ = ["StructureScanner", "parse_pointer", "element_splits", "is_blank"]
