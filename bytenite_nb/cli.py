@@ -1,11 +1,13 @@
 """The ``bytenite-nb`` command.
 
-    bytenite-nb run JOB [--id ID] [--scheduler ADDRESS|local|sync] [--workers N] [--force]
+    bytenite-nb run JOB [--id ID] [--cluster local|sync|ADDRESS|gateway[:NAME]|kubernetes[:NAME]] [--workers N] [--force]
     bytenite-nb validate JOB
     bytenite-nb plan JOB
     bytenite-nb components [KIND]
     bytenite-nb jobs [ID]
     bytenite-nb cluster start|stop|status
+    bytenite-nb clusters
+    bytenite-nb kube spec JOB | kube job NOTEBOOK [-p NAME VALUE ...]
 
 Exit status: 0 on success, 1 when a job fails, 2 for an invalid job or
 usage, 130 when interrupted. Errors go to stderr as one paragraph.
@@ -60,26 +62,31 @@ def main() -> None:
 @main.command()
 @click.argument("job_file", type=click.Path(dir_okay=False))
 @click.option("--id", "job_id", help="Job id; the same id again resumes an interrupted run.")
-@click.option("--scheduler", help="Dask scheduler address, 'local' for a local cluster of this run only, "
-              "or 'sync' to run in this process.")
+@click.option("--cluster", "cluster_name", help="Where to run: 'local' (a local cluster of this run), 'sync' "
+              "(in this process), a scheduler address, 'gateway' (a new Dask Gateway cluster for this job) "
+              "'gateway:NAME' (a running Gateway cluster), 'kubernetes' (a dask-kubernetes cluster for this job) "
+              "or 'kubernetes:NAME' (a running DaskCluster). Default: the bytenite-nb.cluster setting.")
+@click.option("--scheduler", help="The same as --cluster.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--force", is_flag=True, help="Run again even if the job is complete; start over.")
 @click.option("--failed", "rerun_failed", is_flag=True,
               help="With --id: run only the chunks the earlier run did not complete, then publish the whole output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def run(job_file, job_id, scheduler, workers, force, rerun_failed, as_json):
+def run(job_file, job_id, cluster_name, scheduler, workers, force, rerun_failed, as_json):
     """Run JOB_FILE and wait for it to finish."""
     if rerun_failed and not job_id:
         raise click.UsageError("--failed needs --id: the job whose failed chunks to run again")
-    _run_and_report(_load(job_file), job_id=job_id, scheduler=scheduler, workers=workers, force=force,
+    if cluster_name and scheduler and cluster_name != scheduler:
+        raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
+    _run_and_report(_load(job_file), job_id=job_id, cluster=cluster_name or scheduler, workers=workers, force=force,
                     rerun_failed=rerun_failed, as_json=as_json)
 
 
 @main.command()
 @click.argument("job_id")
 @click.option("--failed", "rerun_failed", is_flag=True, help="Run only the chunks that failed or did not run.")
-@click.option("--scheduler", help="Dask scheduler address, 'local' for a local cluster of this run only, "
-              "or 'sync' to run in this process.")
+@click.option("--cluster", "--scheduler", "scheduler", help="Where to run, as for run --cluster: 'local', 'sync', "
+              "a scheduler address, 'gateway' or 'gateway:NAME'.")
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of the local cluster.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def rerun(job_id, rerun_failed, scheduler, workers, as_json):
@@ -105,16 +112,16 @@ def rerun(job_id, rerun_failed, scheduler, workers, as_json):
     if record.get("kind", "job") != "job" or not spec:
         raise click.UsageError(f"{job_id} is not a job this command can rerun (a {record.get('kind')} record)")
     job = Job.from_dict(spec, base_dir=base_dir)
-    _run_and_report(job, job_id=job_id, scheduler=scheduler, workers=workers, force=False,
+    _run_and_report(job, job_id=job_id, cluster=scheduler, workers=workers, force=False,
                     rerun_failed=True, as_json=as_json)
 
 
-def _run_and_report(job, *, job_id, scheduler, workers, force, rerun_failed, as_json) -> None:
+def _run_and_report(job, *, job_id, cluster, workers, force, rerun_failed, as_json) -> None:
     """Run ``job`` with a progress bar and print how it ended (``run`` and ``rerun``)."""
     from .engine import submit_job
     from .progress import show_progress
 
-    handle = submit_job(job, id=job_id, scheduler=scheduler, workers=workers, force=force,
+    handle = submit_job(job, id=job_id, cluster=cluster, workers=workers, force=force,
                         rerun_failed=rerun_failed)
     try:
         show_progress(handle)
@@ -130,7 +137,9 @@ def _run_and_report(job, *, job_id, scheduler, workers, force, rerun_failed, as_
     if result.reused:
         click.echo(f"{result.job_id} is already COMPLETE (use --force to run it again): {result.destination}")
         return
-    click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s"
+    where = result.cluster or {}
+    on = f" on Dask Gateway cluster {where['name']}" if where.get("kind") == "gateway" else ""
+    click.echo(f"{result.job_id} COMPLETE: {result.n_chunks} chunk(s) in {result.duration:.1f}s{on}"
                + (f", {result.resumed_chunks} reused from an earlier run" if result.resumed_chunks else "")
                + (" (test job: first chunk only)" if result.test_job else ""))
     for warning in result.warnings:
@@ -203,10 +212,12 @@ def components(kind, as_json):
 
 @main.command()
 @click.argument("job_id", required=False)
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, help="Jobs to list; with JOB_ID, chunks to show.")
+@click.option("--offset", default=0, show_default=True, help="With JOB_ID: the first chunk shown.")
 @click.option("--json", "as_json", is_flag=True)
-def jobs(job_id, limit, as_json):
-    """List recent jobs, or show one job with its chunks."""
+def jobs(job_id, limit, offset, as_json):
+    """List recent jobs, or show one job: its counts, its failed chunks and a
+    page of its chunks (a job of 100,000 chunks answers at once)."""
     from .states import Progress
     from .store import CHUNK_FAILED, default_store
 
@@ -215,9 +226,13 @@ def jobs(job_id, limit, as_json):
         job = store.get_job(job_id)
         if job is None:
             _fail(f"no job {job_id!r} in {store.path}", 1)
-        chunks = store.chunks(job_id)
+        failed = store.chunks(job_id, states=[CHUNK_FAILED], limit=limit)
+        failed_total = store.count_chunks(job_id, states=[CHUNK_FAILED])
         if as_json:
-            click.echo(json.dumps({**job, "chunks": chunks}, indent=2, default=str))
+            page = {"offset": offset, "limit": limit, "total": store.count_chunks(job_id)}
+            click.echo(json.dumps({**job, "chunks": store.chunks(job_id, offset=offset, limit=limit),
+                                   "chunkPage": page, "failed": failed, "failedTotal": failed_total},
+                                  indent=2, default=str))
             return
         p = Progress.from_dict(job["progress"])
         click.echo(f"{job['id']}  {job['name']}  {job['state']}")
@@ -226,9 +241,10 @@ def jobs(job_id, limit, as_json):
         click.echo(f"  chunks: {p.summary()}")
         if job.get("error"):
             click.echo("  error: " + job["error"].replace("\n", "\n    "))
-        for c in chunks:
-            if c["state"] == CHUNK_FAILED:
-                click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
+        for c in failed:
+            click.echo(f"  chunk {c['idx']} FAILED after {c['attempts']} attempt(s): {c['error']}")
+        if failed_total > len(failed):
+            click.echo(f"  ... and {failed_total - len(failed)} more failed chunk(s) (--limit, --json)")
         for out in ((job.get("result") or {}).get("outputs") or []):
             click.echo(f"  output {out['url']} {size_text(out['size'])}")
         return
@@ -324,6 +340,111 @@ def cluster_status(as_json):
         click.echo(f"jobs run on: {where} ({target.source})")
     if record is None:
         sys.exit(1)
+
+
+@main.command("clusters")
+@click.option("--json", "as_json", is_flag=True)
+def clusters(as_json):
+    """The clusters jobs can run on: where jobs run now, the background cluster,
+    your Dask Gateway clusters (when Dask config names a Gateway) and the
+    DaskCluster resources of the Kubernetes namespace (when a kubeconfig is here)."""
+    import dask
+
+    import importlib.util
+
+    from . import background_cluster, gateway, kube
+    from .cluster import resolve
+
+    target = resolve()
+    default = {"kind": target.kind, "address": target.address, "name": target.name, "source": target.source}
+    record = background_cluster.running()
+    background = {k: v for k, v in (record or {}).items() if k != "tls"} or None
+    address = dask.config.get("gateway.address", None)
+    found = gateway.list_clusters() if address else []
+    on_kube = kube.reachable() and importlib.util.find_spec("kr8s") is not None
+    kube_found, kube_error = None, None
+    if on_kube:
+        try:
+            kube_found = kube.list_clusters()
+        except ByteniteNBError as exc:  # a kubeconfig whose cluster is away: still list the rest
+            kube_error = str(exc)
+    if as_json:
+        click.echo(json.dumps({"default": default, "background": background,
+                               "gateway": {"address": address, "clusters": found} if address else None,
+                               "kubernetes": {"clusters": kube_found, "error": kube_error} if on_kube else None},
+                              indent=2))
+        return
+    named = {"sync": "sync (in the calling process)", "local": "local (a local cluster of each run)",
+             "gateway": f"gateway:{target.name}" if target.name else "gateway (a new Dask Gateway cluster per job)",
+             "kubernetes": f"kubernetes:{target.name}" if target.name else
+             "kubernetes (a new dask-kubernetes cluster per job)"}
+    click.echo(f"default: {named.get(target.kind, target.address or target.kind)} ({target.source})")
+    if background:
+        click.echo(f"background: {background['address']}, {background['workers']} workers, "
+                   f"dashboard {background['dashboard']}")
+    else:
+        click.echo("background: none (bytenite-nb cluster start)")
+    if kube_error:
+        click.echo(f"kubernetes: {kube_error}")
+    if kube_found is not None:
+        click.echo(f"kubernetes: {len(kube_found)} DaskCluster(s)")
+        for c in kube_found:
+            click.echo(f"  kubernetes:{c['name']}  {c['phase'] or '?'}  {c['workers']} worker(s) (default group)")
+    if not address:
+        click.echo("gateway: none configured (Dask config gateway.address)")
+        return
+    click.echo(f"gateway {address}: {len(found)} cluster(s)")
+    for c in found:
+        workers = "?" if c["workers"] is None else c["workers"]
+        click.echo(f"  gateway:{c['name']}  {c['status']}  {workers} worker(s)  dashboard {c['dashboard']}")
+
+
+@main.group()
+def kube() -> None:
+    """Kubernetes resources of the dask-kubernetes operator, as YAML (for review,
+    GitOps or kubectl apply -f -)."""
+
+
+@kube.command("spec")
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("--name", help="The DaskCluster's name (default: after the job).")
+@click.option("--offline", is_flag=True, help="Do not check that storage is reachable.")
+def kube_spec(job_file, name, offline):
+    """The DaskCluster of JOB_FILE and a DaskWorkerGroup for its app's image."""
+    import yaml
+
+    from . import kube
+
+    _check_kube_name(name)
+    spec = _load(job_file).resolve(check_storage=not offline)
+    click.echo(yaml.safe_dump_all(kube.cluster_resources(spec, name), sort_keys=False), nl=False)
+
+
+def _check_kube_name(name: str | None) -> None:
+    from . import kube
+
+    if name is not None and not kube.NAME.fullmatch(name):
+        _fail(f"--name {name!r}: a DaskCluster name is at most 53 lower-case letters, digits and '-', "
+              "starting and ending with a letter or digit", 2)
+
+
+@kube.command("job")
+@click.argument("notebook")
+@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A papermill parameter of the notebook (repeatable).")
+@click.option("--output", default="out.ipynb", show_default=True, help="The executed notebook, in the job pod.")
+@click.option("--name", help="The DaskJob's name (default: after the notebook).")
+@click.option("--image", help="The image of the job pod and its cluster (default: bytenite-nb.kubernetes.image).")
+def kube_job(notebook, params, output, name, image):
+    """A DaskJob that runs job notebook NOTEBOOK (a path in the job's image) with
+    papermill on a cluster of its own."""
+    import yaml
+
+    from . import kube
+
+    _check_kube_name(name)
+    resource = kube.job_resource(notebook, list(params), output=output, name=name, image=image)
+    click.echo(yaml.safe_dump(resource, sort_keys=False), nl=False)
 
 
 # Command groups that live beside the code they drive.

@@ -1,15 +1,29 @@
 """Which Dask cluster a job runs on.
 
+A cluster is named the same way everywhere (``job.run(cluster=...)``,
+``job.submit(cluster=...)``, ``bytenite-nb run JOB --cluster ...``, the
+builder's cluster field, the ``bytenite-nb.cluster`` setting); ``scheduler=``
+and ``--scheduler`` take the same names:
+
+- ``local``: this process's local cluster (of ``workers=`` workers);
+- ``sync`` (or ``synchronous``, ``single-threaded``): the calling thread;
+- a scheduler address, ``tcp://...`` or ``tls://...``;
+- ``gateway``: a new Dask Gateway cluster made for the job and shut down when
+  it ends (:mod:`bytenite_nb.gateway`); ``gateway:NAME``: the user's running
+  Gateway cluster ``NAME``, connected to and never shut down;
+- ``kubernetes``: a new dask-kubernetes operator cluster built from the job
+  and deleted when it ends (:mod:`bytenite_nb.kube`); ``kubernetes:NAME``: the
+  running ``DaskCluster`` ``NAME``, connected to and never deleted.
+
 :func:`resolve` says where, in one order, for the library, the CLI, widgets
 and the server alike:
 
 1. an explicit ``client`` (a ``distributed.Client``);
-2. an explicit ``scheduler``: ``"sync"`` (the calling thread), ``"local"``
-   (this process's local cluster) or a scheduler address;
+2. an explicit ``cluster`` or ``scheduler`` (one of the names above);
 3. ``workers`` alone: this process's local cluster of that many workers;
 4. the current default client (``distributed.Client()`` made in a notebook);
-5. the ``bytenite-nb.cluster`` setting (:mod:`bytenite_nb.config`):
-   ``"sync"``, ``"local"`` or an address;
+5. the ``bytenite-nb.cluster`` setting (:mod:`bytenite_nb.config`): any of
+   the names above, so a JupyterHub deployment sets it once for everyone;
 6. Dask config's ``scheduler-address``;
 7. the background cluster of ``bytenite-nb cluster start``, when one runs for
    this ``BYTENITE_NB_HOME`` (:mod:`bytenite_nb.background_cluster`);
@@ -30,6 +44,10 @@ A cluster that cannot be reached raises
 Target(kind='sync', address=None, source='scheduler=')
 >>> resolve(scheduler="tcp://10.0.0.5:8786").kind
 'address'
+>>> resolve(cluster="gateway:team-cluster").name
+'team-cluster'
+>>> resolve(cluster="kubernetes").kind
+'kubernetes'
 """
 
 from __future__ import annotations
@@ -45,6 +63,8 @@ from .exceptions import ClusterUnavailable
 from .machine import default_workers, worker_resources  # noqa: F401 (public here too)
 
 SYNC_NAMES = ("sync", "synchronous", "single-threaded")
+GATEWAY = "gateway"
+KUBERNETES = "kubernetes"
 
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
@@ -53,8 +73,8 @@ _local: dict[tuple, tuple] = {}  # (workers, processes) -> (cluster, client); ne
 
 @dataclass(frozen=True)
 class Target:
-    """Where a job runs: ``kind`` is ``client``, ``sync``, ``address`` or ``local``;
-    ``source`` says, in words, which step of the order chose it."""
+    """Where a job runs: ``kind`` is ``client``, ``sync``, ``address``, ``local``,
+    ``gateway`` or ``kubernetes``; ``source`` says, in words, which step of the order chose it."""
 
     kind: str
     address: str | None = None
@@ -63,12 +83,15 @@ class Target:
     workers: int | None = field(default=None, repr=False)
     #: for ``local``: worker processes (True) or threads of this process (False)
     processes: bool = field(default=True, repr=False)
+    #: for ``gateway`` and ``kubernetes``: the shared cluster's name; None: a new cluster for the job
+    name: str | None = field(default=None, repr=False)
 
 
 def resolve(client=None, scheduler: str | None = None, workers: int | None = None, *,
-            threads_ok: bool = False) -> Target:
-    """Where a job given ``client``, ``scheduler`` and ``workers`` runs (see the
-    module's order); ``threads_ok``: a local cluster may be threads of this process.
+            threads_ok: bool = False, cluster: str | None = None) -> Target:
+    """Where a job given ``client``, ``cluster`` (or ``scheduler``, the same) and
+    ``workers`` runs (see the module's order); ``threads_ok``: a local cluster
+    may be threads of this process.
 
     Reaches no cluster: a background cluster is only looked up in its record.
 
@@ -77,18 +100,20 @@ def resolve(client=None, scheduler: str | None = None, workers: int | None = Non
     >>> resolve(scheduler="local", threads_ok=True).processes
     False
     """
-    target = _resolve(client, scheduler, workers)
+    if cluster and scheduler and cluster != scheduler:
+        raise ValueError(f"cluster={cluster!r} and scheduler={scheduler!r} name two clusters: give one")
+    target = _resolve(client, cluster or scheduler, workers, "cluster=" if cluster else "scheduler=")
     if target.kind == "local" and threads_ok:
         return replace(target, processes=False)
     return target
 
 
-def _resolve(client, scheduler: str | None, workers: int | None) -> Target:
+def _resolve(client, scheduler: str | None, workers: int | None, named_by: str = "scheduler=") -> Target:
     if client is not None and not isinstance(client, str):
         return Target("client", _address_of(client), "client=", client=client)
     scheduler = scheduler or (client if isinstance(client, str) else None)
     if scheduler:
-        return _named(str(scheduler), "scheduler=", workers)
+        return _named(str(scheduler), named_by, workers)
     if workers is not None:
         return Target("local", None, "workers=", workers=workers)
     if "distributed" in sys.modules:  # no Client can exist before distributed is imported
@@ -117,10 +142,16 @@ def _resolve(client, scheduler: str | None, workers: int | None) -> Target:
 
 
 def _named(value: str, source: str, workers: int | None) -> Target:
+    value = value.strip()
     if value in SYNC_NAMES:
         return Target("sync", None, source)
     if value == "local":
         return Target("local", None, source, workers=workers if workers is not None else config.local_workers())
+    kind, _, name = value.partition(":")
+    if kind == GATEWAY:
+        return Target("gateway", None, source, name=name or None)
+    if kind == KUBERNETES:
+        return Target("kubernetes", None, source, name=name or None)
     return Target("address", value, source)
 
 
@@ -138,8 +169,33 @@ def get_client(address=None, *, workers: int | None = None):
     return client_for(target)
 
 
+def job_cluster(target: Target, *, options: dict | None = None, max_workers: int | None = None, spec=None):
+    """For a ``gateway`` target, the cluster a job uses (:mod:`bytenite_nb.gateway`):
+    a new one whose ``options`` (a job's ``config.clusterOptions``) are checked
+    against the Gateway now, or the shared one; for a ``kubernetes`` target, a
+    new one built from job ``spec`` or the shared one (:mod:`bytenite_nb.kube`);
+    None for other targets. It starts with ``.start()`` (which gives its client)
+    and ends with ``.release()``."""
+    if target.kind == "kubernetes":
+        from . import kube
+
+        if target.name:
+            return kube.SharedKubeCluster(target.name)
+        if spec is None:
+            raise ValueError("a new Kubernetes cluster is built from the job: give its spec")
+        return kube.JobKubeCluster(spec, max_workers=max_workers)
+    if target.kind != "gateway":
+        return None
+    from . import gateway
+
+    if target.name:
+        return gateway.SharedGatewayCluster(target.name)
+    return gateway.JobGatewayCluster(options, max_workers=max_workers)
+
+
 def client_for(target: Target):
-    """The ``distributed.Client`` of a resolved target (not for ``sync``)."""
+    """The ``distributed.Client`` of a resolved target (not for ``sync``; for
+    ``gateway`` and ``kubernetes``, see :func:`job_cluster`)."""
     if target.kind == "client":
         return target.client
     if target.kind == "address":

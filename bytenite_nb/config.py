@@ -24,6 +24,15 @@ setting (``bytenite-nb.``)  alias                            default
 ``display``                 ``BYTENITE_NB_DISPLAY``          ``auto``
 ``cluster``                                                  none: the resolution order of
                                                              :mod:`bytenite_nb.cluster`
+``gateway.cluster-options``                                  none: options of a Gateway cluster
+``gateway.minimum-workers``                                  1 (a Gateway cluster made for a job)
+``gateway.idle-timeout``                                     ``30 minutes`` (a backstop for it)
+``kubernetes.image``                                         ``ghcr.io/dask/dask:latest`` (:mod:`bytenite_nb.kube`)
+``kubernetes.pip-packages``                                  ``bytenite-nb`` (installed by that image)
+``kubernetes.namespace``                                     none: the kubeconfig's current one
+``kubernetes.workers``                                       1 (the default worker group)
+``kubernetes.app-workers``                                   2 (an app's own worker group, at most)
+``kubernetes.idle-timeout``                                  1800 (seconds; 0: never)
 ``local-cluster.workers``                                    one per core, at most 8
 ``local-cluster.idle-timeout``                               ``1h`` (a background cluster)
 ==========================  ===============================  ==========================================
@@ -218,7 +227,7 @@ def display() -> str:
 
 def cluster() -> str | None:
     """Where jobs run when the caller names nothing (``bytenite-nb.cluster``): None, ``local``,
-    ``sync`` or a scheduler address."""
+    ``sync``, a scheduler address, ``gateway``, ``gateway:NAME``, ``kubernetes`` or ``kubernetes:NAME``."""
     value = get("cluster")
     return str(value) if value else None
 
@@ -233,3 +242,32 @@ def idle_timeout() -> str | None:
     """How long a background cluster waits without work before it stops; None: until stopped."""
     value = get("local-cluster.idle-timeout")
     return str(value) if value else None
+
+
+def gateway_cluster_options() -> dict:
+    """Options of every Gateway cluster made for a job (``bytenite-nb.gateway.cluster-options``);
+    a job's ``config.clusterOptions`` win over them."""
+    return dict(get("gateway.cluster-options") or {})
+
+
+def gateway_minimum_workers() -> int:
+    """The fewest workers a Gateway cluster made for a job keeps (``bytenite-nb.gateway.minimum-workers``).
+
+    >>> gateway_minimum_workers()
+    1
+    """
+    value = get("gateway.minimum-workers")
+    return max(0, int(value)) if value is not None else 1
+
+
+def gateway_idle_timeout() -> float | None:
+    """Seconds a Gateway cluster made for a job may sit idle before the Gateway
+    stops it (``bytenite-nb.gateway.idle-timeout``); None: not set.
+
+    >>> gateway_idle_timeout()
+    1800.0
+    """
+    from dask.utils import parse_timedelta
+
+    value = get("gateway.idle-timeout")
+    return float(parse_timedelta(value)) if value else None

@@ -78,6 +78,20 @@ class UnsafePathError(PermanentError):
     """A file name from data would escape its folder (``..``, absolute, symlink)."""
 
 
+class UnsafeArchiveError(UnsafePathError):
+    """An archive member that must not be unpacked: a name with ``..`` or an
+    absolute one, a symlink, a hard link or a device, or more expanded bytes
+    (or a higher compression ratio) than allowed. Names the archive and the member."""
+
+    def __init__(self, archive: str, member: str | None, reason: str):
+        self.archive, self.member, self.reason = archive, member, reason
+        super().__init__(f"archive {archive}: member {member!r}: {reason}" if member is not None
+                         else f"archive {archive}: {reason}")
+
+    def __reduce__(self):
+        return UnsafeArchiveError, (self.archive, self.member, self.reason)
+
+
 # -- running ------------------------------------------------------------------
 
 
@@ -215,6 +229,11 @@ class ClusterUnavailable(ByteniteNBError):
 class SchedulerLost(ClusterUnavailable):
     """The client lost its Dask scheduler while a job ran (it died, or the network
     failed): the job's tasks are gone with it."""
+
+
+class GatewayRefused(ClusterUnavailable):
+    """The Dask Gateway refused the credentials it was given (names the Gateway
+    and the ``gateway.auth.type`` in use)."""
 
 
 # -- Jupyter server

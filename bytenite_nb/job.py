@@ -72,6 +72,12 @@ CONFIG_SCHEMA = {
                      "description": "Checksum of every output in _SUCCESS."},
         "keepStaging": {"type": "boolean", "default": False,
                         "description": "Keep staged chunk results after the job completes."},
+        "clusterOptions": {"type": "object",
+                           "description": "Options of a Dask Gateway cluster made for the job (cluster "
+                                          "'gateway'), as the Gateway offers them."},
+        "maxWorkers": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                       "description": "Most workers a cluster made for the job grows to (it adapts to "
+                                      "the chunk count)."},
     },
     "additionalProperties": False,
 }
@@ -523,12 +529,15 @@ class Job:
     def run(self, **kwargs):
         """Run the job to the end and return its :class:`~bytenite_nb.engine.JobResult`.
 
-        Keyword arguments: ``client`` (a ``distributed.Client``), ``scheduler``
-        (an address, or ``"sync"`` to run in this process for debugging),
-        ``workers`` (size of the local cluster), ``id`` (resume or name the run),
-        ``force`` (run again even if complete), ``rerun_failed`` (with ``id``:
-        run only the chunks an earlier run did not complete, then publish the
-        whole output), ``progress`` (a callback, or ``True`` for a bar). Raises
+        Keyword arguments: ``client`` (a ``distributed.Client``), ``cluster``
+        (``"local"``, ``"sync"`` to run in this process for debugging, a scheduler
+        address, ``"gateway"`` for a Dask Gateway cluster made for the job,
+        ``"gateway:NAME"`` for a running one: :mod:`bytenite_nb.cluster`),
+        ``scheduler`` (the same as ``cluster``), ``workers`` (size of the local
+        cluster), ``id`` (resume or name the run), ``force`` (run again even if
+        complete), ``rerun_failed`` (with ``id``: run only the chunks an earlier
+        run did not complete, then publish the whole output), ``progress`` (a
+        callback, or ``True`` for a bar). Raises
         :class:`~bytenite_nb.exceptions.JobFailed` if the job fails.
 
         >>> import os, tempfile

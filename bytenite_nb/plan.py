@@ -92,7 +92,7 @@ def sample_file(path: str, ref: ChunkRef, rows: int = SAMPLE_ROWS, *, cut: bool 
     if fmt in ("csv", "tsv", "jsonl", "parquet"):
         try:
             if cut and fmt != "parquet":
-                _drop_last_line(path)
+                _drop_last_line(path, quoted=fmt in ("csv", "tsv"))
             columns, values = _table_sample(path, fmt, rows)
             return {**base, "kind": "table", "format": fmt, "columns": columns, "rows": values}
         except Exception as exc:  # shown as text below, with why it is not a table
@@ -113,13 +113,18 @@ def sample_file(path: str, ref: ChunkRef, rows: int = SAMPLE_ROWS, *, cut: bool 
     return {**base, "kind": "text", "size": size, "lines": [_cut(line, 200) for line in lines]}
 
 
-def _drop_last_line(path: str) -> None:
-    """Cut a file after its last complete line (the rest was cut short by the sample)."""
+def _drop_last_line(path: str, quoted: bool) -> None:
+    """Cut a file after its last complete row (the rest was cut short by the
+    sample): the last newline, outside double quotes for CSV and TSV."""
+    import numpy as np
+
     with open(path, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n")
-        if end >= 0:
-            f.truncate(end + 1)
+        arr = np.frombuffer(f.read(), dtype=np.uint8)
+        newlines = np.flatnonzero(arr == 0x0A)
+        if quoted:  # a newline inside a quoted field has an odd number of quotes before it
+            newlines = newlines[np.searchsorted(np.flatnonzero(arr == 0x22), newlines) % 2 == 0]
+        if len(newlines):
+            f.truncate(int(newlines[-1]) + 1)
 
 
 def _table_sample(path: str, fmt: str, rows: int) -> tuple[list[str], list[list[str]]]:

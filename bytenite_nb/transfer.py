@@ -19,6 +19,8 @@ BUFFER = 8 * 2**20
 #: local copies and checksums go through 1 MiB at a time: small enough to stay
 #: in the CPU cache between the read, the hash and the write
 COPY_BUFFER = 2**20
+#: the first read of a stream of unknown size: enough for most source files
+SMALL_BUFFER = 64 * 2**10
 
 
 def size_text(n: int | None) -> str:
@@ -81,7 +83,31 @@ def copy_range(src_path: str, dst: BinaryIO, start: int = 0, end: int | None = N
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
-    """Copy from one file object to another (up to ``limit`` bytes)."""
+    """Copy from one file object to another (up to ``limit`` bytes).
+
+    Read into one reused buffer when the source can: ``read(8 MiB)`` on a
+    buffered file sets aside 8 MiB per call however small the file, which made
+    copying many small files (a source tree into a zip) slower than the disk.
+
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> copy_stream(io.BytesIO(b"0123456789"), out, 4), out.getvalue()
+    (4, b'0123')
+    """
+    readinto = getattr(src, "readinto", None)
+    if readinto is not None:
+        # small first (most files of a source tree are), the full buffer once a read fills it
+        view = memoryview(bytearray(max(1, min(SMALL_BUFFER, COPY_BUFFER if limit is None else limit))))
+        n = 0
+        while limit is None or n < limit:
+            got = readinto(view if limit is None else view[:min(len(view), limit - n)])
+            if not got:
+                break
+            dst.write(bytes(view[:got]))  # a copy: a writer may keep what it is given
+            n += got
+            if got == len(view) < COPY_BUFFER:
+                view = memoryview(bytearray(COPY_BUFFER))
+        return n
     n = 0
     while limit is None or n < limit:
         data = src.read(BUFFER if limit is None else min(BUFFER, limit - n))

@@ -29,3 +29,8 @@ def slow_concat(results, output_dir, params):
 def process_id(chunk_path, results_dir, params):
     """The id of the process that ran the chunk."""
     return f"{os.getpid()}\n"
+
+
+def worker_team(chunk_path, results_dir, params):
+    """The BNB_TEAM variable of the worker that ran the chunk (a Gateway cluster option sets it)."""
+    return os.environ.get("BNB_TEAM", "unset") + "\n"

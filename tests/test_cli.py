@@ -64,7 +64,7 @@ def test_run_validate_plan_and_jobs(job_file, tmp_path, text_file):
     assert "chunks: 5/5 done\n" in detail.stdout
     assert "upper.txt" in detail.stdout
     record = json.loads(cli("jobs", "cli-run-1", "--json").stdout)
-    assert record["state"] == "COMPLETE" and len(record["chunks"]) == 5
+    assert record["state"] == "COMPLETE" and len(record["chunks"]) == 5 and record["chunkPage"]["total"] == 5
 
 
 def test_run_json_result(job_file):
@@ -143,3 +143,28 @@ def test_progress_bar_on_a_terminal(job_file, tmp_path):
     assert "\r" in text  # redrawn in place
     assert "[" + "upper" not in text.split("COMPLETE:")[0].split("\n")[0]  # no plain progress lines
     assert (tmp_path / "out" / "upper.txt").exists()
+
+
+def test_a_job_of_100k_chunks_is_shown_a_page_at_a_time(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bytenite_nb.cli import main as cli_main
+    from bytenite_nb.store import JobStore
+
+    monkeypatch.setenv("BYTENITE_NB_HOME", str(tmp_path))
+    store = JobStore(str(tmp_path / "jobs.sqlite"))
+    store.create_job("big", "big", {"name": "big"})
+    store.set_chunks("big", [{"index": i, "size": 10, "covers": f"in.txt[{i * 10}:{i * 10 + 10}]"}
+                             for i in range(100_000)])
+    store.update_chunks("big", [{"index": i, "state": "DONE", "attempts": 1} for i in range(90_000)])
+    store.update_chunks("big", [{"index": i, "state": "FAILED", "attempts": 3, "error": f"boom {i}"}
+                                for i in range(90_000, 90_050)])
+    shown = CliRunner().invoke(cli_main, ["jobs", "big"])
+    assert shown.exit_code == 0, shown.output
+    assert "chunks: 90000/100000 done, 50 failed" in shown.output, shown.output
+    assert shown.output.count("FAILED after 3 attempt(s)") == 20
+    assert "... and 30 more failed chunk(s)" in shown.output
+    page = json.loads(CliRunner().invoke(cli_main, ["jobs", "big", "--json", "--offset", "99990",
+                                                    "--limit", "5"]).output)
+    assert [c["idx"] for c in page["chunks"]] == [99990, 99991, 99992, 99993, 99994]
+    assert page["chunkPage"] == {"offset": 99990, "limit": 5, "total": 100_000} and page["failedTotal"] == 50

@@ -270,7 +270,7 @@ FIRST_JSON = '{"word": "to", "count": 1, "tag": "x"}\n'
                   {"aggregations": {"count": "sum", "tag": "first"}},
                   'chunk 2 (part.jsonl): column "tag" holds int64, earlier results string', id="types-clash"),
     pytest.param({"0": '{"word": "to", "count": 1}\n{"word": "be"\n'}, "part.jsonl", {},
-                  "chunk 0 (part.jsonl): not valid jsonl", id="invalid-json-lines"),
+                  "chunk 0 (part.jsonl), line 2: not valid JSON", id="invalid-json-lines"),
     pytest.param({"0": GOOD}, "part.csv", {"aggregations": {"word": "count"}},
                   'params.assembler.aggregations.word: "word" is a key column', id="key-aggregated"),
 ])

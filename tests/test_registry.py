@@ -28,15 +28,30 @@ from bytenite_nb.partitioners import ChunkRef, Partitioner
 BUILTIN = {
     "partitioner": {"passthrough": set(), "replicate": {"num_replicas"}, "files": {"files_per_chunk", "pattern"},
                     "split-lines": {"chunk_size", "lines_per_chunk", "read_ahead"},
-                    "rows": {"rows_per_chunk", "chunk_size", "format", "header"},
+                    "rows": {"rows_per_chunk", "chunk_size", "format", "header", "check_fields", "check_json",
+                             "on_bad"},
                     "text-size": {"max_chars", "max_words", "overlap"},
-                    "sections": {"level", "separator", "pages", "max_size"}},
+                    "sections": {"level", "separator", "pages", "max_size"},
+                    "log-time": {"preset", "pattern", "format", "timezone", "year", "every", "on_bad"},
+                    "codebase": {"by", "target_size", "include", "exclude", "gitignore", "max_expanded", "max_ratio"},
+                    "json-objects": {"pointer", "per_chunk", "chunk_size", "output", "format", "on_bad"},
+                    "key": {"columns", "buckets", "distinct", "ranges", "format", "block_size", "on_bad"},
+                    "date-range": {"column", "every", "format", "table_format", "timezone", "block_size", "on_bad"},
+                    "image-tiles": {"tile_width", "tile_height", "overlap"},
+                    "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
                   "sorted-concat": {"by", "descending", "sort_chunks", "output_name", "format", "pattern", "types",
                                     "sort_buffer"},
-                  "stitch": {"output_name", "separator"}},
+                  "stitch": {"output_name", "separator"},
+                  "log-merge": {"preset", "pattern", "format", "timezone", "year", "dedupe", "output_name",
+                                "files", "on_bad"},
+                  "schema-merge": {"schema", "on_invalid", "format", "input_format", "output_name", "pattern"},
+                  "codebase": {"archive", "output_name", "unpack"},
+                  "json-objects": {"output_name", "pattern"},
+                  "image-mosaic": {"mode", "output_name", "format"},
+                  "image-package": {"archive", "output_name", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -272,7 +287,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: files, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: codebase, date-range, files, image-batches, image-tiles, json-objects, key, log-time, passthrough, replicate, rows, sections, split-lines" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

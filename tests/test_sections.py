@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 import bytenite_nb as bn
-from bytenite_nb.partitioners.sections import markdown_sections, read_lines
+from bytenite_nb.partitioners.sections import markdown_lines, markdown_sections, read_lines
 
 WORDS = hs.text(alphabet=hs.sampled_from(list("abcXYZ é€😀中.!?,")), min_size=1, max_size=12).map(
     lambda s: "w" + s)  # never starts like a heading, a fence, a list item or an underline
@@ -217,3 +217,83 @@ def test_lines_are_the_same_whatever_the_read_block(text, block):
 def test_what_is_a_heading(doc, starts):
     found = markdown_sections(read_lines(io.BytesIO(doc.encode()), "d.md"), 2)
     assert [(s.start, s.title, s.level) for s in found] == starts
+    for block in (1, 4, 4096):  # the lines the planning reads give the same
+        found = markdown_sections(markdown_lines(io.BytesIO(doc.encode()), "d.md", block), 2)
+        assert [(s.start, s.title, s.level) for s in found] == starts
+
+
+MARKDOWNISH = hs.lists(hs.sampled_from(["#", "## ", "a", "é", "😀", " ", "   ", "\t", "\n", "\r\n", "\n\n", "=",
+                                        "===", "-", "---", "- ", "* ", "1. ", "> ", "```", "~~~", "`", "_ _ _", "#" * 7]),
+                       max_size=60).map("".join)
+
+
+def every_line_sections(data: bytes, level: int) -> list:
+    found = markdown_sections(read_lines(io.BytesIO(data), "d.md"), level)
+    return [(s.start, s.end, s.first, s.last, s.title, s.level, s.path) for s in found]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=MARKDOWNISH, level=hs.integers(1, 6), block=hs.sampled_from([1, 2, 3, 5, 8, 13, 64, 4096]),
+       look_back=hs.sampled_from([1, 2, 32]), dense=hs.sampled_from([1, 4, 10**6]))
+def test_the_chosen_lines_give_the_sections_every_line_gives(text, level, block, look_back, dense):
+    from bytenite_nb.partitioners import sections
+
+    data = text.encode()
+    saved = sections.LOOK_BACK, sections.DENSE
+    sections.LOOK_BACK, sections.DENSE = look_back, dense  # blank lines looked for, blocks read line by line
+    try:
+        found = list(markdown_sections(markdown_lines(io.BytesIO(data), "d.md", block), level))
+    finally:
+        sections.LOOK_BACK, sections.DENSE = saved
+    assert [(s.start, s.end, s.first, s.last, s.title, s.level, s.path) for s in found] == \
+        every_line_sections(data, level)
+
+
+def test_chosen_lines_skip_paragraphs_and_stream_long_lines(monkeypatch):
+    from bytenite_nb.partitioners import sections
+
+    monkeypatch.setattr(sections, "LINE_HEAD", 6)
+    doc = ("intro\n\n" + "para one\n\n" * 50 + "# A\n" + "é" * 100 + "\nFoo\nbar\n===\n").encode()
+    lines = list(markdown_lines(io.BytesIO(doc), "d.md", block=64))
+    assert len(lines) < 30 < sum(1 for _ in read_lines(io.BytesIO(doc), "d.md"))  # a blank and a line a block
+    assert [ln.head for ln in lines][-5:] == ["# A", "éééééé", "Foo", "bar", "==="]
+    assert (lines[-4].offset, lines[-4].size, lines[-4].chars) == (doc.index("é".encode()), 201, 101)  # streamed
+    assert every_line_sections(doc, 2) == [(s.start, s.end, s.first, s.last, s.title, s.level, s.path)
+                                           for s in markdown_sections(iter(lines), 2)] == [
+        (0, 507, 0, 507, "", 0, []), (507, 511, 507, 511, "A", 1, []),
+        (511, 724, 511, 624, "éééééé Foo bar", 1, [])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=MARKDOWNISH, bad=hs.lists(hs.tuples(hs.integers(0, 200), hs.sampled_from([b"\xff", b"\xe2\x82", b"\x80"])),
+                                      min_size=1, max_size=3), block=hs.sampled_from([1, 3, 8, 64]))
+def test_chosen_lines_fail_on_the_same_byte_as_every_line(text, bad, block):
+    from bytenite_nb.exceptions import BadRecordError
+
+    data = text.encode()
+    for at, junk in sorted(bad, reverse=True):
+        data = data[:at] + junk + data[at:]
+    try:
+        data.decode()
+        return  # the bytes happen to make valid characters
+    except UnicodeDecodeError:
+        pass
+    errors = []
+    for lines in (read_lines(io.BytesIO(data), "d.md"), markdown_lines(io.BytesIO(data), "d.md", block)):
+        with pytest.raises(BadRecordError) as e:
+            list(markdown_sections(lines, 6))
+        errors.append(str(e.value))
+    # the same byte; whether it is called cut short or not UTF-8 may differ with where the blocks end
+    assert errors[0].split(": ")[:2] == errors[1].split(": ")[:2]
+    assert all(e.endswith(("not UTF-8 text", "ends in the middle of a UTF-8 character")) for e in errors)
+
+
+@pytest.mark.parametrize("data, offset, reason", [(b"# a\n\xff\n", 4, "not UTF-8 text"),
+                                                   (b"# a\n" + b"x" * 40 + b"\xe2\x82", 44, "ends in the middle"),
+                                                   (b"x" * 40 + b"\xff" + b"x" * 40, 40, "not UTF-8 text")])
+def test_chosen_lines_name_the_byte_of_invalid_utf8(data, offset, reason):
+    from bytenite_nb.exceptions import BadRecordError
+
+    with pytest.raises(BadRecordError) as e:
+        list(markdown_lines(io.BytesIO(data), "d.md", block=16))
+    assert f"d.md: byte {offset}: {reason}" in str(e.value)

@@ -810,7 +810,7 @@ def test_cluster_reports_the_cluster_get_client_uses(api, client, monkeypatch, s
     assert body["kind"] in ("local", "scheduler")
     assert ("note" in body) == (body["kind"] == "local" and "gateway.address" in settings)
     if "note" in body:
-        assert "http://127.0.0.1:9/gateway" in body["note"] and "does not use" in body["note"]
+        assert "http://127.0.0.1:9/gateway" in body["note"] and "set the default cluster to gateway" in body["note"]
 
 
 def test_a_job_runs_where_the_cluster_section_says(api, job_folder, client):

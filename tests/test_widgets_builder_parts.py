@@ -129,6 +129,10 @@ def test_the_config_and_cluster_tabs():
     assert cluster.run_kwargs == {"workers": 1}
     assert "client" not in [mode for _, mode in ClusterSection().mode.options]
     assert ClusterSection().run_kwargs == {}
+    cluster.mode.value = "gateway"
+    assert cluster.run_kwargs == {"cluster": "gateway"}
+    cluster.mode.value, cluster.address.value = "address", " gateway:team "
+    assert cluster.run_kwargs == {"scheduler": "gateway:team"}
 
 
 def test_the_name_line():

@@ -46,7 +46,7 @@ from ..exceptions import AppError, ContainerError, FieldError, ImageNotFound
 from ..schema import raise_errors, require
 from .base import COMMAND_SCHEMA, ENV_SCHEMA, IMAGE_SCHEMA, PARAMS_SCHEMA, App, TaskContext, runtime_schema
 from .manifest import DEVICE_REQUIREMENTS_SCHEMA, DeviceRequirements, check_spelled
-from .process import run_command
+from .process import run_command, run_process
 
 #: where the runtime contract's folders appear inside a container
 TASK_DIR = "/bytenite/task"
@@ -61,6 +61,10 @@ APP_GID = 10001
 #: (a backstop for a worker that died without removing its containers)
 ENGINE_TIMEOUT_MARGIN = 60
 PULL_POLICIES = ("missing", "never", "always")
+#: names the image a worker itself runs in (a Kubernetes worker pod of an app's
+#: image, :mod:`bytenite_nb.kube`): that image's tasks run as processes of the
+#: worker, since a pod cannot start containers of its own
+WORKER_IMAGE_ENV = "BYTENITE_NB_WORKER_IMAGE"
 #: seconds a pull may take before the image counts as unavailable
 PULL_TIMEOUT = 900
 
@@ -343,7 +347,16 @@ def run_task_in_container(ctx: TaskContext, image: str, argv: list[str] | None, 
 
     ``app_dir`` (a ByteNite folder's ``app/``) is mounted read-only at
     ``/bytenite/app`` and the command runs from there.
+
+    On a worker that runs in ``image`` itself (:data:`WORKER_IMAGE_ENV`), the
+    command runs as a process of the worker, under the same contract.
     """
+    if os.environ.get(WORKER_IMAGE_ENV) == image:
+        if not argv:
+            raise ContainerError(f"{what}: this worker runs in image {image!r}, so the app runs as a process in "
+                                 "it, which needs the app's command (the image's own command is not known here)")
+        run_process(argv, ctx, cwd=app_dir or workdir or ctx.task_dir, extra_env=extra_env, what=what)
+        return
     mounts = contract_mounts(ctx)
     if app_dir:
         mounts.append(Mount(app_dir, APP_DIR))

@@ -14,6 +14,12 @@ BUILTINS = {
     "merge-key": "bytenite_nb.assemblers.merge_key:MergeKey",
     "sorted-concat": "bytenite_nb.assemblers.sorted_concat:SortedConcat",
     "stitch": "bytenite_nb.assemblers.stitch:Stitch",
+    "log-merge": "bytenite_nb.assemblers.log_merge:LogMerge",
+    "schema-merge": "bytenite_nb.assemblers.schema_merge:SchemaMerge",
+    "codebase": "bytenite_nb.assemblers.codebase:Codebase",
+    "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
+    "image-mosaic": "bytenite_nb.assemblers.image_mosaic:ImageMosaic",
+    "image-package": "bytenite_nb.assemblers.image_package:ImagePackage",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

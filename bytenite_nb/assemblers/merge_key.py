@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-import json
-import os
 from typing import Sequence
 
 from ..exceptions import AssemblyError, FieldError
 from ..schema import SAFE_NAME
-from .base import Assembler, ChunkResult, ResultFile, output_path
+from .base import Assembler, ChunkResult, ResultFile, output_path  # noqa: F401 (ResultFile: the docstring example)
+from .tables import FORMATS, input_format, read_table, write_table
 
 #: how the values of a column can combine per key
 AGGREGATIONS = ("sum", "min", "max", "first", "last", "count", "mean")
-FORMATS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "parquet": ".parquet"}
-#: file extension -> format
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-              ".parquet": "parquet", ".pq": "parquet"}
 #: aggregations that need numbers (min and max take anything ordered, text too)
 NUMERIC = ("sum", "mean")
 
@@ -243,116 +238,3 @@ def _numeric(arrow_type) -> bool:
     import pyarrow.types as t
 
     return t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_decimal(arrow_type) or t.is_null(arrow_type)
-
-
-def input_format(result: ResultFile, chunk: int, given: str | None = None) -> str:
-    """The format of a result file: ``given``, else from its extension.
-
-    >>> input_format(ResultFile("counts.tsv", 0, "file:///counts.tsv"), 0)
-    'tsv'
-    >>> input_format(ResultFile("result.bin", 0, "file:///result.bin"), 2)
-    Traceback (most recent call last):
-    ...
-    bytenite_nb.exceptions.FieldError: params.assembler.input_format: chunk 2 (result.bin): cannot tell the format from the extension; give input_format (csv, tsv, jsonl or parquet)
-    """
-    if given:
-        return given
-    fmt = EXTENSIONS.get(os.path.splitext(result.name)[1].lower())
-    if fmt is None:
-        raise FieldError("params.assembler.input_format",
-                         f"chunk {chunk} ({result.name}): cannot tell the format from the extension; "
-                         "give input_format (csv, tsv, jsonl or parquet)")
-    return fmt
-
-
-def read_table(result: ResultFile, chunk: int, given: str | None = None, text_columns: Sequence[str] = ()):
-    """Read one result file (CSV, TSV, JSON Lines or Parquet) as an Arrow table.
-
-    ``text_columns`` of CSV and TSV files are read as text, untouched. A
-    malformed file is an :class:`AssemblyError` naming the chunk, the file and,
-    for CSV and TSV, the line.
-
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "r.csv")
-    >>> _ = open(path, "w").write("id,n\\n007,1\\n8,2,3\\n")
-    >>> read_table(ResultFile("r.csv", 17, "file://" + path, path), 4)
-    Traceback (most recent call last):
-    ...
-    bytenite_nb.exceptions.AssemblyError: chunk 4 (r.csv), line 3: expected 2 columns, got 3
-    """
-    import pyarrow as pa
-
-    fmt = input_format(result, chunk, given)
-    with result.open() as f:
-        data = f.read()
-    where = f"chunk {chunk} ({result.name})"
-    if fmt in ("csv", "tsv"):
-        import pyarrow.csv as pcsv
-
-        if not data.strip():
-            return pa.table({})
-        delimiter = "\t" if fmt == "tsv" else ","
-        try:
-            # Keys stay text: "007" and "7" are two words, not one number.
-            with pa.BufferReader(data) as source:
-                header = pcsv.open_csv(source, parse_options=pcsv.ParseOptions(delimiter=delimiter)).schema.names
-            types = {name: pa.string() for name in text_columns if name in header}
-            return pcsv.read_csv(pa.BufferReader(data), read_options=pcsv.ReadOptions(),
-                                 parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                                 convert_options=pcsv.ConvertOptions(column_types=types))
-        except pa.ArrowInvalid as exc:
-            raise AssemblyError(_csv_problem(data, delimiter, where, exc)) from exc
-    try:
-        if fmt == "jsonl":
-            import pyarrow.json as pjson
-
-            if not data.strip():
-                return pa.table({})
-            return pjson.read_json(pa.BufferReader(data))
-        import pyarrow.parquet as pq
-
-        return pq.read_table(pa.BufferReader(data))
-    except pa.ArrowInvalid as exc:
-        raise AssemblyError(f"{where}: not valid {fmt}: {exc}") from exc
-
-
-def _csv_problem(data: bytes, delimiter: str, where: str, exc: Exception) -> str:
-    """Say which line of a CSV file is wrong (pyarrow says only what is wrong)."""
-    import csv
-    import io
-
-    reader = csv.reader(io.StringIO(data.decode("utf-8", "replace"), newline=""), delimiter=delimiter)
-    line = 1
-    try:
-        width = len(next(reader))
-        for row in reader:
-            if row and len(row) != width:
-                return f"{where}, line {line + 1}: expected {width} columns, got {len(row)}"
-            line = reader.line_num
-    except (csv.Error, StopIteration):
-        pass
-    return f"{where}: {exc}"
-
-
-def write_table(table, path: str, fmt: str) -> None:
-    """Write ``table`` to ``path`` as csv, tsv, jsonl or parquet.
-
-    >>> import os, tempfile, pyarrow as pa
-    >>> path = os.path.join(tempfile.mkdtemp(), "t.jsonl")
-    >>> write_table(pa.table({"k": ["a"], "n": [1]}), path, "jsonl")
-    >>> open(path).read()
-    '{"k": "a", "n": 1}\\n'
-    """
-    if fmt in ("csv", "tsv"):
-        import pyarrow.csv as pcsv
-
-        pcsv.write_csv(table, path, pcsv.WriteOptions(delimiter="\t" if fmt == "tsv" else ","))
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, path)
-    else:
-        with open(path, "w", encoding="utf-8") as out:
-            for batch in table.to_batches(65536):
-                for row in batch.to_pylist():
-                    out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")

@@ -17,9 +17,10 @@ from ..exceptions import ResultFormatError
 from ..schema import SAFE_NAME
 from ..transfer import current_checksum, new_checksum
 from .base import Assembler, output_path
+from .tables import EXTENSIONS
 
 #: result file extensions and the format they hold
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = EXTENSIONS
 
 #: bytes of rows ``sort_chunks`` sorts in memory at once; a larger result is
 #: sorted in runs of this size, spilled to a temporary folder, then merged

@@ -43,23 +43,29 @@ def __getattr__(name: str) -> Any:  # keep `import bytenite_nb.engine.control` l
     raise AttributeError(name)
 
 
-def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None):
+def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,
+             cluster: str | None = None):
     """The chunk references of ``job`` (planning runs as a task near the data)."""
     from .executors import make_executor, task_key
     from .planning import preview_chunks
 
     spec = job.resolve()
-    executor = make_executor(client=client, scheduler=scheduler, workers=workers,
-                             threads_ok=spec.app.runs_own_process)
-    return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
+                             threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
+    try:
+        return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
+    finally:
+        executor.release()
 
 
 def submit_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,
                id: str | None = None, force: bool = False, store=None,
-               progress: bool | Callable[[dict], None] | None = None, rerun_failed: bool = False):
+               progress: bool | Callable[[dict], None] | None = None, rerun_failed: bool = False,
+               cluster: str | None = None):
     """Validate ``job`` and start it; return a :class:`JobHandle` at once.
 
-    Validation errors are raised here, before anything runs or is recorded.
+    Validation errors are raised here, before anything runs or is recorded
+    (a Gateway cluster's options too: a cluster made for the job starts with the job).
     ``rerun_failed``: run again only the chunks an earlier run of job ``id``
     did not complete (also those a ``minSuccessRatio`` let it complete
     without), then publish the whole output.
@@ -73,8 +79,8 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     job_id = id or job.id or new_job_id(spec.name)
     if id and not valid_job_id(id):
         raise JobValidationError(FieldError("id", JOB_ID_RULE + f", got {id!r}"))
-    executor = make_executor(client=client, scheduler=scheduler, workers=workers,
-                             threads_ok=spec.app.runs_own_process)
+    executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
+                             threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
     job_dict = job.to_dict()
     job_dict["id"] = job_id
     job_dict["baseDir"] = job.base_dir  # where its relative paths lead: what a rerun from the record needs

@@ -29,16 +29,49 @@ POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between looks at the tasks' states
 
 
 class DaskExecutor:
-    """Tasks on a ``distributed`` cluster."""
+    """Tasks on a ``distributed`` cluster: a client's, or that of a cluster the
+    job uses (``cluster``, from :func:`bytenite_nb.cluster.job_cluster`), which
+    :meth:`start` starts or joins, :meth:`fit` sizes for the chunks and
+    :meth:`release` lets go of (a cluster made for the job is shut down)."""
 
     kind = "dask"
 
-    def __init__(self, client):
-        self.client = client
-        self._scheduler_address = self.address  # still known once the scheduler is gone
+    def __init__(self, client=None, *, cluster=None):
+        self._client = client
+        self.cluster = cluster
+        self._scheduler_address: str | None = None  # still known once the scheduler is gone
+
+    @property
+    def client(self):
+        if self._client is None:
+            self.start()
+        return self._client
+
+    def start(self) -> None:
+        """Have a client: start (or join) the job's cluster when there is one."""
+        if self._client is None and self.cluster is not None:
+            self._client = self.cluster.start()
+
+    def fit(self, tasks: int) -> None:
+        """Size the job's cluster for ``tasks`` tasks (a cluster made for the job adapts)."""
+        if self.cluster is not None:
+            self.cluster.fit(tasks)
+
+    def release(self) -> None:
+        """The job is over: shut down a cluster made for it (a shared one keeps running)."""
+        if self.cluster is not None:
+            self.cluster.release()
+
+    def describe(self) -> dict:
+        """Where the job runs, for its record: kind, scheduler, dashboard (and a Gateway cluster's name)."""
+        if self.cluster is not None:
+            return self.cluster.describe()
+        return {"kind": self.kind, "scheduler": self.address, "dashboard": self.dashboard_link}
 
     @property
     def dashboard_link(self) -> str | None:
+        if self.cluster is not None:
+            return self.cluster.describe().get("dashboard")
         try:
             return self.client.dashboard_link
         except Exception:
@@ -46,20 +79,27 @@ class DaskExecutor:
 
     @property
     def address(self) -> str | None:
+        if self._client is None:
+            return None
         try:
             return self.client.scheduler.address
         except Exception:
             return None
 
     def submit(self, fn: Callable, *args, key: str | None = None, resources: dict | None = None):
-        return self.client.submit(fn, *args, key=key, pure=False, resources=resources or None)
+        future = self.client.submit(fn, *args, key=key, pure=False, resources=resources or None)
+        self._scheduler_address = self._scheduler_address or self.address
+        return future
 
     def map(self, fn: Callable, items: list, *, keys: list[str], resources: dict | None = None, **kwargs):
         if not items:
             return []
         if resources:
-            resources = usable_resources(self.client, resources)
-        return self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
+            resources = usable_resources(self.client, resources,
+                                         coming=getattr(self.cluster, "worker_resources", None))
+        futures = self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
+        self._scheduler_address = self._scheduler_address or self.address
+        return futures
 
     def completed(self, futures: list) -> Iterator[list[tuple[Any, Any, BaseException | None]]]:
         """Batches of ``(future, result, error)`` as tasks finish.
@@ -128,7 +168,8 @@ class DaskExecutor:
             raise
 
     def _scheduler_lost(self) -> SchedulerLost:
-        return SchedulerLost(f"lost the connection to the Dask scheduler at {self._scheduler_address} (it stopped, or the "
+        address = self._scheduler_address or self.address
+        return SchedulerLost(f"lost the connection to the Dask scheduler at {address} (it stopped, or the "
                              f"network to it failed), and the job's tasks with it")
 
     def cancel(self, futures: list) -> None:
@@ -137,6 +178,8 @@ class DaskExecutor:
 
     def stop_job(self, job_id: str) -> None:
         """Kill the job's running apps on every worker."""
+        if self._client is None:
+            return  # its cluster has not started: nothing of the job runs
         try:
             self.client.run(control.cancel_job, job_id)
         except Exception as exc:
@@ -152,6 +195,8 @@ class DaskExecutor:
         self.client.subscribe_topic(events.topic(job_id), lambda ev: handler(ev[1]))
 
     def unsubscribe(self, job_id: str) -> None:
+        if self._client is None:
+            return
         try:
             self.client.unsubscribe_topic(events.topic(job_id))
         except Exception:
@@ -197,6 +242,18 @@ class SyncExecutor:
     def __init__(self):
         self._running_key: str | None = None
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Nothing to start: tasks run in the calling thread."""
+
+    def fit(self, tasks: int) -> None:
+        """No cluster to size."""
+
+    def release(self) -> None:
+        """No cluster to let go of."""
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "scheduler": self.address, "dashboard": None}
 
     def submit(self, fn: Callable, *args, key: str | None = None, resources: dict | None = None):
         fut = _LazyFuture(fn, args, {})
@@ -250,8 +307,10 @@ class SyncExecutor:
             return 1 if self._running_key in keys else 0
 
 
-def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None:
-    """The resources to ask Dask for, given what the cluster's workers declare.
+def usable_resources(client, needs: dict[str, float], coming: list[dict] | None = None) -> dict[str, float] | None:
+    """The resources to ask Dask for, given what the cluster's workers declare
+    (and ``coming``: what workers the cluster is starting will declare, such as
+    a Kubernetes worker group's pods that have not joined yet).
 
     ``cpu`` and ``memory`` are asked for only when some worker declares them:
     a cluster that does not count them (a plain ``Client()``) runs the tasks
@@ -265,7 +324,7 @@ def usable_resources(client, needs: dict[str, float]) -> dict[str, float] | None
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     if not workers:
         return dict(needs)
-    offers = [w.get("resources") or {} for w in workers.values()]
+    offers = [w.get("resources") or {} for w in workers.values()] + [dict(c) for c in coming or []]
     declared = {name for offer in offers for name in offer}
     asked = {name: amount for name, amount in needs.items() if name in declared or name == "gpu"}
     if not asked:
@@ -308,13 +367,22 @@ def task_key(kind: str, job_id: str, index: int | None = None) -> str:
 
 
 def make_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
-                  threads_ok: bool = False):
-    """The executor for ``client``/``scheduler``/``workers``, resolved by
+                  threads_ok: bool = False, cluster: str | None = None, job_config: dict | None = None,
+                  spec=None):
+    """The executor for ``client``/``cluster`` (or ``scheduler``)/``workers``, resolved by
     :func:`bytenite_nb.cluster.resolve` (``"sync"``: this process; ``threads_ok``:
-    a local cluster may be threads of this process, for apps that run their own processes)."""
-    from ..cluster import client_for, resolve
+    a local cluster may be threads of this process, for apps that run their own processes).
+    A Gateway cluster made for the job takes ``clusterOptions`` and ``maxWorkers``
+    from ``job_config``; a Kubernetes cluster made for the job is built from its
+    ``spec``; either starts with the executor's :meth:`~DaskExecutor.start`."""
+    from ..cluster import client_for, job_cluster, resolve
 
-    target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok)
+    target = resolve(client=client, scheduler=scheduler, workers=workers, threads_ok=threads_ok, cluster=cluster)
     if target.kind == "sync":
         return SyncExecutor()
+    job_config = job_config or {}
+    for_job = job_cluster(target, options=job_config.get("clusterOptions"), max_workers=job_config.get("maxWorkers"),
+                          spec=spec)
+    if for_job is not None:
+        return DaskExecutor(cluster=for_job)
     return DaskExecutor(client_for(target))

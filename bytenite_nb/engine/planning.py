@@ -10,7 +10,7 @@ from ..plan import SAMPLE_ROWS, Plan, sample_file
 from ..storage import list_source
 
 
-SAMPLE_RANGE = 4 * 2**20
+SAMPLE_RANGE = 128 * 2**10  # enough for the first rows of a table; a preview never copies a large chunk
 
 
 def plan_chunks(spec, job_id: str | None = None) -> list[ChunkRef]:

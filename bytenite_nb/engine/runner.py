@@ -65,6 +65,8 @@ class JobResult:
     test_job: bool = False
     success_url: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: where it ran: kind, scheduler, dashboard; for a Dask Gateway cluster its name, whether shared
+    cluster: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,7 +84,8 @@ class JobResult:
         return {"job_id": self.job_id, "name": self.name, "state": self.state, "destination": self.destination,
                 "outputs": self.outputs, "n_chunks": self.n_chunks, "duration": self.duration,
                 "error": self.error, "resumed_chunks": self.resumed_chunks, "reused": self.reused,
-                "test_job": self.test_job, "success_url": self.success_url, "warnings": self.warnings}
+                "test_job": self.test_job, "success_url": self.success_url, "warnings": self.warnings,
+                "cluster": self.cluster}
 
     def _ipython_display_(self) -> None:
         from .. import display
@@ -353,9 +356,13 @@ class JobRunner:
         return None
 
     def _start_recording(self) -> None:
-        """Record the job, start its ``jobTimeout`` clock, hear its workers'
-        events and start the thread that records chunk states in batches."""
+        """Record the job, start (or join) its cluster and record which it is,
+        start its ``jobTimeout`` clock, hear its workers' events and start the
+        thread that records chunk states in batches."""
         self.store.create_job(self.job_id, self.spec.name, self.job_dict)
+        self.executor.start()
+        self.store.add_event(self.job_id, "cluster", self.executor.describe())
+        self._check_stop()  # cancelled while its cluster started
         timeout = self.spec.config.get("jobTimeout")
         if timeout:
             self._timer = threading.Timer(timeout, self.cancel, args=("timeout",))
@@ -402,6 +409,7 @@ class JobRunner:
         """One task per chunk not committed by an earlier run; each outcome is
         recorded as it comes. Raises :class:`TaskCancelled` on a cancel or timeout."""
         todo = self._skip_committed(refs)
+        self.executor.fit(len(todo))
         self._set_state(st.RUNNING)
         keys = [task_key("chunk", self.job_id, r.index) for r in todo]
         self._keys = set(keys)
@@ -536,11 +544,17 @@ class JobRunner:
         # result() returns sees every chunk's last state.
         self._flush()
         self.emit(progress.to_event())
-        self.finished = time.time()  # before the end is announced: who waited reads it
-        self._done.set()
         if self._timer:
             self._timer.cancel()
         self.executor.unsubscribe(self.job_id)
+        try:
+            # A cluster made for the job ends with it, before the end is announced:
+            # whoever waited finds no cluster of the job left running.
+            self.executor.release()
+        except Exception:
+            log.exception("could not release the cluster of job %s", self.job_id)
+        self.finished = time.time()  # before the end is announced: who waited reads it
+        self._done.set()
 
     # -- what the steps say ------------------------------------------------------------------
 
@@ -611,7 +625,7 @@ class JobRunner:
             duration=time.time() - self.started, error=error, resumed_chunks=self.progress.resumed,
             test_job=bool(self.spec.config.get("isTestJob")),
             success_url=(dest.rstrip("/") + "/_SUCCESS") if manifest else None,
-            warnings=list(self.warnings),
+            warnings=list(self.warnings), cluster=self.executor.describe(),
         )
 
     def _reused(self, record: dict) -> JobResult:
@@ -700,9 +714,9 @@ class JobHandle:
 
     @property
     def cluster(self) -> dict:
-        """Where the job runs: ``{"kind": "dask" or "sync", "scheduler": address, "dashboard": link}``."""
-        executor = self._runner.executor
-        return {"kind": executor.kind, "scheduler": executor.address, "dashboard": executor.dashboard_link}
+        """Where the job runs: ``{"kind": "dask", "sync" or "gateway", "scheduler": address,
+        "dashboard": link}``; a Gateway cluster also has its ``name`` and whether it is ``shared``."""
+        return self._runner.executor.describe()
 
     @property
     def chunk_states(self) -> dict[int, dict]:

@@ -15,6 +15,13 @@ BUILTINS = {
     "rows": "bytenite_nb.partitioners.rows:Rows",
     "text-size": "bytenite_nb.partitioners.text_size:TextSize",
     "sections": "bytenite_nb.partitioners.sections:Sections",
+    "log-time": "bytenite_nb.partitioners.log_time:LogTime",
+    "codebase": "bytenite_nb.partitioners.codebase:Codebase",
+    "json-objects": "bytenite_nb.partitioners.json_objects:JsonObjects",
+    "key": "bytenite_nb.partitioners.key:Key",
+    "date-range": "bytenite_nb.partitioners.date_range:DateRange",
+    "image-tiles": "bytenite_nb.partitioners.image_tiles:ImageTiles",
+    "image-batches": "bytenite_nb.partitioners.image_batches:ImageBatches",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]

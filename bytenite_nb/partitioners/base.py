@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable
 from ..storage import FileInfo, Location
 
 EMPTY_SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
+#: CHUNK_INFO lists at most this many member names (``names_total`` says how many there are)
+INFO_NAMES = 200
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class ChunkRef:
         if self.members:
             return f"{len(self.members)} files ({self.names[0]} ...)" if self.names else f"{len(self.members)} files"
         if self.url is None:
-            return "(no data)"
+            return self.label or "(no data)"  # data of the partitioner's own (a regrouped chunk) or none
         base = self.label or self.url
         if self.start or self.end is not None:
             return f"{base}[{self.start}:{'' if self.end is None else self.end}]"
@@ -86,7 +88,7 @@ class ChunkRef:
 
     def info(self) -> dict:
         """What an app, an assembler and a preview learn of this chunk (``CHUNK_INFO``):
-        its number, what it covers, its byte range or member names, and whatever
+        its number, what it covers, its byte range or member names (the first 200), and whatever
         its partitioner put in ``meta`` (a row range, a time window, a key...).
 
         >>> ChunkRef(index=2, url="file:///d/in.csv", start=10, end=20, meta={"rows": [5, 9]}).info()
@@ -96,7 +98,10 @@ class ChunkRef:
         if self.url is not None:
             out.update(url=self.url, start=self.start, end=self.end)
         if self.names:
-            out["names"] = list(self.names)
+            # capped: CHUNK_INFO travels in an environment variable, which has a size limit
+            out["names"] = list(self.names[:INFO_NAMES])
+            if len(self.names) > INFO_NAMES:
+                out["names_total"] = len(self.names)
         if self.label:
             out["label"] = self.label
         out.update(self.meta)

@@ -1,20 +1,28 @@
 """``rows``: tables (CSV, TSV, JSON Lines, Parquet) in chunks of whole rows.
 
-Planning scans each text table once, in blocks, for the byte offsets where
-rows end: a newline outside double quotes (found with numpy over each block,
-so a quoted field holding commas, quotes or newlines is never cut). Chunks
-are byte ranges of whole rows; on the worker each one is materialised as a
-table of its own, the source's header line first. Parquet is cut by row
-groups, each chunk written as a Parquet file of its row groups. Memory is
-bounded by the scan block and the chunk, never by the table.
+A row ends at a newline outside double quotes, so a quoted field holding
+commas, quotes or newlines is never cut. Cut by size (``chunk_size``), the
+plan only counts quotes, block by block, and looks for a row end near each
+cut: whether a cut falls inside a quoted field is the parity of the quotes
+before it. Cut by row count (``rows_per_chunk``), it finds every row end,
+several blocks at a time (numpy, in threads). Chunks are byte ranges of whole
+rows; on the worker each one is materialised as a table of its own, the
+source's header line first, and every row's fields are counted on the way
+(a ragged row is a bad record: ``on_bad``). Parquet is cut by row groups,
+each chunk written as a Parquet file of its row groups. Memory is bounded by
+the scan block and the chunk, never by the table.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import os
+import threading
 from typing import Iterator
 
 from ..exceptions import PartitionError
+from ..bad_records import ON_BAD_SCHEMA, BadRecords
 from .base import ChunkRef, Partitioner, Source
 
 DEFAULT_CHUNK_SIZE = 64 * 2**20
@@ -39,39 +47,170 @@ def table_format(name: str, given: str | None = None) -> str:
     return fmt
 
 
-def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK):
+#: blocks scanned at once by the planning task (numpy releases the GIL, so
+#: threads use the cores the workers leave idle while the plan is made)
+SCAN_THREADS = 2
+
+
+class _Scratch:
+    """Buffers reused from block to block: a fresh 16 MiB array costs its page
+    faults every time, about as much as the comparison that fills it."""
+
+    def __init__(self):
+        self.local = threading.local()
+
+    def get(self, n: int):
+        import numpy as np
+
+        bufs = getattr(self.local, "bufs", None)
+        if bufs is None or len(bufs[0]) < n:
+            bufs = self.local.bufs = (np.empty(n, dtype=np.uint8), np.empty(n, dtype=bool))
+        return bufs[0][:n], bufs[1][:n]
+
+
+def _block_ends(data, offset: int, quoted: bool, scratch: _Scratch | None = None):
+    """Row ends of one block for both states at its start: ``(ends if it starts
+    outside quotes, ends if it starts inside, quote count, last quote's offset)``.
+
+    One pass finds every newline and quote (``b & 0xD7 == 2`` holds for both,
+    and for two bytes told apart after); the quote parity at each newline is a
+    cumulative sum over those few positions only."""
+    import numpy as np
+
+    arr = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    masked, hits = (scratch or _Scratch()).get(len(arr))
+    if not quoted:
+        np.equal(arr, 0x0A, out=hits)
+        ends = np.flatnonzero(hits) + (offset + 1)
+        return ends, ends, 0, -1
+    np.bitwise_and(arr, 0xD7, out=masked)
+    np.equal(masked, 2, out=hits)
+    special = np.flatnonzero(hits)
+    values = arr[special]
+    is_quote = values == 0x22
+    newlines = special[values == 0x0A]
+    odd = (np.cumsum(is_quote, dtype=np.int64)[values == 0x0A] & 1).astype(bool)
+    quotes = int(np.count_nonzero(is_quote))
+    last_quote = offset + int(special[is_quote][-1]) if quotes else -1
+    return newlines[~odd] + (offset + 1), newlines[odd] + (offset + 1), quotes, last_quote
+
+
+def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK, threads: int = SCAN_THREADS):
     """The byte offsets just after each row of a text table read from ``stream``,
     as one ascending numpy array per block read: after every newline that is
     not inside a double-quoted field (``quoted``; JSON Lines has none), and the
     end of a last row without a newline. Raises :class:`PartitionError` for a
-    quote that is never closed."""
-    import numpy as np
+    quote that is never closed.
 
+    Each block is scanned on its own, for both quote states at its start, by
+    ``threads`` threads; the state carried from the blocks before picks one.
+    At most ``2 * threads`` blocks are in memory at once."""
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+
+    scratch = _Scratch()
     offset, inside, last_end, opened_at = 0, False, 0, None
-    while True:
-        data = stream.read(block)
-        if not data:
-            break
-        arr = np.frombuffer(data, dtype=np.uint8)
-        newlines = np.flatnonzero(arr == 0x0A)
-        if quoted:
-            quotes = np.flatnonzero(arr == 0x22)
-            # Inside quotes at a newline: an odd number of quotes before it (plus the carry).
-            before = np.searchsorted(quotes, newlines)
-            newlines = newlines[(before + inside) % 2 == 0]
-            if len(quotes):
-                inside = bool((len(quotes) + inside) % 2)
-                if inside:
-                    opened_at = offset + int(quotes[-1])
-        if len(newlines):
-            ends = newlines.astype(np.int64) + (offset + 1)
-            last_end = int(ends[-1])
-            yield ends
-        offset += len(data)
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bytenite-nb-rows-scan") as pool:
+        pending: collections.deque = collections.deque()
+        eof = False
+        while True:
+            while not eof and len(pending) < 2 * max(1, threads):
+                data = stream.read(block)
+                if not data:
+                    eof = True
+                    break
+                pending.append(pool.submit(_block_ends, data, offset, quoted, scratch))
+                offset += len(data)
+            if not pending:
+                break
+            outside_ends, inside_ends, quotes, last_quote = pending[0].result()
+            pending.popleft()
+            ends = inside_ends if inside else outside_ends
+            if quotes:
+                inside ^= bool(quotes & 1)
+            if inside and last_quote >= 0:
+                opened_at = last_quote
+            if len(ends):
+                last_end = int(ends[-1])
+                yield ends
     if inside:
         raise PartitionError(f"{name}: a quoted field opened near byte {opened_at} is never closed")
     if offset > last_end:
         yield np.array([offset], dtype=np.int64)
+
+
+def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, block: int = SCAN_BLOCK):
+    """``(header_bytes, [(start, end), ...])`` of a text table cut into chunks of
+    whole rows, each ending at the first row end at least ``per_bytes`` past its
+    start; the chunks come as an iterator, after ``header_bytes``.
+
+    Only the bytes around each cut are searched for newlines: elsewhere the
+    quotes are only counted (whether a cut falls inside a quoted field is the
+    parity of the quotes before it), which is several times cheaper than
+    finding every row end. Rows are not counted, so the chunks carry byte
+    ranges only. Raises :class:`PartitionError` for a quote never closed.
+
+    >>> import io
+    >>> data = io.BytesIO(b'h\\n1,"a\\nb"\\n2,c\\n3,d')
+    >>> head, cuts = byte_cuts(data, per_bytes=4, header=True, quoted=True, name="t")
+    >>> head, list(cuts)
+    (2, [(2, 10), (10, 14), (14, 17)])
+    """
+    import numpy as np
+
+    scratch = _Scratch()
+
+    def quote_count(arr) -> int:
+        if not quoted or not len(arr):
+            return 0
+        _, hits = scratch.get(len(arr))
+        return int(np.count_nonzero(np.equal(arr, 0x22, out=hits)))
+
+    state = {"offset": 0, "inside": False, "last_quote": -1}
+
+    def scan():
+        target = 1 if header else per_bytes  # the next cut: the first row end at or after it
+        start = 0
+        while True:
+            data = stream.read(block)
+            if not data:
+                break
+            arr = np.frombuffer(data, dtype=np.uint8)
+            offset, pos = state["offset"], 0
+            while pos < len(arr):
+                at = max(target - 1 - offset, pos)  # a newline here or later ends a row at or after target
+                if at >= len(arr):
+                    break
+                state["inside"] ^= bool(quote_count(arr[pos:at]) & 1)
+                window = 2**16
+                while at < len(arr):  # the first newline outside quotes from ``at`` on
+                    part = arr[at:at + window]
+                    outside_ends, inside_ends, quotes, _ = _block_ends(part, offset + at, quoted, scratch)
+                    ends = inside_ends if state["inside"] else outside_ends
+                    if len(ends):
+                        end = int(ends[0])
+                        state["inside"] = False
+                        yield start, end
+                        start, target, at = end, end + per_bytes, end - offset
+                        break
+                    state["inside"] ^= bool(quotes & 1)
+                    at += len(part)
+                    window *= 2
+                pos = at
+            state["inside"] ^= bool(quote_count(arr[pos:]) & 1)
+            if quoted and state["inside"] and (last := data.rfind(b'"')) >= 0:
+                state["last_quote"] = offset + last
+            state["offset"] = offset + len(data)
+        if state["inside"]:
+            raise PartitionError(f"{name}: a quoted field opened near byte {state['last_quote']} is never closed")
+        if state["offset"] > start:
+            yield start, state["offset"]
+
+    cuts = scan()
+    if not header:
+        return 0, cuts
+    first = next(cuts, None)
+    return (first[1] if first else 0), cuts
 
 
 def row_ends(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK) -> Iterator[int]:
@@ -120,6 +259,68 @@ def cut_points(blocks, start: int, per_rows: int | None, per_bytes: int | None):
         yield last, rows
 
 
+#: materialise reads a chunk this much at a time when it checks its rows: small,
+#: so that numpy's temporaries stay below malloc's mmap threshold (Dask workers
+#: hand large blocks back to the system at once, so each would cost fresh page
+#: faults; measured 1.5-2x faster than 8 MiB blocks in a worker)
+CHECK_BLOCK = 256 * 2**10
+DELIMITERS = {"csv": ",", "tsv": "\t"}
+
+
+def row_fields(data, delimiter: str, final: bool = False):
+    """``(ends, fields)`` of the whole rows in ``data``, which starts at a row's
+    start: the offset just after each row and its number of fields (delimiters
+    outside double quotes, plus one). With ``final``, bytes after the last
+    newline are a last row too.
+
+    >>> row_fields(b'a,b\\n1,"x,\\ny"\\n2', ",", final=True)
+    (array([ 4, 13, 14]), array([2, 2, 1]))
+    """
+    import numpy as np
+
+    arr = np.frombuffer(data, dtype=np.uint8)
+    hits, other = _CHECK_SCRATCH.get(len(arr))
+    hits = hits.view(bool)
+    np.equal(arr, 0x0A, out=hits)
+    hits |= np.equal(arr, 0x22, out=other)
+    hits |= np.equal(arr, ord(delimiter), out=other)
+    special = np.flatnonzero(hits)
+    values = arr[special]
+    is_quote = values == 0x22
+    outside = (np.cumsum(is_quote, dtype=np.int32) & 1) == 0
+    outside &= ~is_quote
+    places, is_newline = special[outside], values[outside] == 0x0A
+    delimiters_so_far = np.cumsum(~is_newline, dtype=np.int64)
+    at_newline = np.flatnonzero(is_newline)
+    ends = places[at_newline] + 1
+    counts = delimiters_so_far[at_newline]
+    last = ends[-1] if len(ends) else 0
+    if final and len(arr) > last:
+        ends = np.append(ends, len(arr))
+        counts = np.append(counts, delimiters_so_far[-1] if len(delimiters_so_far) else 0)
+    return ends, np.diff(counts, prepend=0) + 1
+
+
+_CHECK_SCRATCH = _Scratch()
+
+
+class _Lines:
+    """The 1-based line of a byte offset of a file, counting newlines from the
+    start once and then onwards only (offsets asked for in ascending order)."""
+
+    def __init__(self, read_at):
+        self.read_at, self.offset, self.newlines = read_at, 0, 0
+
+    def line_at(self, offset: int) -> int:
+        while self.offset < offset:
+            data = self.read_at(self.offset, min(CHECK_BLOCK, offset - self.offset))
+            if not data:
+                break
+            self.newlines += data.count(b"\n")
+            self.offset += len(data)
+        return self.newlines + 1
+
+
 def _chain(*iterables):
     for iterable in iterables:
         yield from iterable
@@ -132,7 +333,15 @@ class Rows(Partitioner):
     true by default), and a quoted field holding newlines is never cut, so
     ``rows`` -> ``identity`` -> ``concat`` with ``header: true`` gives back
     the input byte for byte. Parquet is cut by row groups. Each chunk's
-    ``CHUNK_INFO`` gives its ``rows`` (first, end) and ``format``."""
+    ``CHUNK_INFO`` gives its ``format`` and, with ``rows_per_chunk`` or for
+    Parquet, its ``rows`` (first, end); cut by size alone, rows are not
+    counted (that would need every row end) and the byte range says what
+    the chunk covers. ``check_fields`` (CSV/TSV, on by default): a row with
+    another number of fields than the header (or the first row) - an empty
+    line too - is a bad record, named by file, line and byte offset; under
+    ``on_bad: skip`` it is left out and counted in ``_SUCCESS``.
+    ``check_json`` (JSON Lines, off by default: it parses every line) does
+    the same for a line that is not valid JSON."""
 
     schema = {
         "type": "object",
@@ -143,6 +352,13 @@ class Rows(Partitioner):
             "format": {"enum": list(FORMATS), "description": "The table format (default: from each file's extension)."},
             "header": {"type": "boolean", "default": True,
                        "description": "CSV/TSV: the first line is a header, repeated in every chunk."},
+            "check_fields": {"type": "boolean", "default": True,
+                             "description": "CSV/TSV: a row with another number of fields than the header "
+                                            "(or the first row) is a bad record."},
+            "check_json": {"type": "boolean", "default": False,
+                           "description": "JSON Lines: a line that is not valid JSON is a bad record "
+                                          "(parses every line)."},
+            "on_bad": ON_BAD_SCHEMA,
         },
         "additionalProperties": False,
     }
@@ -155,13 +371,21 @@ class Rows(Partitioner):
             if fmt == "parquet":
                 yield from self._plan_parquet(source, f, per_rows, per_bytes)
             else:
-                yield from self._plan_text(source, f, fmt, params.get("header", True), per_rows, per_bytes)
+                checks = self._checks(source, f, fmt, params)
+                for ref in self._plan_text(source, f, fmt, params.get("header", True), per_rows, per_bytes):
+                    yield dataclasses.replace(ref, meta={**ref.meta, **checks}) if checks else ref
 
     def _plan_text(self, source, f, fmt, header, per_rows, per_bytes):
         import numpy as np
 
         header = header and fmt != "jsonl"
         with source.open(f.url, block_size=SCAN_BLOCK) as stream:
+            if not per_rows:  # cut by size alone: no need to find every row end
+                header_bytes, cuts = byte_cuts(stream, per_bytes=per_bytes, header=header, quoted=fmt != "jsonl",
+                                               name=f.name)
+                for start, end in cuts:
+                    yield self._text_ref(f, fmt, start, end, header_bytes)
+                return
             blocks = row_end_blocks(stream, quoted=fmt != "jsonl", name=f.name)
             header_bytes = 0
             if header:
@@ -170,13 +394,35 @@ class Rows(Partitioner):
                 blocks = _chain([first[1:]], blocks)
             start, first_row = header_bytes, 0
             for end, rows in cut_points(blocks, header_bytes, per_rows, per_bytes):
-                yield self._text_ref(f, fmt, start, end, header_bytes, first_row, first_row + rows)
+                yield self._text_ref(f, fmt, start, end, header_bytes, [first_row, first_row + rows])
                 start, first_row = end, first_row + rows
 
     @staticmethod
-    def _text_ref(f, fmt, start, end, header_bytes, first, stop) -> ChunkRef:
+    def _checks(source, f, fmt, params) -> dict:
+        """What materialise checks of every row: ``_check`` holds the number of
+        fields a CSV/TSV row must have (the header's, or the first row's) and
+        the delimiter, or that JSON Lines must parse; ``_on_bad`` the policy."""
+        policy = BadRecords.for_params(params).policy  # refuses an unknown policy while planning
+        if fmt == "jsonl":
+            check = {"json": True} if params.get("check_json") else None
+        elif params.get("check_fields", True):
+            with source.open(f.url, block_size=SCAN_BLOCK) as stream:
+                first_end, _ = byte_cuts(stream, per_bytes=1, header=True, quoted=True, name=f.name)
+                stream.seek(0)
+                first = stream.read(first_end)
+            if not first:
+                return {}
+            delimiter = DELIMITERS[fmt]
+            check = {"fields": int(row_fields(first, delimiter, final=True)[1][0]), "delimiter": delimiter}
+        else:
+            check = None
+        return {"_check": check, "_on_bad": policy} if check else {}
+
+    @staticmethod
+    def _text_ref(f, fmt, start, end, header_bytes, rows=None) -> ChunkRef:
+        meta = {"rows": rows} if rows else {}
         return ChunkRef(url=f.url, start=start, end=end, size=end - start + header_bytes, label=f.name,
-                        meta={"rows": [first, stop], "format": fmt, "header_bytes": header_bytes})
+                        meta={**meta, "format": fmt, "header_bytes": header_bytes})
 
     def _plan_parquet(self, source, f, per_rows, per_bytes):
         import pyarrow.parquet as pq
@@ -220,6 +466,18 @@ class Rows(Partitioner):
             return os.path.getsize(dest)
         header = ref.meta.get("header_bytes", 0)
         local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        if ref.meta.get("_check"):
+            with open(dest, "wb") as out:
+                if local:
+                    with open(path, "rb", buffering=0) as src:
+                        got = self._copy_checked(ref, _positioned_reader(src.fileno()), out, header,
+                                                 os.fstat(src.fileno()).st_size,
+                                                 lines=_Lines(lambda at, n: os.pread(src.fileno(), n, at)))
+                else:
+                    with fs.open(path, "rb") as src:
+                        got = self._copy_checked(ref, lambda at, n: (src.seek(at), src.read(n))[1], out, header,
+                                                 fs.size(path))
+            return got
         with open(dest, "wb") as out:
             if local:  # positioned reads, no file object in between
                 copy_range(path, out, 0, header)
@@ -230,6 +488,89 @@ class Rows(Partitioner):
                     src.seek(ref.start)
                     got = copy_stream(src, out, ref.end - ref.start)
         if got != ref.end - ref.start:
-            raise PartitionError(f"chunk {ref.index}: {ref.label} ended at byte {ref.start + got}, expected "
-                                 f"{ref.end} (did the source change after planning?)")
+            raise _changed(ref, ref.start + got)
         return header + got
+
+    @staticmethod
+    def _copy_checked(ref: ChunkRef, read_at, out, header: int, size: int, lines: "_Lines | None" = None) -> int:
+        """Copy the header and the chunk's rows into ``out``, a block of whole rows
+        at a time, checking each row; a bad row fails the chunk or, under
+        ``on_bad: skip``, is left out and counted. Returns the bytes written.
+        ``read_at(offset, n)`` may reuse one buffer: what it returned is used up
+        before it is called again. Bytes after the last newline are a row only
+        at the end of the file (``size``): a range ending mid-row (a preview
+        reads only the start of a chunk) stops after its last whole row."""
+        check, bad = ref.meta["_check"], BadRecords(ref.meta.get("_on_bad", "fail"))
+        lines = lines or _Lines(lambda at, n: bytes(read_at(at, n)))
+        written = out.write(read_at(0, header)) if header else 0
+        pos, want = ref.start, CHECK_BLOCK
+        while pos < ref.end:
+            n = min(want, ref.end - pos)
+            data = read_at(pos, n)
+            if len(data) != n:
+                raise _changed(ref, pos + len(data))
+            final = pos + n == ref.end == size
+            if "fields" in check:
+                ends, fields = row_fields(data, check["delimiter"], final)
+                wrong = (fields != check["fields"]).nonzero()[0].tolist()
+            else:
+                ends, wrong = _json_lines(data, final)
+            if not len(ends):
+                if pos + n == ref.end:  # the range ends mid-row
+                    raise _changed(ref, pos)
+                want *= 2  # a row longer than the block: read more at once
+                continue
+            kept = 0
+            for i in wrong:
+                row_start, row_end = (int(ends[i - 1]) if i else 0), int(ends[i])
+                reason = ("invalid JSON" if "json" in check else
+                          f"ragged row: {int(fields[i])} fields, {'the header has' if header else 'the first row has'} "
+                          f"{check['fields']}")
+                bad.add(reason, file=ref.label, line=lines.line_at(pos + row_start), offset=pos + row_start,
+                        chunk=ref.index, record=bytes(data[row_start:row_end]))
+                written += out.write(data[kept:row_start])
+                kept = row_end
+            written += out.write(data[kept:int(ends[-1])])
+            pos += int(ends[-1])
+            want = CHECK_BLOCK
+        return written
+
+
+def _positioned_reader(fd: int):
+    """``read_at(offset, n)`` for a local file: positioned reads into one reused
+    buffer (a fresh block per read would cost its page faults every time)."""
+    buffers = [bytearray(CHECK_BLOCK)]
+
+    def read_at(offset: int, n: int) -> memoryview:
+        if n > len(buffers[0]):
+            buffers[0] = bytearray(n)
+        view = memoryview(buffers[0])[:n]
+        got = os.preadv(fd, [view], offset)
+        return view[:got]
+
+    return read_at
+
+
+def _json_lines(data, final: bool):
+    """``(ends, bad)``: the offset after each whole line of ``data`` and the
+    indices of the lines that are not valid JSON."""
+    import json
+
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
+    if final and len(data) > (ends[-1] if len(ends) else 0):
+        ends = np.append(ends, len(data))
+    bad, start = [], 0
+    for i, end in enumerate(ends.tolist()):
+        try:
+            json.loads(bytes(data[start:end]))
+        except ValueError:
+            bad.append(i)
+        start = end
+    return ends, bad
+
+
+def _changed(ref: ChunkRef, at: int) -> PartitionError:
+    return PartitionError(f"chunk {ref.index}: {ref.label} ended at byte {at}, expected {ref.end} "
+                          "(did the source change after planning?)")

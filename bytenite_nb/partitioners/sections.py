@@ -1,9 +1,13 @@
 """``sections``: documents in chunks of whole sections - at Markdown headings,
 at lines a regex matches, or at page breaks.
 
-Planning reads each file once, a block at a time, line by line (of a line
-longer than a block only the start is looked at), so memory does not grow
-with the file. Chunks are byte ranges of the source, so
+Planning reads each file once, a block at a time (of a line longer than a
+block only the start is looked at), so memory does not grow with the file.
+For Markdown, :func:`markdown_lines` finds with one regex per block the only
+lines that can start or end a heading or a fence, and gives the heading
+machine those and, before each, the lines since the last blank line (which
+decide whether a setext underline has a paragraph above it); every other
+line is only counted, in bulk. Chunks are byte ranges of the source, so
 ``sections`` -> ``identity`` -> ``concat`` gives the input back byte for byte.
 A section longer than ``max_size`` characters is cut further by
 :func:`~bytenite_nb.partitioners.text_cuts.size_pieces`, the cutting
@@ -29,6 +33,9 @@ from .text_cuts import complete_utf8, size_pieces
 
 LINE_HEAD = 4096  # characters of a line looked at for a heading
 READ_BLOCK = 2**20
+MARKDOWN_BLOCK = 4 * 2**20  # markdown_lines reads this much at a time (a longer line is streamed)
+LOOK_BACK = 32  # lines looked back for a blank one before a line that matters
+DENSE = 4  # a block where more than one line in this many may matter is read line by line
 TITLE_CHARS = 200
 PAGE_BREAK = "\f"
 
@@ -36,6 +43,9 @@ ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)$")
 INTERRUPTS = re.compile(r" {0,3}(?:>|[-+*][ \t]+\S|1[.)][ \t]+\S|([*_-])(?:[ \t]*\1){2,}[ \t]*$)")
+#: a line that may open, close or underline something: ``#``, a fence or a setext run after up to three spaces
+CANDIDATE = re.compile(rb" {0,3}[#`~=-]")
+CANDIDATE_AFTER_NEWLINE = re.compile(rb"\n {0,3}[#`~=-]")  # a literal first: the regex engine skips to each newline
 NOT_PARAGRAPH = re.compile(r" {0,3}(?:>|[-+*][ \t]|[-+*]$|\d{1,9}[.)](?:[ \t]|$)|([*_-])(?:[ \t]*\1){2,}[ \t]*$)|    |\t")
 
 
@@ -117,6 +127,165 @@ def read_lines(stream, name: str, block: int = READ_BLOCK) -> Iterator[Line]:
     if pending is not None:
         pending.head = pending.head.rstrip("\r")
         yield pending
+
+
+def markdown_lines(stream, name: str, block: int = MARKDOWN_BLOCK) -> Iterator[Line]:
+    """The lines of a UTF-8 byte stream that decide where Markdown headings
+    are, as :func:`read_lines` gives them, fewer: every line that starts
+    (after up to three spaces) with ``#``, a backtick, a tilde, ``=`` or ``-``;
+    of the other lines between two of those only the last blank one and the
+    ones after it (before it, a run of other lines can neither open a fence
+    nor a heading: a blank line forgets any paragraph); and always the last
+    line. Fed these, :func:`markdown_sections` finds the same sections as fed
+    every line. Invalid UTF-8 raises :class:`BadRecordError` as in :func:`read_lines`.
+
+    >>> import io
+    >>> doc = "intro\\n\\nwords\\nmore\\n\\npara\\n---\\nend\\n"
+    >>> [(l.offset, l.head) for l in markdown_lines(io.BytesIO(doc.encode()), "d.md")]
+    [(18, ''), (19, 'para'), (24, '---'), (28, 'end')]
+    """
+    offset, char, rest = 0, 0, b""  # where ``rest`` (the start of a line) is
+    while True:
+        data = stream.read(block)
+        buf = rest + data
+        if not buf:
+            return
+        cut = len(buf) if not data else buf.rfind(b"\n") + 1
+        if not cut:  # no line end yet
+            if len(buf) < block:
+                rest = buf
+                continue
+            line, rest = _long_line(stream, buf, offset, char, name, block)
+            offset, char = line.offset + line.size, line.char + line.chars
+            yield line
+            continue
+        chunk, rest = buf[:cut], buf[cut:]
+        lines = _ChosenLines(chunk, offset, char, name, final=not data)
+        yield from lines
+        offset, char = offset + cut, lines.chars
+
+
+class _ChosenLines:
+    """The lines :func:`markdown_lines` gives of ``chunk`` (whole lines from byte
+    ``offset``, character ``char``; the file's last bytes when ``final``), its
+    last line always: a run of other lines cut in two by the end of a block is
+    reduced in two parts, which comes to the same. The lines are found in the
+    bytes; the bytes between are decoded once, a piece at a time, to check
+    them and count their characters; ``chars`` is the character after them
+    once iterated."""
+
+    def __init__(self, chunk: bytes, offset: int, char: int, name: str, final: bool):
+        self.chunk, self.offset, self.name, self.final = chunk, offset, name, final
+        self.ascii_only = chunk.isascii()
+        self.at, self.chars = 0, char  # bytes up to ``at`` are checked, ``chars`` their characters
+
+    def __iter__(self) -> Iterator[Line]:
+        chunk = self.chunk
+        starts = [m.start() + 1 for m in CANDIDATE_AFTER_NEWLINE.finditer(chunk)]
+        if CANDIDATE.match(chunk):
+            starts.insert(0, 0)
+        if len(starts) * DENSE > chunk.count(b"\n"):  # most lines matter: every line, in bulk
+            yield from self._lines(0, len(chunk))
+            return
+        gap = 0  # where the run of other lines since the last chosen line starts
+        for start in starts:
+            yield from self._since_blank(gap, start)
+            end = chunk.find(b"\n", start) + 1 or len(chunk)
+            yield from self._lines(start, end)
+            gap = end
+        yield from self._since_blank(gap, len(chunk))
+        self._char_at(len(chunk))
+
+    def _decode(self, start: int, end: int) -> str:
+        try:
+            return self.chunk[start:end].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if start > self.at:
+                self._decode(self.at, start)  # an invalid byte before this one is the one to name
+            cut_short = self.final and end == len(self.chunk) and exc.end == end - start
+            reason = "ends in the middle of a UTF-8 character" if cut_short else "not UTF-8 text"
+            raise BadRecordError(reason, file=self.name, offset=self.offset + start + exc.start) from exc
+
+    def _char_at(self, i: int) -> int:
+        """The character at byte ``i`` (never before the last one asked for)."""
+        if self.ascii_only:
+            self.chars += i - self.at
+        else:
+            self.chars += len(self._decode(self.at, i))
+        self.at = i
+        return self.chars
+
+    def _lines(self, start: int, end: int) -> Iterator[Line]:
+        """The lines of ``chunk[start:end]`` (whole lines, newlines included), decoded at once."""
+        if start == end:
+            return
+        offset, char = self.offset + start, self._char_at(start)
+        text = self._decode(start, end)
+        self.at, self.chars = end, char + len(text)
+        parts = text.split("\n")  # not splitlines, which cuts at \r, \f... too
+        last = len(parts) - 1
+        for n, part in enumerate(parts):
+            if n == last and not part:
+                break
+            newline = n < last
+            chars = len(part) + newline
+            size = chars if self.ascii_only else len(part.encode("utf-8")) + newline
+            yield Line(offset, char, size, chars, part[:LINE_HEAD].rstrip("\r"))
+            offset, char = offset + size, char + chars
+
+    def _since_blank(self, gap: int, stop: int) -> Iterator[Line]:
+        """The last blank line in ``chunk[gap:stop]`` (whole lines) and those after it, else (none
+        among the last :data:`LOOK_BACK`) all of them."""
+        chunk, pos = self.chunk, stop
+        for _ in range(LOOK_BACK):
+            if pos <= gap:
+                break
+            start = max(gap, chunk.rfind(b"\n", gap, pos - 1) + 1)
+            line = chunk[start:pos]
+            if not line.strip() or (not line.isascii() and not _head(self._decode(start, pos)).strip()):
+                return self._lines(start, stop)
+            pos = start
+        return self._lines(gap, stop)  # no blank line near: all of them (giving more lines is never wrong)
+
+
+def _head(line: str) -> str:
+    """The head of ``line`` (its newline included), as :func:`read_lines` gives it."""
+    head = line[:LINE_HEAD]
+    return (head[:-1] if head.endswith("\n") else head).rstrip("\r")
+
+
+def _long_line(stream, buf: bytes, offset: int, char: int, name: str, block: int) -> tuple[Line, bytes]:
+    """A line longer than a block, which starts ``buf``: read on to its end (only
+    its first :data:`LINE_HEAD` characters kept); the bytes after it."""
+    line = Line(offset, char, 0, 0, "")
+    tail = b""
+    while True:
+        nl = buf.find(b"\n")
+        piece = tail + (buf if nl < 0 else buf[:nl + 1])
+        keep = len(piece) if nl >= 0 else complete_utf8(piece)
+        try:
+            text = piece[:keep].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at_end = exc.end == len(piece) and nl < 0 and not stream.read(1)
+            reason = "ends in the middle of a UTF-8 character" if at_end else "not UTF-8 text"
+            raise BadRecordError(reason, file=name, offset=line.offset + line.size + exc.start) from exc
+        tail = piece[keep:]
+        if len(line.head) < LINE_HEAD:
+            line.head = (line.head + text)[:LINE_HEAD]
+        line.size += keep
+        line.chars += len(text)
+        if nl >= 0:
+            line.head = line.head.rstrip("\n").rstrip("\r")
+            return line, buf[nl + 1:]
+        buf = stream.read(block)
+        if not buf:
+            try:
+                tail.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = "ends in the middle of a UTF-8 character" if exc.end == len(tail) else "not UTF-8 text"
+                raise BadRecordError(reason, file=name, offset=line.offset + line.size + exc.start) from exc
+            line.head = line.head.rstrip("\r")
+            return line, b""
 
 
 def atx_heading(text: str) -> tuple[int, str] | None:
@@ -343,7 +512,7 @@ class Sections(Partitioner):
                 elif mode == "separator":
                     found = separated_sections(read_lines(stream, f.name), arg)
                 else:
-                    found = markdown_sections(read_lines(stream, f.name), arg)
+                    found = markdown_sections(markdown_lines(stream, f.name), arg)
                 yield from self._chunks(source, f, found, max_size)
 
     def _chunks(self, source: Source, f, found: Iterator[Section], max_size: int | None):

@@ -32,8 +32,9 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
     container app, whose local cluster is threads in the job's process; False:
     a Python or notebook app, on worker processes); None describes both.
 
-    A Dask Gateway named by Dask config (``gateway.address``) is not used:
-    ``note`` says so rather than claim a cluster jobs never reach.
+    A Dask Gateway named by Dask config (``gateway.address``) is used only when
+    the cluster named is ``gateway`` or ``gateway:NAME``: otherwise ``note`` says
+    how to use it rather than claim a cluster jobs never reach.
 
     >>> cluster_target("tcp://10.0.0.5:8786")["description"]
     'Dask scheduler tcp://10.0.0.5:8786 (the default cluster of the ByteNite settings).'
@@ -46,7 +47,22 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
 
     where = resolve(scheduler=address or None, workers=workers, threads_ok=bool(runs_own_process))
     words = _SOURCE_WORDS.get(where.source, where.source)
-    if where.kind in ("address", "client") and where.address:
+    if where.kind == "gateway":
+        which = f"the running Dask Gateway cluster {where.name}" if where.name else \
+            "a Dask Gateway cluster made for each job and shut down when it ends"
+        gateway = dask.config.get("gateway.address", None)
+        target = {"kind": "gateway", "address": None, "name": where.name,
+                  "source": _SOURCES.get(where.source, where.source),
+                  "description": f"{which[0].upper()}{which[1:]}, at "
+                                 f"{redact_text(str(gateway)) if gateway else 'no Gateway address (gateway.address)'}"
+                                 f" ({words})."}
+    elif where.kind == "kubernetes":
+        which = f"the running DaskCluster {where.name}" if where.name else \
+            "a dask-kubernetes cluster made for each job from it, and deleted when it ends"
+        target = {"kind": "kubernetes", "address": None, "name": where.name,
+                  "source": _SOURCES.get(where.source, where.source),
+                  "description": f"{which[0].upper()}{which[1:]} ({words})."}
+    elif where.kind in ("address", "client") and where.address:
         target = {"kind": "scheduler", "address": where.address, "source": _SOURCES.get(where.source, where.source),
                   "description": f"Dask scheduler {where.address} ({words})."}
     elif where.kind == "sync":
@@ -58,9 +74,9 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
                   "description": _local_words(where.workers, runs_own_process)}
         gateway = dask.config.get("gateway.address", None)
         if gateway:
-            target["note"] = (f"Dask config names a Dask Gateway ({redact_text(str(gateway))}), which "
-                              "bytenite-nb does not use: jobs run on a local cluster. Set a scheduler "
-                              "address to run them on another cluster.")
+            target["note"] = (f"Dask config names a Dask Gateway ({redact_text(str(gateway))}), but jobs run "
+                              "on a local cluster: set the default cluster to gateway (or gateway:NAME) "
+                              "to run them on it.")
     return target
 
 

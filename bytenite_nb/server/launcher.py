@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         job = Job.from_dict(data, base_dir=launch["baseDir"], source_name=launch.get("path"))
         handle = submit_job(job, id=job_id, scheduler=launch.get("scheduler"), workers=launch.get("workers"),
                             rerun_failed=bool(launch.get("rerunFailed")))
-        print(f"job {job_id} started (pid {os.getpid()})", flush=True)
-        st.default_store().add_event(job_id, "cluster", handle.cluster)
+        print(f"job {job_id} started (pid {os.getpid()})", flush=True)  # the runner records its cluster
         result = handle.result(raise_on_error=False)
     except JobValidationError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

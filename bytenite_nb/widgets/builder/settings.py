@@ -20,7 +20,8 @@ from .sections import Section
 CLUSTER_MODES = (
     ("the current Dask client, or a local cluster", "default"),
     ("a new local cluster", "local"),
-    ("a scheduler address", "address"),
+    ("a scheduler address, or gateway:NAME (a running Dask Gateway cluster)", "address"),
+    ("a new Dask Gateway cluster for the job (Dask config gateway.address)", "gateway"),
     ("this process, no Dask (for debugging)", "sync"),
 )
 
@@ -54,12 +55,12 @@ class ClusterSection(Section):
             else list(CLUSTER_MODES)
         self.mode = widgets.Dropdown(options=modes, description="Run on", layout=widgets.Layout(width="520px"))
         self.workers = widgets.IntText(value=2, description="Workers", layout=widgets.Layout(width="200px"))
-        self.address = widgets.Text(description="Address", placeholder="tcp://10.0.0.5:8786")
+        self.address = widgets.Text(description="Address", placeholder="tcp://10.0.0.5:8786 or gateway:NAME")
         super().__init__([self.mode, self.workers, self.address])
 
     @property
     def run_kwargs(self) -> dict:
-        """The arguments of ``job.plan`` and ``job.submit``: ``client=``, ``scheduler=`` or ``workers=``."""
+        """The arguments of ``job.plan`` and ``job.submit``: ``client=``, ``scheduler=``, ``cluster=`` or ``workers=``."""
         mode = self.mode.value
         if mode == "client":
             return {"client": self.client}
@@ -69,4 +70,6 @@ class ClusterSection(Section):
             return {"scheduler": self.address.value.strip()}
         if mode == "sync":
             return {"scheduler": "sync"}
+        if mode == "gateway":
+            return {"cluster": "gateway"}
         return {}
