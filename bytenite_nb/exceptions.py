@@ -118,6 +118,10 @@ def describe_place(file: str | None = None, line: int | None = None, offset: int
     return ": ".join(parts)
 
 
+class MediaToolMissing(PermanentError):
+    """No ``ffmpeg`` program or PyAV to read media with (says what to install)."""
+
+
 class BadRecordError(PartitionError, PermanentError):
     """A record of the data cannot be read (a ragged CSV row, invalid JSON, a
     timestamp that does not parse): names the file and the line or byte offset.

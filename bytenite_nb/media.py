@@ -1,0 +1,83 @@
+"""Audio and video through FFmpeg, shared by the media partitioners and assemblers.
+
+Two ways into FFmpeg, both without hand-written container parsing:
+
+- PyAV (``import av``: FFmpeg's libraries in a wheel) to probe, demux, remux by
+  stream copy and decode inside the worker's process;
+- the ``ffmpeg`` program for whole-file jobs (segmenting, concatenating,
+  re-encoding at cuts): the system's when it is on ``PATH``, else the one the
+  ``imageio-ffmpeg`` wheel carries, so a plain ``pip install`` is enough.
+
+Both are imported or looked up inside the functions: ``import bytenite_nb``
+stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from .exceptions import BadRecordError, MediaToolMissing
+
+#: set to a path to choose the ffmpeg program explicitly
+FFMPEG_ENV = "BYTENITE_NB_FFMPEG"
+
+
+def ffmpeg_exe() -> str:
+    """The ``ffmpeg`` program to run: ``$BYTENITE_NB_FFMPEG``, else ``ffmpeg`` on
+    ``PATH``, else the one bundled with the ``imageio-ffmpeg`` wheel.
+
+    >>> os.path.basename(ffmpeg_exe()).startswith("ffmpeg")
+    True
+    """
+    chosen = os.environ.get(FFMPEG_ENV)
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise MediaToolMissing(f"${FFMPEG_ENV} names {chosen!r}, which is not an executable file")
+        return chosen
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise MediaToolMissing("no ffmpeg program: install ffmpeg (apt-get install ffmpeg) or the "
+                               "imageio-ffmpeg package") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: list[str], *, name: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``ffmpeg`` with ``args`` (quiet, never asking questions); a failure is a
+    :class:`~bytenite_nb.exceptions.BadRecordError` naming ``name`` (the file the
+    command was about) with the last lines ffmpeg printed.
+
+    >>> run_ffmpeg(["-i", "/nonexistent/clip.mp4", "-f", "null", "-"], name="clip.mp4")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: clip.mp4: ffmpeg failed: /nonexistent/clip.mp4: No such file or directory
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise BadRecordError("ffmpeg failed: " + (" / ".join(tail) or f"exit status {proc.returncode}"), file=name)
+    return proc
+
+
+def open_container(path: str, name: str | None = None):
+    """Open a media file with PyAV; a file FFmpeg cannot read is a
+    :class:`~bytenite_nb.exceptions.BadRecordError` naming it.
+
+    >>> open_container("/nonexistent/song.wav", "song.wav")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: song.wav: not a media file FFmpeg can read (No such file or directory)
+    """
+    import av
+
+    try:
+        return av.open(path)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise BadRecordError(f"not a media file FFmpeg can read ({reason})", file=name or path) from None
