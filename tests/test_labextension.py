@@ -81,6 +81,7 @@ def test_jest_suite_of_the_extension_passes():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # npm install and a production build: minutes on a busy machine
 def test_a_wheel_built_from_a_clean_copy_ships_both_extensions(tmp_path):
     """What `pip install .` does on a machine with only the sources: npm packages,
     the production build, and the wheel's shared data."""
