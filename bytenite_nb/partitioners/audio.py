@@ -12,6 +12,7 @@ sample-exact files, the chunk's packets remuxed by stream copy otherwise.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 
 from ..audio import (BLOCK, READ_DTYPE, AudioInfo, chunk_label, chunk_metas, chunk_size, open_container, probe,
                      snap)
@@ -49,7 +50,8 @@ class AudioPartitioner(Partitioner):
         if os.path.lexists(dest):
             os.unlink(dest)  # never write through a link an earlier attempt's app made
         fs, path = url_to_fs(ref.url, **(storage_options or {}))
-        with fs.open(path, "rb") as stream:
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        with (nullcontext(path) if local else fs.open(path, "rb")) as stream:  # by path: libsndfile's own reads
             if ref.meta["exact"]:
                 write_samples(stream, ref, dest)
             else:
