@@ -211,6 +211,39 @@ def test_a_real_job_on_the_cluster_with_several_files(tmp_path, client):
         assert np.array_equal(got, sf.read(str(src), dtype="int32")[0])
 
 
+def test_audio_on_s3_is_read_by_ranged_reads(tmp_path, s3):
+    fs, bucket = s3
+    rate = 16000
+    wav = write(tmp_path / "a.wav", tones_with_silences(rate)[0], rate)
+    m4a = encode(wav, tmp_path / "b.m4a", "-c:a", "aac")
+    for f in (wav, m4a):
+        fs.put(str(f), f"{bucket}/in/{f.name}")
+    job = audio_job(tmp_path, f"s3://{bucket}/in/", "audio-silence", {"min_silence": 0.3, "min_chunk": 0.5,
+                                                                        "max_chunk": 10})
+    refs = job.plan(scheduler="sync")
+    assert [r.meta["source"] for r in refs].count("a.wav") == 5 and [r.meta["source"] for r in refs].count("b.m4a") == 5
+    job.run(scheduler="sync")
+    assert np.array_equal(sf.read(str(tmp_path / "out" / "a.wav"), dtype="int16")[0],
+                          sf.read(str(wav), dtype="int16")[0])
+    assert decoded(tmp_path / "out" / "b.m4a") == decoded(m4a)
+
+
+def test_concat_writes_the_format_its_output_name_asks_for(tmp_path):
+    rate = 16000
+    wav = write(tmp_path / "a.wav", tones_with_silences(rate)[0], rate)
+    audio_job(tmp_path, wav, "audio-time", {"seconds": 2.5}, assembler_params={"output_name": "{stem}.flac"}) \
+        .run(scheduler="sync")
+    out = tmp_path / "out" / "a.flac"
+    assert sf.info(str(out)).format == "FLAC"  # PCM to FLAC: lossless, the same samples
+    assert np.array_equal(sf.read(str(out), dtype="int16")[0], sf.read(str(wav), dtype="int16")[0])
+    require("ffmpeg")
+    audio_job(tmp_path, wav, "audio-time", {"seconds": 2.5}, assembler_params={"output_name": "{stem}.mp3"}) \
+        .run(scheduler="sync", force=True)
+    samples, got_rate, codec = decoded(tmp_path / "out" / "a.mp3")  # decoded and encoded once by FFmpeg
+    assert codec.startswith("mp3") and got_rate == rate
+    assert abs(samples - sf.info(str(wav)).frames) <= 1152 * 2  # the encoder's padding: within two frames
+
+
 def test_one_output_name_for_several_sources_is_refused(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -342,6 +375,12 @@ def test_index_shifts_json_words_and_keeps_other_fields(tmp_path):
                     "words": [{"word": "hi", "start": 0.5, "end": 0.9}]},
                    {"start": 10.75, "end": 11.25, "text": "hi", "speaker": "A", "chunk": 1,
                     "words": [{"word": "hi", "start": 10.75, "end": 11.15}]}]
+
+
+def test_index_names_a_chunk_without_timed_results(tmp_path):
+    results = index_results(tmp_path, [("a.srt", ""), ("b.txt", "a transcript without times")], [0, 5])
+    with pytest.raises(ResultFormatError, match=r"chunk 1: no .srt, .vtt or .json among its results \(b.txt\)"):
+        AudioIndex().assemble(results, str(tmp_path / "o"), {})
 
 
 def test_index_names_the_chunk_and_line_of_a_bad_cue(tmp_path):

@@ -10,7 +10,7 @@ parallel, get one subtitle file.
 from __future__ import annotations
 
 from ..audio import group_by_source, output_name_for
-from ..exceptions import AssemblyError
+from ..exceptions import AssemblyError, ResultFormatError
 from ..schema import SAFE_NAME
 from ..timed_text import FORMATS, format_of, read_cues, write_cues
 from .base import Assembler, output_path
@@ -38,8 +38,10 @@ class AudioIndex(Assembler):
     json (by default from output_name's extension). Cues are in time order;
     SRT is renumbered; JSON segments keep their other fields (the start and end
     of their words shifted too) and gain chunk. Where a chunk has results of
-    the output's format, only those are read. A chunk without a start, or a
-    result that does not parse, fails the job naming the chunk and file."""
+    the output's format, only those are read (a chunk with nothing to say
+    writes an empty file). A chunk without a start or without any timed-text
+    result, or a result that does not parse, fails the job naming the chunk
+    and file."""
 
     schema = {
         "type": "object",
@@ -60,6 +62,10 @@ class AudioIndex(Assembler):
             for chunk in chunks:
                 timed = [(f, format_of(f.name)) for f in sorted(chunk.files, key=lambda f: f.name)]
                 timed = [(f, kind) for f, kind in timed if kind]
+                if not timed:
+                    names = ", ".join(f.name for f in chunk.files) or "no result files"
+                    raise ResultFormatError(f"chunk {chunk.index}: no .srt, .vtt or .json among its results ({names}); "
+                                            "a chunk with nothing to say writes an empty one")
                 if any(kind == fmt for _, kind in timed):
                     timed = [(f, kind) for f, kind in timed if kind == fmt]
                 for f, kind in timed:
