@@ -97,15 +97,11 @@ def write_packets(stream, ref: ChunkRef, dest: str) -> None:
     with open_container(stream, name) as src:
         audio = src.streams.audio[0]
         scale = audio.time_base * meta["sample_rate"]
-        if start > 0:
-            src.seek(int(start / scale), stream=audio, backward=True, any_frame=True)
         shift, wrote = None, 0
         try:
             with av.open(dest, "w", format=meta["container"]) as out:
                 ost = out.add_stream_from_template(audio)
-                for packet in src.demux(audio):
-                    if packet.pts is None or packet.size == 0:
-                        continue
+                for packet in packets_from(src, audio, start, scale):
                     at = round(packet.pts * scale)
                     if at < start:
                         continue
@@ -123,3 +119,22 @@ def write_packets(stream, ref: ChunkRef, dest: str) -> None:
     if not wrote:
         raise PartitionError(f"chunk {ref.index}: {name} has no packets from sample {start} to {end} "
                              "(did the source change after planning?)")
+
+
+def packets_from(container, audio, start: int, scale):
+    """The packets of ``audio`` from about sample ``start`` on (earlier ones may come first):
+    a seek, then a read from the beginning if the seek went past ``start`` (FFmpeg seeks
+    an MP3 without an index by estimate)."""
+    def demux():
+        return (p for p in container.demux(audio) if p.pts is not None and p.size)
+
+    if start > 0:
+        container.seek(int(start / scale), stream=audio, backward=True, any_frame=True)
+        packets = demux()
+        first = next(packets, None)
+        if first is not None and round(first.pts * scale) <= start:
+            yield first
+            yield from packets
+            return
+        container.seek(0, backward=True, any_frame=True)
+    yield from demux()
