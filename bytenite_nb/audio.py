@@ -118,6 +118,8 @@ def probe(source, url: str, name: str) -> AudioInfo:
     with source.open(url, block_size=2**20) as stream:
         sfi = soundfile_info(stream, name)
         if sfi is not None:
+            if sfi.frames == 0:
+                raise BadRecordError("holds no samples", file=name)
             check_exact_end(stream, name, sfi.frames)
             return AudioInfo(name=name, rate=sfi.samplerate, channels=sfi.channels, frames=sfi.frames, exact=True,
                              format=sfi.format, subtype=sfi.subtype)

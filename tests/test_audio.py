@@ -21,7 +21,7 @@ from bytenite_nb.assemblers.audio_concat import AudioConcat
 from bytenite_nb.assemblers.audio_index import AudioIndex
 from bytenite_nb.exceptions import JobValidationError, ResultFormatError
 
-from .conftest import require
+from .conftest import missing, require
 
 RNG = np.random.default_rng(11)
 
@@ -184,7 +184,7 @@ def test_compressed_audio_round_trips_by_stream_copy(tmp_path, ext, args, frame)
     try:
         src = encode(wav, tmp_path / f"song.{ext}", *args)
     except subprocess.CalledProcessError:
-        pytest.skip(f"this ffmpeg has no encoder for {ext}")
+        missing(f"this ffmpeg has no encoder for {ext} ({args[1]})")
     job = audio_job(tmp_path, src, "audio-time", {"seconds": 2})
     refs = job.plan(scheduler="sync")
     assert len(refs) == 4 and not refs[0].meta["exact"]
@@ -275,6 +275,13 @@ def test_a_file_that_is_not_audio_is_named(tmp_path, partitioner):
     (tmp_path / "notes.wav").write_text("these are notes, not sounds\n" * 50)
     with pytest.raises(bn.JobFailed, match=r"notes.wav: (not a media file FFmpeg can read|no audio stream)"):
         audio_job(tmp_path, tmp_path / "notes.wav", partitioner, {}).run(scheduler="sync")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_recording_is_named(tmp_path):
+    write(tmp_path / "empty.wav", np.zeros((0, 1)), 8000)
+    with pytest.raises(bn.JobFailed, match=r"empty.wav: holds no samples"):
+        audio_job(tmp_path, tmp_path / "empty.wav", "audio-time", {}).run(scheduler="sync")
     assert not (tmp_path / "out").exists()
 
 
