@@ -29,10 +29,7 @@ from .media import open_container
 
 #: libsndfile formats whose samples are stored as they are (or losslessly, FLAC)
 EXACT_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF", "FLAC"})
-#: libsndfile sample types that are lossy codecs, read through PyAV instead
-LOSSY_SUBTYPES = frozenset({"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "G721_32",
-                            "G723_24", "G723_40", "IMA_ADPCM", "MS_ADPCM", "GSM610", "VOX_ADPCM"})
-#: how samples are read so that writing them back is exact
+#: the sample types copied exactly, and how they are read so that writing them back is exact
 READ_DTYPE = {"PCM_S8": "int16", "PCM_U8": "int16", "PCM_16": "int16", "PCM_24": "int32", "PCM_32": "int32",
               "FLOAT": "float32", "DOUBLE": "float64", "ULAW": "int16", "ALAW": "int16"}
 #: FFmpeg container names (as a demuxer reports them) -> the muxer writing the same container
@@ -90,9 +87,8 @@ def soundfile_info(stream, name: str):
     finally:
         if hasattr(stream, "seek"):
             stream.seek(0)
-    if info.format not in EXACT_FORMATS or info.subtype in LOSSY_SUBTYPES or info.subtype not in READ_DTYPE \
-            and info.format != "FLAC":
-        return None
+    if info.format not in EXACT_FORMATS or info.subtype not in READ_DTYPE:
+        return None  # a lossy or ADPCM sample type: PyAV reads it by packets
     short = _SHORT_DATA.search(info.extra_info or "")
     if short and int(short.group(2)) < int(short.group(1)) < 0xFFFFFF00:  # 0xFFFFFFFF: a streamed WAV
         raise BadRecordError(f"truncated: its header declares {short.group(1)} bytes of samples, the file holds "
@@ -131,8 +127,6 @@ def check_exact_end(stream, name: str, frames: int) -> None:
     while planning, instead of in the chunk that holds its end."""
     import soundfile as sf
 
-    if frames == 0:
-        return
     try:
         with sf.SoundFile(stream) as f:
             f.seek(frames - 1)
