@@ -20,6 +20,8 @@ BUILTINS = {
     "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
     "image-mosaic": "bytenite_nb.assemblers.image_mosaic:ImageMosaic",
     "image-package": "bytenite_nb.assemblers.image_package:ImagePackage",
+    "audio-concat": "bytenite_nb.assemblers.audio_concat:AudioConcat",
+    "audio-index": "bytenite_nb.assemblers.audio_index:AudioIndex",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

@@ -22,6 +22,9 @@ BUILTINS = {
     "date-range": "bytenite_nb.partitioners.date_range:DateRange",
     "image-tiles": "bytenite_nb.partitioners.image_tiles:ImageTiles",
     "image-batches": "bytenite_nb.partitioners.image_batches:ImageBatches",
+    "audio-time": "bytenite_nb.partitioners.audio_time:AudioTime",
+    "audio-silence": "bytenite_nb.partitioners.audio_silence:AudioSilence",
+    "audio-language": "bytenite_nb.partitioners.audio_language:AudioLanguage",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
