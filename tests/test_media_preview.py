@@ -146,11 +146,11 @@ def test_what_no_chunk_covers_is_shaded_and_its_edges_are_cuts(tmp_path):
 
 
 def test_a_long_source_is_measured_on_windows_not_decoded_whole(tmp_path):
-    # 20 minutes of AAC: past the full-decode limit, so one short window per column
-    m4a = lavfi(tmp_path / "long.m4a", "sine=frequency=300:sample_rate=8000:duration=1200", "-c:a", "aac")
-    refs = [audio_ref(i, m4a, i * 300.0, (i + 1) * 300.0) for i in range(4)]
-    pic = waveform_picture(str(m4a), refs, width=400, height=60)
-    assert pic["duration"] == pytest.approx(1200, abs=0.1)
+    # four minutes of AAC over a one-minute full-decode limit: one short window per column, after a seek
+    m4a = lavfi(tmp_path / "long.m4a", "sine=frequency=300:sample_rate=8000:duration=240", "-c:a", "aac")
+    refs = [audio_ref(i, m4a, i * 60.0, (i + 1) * 60.0) for i in range(4)]
+    pic = waveform_picture(str(m4a), refs, width=400, height=60, full_seconds=60)
+    assert pic["duration"] == pytest.approx(240, abs=0.1)
     pixels = np.asarray(image_of_data_url(pic["src"]).convert("RGB"))
     assert [c["x"] for c in pic["cuts"]] == [100, 200, 300]
     assert red(pixels)[:, [100, 200, 300]].all()

@@ -9,6 +9,8 @@ seek, so time is bounded by ``width`` windows whatever the file's length.
 
 from __future__ import annotations
 
+import math
+
 from ..exceptions import BadRecordError
 from .pictures import picture
 from .timeline import chunk_window, column, cut_times, opened_media, source_name, stream_duration
@@ -38,23 +40,25 @@ class Envelope:
 
     def add(self, t0: float, rate: int, samples, keep: tuple[float, float] | None = None) -> None:
         """Add ``samples`` (channels x n, floats) that start at ``t0`` seconds, at ``rate``
-        per second; with ``keep``, only those inside that time window."""
-        import numpy as np
-
+        per second; with ``keep``, only those inside that time window. Sample ``k`` is at
+        ``t0 + k / rate`` and goes to the column of that time; a frame spans few columns,
+        so each is one slice of the frame."""
         n = samples.shape[1]
-        if not n:
-            return
-        times = t0 + np.arange(n) / rate
+        first, last = t0, t0 + n / rate
         if keep is not None:
-            inside = (times >= keep[0]) & (times < keep[1])
-            samples, times = samples[:, inside], times[inside]
-            if not times.size:
-                return
-        cols = np.clip((times * (self.width / self.duration)).astype(np.int64), 0, self.width - 1)
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(cols)) + 1))  # cols never decrease
-        where = cols[starts]
-        np.minimum.at(self.low, where, np.minimum.reduceat(samples.min(axis=0), starts))
-        np.maximum.at(self.high, where, np.maximum.reduceat(samples.max(axis=0), starts))
+            first, last = max(first, keep[0]), min(last, keep[1])
+        if last <= first or n == 0:
+            return
+        per = self.width / self.duration  # columns per second
+        for col in range(max(0, int(first * per)), min(self.width - 1, int(last * per)) + 1):
+            begin = max(first, col / per)
+            end = last if col == self.width - 1 else min(last, (col + 1) / per)  # the end goes to the last column
+            i0 = max(0, math.ceil((begin - t0) * rate - 1e-6))
+            i1 = min(n, math.ceil((end - t0) * rate - 1e-6))
+            if i1 > i0:
+                part = samples[:, i0:i1]
+                self.low[col] = min(self.low[col], part.min())
+                self.high[col] = max(self.high[col], part.max())
 
 
 def frame_samples(frame):
