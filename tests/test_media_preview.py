@@ -365,3 +365,23 @@ def test_the_server_plan_returns_the_pictures(jp_fetch, jp_asyncio_loop, jp_root
                                                                                     [350, 0, 700, 300]]
         for pic in sample["pictures"]:
             assert image_of_data_url(pic["src"]).size == (pic["width"], pic["height"])
+
+
+# -- the output preview plays the audio the media jobs write ---------------------------------------
+
+@pytest.mark.parametrize("name, codec, fmt", [("speech.opus", "libopus", "ogg"), ("speech.aac", "aac", "aac"),
+                                              ("speech.m4a", "aac", "mp4"), ("speech.weba", "libopus", "webm"),
+                                              ("speech.flac", "flac", "flac"), ("speech.mp3", None, "mpeg")])
+def test_the_output_preview_gives_audio_outputs_a_player(tmp_path, name, codec, fmt):
+    import ipywidgets as widgets
+
+    from bytenite_nb.widgets.preview import preview_kind, preview_widget
+
+    args = ["-c:a", codec] if codec else []
+    if name.endswith(".weba"):
+        args += ["-f", "webm"]
+    path = lavfi(tmp_path / name, "sine=frequency=440:sample_rate=48000:duration=1", *args)
+    player = preview_widget({"name": name, "url": str(path), "size": path.stat().st_size})
+    assert preview_kind(name) == "audio"
+    assert isinstance(player, widgets.Audio) and player.format == fmt and player.autoplay is False
+    assert player.value == path.read_bytes()

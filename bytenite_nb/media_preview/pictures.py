@@ -20,7 +20,7 @@ def displayable(image):
 
     >>> from PIL import Image
     >>> im = Image.new("I;16", (2, 1)); im.putpixel((1, 0), 4000)
-    >>> list(displayable(im).getdata())
+    >>> list(displayable(im).tobytes())
     [0, 255]
     """
     import numpy as np
