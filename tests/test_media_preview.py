@@ -29,25 +29,12 @@ from bytenite_nb.media_preview.pictures import image_of_data_url, shrink
 from bytenite_nb.media_preview.tiles import SIDE, decoded_for
 from bytenite_nb.media_preview.timeline import column
 from bytenite_nb.media_preview.waveform import CUT, UNCOVERED, WAVE, waveform_picture
-from bytenite_nb.partitioners import ChunkRef, Partitioner
+from bytenite_nb.partitioners import ChunkRef
 from bytenite_nb.plan import plan_html
 from tests.conftest import require
-
-RATE = 16_000
-
+from tests.media_plans import TimeWindows, audio_ref, tone_wav, video_ref
 
 # -- media made here ---------------------------------------------------------------------------
-
-def tone_wav(path: Path, seconds=(2.0, 2.0, 2.0)) -> Path:
-    """Silence, a 440 Hz tone at 0.8, silence (``seconds`` of each), 16 kHz stereo 16-bit."""
-    import soundfile
-
-    silent, loud, tail = (np.zeros(int(s * RATE)) for s in seconds)
-    loud = 0.8 * np.sin(2 * np.pi * 440 * np.arange(loud.size) / RATE)
-    mono = np.concatenate([silent, loud, tail])
-    soundfile.write(path, np.stack([mono, mono * 0.5], axis=1), RATE, subtype="PCM_16")
-    return path
-
 
 def lavfi(path: Path, source: str, *args: str) -> Path:
     ffmpeg = require("ffmpeg")
@@ -75,37 +62,6 @@ def difference(a, b) -> float:
 
 
 # -- plans with the documented chunk metadata ---------------------------------------------------
-
-def audio_ref(index: int, path: Path, start: float, end: float) -> ChunkRef:
-    return ChunkRef(index=index, url=str(path), label=f"{path.name} {start}-{end}s",
-                    meta={"source": path.name, "start": start, "end": end, "index": index, "sample_rate": RATE,
-                          "start_sample": int(start * RATE), "end_sample": int(end * RATE)})
-
-
-def video_ref(index: int, path: Path, start: float, end: float, fps: float = 25.0, scene=None) -> ChunkRef:
-    meta = {"source": path.name, "start": start, "end": end, "index": index, "fps": fps,
-            "start_frame": round(start * fps), "end_frame": round(end * fps), "exact": True}
-    if scene is not None:
-        meta["scene"] = scene
-    return ChunkRef(index=index, url=str(path), label=f"{path.name} {start}-{end}s", meta=meta)
-
-
-class TimeWindows(Partitioner):
-    """Every file cut at ``cuts`` (seconds) into time windows carrying the media
-    chunk metadata (audio: sample_rate and samples; video: fps and frames)."""
-
-    schema = {"type": "object", "properties": {"cuts": {"type": "array", "items": {"type": "number"}},
-                                               "end": {"type": "number"}, "video": {"type": "boolean"}},
-              "additionalProperties": False}
-
-    def plan(self, source, params):
-        edges = [0.0, *params["cuts"], params["end"]]
-        for f in source.files:
-            path = Path(f.url.removeprefix("file://"))
-            for i, (start, end) in enumerate(zip(edges, edges[1:])):
-                ref = (video_ref if params.get("video") else audio_ref)(i, path, start, end)
-                yield ChunkRef(url=f.url, label=ref.label, meta=ref.meta)
-
 
 def red(pixels) -> np.ndarray:
     """Which pixels are the cut colour."""
@@ -343,7 +299,7 @@ def test_the_server_plan_returns_the_pictures(jp_fetch, jp_asyncio_loop, jp_root
     clip(folder / "video")
     noise_image(folder / "a.png")
     jobs = {
-        "video": {"partitioner": "tests.test_media_preview:TimeWindows", "dataSource": "video/",
+        "video": {"partitioner": "tests.media_plans:TimeWindows", "dataSource": "video/",
                   "params": {"partitioner": {"cuts": [2.0, 4.0], "end": 6.0, "video": True}}},
         "image": {"partitioner": "image-tiles", "dataSource": "a.png",
                   "params": {"partitioner": {"tile_width": 350, "tile_height": 300}}},

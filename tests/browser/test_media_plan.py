@@ -50,3 +50,64 @@ def test_the_editor_plan_shows_the_tile_thumbnails(jupyterlab_server, lab_page, 
     images.first.scroll_into_view_if_needed()
     assert images.first.is_visible()
     screenshot(page, "lab-media-plan-tiles")
+
+
+def plan_job(root, folder: str, partitioner_params: dict) -> str:
+    """A job file planning every file of ``root/folder`` with ``tests.media_plans:TimeWindows``."""
+    job = {
+        "name": folder.replace("/", "-"),
+        "partitioner": "tests.media_plans:TimeWindows",
+        "app": "identity",
+        "assembler": "concat",
+        "dataSource": {"dataSourceDescriptor": "file", "params": {"path": "data/"}},
+        "dataDestination": {"dataSourceDescriptor": "file", "params": {"path": "out/"}},
+        "params": {"partitioner": partitioner_params, "app": {}, "assembler": {}},
+    }
+    (root / folder / "plan.bnjob.json").write_text(json.dumps(job, indent=2))
+    return f"{folder}/plan.bnjob.json"
+
+
+def planned_pictures(page, path: str, media: str, chunks: int):
+    """Open the job file, press Plan, wait for its pictures to be decoded; return them."""
+    execute_command(page, "docmanager:open", {"path": path})
+    page.wait_for_selector('.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("plan.bnjob.json")')
+    # earlier editors stay open in hidden tabs: only the visible one counts
+    page.locator(".bnb-Toolbar-plan button:visible, button.bnb-Toolbar-plan:visible").first.click()
+    page.locator(f'.bnb-EditorStatus[data-status="ok"]:visible >> text=/Plan: {chunks} chunk/').wait_for()
+    images = page.locator(f'.bnb-PlanPictures[data-media="{media}"] figure img:visible')
+    images.first.wait_for()
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.bnb-PlanPicture img'))"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+    images.first.scroll_into_view_if_needed()
+    return images
+
+
+def test_the_editor_plan_shows_a_waveform_with_its_cuts_and_a_strip_of_frames(jupyterlab_server, lab_page,
+                                                                               screenshot):
+    from tests.media_plans import tone_wav
+    from tests.test_media_preview import clip
+
+    page, root = lab_page, jupyterlab_server.root_dir
+    (root / "audio" / "data").mkdir(parents=True)
+    tone_wav(root / "audio" / "data" / "tone.wav")
+    images = planned_pictures(page, plan_job(root, "audio", {"cuts": [1.5, 3.25], "end": 6.0}), "audio", 3)
+    assert images.count() == 1
+    # the picture as the browser decoded it: 800 x 120, red lines exactly in the cut columns
+    red_columns = images.first.evaluate(
+        "img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;"
+        " c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);"
+        " const d = g.getImageData(0, 60, c.width, 1).data; const out = [];"
+        " for (let x = 0; x < c.width; x++) { if (d[4*x] === 204 && d[4*x+1] === 0 && d[4*x+2] === 0) out.push(x); }"
+        " return [c.width, c.height, out]; }")
+    assert red_columns == [800, 120, [200, 433]]
+    assert "tone.wav: 6.0 s, 3 chunk(s), cuts in red" in images.first.get_attribute("alt")
+    screenshot(page, "lab-media-plan-waveform")
+
+    (root / "video" / "data").mkdir(parents=True)
+    clip(root / "video" / "data")
+    images = planned_pictures(page, plan_job(root, "video", {"cuts": [2.0, 4.0], "end": 6.0, "video": True}),
+                              "video", 3)
+    assert images.count() == 1
+    size = images.first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert size == [3 * (160 + 6) + 6, 6 + 90 + 6 + 12]  # three frames side by side, the timeline below
+    screenshot(page, "lab-media-plan-frames")
