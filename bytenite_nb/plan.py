@@ -220,7 +220,8 @@ def media_html(sample: dict) -> str:
         f'width="{int(p["width"])}" height="{int(p["height"])}" alt="{esc(p["caption"])}" '
         f'style="max-width:100%;height:auto"><figcaption>{esc(p["caption"])}</figcaption></figure>'
         for p in sample.get("pictures", []) if str(p.get("src", "")).startswith("data:image/"))
-    return (f"<div>{esc(sample.get('heading', 'media'))}:</div>"
+    note = f"<div><i>{esc(sample['note'])}</i></div>" if sample.get("note") else ""
+    return (f"<div>{esc(sample.get('heading', 'media'))}:</div>{note}"
             f'<div style="display:flex;flex-wrap:wrap;gap:8px">{figures}</div>')
 
 

@@ -341,3 +341,31 @@ def test_the_output_preview_gives_audio_outputs_a_player(tmp_path, name, codec, 
     assert preview_kind(name) == "audio"
     assert isinstance(player, widgets.Audio) and player.format == fmt and player.autoplay is False
     assert player.value == path.read_bytes()
+
+
+def test_media_on_s3_is_previewed_by_the_plan_task(tmp_path, s3, client):
+    fs, bucket = s3
+    fs.put_file(str(tone_wav(tmp_path / "tone.wav")), f"{bucket}/audio/tone.wav")
+    fs.put_file(str(clip(tmp_path)), f"{bucket}/video/clip.mp4")
+    for folder, params, kind in (("audio", {"cuts": [1.5, 3.25], "end": 6.0}, "audio"),
+                                 ("video", {"cuts": [2.0, 4.0], "end": 6.0, "video": True}, "video")):
+        job = bn.Job(source=f"s3://{bucket}/{folder}/", partitioner=TimeWindows(), app="identity",
+                     assembler="concat", destination=str(tmp_path / "out"), params={"partitioner": params})
+        plan = job.plan(client=client)
+        assert plan.sample["kind"] == "media" and plan.sample["media"] == kind, plan.sample
+        pic = plan.sample["pictures"][0]
+        if kind == "audio":
+            assert [c["x"] for c in pic["cuts"]] == [200, 433] and pic["duration"] == pytest.approx(6.0)
+        else:
+            assert [f["time"] for f in pic["frames"]] == [0.0, 2.0, 4.0]
+            strip = image_of_data_url(pic["src"]).convert("RGB")
+            for frame in pic["frames"]:
+                thumb = strip.crop(frame["box"])
+                assert difference(thumb, ffmpeg_frame(tmp_path / "clip.mp4", frame["time"], thumb.size)) < 1.0
+
+
+def test_a_plan_whose_chunks_name_no_source_says_so():
+    refs = [ChunkRef(index=0, meta={"start": 0.0, "end": 1.0, "sample_rate": 8000})]
+    sample = media_sample(refs, "audio-time")
+    assert sample["pictures"] == [] and sample["note"] == "no chunk names a source file to draw from"
+    assert "<div><i>no chunk names a source file to draw from</i></div>" in plan_html(refs, sample)

@@ -91,7 +91,10 @@ def media_sample(refs: list, partitioner: str | None = None, storage_options: di
         pictures = [draw(url, group, storage_options) for url, group in groups[:sources]]
         what = "waveform" if kind == "audio" else "frames at the chunk starts"
         heading = f"{what} of {len(pictures)} source(s) of {len(groups)}"
-    return {"chunk": refs[0].index, "kind": "media", "media": kind, "heading": heading, "pictures": pictures}
+    sample = {"chunk": refs[0].index, "kind": "media", "media": kind, "heading": heading, "pictures": pictures}
+    if not pictures:
+        sample["note"] = "no chunk names a source file to draw from"
+    return sample
 
 
 def _with_items(draw, items: int):

@@ -25,21 +25,25 @@ STRIP_FORMAT = "PNG"  # the frames exactly as decoded (JPEG would blur sharp edg
 
 def chosen_chunks(refs: list, items: int) -> list:
     """The chunks whose start is shown: each scene's first chunk when they carry ``scene``,
-    else every chunk; at most ``items``.
+    else every chunk; one per start time (the renditions of a ladder share theirs);
+    at most ``items``.
 
     >>> from bytenite_nb.partitioners import ChunkRef
-    >>> refs = [ChunkRef(index=i, meta={"scene": s}) for i, s in enumerate([0, 0, 1, 2, 2])]
+    >>> refs = [ChunkRef(index=i, meta={"scene": s, "start": float(i)}) for i, s in enumerate([0, 0, 1, 2, 2])]
     >>> [r.index for r in chosen_chunks(refs, 8)]
     [0, 2, 3]
+    >>> ladder = [ChunkRef(index=i, meta={"start": float(i % 2), "end": i % 2 + 1.0}) for i in range(4)]
+    >>> [r.index for r in chosen_chunks(ladder, 8)]
+    [0, 1]
     """
-    if any("scene" in r.meta for r in refs):
-        firsts, seen = [], set()
-        for ref in refs:
-            if ref.meta.get("scene") not in seen:
-                seen.add(ref.meta.get("scene"))
-                firsts.append(ref)
-        refs = firsts
-    return refs[:items]
+    scenes = any("scene" in r.meta for r in refs)
+    chosen, seen = [], set()
+    for ref in refs:
+        key = ref.meta.get("scene") if scenes else (chunk_window(ref.meta) or (ref.index,))[0]
+        if key not in seen:
+            seen.add(key)
+            chosen.append(ref)
+    return chosen[:items]
 
 
 def frame_at(container, stream, t: float):
