@@ -111,3 +111,44 @@ def test_the_editor_plan_shows_a_waveform_with_its_cuts_and_a_strip_of_frames(ju
     size = images.first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [3 * (160 + 6) + 6, 6 + 90 + 6 + 12]  # three frames side by side, the timeline below
     screenshot(page, "lab-media-plan-frames")
+
+
+def test_the_notebook_builder_shows_the_tile_thumbnails_after_plan(jupyterlab_server, lab_page, screenshot):
+    import nbformat
+
+    from tests.browser.test_notebook_widgets import RUN_DEADLINE_MS, run_command, wait_for_idle_kernel
+
+    page, root = lab_page, jupyterlab_server.root_dir
+    (root / "builder").mkdir()
+    ramp = np.add.outer(np.arange(200), np.arange(300)) % 256
+    Image.fromarray(ramp.astype(np.uint8), "L").save(root / "builder" / "g.png")
+    code = ("import bytenite_nb as bn\n"
+            "from distributed import Client\n"
+            "from bytenite_nb.widgets import JobBuilder\n"
+            "client = Client(n_workers=1, threads_per_worker=1, dashboard_address=':0')\n"
+            "job = bn.Job(source='g.png', partitioner='image-tiles', app='identity', assembler='zip',\n"
+            "             destination='out/', params={'partitioner': {'tile_width': 150, 'tile_height': 100}})\n"
+            "JobBuilder(job, client=client)")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
+                                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                     "language": "python"}}),
+                   root / "builder" / "tiles.ipynb")
+    page.goto(f"{jupyterlab_server.url}lab/tree/builder/tiles.ipynb")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", state="visible")
+    wait_for_idle_kernel(page)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    run_command(page, "Run All Cells")
+    builder = page.locator(".bytenite-nb-builder")
+    builder.wait_for(state="visible", timeout=RUN_DEADLINE_MS)
+    builder.locator("button", has_text="Plan").first.click()
+    images = builder.locator('figure[data-media="image"] img')
+    images.first.wait_for(timeout=RUN_DEADLINE_MS)
+    assert images.count() == 4
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.bytenite-nb-builder figure img'))"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+    sizes = images.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight, i.alt])")
+    assert sizes == [[128, 85, "g.png tile 0,0"], [128, 85, "g.png tile 0,1"],
+                     [128, 85, "g.png tile 1,0"], [128, 85, "g.png tile 1,1"]]
+    builder.locator("text=the first 4 tile(s) of 4").wait_for()
+    images.first.scroll_into_view_if_needed()
+    screenshot(page, "notebook-builder-media-plan")
