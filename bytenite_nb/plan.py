@@ -210,9 +210,13 @@ def media_html(sample: dict) -> str:
     as HTML: the heading, then each picture with its caption. Only ``data:image/``
     URLs are shown.
 
-    >>> media_html({"kind": "media", "media": "audio", "heading": "waveform of 1 source(s) of 1",
-    ...             "pictures": [{"src": "data:image/png;base64,AA==", "caption": "a <b>", "width": 8, "height": 2}]})
-    '<div>waveform of 1 source(s) of 1:</div><div style="display:flex;flex-wrap:wrap;gap:8px"><figure style="margin:0" data-media="audio"><img src="data:image/png;base64,AA==" width="8" height="2" alt="a &lt;b&gt;" style="max-width:100%;height:auto"><figcaption>a &lt;b&gt;</figcaption></figure></div>'
+    >>> page = media_html({"kind": "media", "media": "audio", "heading": "waveform of 1 source(s) of 1",
+    ...     "pictures": [{"src": "data:image/png;base64,AA==", "caption": "a <b>", "width": 8, "height": 2},
+    ...                  {"src": "https://example.com/x.png", "caption": "elsewhere", "width": 1, "height": 1}]})
+    >>> page.split("<figure")[0]
+    '<div>waveform of 1 source(s) of 1:</div><div style="display:flex;flex-wrap:wrap;gap:8px">'
+    >>> page.count("<img "), '<img src="data:image/png;base64,AA==" width="8" height="2" alt="a &lt;b&gt;"' in page
+    (1, True)
     """
     esc = html.escape
     figures = "".join(

@@ -13,6 +13,8 @@ server), never the client, and never a whole long file: see the modules
 
 from __future__ import annotations
 
+import functools
+
 from .timeline import by_source, chunk_window, opened_media
 
 #: thumbnails (tiles, video frames) and sources (waveforms, strips) shown at most
@@ -85,9 +87,9 @@ def media_sample(refs: list, partitioner: str | None = None, storage_options: di
         if kind == "audio":
             from .waveform import waveform_picture as draw
         else:
-            from .frames import strip_picture as draw
+            from .frames import strip_picture
 
-            draw = _with_items(draw, items)
+            draw = functools.partial(strip_picture, items=items)
         pictures = [draw(url, group, storage_options) for url, group in groups[:sources]]
         what = "waveform" if kind == "audio" else "frames at the chunk starts"
         heading = f"{what} of {len(pictures)} source(s) of {len(groups)}"
@@ -96,6 +98,3 @@ def media_sample(refs: list, partitioner: str | None = None, storage_options: di
         sample["note"] = "no chunk names a source file to draw from"
     return sample
 
-
-def _with_items(draw, items: int):
-    return lambda url, group, storage_options: draw(url, group, storage_options, items=items)

@@ -77,6 +77,20 @@ def strip_picture(url: str, refs: list, storage_options: dict | None = None, *, 
     with every cut (grey) and scene cut (red). ``frames`` gives each frame's ``chunk``,
     ``time``, ``scene`` and ``box`` in the picture; ``cuts`` each cut's ``time``, ``x``
     and whether a scene starts there.
+
+    >>> import os, tempfile, av, numpy as np
+    >>> from bytenite_nb.partitioners import ChunkRef
+    >>> path = os.path.join(tempfile.mkdtemp(), "fade.mp4")
+    >>> with av.open(path, "w") as out:  # two seconds fading from black, 10 frames a second
+    ...     s = out.add_stream("mpeg4", rate=10)
+    ...     s.width, s.height, s.pix_fmt = 64, 36, "yuv420p"
+    ...     for i in range(20):
+    ...         out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((36, 64, 3), i * 10, np.uint8), format="rgb24")))
+    ...     out.mux(s.encode())
+    >>> refs = [ChunkRef(index=i, url=path, meta={"start": t, "end": t + 1.0}) for i, t in enumerate([0.0, 1.0])]
+    >>> pic = strip_picture(path, refs, height=36)
+    >>> [f["box"] for f in pic["frames"]], pic["cuts"]
+    ([[6, 6, 70, 42], [76, 6, 140, 42]], [{'time': 1.0, 'x': 73, 'scene': False}])
     """
     import av
     from PIL import Image

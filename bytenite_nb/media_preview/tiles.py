@@ -16,9 +16,8 @@ SIDE = 128  # a thumbnail fits in SIDE x SIDE pixels
 
 
 def _scaled_box(box, scale: tuple[float, float]) -> tuple[int, int, int, int]:
-    left, top, right, bottom = box
-    return (int(left * scale[0]), int(top * scale[1]),
-            max(int(left * scale[0]) + 1, round(right * scale[0])), max(int(top * scale[1]) + 1, round(bottom * scale[1])))
+    left, top = int(box[0] * scale[0]), int(box[1] * scale[1])
+    return left, top, max(left + 1, round(box[2] * scale[0])), max(top + 1, round(box[3] * scale[1]))
 
 
 def decoded_for(image, boxes: list, side: int = SIDE):

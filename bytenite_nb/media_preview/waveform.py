@@ -160,7 +160,8 @@ def waveform_picture(url: str, refs: list, storage_options: dict | None = None, 
     >>> path = os.path.join(tempfile.mkdtemp(), "beep.wav")
     >>> soundfile.write(path, np.sin(np.arange(8000) / 3) * 0.5, 8000)
     >>> from bytenite_nb.partitioners import ChunkRef
-    >>> refs = [ChunkRef(url=path, meta={"start": 0.0, "end": 0.25}), ChunkRef(url=path, meta={"start": 0.25, "end": 1.0})]
+    >>> refs = [ChunkRef(url=path, meta={"start": 0.0, "end": 0.25}),
+    ...         ChunkRef(url=path, meta={"start": 0.25, "end": 1.0})]
     >>> pic = waveform_picture(path, refs, width=400, height=50)
     >>> pic["width"], pic["height"], pic["cuts"]
     (400, 50, [{'time': 0.25, 'x': 100}])

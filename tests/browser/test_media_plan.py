@@ -16,7 +16,8 @@ def test_the_editor_plan_shows_the_tile_thumbnails(jupyterlab_server, lab_page, 
     page, root = lab_page, jupyterlab_server.root_dir
     (root / "media").mkdir()
     ramp = np.add.outer(np.arange(300), np.arange(500)) % 256
-    Image.fromarray(np.stack([ramp, ramp[::-1], 255 - ramp], axis=-1).astype(np.uint8), "RGB").save(root / "media" / "a.png")
+    rgb = np.stack([ramp, ramp[::-1], 255 - ramp], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb, "RGB").save(root / "media" / "a.png")
     job = {
         "name": "tiles",
         "partitioner": "image-tiles",
