@@ -198,9 +198,35 @@ def sample_html(sample: dict | None) -> str:
         return f"<div>chunk {chunk}: an archive of {sample['count']} file(s):</div><ul>{names}</ul>"
     if kind == "text":
         return note + f"<div>first lines of chunk {chunk}:</div><pre>{esc(chr(10).join(sample['lines']))}</pre>"
+    if kind == "media":
+        return media_html(sample)
     if kind == "error":
         return f"<div>chunk {chunk} could not be read for a preview: {esc(sample.get('error', ''))}</div>"
     return f"<div>chunk {chunk}: {sample.get('size', 0)} bytes of binary data</div>"
+
+
+def media_html(sample: dict) -> str:
+    """A media plan's pictures (see :func:`bytenite_nb.media_preview.media_sample`)
+    as HTML: the heading, then each picture with its caption. Only ``data:image/``
+    URLs are shown.
+
+    >>> page = media_html({"kind": "media", "media": "audio", "heading": "waveform of 1 source(s) of 1",
+    ...     "pictures": [{"src": "data:image/png;base64,AA==", "caption": "a <b>", "width": 8, "height": 2},
+    ...                  {"src": "https://example.com/x.png", "caption": "elsewhere", "width": 1, "height": 1}]})
+    >>> page.split("<figure")[0]
+    '<div>waveform of 1 source(s) of 1:</div><div style="display:flex;flex-wrap:wrap;gap:8px">'
+    >>> page.count("<img "), '<img src="data:image/png;base64,AA==" width="8" height="2" alt="a &lt;b&gt;"' in page
+    (1, True)
+    """
+    esc = html.escape
+    figures = "".join(
+        f'<figure style="margin:0" data-media="{esc(sample.get("media", ""))}"><img src="{esc(p["src"])}" '
+        f'width="{int(p["width"])}" height="{int(p["height"])}" alt="{esc(p["caption"])}" '
+        f'style="max-width:100%;height:auto"><figcaption>{esc(p["caption"])}</figcaption></figure>'
+        for p in sample.get("pictures", []) if str(p.get("src", "")).startswith("data:image/"))
+    note = f"<div><i>{esc(sample['note'])}</i></div>" if sample.get("note") else ""
+    return (f"<div>{esc(sample.get('heading', 'media'))}:</div>{note}"
+            f'<div style="display:flex;flex-wrap:wrap;gap:8px">{figures}</div>')
 
 
 def plan_html(refs: list, sample: dict | None = None, shown: int = 10) -> str:

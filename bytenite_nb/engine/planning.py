@@ -67,10 +67,24 @@ def preview_chunks(spec, sample_rows: int = SAMPLE_ROWS):
 
     refs = plan_chunks(spec)
     try:
-        sample = sample_chunk(spec, refs[0], sample_rows) if refs and sample_rows else None
+        sample = None
+        if refs and sample_rows:
+            sample = media_chunks_sample(spec, refs) or sample_chunk(spec, refs[0], sample_rows)
     finally:
         discard_previews(refs)
     return Plan(refs, sample)
+
+
+def media_chunks_sample(spec, refs: list[ChunkRef]) -> dict | None:
+    """Pictures of a media plan (see :func:`bytenite_nb.media_preview.media_sample`),
+    read from the source here, where the plan runs; None when the chunks are not media.
+    A source that cannot be read makes an ``error`` sample naming it, not a failed plan."""
+    from ..media_preview import media_sample
+
+    try:
+        return media_sample(refs, spec.partitioner_name, spec.source.storage_options)
+    except Exception as exc:
+        return {"chunk": refs[0].index, "kind": "error", "error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
 def sample_chunk(spec, ref: ChunkRef, rows: int = SAMPLE_ROWS) -> dict:

@@ -38,7 +38,9 @@ TABLE_EXTS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", 
               ".parquet": "parquet", ".pq": "parquet"}
 IMAGE_EXTS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp",
               ".bmp": "bmp", ".svg": "svg+xml"}
-AUDIO_EXTS = {".wav": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg", ".flac": "flac", ".m4a": "mp4"}
+# the audio/<format> media type a browser plays each as (Opus in Ogg is audio/ogg; raw ADTS AAC audio/aac)
+AUDIO_EXTS = {".wav": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg", ".flac": "flac",
+              ".m4a": "mp4", ".aac": "aac", ".weba": "webm"}
 VIDEO_EXTS = {".mp4": "mp4", ".webm": "webm", ".ogv": "ogg", ".mov": "quicktime", ".m4v": "mp4"}
 ARCHIVE_EXTS = {".zip"}
 

@@ -26,6 +26,7 @@ import {
   pipelineSteps,
   sameJob,
   serializeJob,
+  shownPictures,
   stepsWithErrors,
   toExtraErrors
 } from './model';
@@ -55,7 +56,7 @@ type Status = { kind: 'info' | 'ok' | 'error' | 'busy'; text: string } | null;
 
 let editorCount = 0;
 
-/** The first rows (or lines, or file names) of a plan's first chunk. */
+/** The first rows (or lines, or file names) of a plan's first chunk, or the pictures of a media plan. */
 function PlanSample(props: { sample: IPlanSample }): JSX.Element {
   const s = props.sample;
   let body: JSX.Element;
@@ -95,6 +96,18 @@ function PlanSample(props: { sample: IPlanSample }): JSX.Element {
           </li>
         ))}
       </ul>
+    );
+  } else if (s.kind === 'media') {
+    title = s.heading ? s.heading.charAt(0).toUpperCase() + s.heading.slice(1) : 'Media';
+    body = (
+      <div className="bnb-PlanPictures" data-media={s.media}>
+        {shownPictures(s).map((p, i) => (
+          <figure key={i} className="bnb-PlanPicture">
+            <img src={p.src} width={p.width} height={p.height} alt={p.caption} title={p.caption} />
+            <figcaption>{p.caption}</figcaption>
+          </figure>
+        ))}
+      </div>
     );
   } else if (s.kind === 'error') {
     title = `Chunk ${s.chunk} could not be read for a preview`;

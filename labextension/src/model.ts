@@ -156,10 +156,23 @@ export interface IClusterInfo {
   running: { id: string; name: string; kind?: string; scheduler?: string | null; dashboard?: string | null }[];
 }
 
-/** The start of a plan's first chunk, as its app will see it. */
+/** One picture of a media plan's preview (a tile, a waveform, a strip of frames). */
+export interface IPlanPicture {
+  /** A `data:image/...` URL. */
+  src: string;
+  caption: string;
+  width: number;
+  height: number;
+}
+
+/** The start of a plan's first chunk, as its app will see it; for media, pictures of the plan. */
 export interface IPlanSample {
   chunk: number;
-  kind: 'table' | 'text' | 'files' | 'binary' | 'error';
+  kind: 'table' | 'text' | 'files' | 'binary' | 'error' | 'media';
+  /** `media`: what the pictures show (`image`, `audio`, `video`), a heading and the pictures. */
+  media?: string;
+  heading?: string;
+  pictures?: IPlanPicture[];
   format?: string;
   columns?: string[];
   rows?: string[][];
@@ -169,6 +182,15 @@ export interface IPlanSample {
   size?: number | null;
   note?: string;
   error?: string;
+}
+
+/**
+ * The pictures of a media sample the editor shows: those whose source is an
+ * inline image (`data:image/...`), never a link that would make the page load
+ * something from elsewhere.
+ */
+export function shownPictures(sample: IPlanSample): IPlanPicture[] {
+  return (sample.pictures ?? []).filter(p => typeof p.src === 'string' && p.src.startsWith('data:image/'));
 }
 
 /** `POST /bytenite-nb/plan`. */

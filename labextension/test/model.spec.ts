@@ -28,6 +28,7 @@ import {
   progressText,
   sameJob,
   serializeJob,
+  shownPictures,
   stepsWithErrors,
   toExtraErrors,
   withoutDefaults
@@ -360,6 +361,21 @@ describe('sidebar formatting', () => {
     expect(isActive({ state: 'RUNNING' })).toBe(true);
     expect(isActive({ state: 'CANCELLED' })).toBe(false);
     expect(jobStem('jobs/upper.bnjob.json')).toBe('upper');
+  });
+});
+
+describe('media plan pictures', () => {
+  it('shows inline images only', () => {
+    const png = { src: 'data:image/png;base64,iVBORw0KGgo=', caption: 'a.png tile 0,0', width: 128, height: 96 };
+    const sample = {
+      chunk: 0,
+      kind: 'media' as const,
+      media: 'image',
+      heading: 'the first 2 tile(s) of 6',
+      pictures: [png, { src: 'https://example.com/x.png', caption: 'elsewhere', width: 1, height: 1 }]
+    };
+    expect(shownPictures(sample)).toEqual([png]);
+    expect(shownPictures({ chunk: 0, kind: 'text', lines: ['a'] })).toEqual([]);
   });
 });
 
