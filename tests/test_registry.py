@@ -38,7 +38,9 @@ BUILTIN = {
                     "key": {"columns", "buckets", "distinct", "ranges", "format", "block_size", "on_bad"},
                     "date-range": {"column", "every", "format", "table_format", "timezone", "block_size", "on_bad"},
                     "image-tiles": {"tile_width", "tile_height", "overlap"},
-                    "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"}},
+                    "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"},
+                    "video-frames": {"frames_per_chunk", "seconds_per_chunk", "exact", "exact_crf"},
+                    "video-ladder": {"renditions", "segment_seconds"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -51,7 +53,9 @@ BUILTIN = {
                   "codebase": {"archive", "output_name", "unpack"},
                   "json-objects": {"output_name", "pattern"},
                   "image-mosaic": {"mode", "output_name", "format"},
-                  "image-package": {"archive", "output_name", "pattern"}},
+                  "image-package": {"archive", "output_name", "pattern"},
+                  "video-stitch": {"output_name", "pattern"},
+                  "video-ladder": {"output_name", "hls_time", "segment_type", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -287,7 +291,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: codebase, date-range, files, image-batches, image-tiles, json-objects, key, log-time, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: codebase, date-range, files, image-batches, image-tiles, json-objects, key, log-time, passthrough, replicate, rows, sections, split-lines, text-size, video-frames, video-ladder" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

@@ -22,6 +22,8 @@ BUILTINS = {
     "date-range": "bytenite_nb.partitioners.date_range:DateRange",
     "image-tiles": "bytenite_nb.partitioners.image_tiles:ImageTiles",
     "image-batches": "bytenite_nb.partitioners.image_batches:ImageBatches",
+    "video-frames": "bytenite_nb.partitioners.video_frames:VideoFrames",
+    "video-ladder": "bytenite_nb.partitioners.video_ladder:VideoLadder",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]

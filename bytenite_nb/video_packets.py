@@ -1,0 +1,259 @@
+"""Video by packets: where a video can be cut without decoding, and cutting it.
+
+Shared by the video partitioners (``video-frames``, ``video-ladder``) and
+assemblers (``video-stitch``, ``video-ladder``). Everything here reads packet
+headers through PyAV's demuxer and copies packets as they are (stream copy);
+only :func:`write_exact` decodes, and only the frames around a cut.
+
+A *clean cut* is a keyframe at which the packets split in two halves that need
+nothing of each other: every packet before it in decode order shows earlier,
+every packet from it on shows it or later (a closed GOP). Cutting there by
+stream copy keeps every frame bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .exceptions import BadRecordError
+from .media import open_container
+
+
+@dataclass
+class VideoIndex:
+    """What planning learns of a video from its packet headers (nothing is decoded).
+
+    ``pts`` and ``dts`` hold the video packets in decode order; ``cuts`` the
+    decode positions of the clean cuts (position = frame number, since before a
+    clean cut every frame shows earlier).
+    """
+
+    name: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    time_base: Fraction
+    pts: list[int]
+    dts: list[int]
+    sizes: list[int]
+    cuts: list[int]
+    end_pts: int  # where the last frame ends
+    audio: bool = False
+
+    @property
+    def frames(self) -> int:
+        return len(self.pts)
+
+    @property
+    def start_pts(self) -> int:
+        return min(self.pts)
+
+    def frame_time(self, frame: int) -> float:
+        """Seconds from the first frame to frame number ``frame`` (``frames``: the end)."""
+        pts = self.end_pts if frame >= self.frames else sorted(self.pts)[frame]
+        return float((pts - self.start_pts) * self.time_base)
+
+    def times(self) -> list[float]:
+        """Seconds from the first frame of every frame, in show order, and the end."""
+        shown = sorted(self.pts)
+        return [float((p - self.start_pts) * self.time_base) for p in shown] + [
+            float((self.end_pts - self.start_pts) * self.time_base)]
+
+
+def clean_cuts(pts: list[int], keyframe: list[bool]) -> list[int]:
+    """Decode positions of the keyframes where stream copy can cut (see the module's doc).
+
+    >>> clean_cuts([0, 3, 1, 2, 4, 7, 5, 6], [True, False, False, False, True, False, False, False])
+    [0, 4]
+    >>> clean_cuts([2, 0, 1, 3], [True, False, False, True])  # an open GOP: frames 0, 1 show before 2
+    [3]
+    """
+    n = len(pts)
+    suffix_min = [0] * (n + 1)
+    suffix_min[n] = float("inf")
+    for i in range(n - 1, -1, -1):
+        suffix_min[i] = min(pts[i], suffix_min[i + 1])
+    out, seen_max = [], float("-inf")
+    for i in range(n):
+        if keyframe[i] and seen_max < pts[i] <= suffix_min[i]:
+            out.append(i)
+        seen_max = max(seen_max, pts[i])
+    return out
+
+
+def scan(stream, name: str) -> VideoIndex:
+    """Index the first video stream of ``stream`` (a path or a binary file object) from
+    its packet headers. A file FFmpeg cannot read, without video, or whose packets stop
+    before the frames its header promises is a :class:`BadRecordError` naming ``name``.
+
+    >>> scan("/nonexistent/clip.mp4", "clip.mp4")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: clip.mp4: not a media file FFmpeg can read (No such file or directory)
+    """
+    import av
+
+    with open_container(stream, name) as container:
+        if not container.streams.video:
+            raise BadRecordError("no video stream in the file", file=name)
+        video = container.streams.video[0]
+        ctx = video.codec_context
+        pts, dts, sizes, keys, ends = [], [], [], [], []
+        try:
+            for packet in container.demux(video):
+                if packet.size == 0 or packet.pts is None:
+                    continue  # the demuxer's end-of-stream marker; a packet with no time cannot be placed
+                pts.append(packet.pts)
+                dts.append(packet.pts if packet.dts is None else packet.dts)
+                sizes.append(packet.size)
+                keys.append(packet.is_keyframe)
+                ends.append(packet.pts + (packet.duration or 0))
+        except av.error.FFmpegError as exc:
+            raise BadRecordError(f"cannot read its video packets after frame {len(pts)} ({exc})", file=name) from None
+        if not pts:
+            raise BadRecordError("its video stream has no frames (is the file truncated?)", file=name)
+        promised = video.frames
+        if promised and len(pts) < promised:
+            raise BadRecordError(f"the file is truncated: its header promises {promised} video frames, "
+                                 f"only {len(pts)} are there", file=name)
+        if not keys[0]:
+            raise BadRecordError("its video does not start with a keyframe", file=name)
+        rate = video.average_rate or video.guessed_rate or 0
+        return VideoIndex(name=name, codec=ctx.name, width=ctx.width, height=ctx.height, fps=float(rate),
+                          time_base=video.time_base, pts=pts, dts=dts, sizes=sizes, cuts=clean_cuts(pts, keys),
+                          end_pts=max(ends), audio=bool(container.streams.audio))
+
+
+def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4") -> int:
+    """Write the chunk ``span`` of ``stream`` (its first video stream) to ``dest`` by stream
+    copy: the video packets of decode times ``[first_dts, end_dts)``, and the audio packets
+    that start in the same time window (with all those before it for the first chunk and
+    after it for the last); timestamps start at 0. Returns the number of video packets.
+    """
+    with open_container(stream, name) as src:
+        video = src.streams.video[0]
+        audio = src.streams.audio[0] if src.streams.audio else None
+        start_s = float(span.start_pts * video.time_base)
+        end_s = None if span.end_pts is None else float(span.end_pts * video.time_base)
+        with _output(dest, fmt) as out:
+            out_v = out.add_stream_from_template(video)
+            out_a = out.add_stream_from_template(audio) if audio is not None else None
+            # a second early: audio stored just before the keyframe belongs to the window too
+            src.seek(max(0, span.first_dts - int(1 / video.time_base)), stream=video, backward=True)
+            count, video_done, audio_done = 0, False, audio is None
+            for packet in src.demux(*([video] + ([audio] if audio is not None else []))):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                if packet.stream is video:
+                    dts = packet.pts if packet.dts is None else packet.dts
+                    if dts < span.first_dts or video_done:
+                        continue
+                    if span.end_dts is not None and dts >= span.end_dts:
+                        video_done = True
+                    else:
+                        _shift(packet, span.start_pts, out_v)
+                        out.mux(packet)
+                        count += 1
+                else:
+                    t = float(packet.pts * audio.time_base)
+                    if end_s is not None and t >= end_s:
+                        audio_done = True
+                    elif t >= start_s or span.first:
+                        _shift(packet, int(start_s / audio.time_base), out_a)
+                        out.mux(packet)
+                if video_done and audio_done:
+                    break
+    if count == 0:
+        raise BadRecordError(f"no video packet between decode times {span.first_dts} and {span.end_dts} "
+                             "(did the source change after planning?)", file=name)
+    return count
+
+
+@dataclass(frozen=True)
+class PacketSpan:
+    """A chunk of a video by packets: video decode times ``[first_dts, end_dts)`` showing
+    ``[start_pts, end_pts)`` (``end_*`` None: to the end), in the video stream's time base."""
+
+    first_dts: int
+    end_dts: int | None
+    start_pts: int
+    end_pts: int | None
+    first: bool = False
+
+    def to_meta(self) -> list:
+        return [self.first_dts, self.end_dts, self.start_pts, self.end_pts, self.first]
+
+    @classmethod
+    def from_meta(cls, values: list) -> "PacketSpan":
+        return cls(*values)
+
+
+def _shift(packet, by: int, stream) -> None:
+    """Move a packet ``by`` ticks earlier and onto the output ``stream``."""
+    packet.dts = None if packet.dts is None else packet.dts - by
+    packet.pts -= by
+    packet.stream = stream
+
+
+def span_of(index: VideoIndex, start: int, end: int) -> PacketSpan:
+    """The packets of frames ``[start, end)`` between two clean cuts of ``index``."""
+    shown = sorted(index.pts)
+    last = end >= index.frames
+    return PacketSpan(first_dts=index.dts[start], end_dts=None if last else index.dts[end],
+                      start_pts=shown[start], end_pts=None if last else shown[end], first=start == 0)
+
+
+class _output:
+    """An output container opened for writing; a failure leaves no half-written file."""
+
+    def __init__(self, dest: str, fmt: str):
+        self.dest, self.fmt = dest, fmt
+
+    def __enter__(self):
+        import av
+
+        if os.path.lexists(self.dest):
+            os.unlink(self.dest)  # never write through a link an earlier attempt's app made
+        self.container = av.open(self.dest, "w", format=self.fmt)
+        return self.container
+
+    def __exit__(self, kind, exc, tb):
+        self.container.close()
+        if kind is not None and os.path.exists(self.dest):
+            os.unlink(self.dest)
+        return False
+
+
+def plan_cuts(index: VideoIndex, frames_per_chunk: int | None = None,
+              seconds_per_chunk: float | None = None) -> list[tuple[int, int]]:
+    """Frame ranges ``[start, end)`` cut at clean keyframes: each chunk runs to the first
+    clean cut at least ``frames_per_chunk`` frames (or ``seconds_per_chunk`` seconds)
+    after its start; the last one may be shorter.
+
+    >>> idx = VideoIndex("v", "h264", 2, 2, 1.0, Fraction(1), list(range(10)), list(range(10)), [1] * 10,
+    ...                  [0, 3, 6, 9], 10)
+    >>> plan_cuts(idx, frames_per_chunk=4), plan_cuts(idx, seconds_per_chunk=3)
+    ([(0, 6), (6, 10)], [(0, 3), (3, 6), (6, 9), (9, 10)])
+    """
+    times = index.times()
+    out, start = [], 0
+    for cut in index.cuts[1:]:
+        far_enough = (cut - start >= frames_per_chunk) if frames_per_chunk \
+            else (times[cut] - times[start] >= seconds_per_chunk - 1e-9)
+        if far_enough:
+            out.append((start, cut))
+            start = cut
+    out.append((start, index.frames))
+    return out
+
+
+def exact_cuts(frames: int, frames_per_chunk: int) -> list[tuple[int, int]]:
+    """Frame ranges of exactly ``frames_per_chunk`` frames (the last one may be shorter).
+
+    >>> exact_cuts(10, 4)
+    [(0, 4), (4, 8), (8, 10)]
+    """
+    return [(s, min(frames, s + frames_per_chunk)) for s in range(0, frames, frames_per_chunk)]
