@@ -129,47 +129,48 @@ def scan(stream, name: str) -> VideoIndex:
 
 def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4") -> int:
     """Write the chunk ``span`` of ``stream`` (its first video stream) to ``dest`` by stream
-    copy: the video packets of decode times ``[first_dts, end_dts)``, and the audio packets
-    that start in the same time window (with all those before it for the first chunk and
-    after it for the last); timestamps start at 0. Returns the number of video packets.
+    copy: the video packets of decode times ``[first_dts, end_dts)`` and the audio packets
+    of the same time window (see :func:`copy_audio`); timestamps start at 0. Returns the
+    number of video packets.
     """
     with open_container(stream, name) as src:
         video = src.streams.video[0]
         audio = src.streams.audio[0] if src.streams.audio else None
-        start_s = float(span.start_pts * video.time_base)
-        end_s = None if span.end_pts is None else float(span.end_pts * video.time_base)
-        with _output(dest, fmt) as out:
+        with output_file(dest, fmt) as out:
             out_v = out.add_stream_from_template(video)
             out_a = out.add_stream_from_template(audio) if audio is not None else None
-            # a second early: audio stored just before the keyframe belongs to the window too
-            src.seek(max(0, span.first_dts - int(1 / video.time_base)), stream=video, backward=True)
-            count, video_done, audio_done = 0, False, audio is None
-            for packet in src.demux(*([video] + ([audio] if audio is not None else []))):
-                if packet.size == 0 or packet.pts is None:
-                    continue
-                if packet.stream is video:
-                    dts = packet.pts if packet.dts is None else packet.dts
-                    if dts < span.first_dts or video_done:
-                        continue
-                    if span.end_dts is not None and dts >= span.end_dts:
-                        video_done = True
-                    else:
-                        _shift(packet, span.start_pts, out_v)
-                        out.mux(packet)
-                        count += 1
-                else:
-                    t = float(packet.pts * audio.time_base)
-                    if end_s is not None and t >= end_s:
-                        audio_done = True
-                    elif t >= start_s or span.first:
-                        _shift(packet, int(start_s / audio.time_base), out_a)
-                        out.mux(packet)
-                if video_done and audio_done:
-                    break
-    if count == 0:
-        raise BadRecordError(f"no video packet between decode times {span.first_dts} and {span.end_dts} "
-                             "(did the source change after planning?)", file=name)
+            count = 0
+            for packet in span_packets(src, video, span):
+                shift_packet(packet, span.start_pts, out_v)
+                out.mux(packet)
+                count += 1
+            if count == 0:
+                raise BadRecordError(f"no video packet between decode times {span.first_dts} and {span.end_dts} "
+                                     "(did the source change after planning?)", file=name)
+            if audio is not None:
+                copy_audio(src, out, out_a, span.start_pts, span.end_pts)
     return count
+
+
+def copy_audio(src, out, out_a, start_pts: int, end_pts: int | None) -> None:
+    """Copy the packets of ``src``'s first audio stream that start in the video window
+    ``[start_pts, end_pts)`` (video time base; ``end_pts`` None: to the end; a window
+    starting at the video's first frame takes the audio before it too), shifted as the video.
+    """
+    video, audio = src.streams.video[0], src.streams.audio[0]
+    start_s = float(start_pts * video.time_base)
+    end_s = None if end_pts is None else float(end_pts * video.time_base)
+    first = start_pts <= (video.start_time or 0)
+    seek_before(src, video, start_pts)  # audio stored just before the keyframe belongs to the window too
+    for packet in src.demux(audio):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        t = float(packet.pts * audio.time_base)
+        if end_s is not None and t >= end_s:
+            break
+        if t >= start_s or first:
+            shift_packet(packet, int(start_s / audio.time_base), out_a)
+            out.mux(packet)
 
 
 @dataclass(frozen=True)
@@ -181,17 +182,36 @@ class PacketSpan:
     end_dts: int | None
     start_pts: int
     end_pts: int | None
-    first: bool = False
 
     def to_meta(self) -> list:
-        return [self.first_dts, self.end_dts, self.start_pts, self.end_pts, self.first]
+        return [self.first_dts, self.end_dts, self.start_pts, self.end_pts]
 
     @classmethod
     def from_meta(cls, values: list) -> "PacketSpan":
         return cls(*values)
 
 
-def _shift(packet, by: int, stream) -> None:
+def span_packets(src, video, span: "PacketSpan"):
+    """The video packets of ``span``, in decode order."""
+    seek_before(src, video, span.first_dts)
+    for packet in src.demux(video):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        dts = packet.pts if packet.dts is None else packet.dts
+        if dts < span.first_dts:
+            continue
+        if span.end_dts is not None and dts >= span.end_dts:
+            break
+        yield packet
+
+
+def seek_before(src, video, ts: int) -> None:
+    """Seek ``src`` to a keyframe a second or more before ``ts`` (video time base): containers
+    seek by show or by decode time, and a little early is always safe."""
+    src.seek(max(0, ts - int(1 / video.time_base)), stream=video, backward=True)
+
+
+def shift_packet(packet, by: int, stream) -> None:
     """Move a packet ``by`` ticks earlier and onto the output ``stream``."""
     packet.dts = None if packet.dts is None else packet.dts - by
     packet.pts -= by
@@ -203,10 +223,10 @@ def span_of(index: VideoIndex, start: int, end: int) -> PacketSpan:
     shown = sorted(index.pts)
     last = end >= index.frames
     return PacketSpan(first_dts=index.dts[start], end_dts=None if last else index.dts[end],
-                      start_pts=shown[start], end_pts=None if last else shown[end], first=start == 0)
+                      start_pts=shown[start], end_pts=None if last else shown[end])
 
 
-class _output:
+class output_file:
     """An output container opened for writing; a failure leaves no half-written file."""
 
     def __init__(self, dest: str, fmt: str):

@@ -11,9 +11,9 @@ rendition taller than the source is refused before anything runs.
 from __future__ import annotations
 
 from ..exceptions import FieldError, PartitionError
-from ..video_packets import PacketSpan, VideoIndex, copy_packets, plan_cuts, scan, span_of
+from ..video_packets import VideoIndex, plan_cuts, scan, span_of
 from .base import ChunkRef, Partitioner, Source
-from .video_frames import chunk_meta
+from .video_frames import VideoFrames, chunk_meta
 
 #: a rendition's name is a folder of the output: plain characters only
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -119,14 +119,7 @@ class VideoLadder(Partitioner):
         """The whole source, or the segment's packets by stream copy."""
         if "packets" not in ref.meta:
             return super().materialise(ref, dest, storage_options)
-        import os
-
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(ref.url, **(storage_options or {}))
-        with fs.open(path, "rb") as stream:
-            copy_packets(stream, dest, ref.meta["source"], PacketSpan.from_meta(ref.meta["packets"]))
-        return os.path.getsize(dest)
+        return VideoFrames().materialise(ref, dest, storage_options)
 
 
 __all__ = ["VideoLadder", "check_heights", "renditions_of"]
