@@ -22,7 +22,8 @@ from fractions import Fraction
 
 from .exceptions import BadRecordError, PartitionError
 from .media import open_container
-from .video_packets import PacketSpan, VideoIndex, copy_audio, output_file, seek_before, shift_packet, span_of, span_packets
+from .video_packets import (PacketSpan, VideoIndex, copy_audio, output_file, seek_before, shift_packet, span_of,
+                            span_packets)
 
 #: the codecs exact chunks can be made of: codec -> (encoder, bitstream filter to Annex B)
 EXACT_CODECS = {"h264": ("libx264", "h264_mp4toannexb")}

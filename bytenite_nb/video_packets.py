@@ -129,9 +129,9 @@ def scan(stream, name: str) -> VideoIndex:
 
 def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4") -> int:
     """Write the chunk ``span`` of ``stream`` (its first video stream) to ``dest`` by stream
-    copy: the video packets of decode times ``[first_dts, end_dts)`` and the audio packets
-    of the same time window (see :func:`copy_audio`); timestamps start at 0. Returns the
-    number of video packets.
+    copy, in one pass: the video packets of decode times ``[first_dts, end_dts)`` and the
+    audio packets of the same time window (see :func:`copy_audio`); timestamps start at 0.
+    Returns the number of video packets.
     """
     with open_container(stream, name) as src:
         video = src.streams.video[0]
@@ -139,38 +139,69 @@ def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "m
         with output_file(dest, fmt) as out:
             out_v = out.add_stream_from_template(video)
             out_a = out.add_stream_from_template(audio) if audio is not None else None
-            count = 0
-            for packet in span_packets(src, video, span):
-                shift_packet(packet, span.start_pts, out_v)
-                out.mux(packet)
-                count += 1
+            window = AudioWindow(src, span.start_pts, span.end_pts) if audio is not None else None
+            seek_before(src, video, span.first_dts)
+            count, video_done = 0, False
+            for packet in src.demux(*[s for s in (video, audio) if s is not None]):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                if packet.stream is video:
+                    dts = packet.pts if packet.dts is None else packet.dts
+                    if dts < span.first_dts or video_done:
+                        continue
+                    if span.end_dts is not None and dts >= span.end_dts:
+                        video_done = True
+                    else:
+                        shift_packet(packet, span.start_pts, out_v)
+                        out.mux(packet)
+                        count += 1
+                elif window.take(packet, out_a):
+                    out.mux(packet)
+                if video_done and (window is None or window.done):
+                    break
             if count == 0:
                 raise BadRecordError(f"no video packet between decode times {span.first_dts} and {span.end_dts} "
                                      "(did the source change after planning?)", file=name)
-            if audio is not None:
-                copy_audio(src, out, out_a, span.start_pts, span.end_pts)
     return count
 
 
+class AudioWindow:
+    """Which audio packets belong to a chunk: those that start in its video window
+    ``[start_pts, end_pts)`` (video time base; ``end_pts`` None: to the end); a window that
+    starts at the video's first frame takes the audio before it too."""
+
+    def __init__(self, src, start_pts: int, end_pts: int | None):
+        video, self.audio = src.streams.video[0], src.streams.audio[0]
+        self.start = float(start_pts * video.time_base)
+        self.end = None if end_pts is None else float(end_pts * video.time_base)
+        self.first = start_pts <= (video.start_time or 0)
+        self.shift = int(self.start / self.audio.time_base)
+        self.done = False
+
+    def take(self, packet, out_stream) -> bool:
+        """Whether ``packet`` is in the window; if so, it is moved onto ``out_stream``."""
+        t = float(packet.pts * self.audio.time_base)
+        if self.end is not None and t >= self.end:
+            self.done = True
+            return False
+        if t < self.start and not self.first:
+            return False
+        shift_packet(packet, self.shift, out_stream)
+        return True
+
+
 def copy_audio(src, out, out_a, start_pts: int, end_pts: int | None) -> None:
-    """Copy the packets of ``src``'s first audio stream that start in the video window
-    ``[start_pts, end_pts)`` (video time base; ``end_pts`` None: to the end; a window
-    starting at the video's first frame takes the audio before it too), shifted as the video.
-    """
-    video, audio = src.streams.video[0], src.streams.audio[0]
-    start_s = float(start_pts * video.time_base)
-    end_s = None if end_pts is None else float(end_pts * video.time_base)
-    first = start_pts <= (video.start_time or 0)
-    seek_before(src, video, start_pts)  # audio stored just before the keyframe belongs to the window too
-    for packet in src.demux(audio):
+    """Copy the audio packets of ``src`` in the video window ``[start_pts, end_pts)`` (see
+    :class:`AudioWindow`) to ``out_a``, in a pass of their own."""
+    window = AudioWindow(src, start_pts, end_pts)
+    seek_before(src, src.streams.video[0], start_pts)  # audio stored just before the keyframe belongs to it too
+    for packet in src.demux(window.audio):
         if packet.size == 0 or packet.pts is None:
             continue
-        t = float(packet.pts * audio.time_base)
-        if end_s is not None and t >= end_s:
-            break
-        if t >= start_s or first:
-            shift_packet(packet, int(start_s / audio.time_base), out_a)
+        if window.take(packet, out_a):
             out.mux(packet)
+        elif window.done:
+            break
 
 
 @dataclass(frozen=True)

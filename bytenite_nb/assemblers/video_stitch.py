@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 from ..exceptions import ResultFormatError
 from ..images import matches
@@ -93,7 +94,8 @@ def concat_copy(paths: list[str], dest: str, name: str, extra: list[str] = ()) -
     with tempfile.TemporaryDirectory(prefix="bnb-concat-") as tmp:
         listing = os.path.join(tmp, "list.txt")
         with open(listing, "w", encoding="utf-8") as out:
-            out.write(concat_list(paths, [video_duration(p) for p in paths]))
+            with ThreadPoolExecutor(4) as pool:  # headers only: the waits overlap
+                out.write(concat_list(paths, list(pool.map(video_duration, paths))))
         run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing, "-map", "0", "-c", "copy", *extra, dest], name=name)
 
 
