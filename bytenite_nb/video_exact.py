@@ -35,9 +35,9 @@ def exact_plan(index: VideoIndex, frames_per_chunk: int, name: str) -> list[tupl
     if index.codec not in EXACT_CODECS:
         raise BadRecordError(f"exact: true re-encodes the cuts of H.264 video only; this video is "
                              f"{index.codec} (use exact: false)", file=name)
-    shown = sorted(index.pts)
+    shown = index.shown
     delay = max(index.pts[c] - index.dts[c] for c in index.cuts)  # the reorder delay at keyframes
-    cuts = sorted(set(index.cuts) | {index.frames})
+    cuts = sorted(set(index.cuts) | {0, index.frames})  # decoding from the very start always works
     out = []
     for a in range(0, index.frames, frames_per_chunk):
         b = min(index.frames, a + frames_per_chunk)

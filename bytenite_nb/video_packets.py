@@ -3,7 +3,8 @@
 Shared by the video partitioners (``video-frames``, ``video-ladder``) and
 assemblers (``video-stitch``, ``video-ladder``). Everything here reads packet
 headers through PyAV's demuxer and copies packets as they are (stream copy);
-only :func:`write_exact` decodes, and only the frames around a cut.
+nothing is decoded (:mod:`bytenite_nb.video_exact` decodes the frames around
+a cut, for frame-exact chunks).
 
 A *clean cut* is a keyframe at which the packets split in two halves that need
 nothing of each other: every packet before it in decode order shows earlier,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 from .exceptions import BadRecordError
@@ -41,26 +43,32 @@ class VideoIndex:
     sizes: list[int]
     cuts: list[int]
     end_pts: int  # where the last frame ends
-    audio: bool = False
 
     @property
     def frames(self) -> int:
         return len(self.pts)
 
+    @cached_property
+    def shown(self) -> list[int]:
+        """The show times of the frames, in show order (frame number -> pts)."""
+        return sorted(self.pts)
+
     @property
     def start_pts(self) -> int:
-        return min(self.pts)
+        return self.shown[0]
 
     def frame_time(self, frame: int) -> float:
-        """Seconds from the first frame to frame number ``frame`` (``frames``: the end)."""
-        pts = self.end_pts if frame >= self.frames else sorted(self.pts)[frame]
+        """Seconds from the first frame to frame number ``frame`` (``frames``: the end).
+
+        >>> VideoIndex("v", "h264", 2, 2, 2.0, Fraction(1, 2), [0, 2, 1], [0, 1, 2], [1] * 3, [0], 3).frame_time(2)
+        1.0
+        """
+        pts = self.end_pts if frame >= self.frames else self.shown[frame]
         return float((pts - self.start_pts) * self.time_base)
 
     def times(self) -> list[float]:
         """Seconds from the first frame of every frame, in show order, and the end."""
-        shown = sorted(self.pts)
-        return [float((p - self.start_pts) * self.time_base) for p in shown] + [
-            float((self.end_pts - self.start_pts) * self.time_base)]
+        return [self.frame_time(i) for i in range(self.frames + 1)]
 
 
 def clean_cuts(pts: list[int], keyframe: list[bool]) -> list[int]:
@@ -124,7 +132,7 @@ def scan(stream, name: str) -> VideoIndex:
         rate = video.average_rate or video.guessed_rate or 0
         return VideoIndex(name=name, codec=ctx.name, width=ctx.width, height=ctx.height, fps=float(rate),
                           time_base=video.time_base, pts=pts, dts=dts, sizes=sizes, cuts=clean_cuts(pts, keys),
-                          end_pts=max(ends), audio=bool(container.streams.audio))
+                          end_pts=max(ends))
 
 
 def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4") -> int:
@@ -251,7 +259,7 @@ def shift_packet(packet, by: int, stream) -> None:
 
 def span_of(index: VideoIndex, start: int, end: int) -> PacketSpan:
     """The packets of frames ``[start, end)`` between two clean cuts of ``index``."""
-    shown = sorted(index.pts)
+    shown = index.shown
     last = end >= index.frames
     return PacketSpan(first_dts=index.dts[start], end_dts=None if last else index.dts[end],
                       start_pts=shown[start], end_pts=None if last else shown[end])

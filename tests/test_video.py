@@ -102,6 +102,30 @@ def test_seconds_per_chunk_and_chunk_info(tmp_path, ffmpeg):
     assert frame_sums(dest) == frame_sums(src)[80:120]
 
 
+def count_frames(chunk_path, results_dir, params, chunk_info):
+    """An app that checks its chunk against its CHUNK_INFO: as many frames as it says."""
+    import av
+
+    with av.open(chunk_path) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    with open(os.path.join(results_dir, "info.json"), "w") as out:
+        json.dump({"frames": frames, **chunk_info}, out)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_apps_see_their_frames_in_chunk_info(tmp_path, ffmpeg, exact):
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4, gop=20, audio=True)
+    job = bn.Job(source=str(src), partitioner="video-frames", app=count_frames, assembler="passthrough",
+                 destination=str(tmp_path / "out"), params={"partitioner": {"frames_per_chunk": 30, "exact": exact}})
+    result = job.run(scheduler="sync")
+    infos = [json.loads((tmp_path / "out" / f"chunk_{i:04d}" / "info.json").read_text())
+             for i in range(result.n_chunks)]
+    assert all(i["frames"] == i["end_frame"] - i["start_frame"] for i in infos)
+    assert [i["end_frame"] - i["start_frame"] for i in infos] == ([30, 30, 30, 10] if exact else [40, 40, 20])
+    assert [i["start"] for i in infos] == [i["start_frame"] / FPS for i in infos]
+    assert all(i["exact"] is exact and i["fps"] == FPS and i["source"] == "clip.mp4" for i in infos)
+
+
 def test_a_real_job_on_the_cluster_with_two_videos(tmp_path, ffmpeg, client):
     folder = tmp_path / "videos"
     folder.mkdir()

@@ -50,6 +50,9 @@ def frames_wanted(params: dict, fps: float, field: str = "params.partitioner") -
     if frames is None and seconds is None:
         seconds = DEFAULT_SECONDS
     if params.get("exact") and frames is None:
+        if fps <= 0:
+            raise FieldError(f"{field}.seconds_per_chunk", "the video does not give its frame rate: "
+                                                           "use frames_per_chunk with exact: true")
         frames, seconds = max(1, round(seconds * fps)), None
     return frames, seconds
 
