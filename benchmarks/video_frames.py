@@ -80,11 +80,13 @@ def main() -> None:
                          "assembler": {"output_name": "stitched.mp4"}})
     chunks = len(job.plan(client=client))
     scratch = os.path.join(home, "ffmpeg")
-    ours, peer = [], []
+    ours, in_process, peer = [], [], []
     for _ in range(args.rounds):
         shutil.rmtree(out, ignore_errors=True)
         ours.append(timed(lambda: job.run(client=client, force=True)))
         peer.append(timed(lambda: bare_ffmpeg(src, scratch, args.chunk)))
+        # the same job in this process, one chunk after the other: the components' own cost
+        in_process.append(timed(lambda: job.run(scheduler="sync", force=True)))
     want = video_packets(src)
     got, got_peer = video_packets(os.path.join(out, "stitched.mp4")), video_packets(os.path.join(scratch, "out.mp4"))
     ratio = median(ours) / median(peer)
@@ -92,7 +94,10 @@ def main() -> None:
            f"({os.path.getsize(src) / 2**20:.0f} MiB), {args.chunk:g}s chunks ({chunks} chunks), 2 worker processes", [
         ("bare ffmpeg: segment + concat (median)", f"{median(peer):.2f}s  {[round(x, 2) for x in peer]}"),
         ("bytenite-nb (median)", f"{median(ours):.2f}s  {[round(x, 2) for x in ours]}"),
+        ("bytenite-nb in one process, serial (median)", f"{median(in_process):.2f}s  "
+                                                        f"{[round(x, 2) for x in in_process]}"),
         ("time ratio / bare ffmpeg", f"{ratio:.2f}x  (goal <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})"),
+        ("time ratio in one process / bare ffmpeg", f"{median(in_process) / median(peer):.2f}x"),
         ("video frames: source / ours / ffmpeg's", f"{want} / {got} / {got_peer}"),
     ])
     client.close()

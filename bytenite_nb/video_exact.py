@@ -36,7 +36,7 @@ def exact_plan(index: VideoIndex, frames_per_chunk: int, name: str) -> list[tupl
         raise BadRecordError(f"exact: true re-encodes the cuts of H.264 video only; this video is "
                              f"{index.codec} (use exact: false)", file=name)
     shown = index.shown
-    delay = max(index.pts[c] - index.dts[c] for c in index.cuts)  # the reorder delay at keyframes
+    delay = max((index.pts[c] - index.dts[c] for c in index.cuts), default=0)  # the reorder delay at keyframes
     cuts = sorted(set(index.cuts) | {0, index.frames})  # decoding from the very start always works
     out = []
     for a in range(0, index.frames, frames_per_chunk):
