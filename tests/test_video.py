@@ -139,6 +139,19 @@ def test_a_real_job_on_the_cluster_with_two_videos(tmp_path, ffmpeg, client):
         assert frame_sums(tmp_path / "out" / f"{stem}.stitched.mkv") == frame_sums(folder / name)
 
 
+def test_a_video_on_s3_is_cut_and_stitched_by_ranged_reads(tmp_path, ffmpeg, client, s3):
+    fs, bucket = s3
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4, gop=20, audio=True)
+    fs.put(str(src), f"{bucket}/videos/clip.mp4")
+    job = bn.Job(source=f"s3://{bucket}/videos/clip.mp4", partitioner="video-frames", app="identity",
+                 assembler="video-stitch", destination=f"s3://{bucket}/out/",
+                 params={"partitioner": {"frames_per_chunk": 30, "exact": False}})
+    result = job.run(client=client)
+    assert result.n_chunks == 3
+    fs.get(f"{bucket}/out/clip.mp4", str(tmp_path / "back.mp4"))
+    assert frame_sums(tmp_path / "back.mp4") == frame_sums(src)
+
+
 # -- exact ----------------------------------------------------------------------------------
 
 
