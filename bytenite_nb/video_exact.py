@@ -31,7 +31,12 @@ EXACT_CODECS = {"h264": ("libx264", "h264_mp4toannexb")}
 
 def exact_plan(index: VideoIndex, frames_per_chunk: int, name: str) -> list[tuple[int, int, dict]]:
     """``(start, end, pieces)`` of chunks of exactly ``frames_per_chunk`` frames (the last one
-    the rest); ``pieces`` says what the worker copies and what it re-encodes."""
+    the rest); ``pieces`` says what the worker copies and what it re-encodes.
+
+    >>> idx = VideoIndex("v", "h264", 2, 2, 1.0, Fraction(1), list(range(8)), list(range(8)), [1] * 8, [0, 2, 4, 6], 8)
+    >>> [piece for piece in exact_plan(idx, 5, "v")[0][2]["pieces"]]  # frames 0-4: GOPs 0-1, 2-3 copied, 4 encoded
+    [{'copy': [0, 4, 0, 4]}, {'encode': [4, 4, 5]}]
+    """
     if index.codec not in EXACT_CODECS:
         raise BadRecordError(f"exact: true re-encodes the cuts of H.264 video only; this video is "
                              f"{index.codec} (use exact: false)", file=name)

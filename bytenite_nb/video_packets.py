@@ -258,7 +258,13 @@ def shift_packet(packet, by: int, stream) -> None:
 
 
 def span_of(index: VideoIndex, start: int, end: int) -> PacketSpan:
-    """The packets of frames ``[start, end)`` between two clean cuts of ``index``."""
+    """The packets of frames ``[start, end)`` between two clean cuts of ``index``.
+
+    >>> idx = VideoIndex("v", "h264", 2, 2, 1.0, Fraction(1), [0, 2, 1, 3], [-1, 0, 1, 2], [1] * 4, [0, 3], 4)
+    >>> span_of(idx, 0, 3), span_of(idx, 3, 4)
+    (PacketSpan(first_dts=-1, end_dts=2, start_pts=0, end_pts=3), PacketSpan(first_dts=2, end_dts=None, start_pts=3, \
+end_pts=None))
+    """
     shown = index.shown
     last = end >= index.frames
     return PacketSpan(first_dts=index.dts[start], end_dts=None if last else index.dts[end],

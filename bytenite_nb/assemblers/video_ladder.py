@@ -62,7 +62,16 @@ def stream_facts(path: str, name: str) -> dict:
 
 def media_playlist_rates(playlist: str) -> tuple[int, int, float]:
     """Peak and average bitrate (bits/s) and the total duration of the segments of a media
-    playlist (from its ``#EXTINF`` durations and the segment files' sizes)."""
+    playlist (from its ``#EXTINF`` durations and the segment files' sizes).
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, size in (("a.ts", 1000), ("b.ts", 250)):
+    ...     _ = open(os.path.join(folder, name), "wb").write(b"x" * size)
+    >>> _ = open(os.path.join(folder, "i.m3u8"), "w").write("#EXTM3U\\n#EXTINF:2.0,\\na.ts\\n#EXTINF:1.0,\\nb.ts\\n")
+    >>> media_playlist_rates(os.path.join(folder, "i.m3u8"))
+    (4000, 3334, 3.0)
+    """
     folder = os.path.dirname(playlist)
     peak, total_bytes, total_seconds, duration = 0.0, 0, 0.0, None
     with open(playlist, encoding="utf-8") as f:
@@ -101,7 +110,13 @@ def master_playlist(variants: list[dict]) -> str:
 
 
 def by_rendition(results) -> dict[str, list]:
-    """Chunk results grouped by their rendition's name, each in segment order."""
+    """Chunk results grouped by their rendition's name, each in segment order.
+
+    >>> from bytenite_nb.assemblers import ChunkResult
+    >>> {k: [c.index for c in v] for k, v in by_rendition([ChunkResult(0, (), {"rendition": {"name": "hd"}, "segment": 1}),
+    ...  ChunkResult(1, (), {"rendition": {"name": "hd"}, "segment": 0})]).items()}
+    {'hd': [1, 0]}
+    """
     groups: dict[str, list] = {}
     for chunk in results:
         rendition = chunk.info.get("rendition")

@@ -100,7 +100,13 @@ def concat_copy(paths: list[str], dest: str, name: str, extra: list[str] = ()) -
 
 
 def by_source(results) -> dict[str, list]:
-    """Chunk results grouped by their CHUNK_INFO ``source``, each in chunk order."""
+    """Chunk results grouped by their CHUNK_INFO ``source``, each in chunk order.
+
+    >>> from bytenite_nb.assemblers import ChunkResult
+    >>> {k: [c.index for c in v] for k, v in by_source([ChunkResult(0, (), {"source": "a.mp4"}),
+    ...  ChunkResult(1, (), {"source": "b.mp4"}), ChunkResult(2, (), {"source": "a.mp4"})]).items()}
+    {'a.mp4': [0, 2], 'b.mp4': [1]}
+    """
     groups: dict[str, list] = {}
     for chunk in results:
         groups.setdefault(chunk.info.get("source", ""), []).append(chunk)
