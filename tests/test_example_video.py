@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av  # a dependency of bytenite-nb
 import nbformat
 import pytest
 
@@ -16,7 +17,6 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "video-transcode
 def test_the_transcode_notebook_runs_with_papermill_and_keeps_every_frame(tmp_path):
     require("ffmpeg", "ffmpeg is not installed (apt-get install ffmpeg)")
     papermill = pytest.importorskip("papermill")
-    av = pytest.importorskip("av", reason="PyAV (the av package) is not installed")
     executed = tmp_path / "run.ipynb"
     out = tmp_path / "out"
     papermill.execute_notebook(str(EXAMPLE), str(executed), cwd=str(tmp_path), progress_bar=False,

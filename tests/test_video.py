@@ -10,17 +10,17 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
 
+import av  # a dependency of bytenite-nb (FFmpeg's libraries in a wheel)
 import pytest
 
 import bytenite_nb as bn
 from bytenite_nb.partitioners.video_frames import VideoFrames
 
 from .conftest import require
-
-av = pytest.importorskip("av", reason="PyAV (the av package) is not installed")
 
 FPS = 25
 
@@ -32,8 +32,6 @@ def ffmpeg():
 
 def make_clip(ffmpeg, path, seconds=8, size="320x240", gop=25, audio=False, codec="libx264", bframes=True):
     """A test-pattern clip: ``gop`` frames between keyframes, closed GOPs, B-frames by default."""
-    import subprocess
-
     args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}:duration={seconds}"]
     if audio:
@@ -215,8 +213,6 @@ def test_a_truncated_mp4_fails_naming_the_file_and_leaves_no_output(tmp_path, ff
 
 
 def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path, ffmpeg):
-    import subprocess
-
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
     fast = tmp_path / "fast.mp4"  # the index (moov) first: the file opens, its frames stop half-way
     subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(src), "-c", "copy", "-movflags", "+faststart",
@@ -231,8 +227,6 @@ def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path,
 
 
 def test_a_file_without_video_is_named(tmp_path, ffmpeg):
-    import subprocess
-
     wav = tmp_path / "tone.wav"
     subprocess.run([ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(wav)], check=True)
     with pytest.raises(bn.JobFailed, match=r"tone\.wav: no video stream in the file"):
@@ -325,6 +319,17 @@ def test_a_rendition_larger_than_the_source_is_refused(tmp_path, ffmpeg):
                                                     {"name": "hd", "height": 720, "bitrate": "2M"}]})
     with pytest.raises(bn.JobFailed, match=r"params.partitioner.renditions\[1\].height: rendition 'hd' is 720 "
                                            r"pixels high, larger than the source clip.mp4, which is 320x240"):
+        job.run(scheduler="sync")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ladder_is_of_one_video(tmp_path, ffmpeg):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_clip(ffmpeg, folder / "a.mp4", seconds=1)
+    make_clip(ffmpeg, folder / "b.mp4", seconds=1)
+    job = ladder_job(tmp_path, str(folder) + "/", {"renditions": [{"height": 120, "crf": 30}]})
+    with pytest.raises(bn.JobFailed, match=r"video-ladder makes the ladder of one video; .* has 2 files"):
         job.run(scheduler="sync")
     assert not (tmp_path / "out").exists()
 
