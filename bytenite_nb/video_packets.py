@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from fractions import Fraction
 
-from .exceptions import BadRecordError
+from .exceptions import BadRecordError, PartitionError
 from .media import open_container
 
 
@@ -160,6 +160,9 @@ def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "m
                     if span.end_dts is not None and dts >= span.end_dts:
                         video_done = True
                     else:
+                        if count == 0 and dts != span.first_dts:  # the seek went past the chunk's keyframe
+                            raise PartitionError(f"{name}: the chunk's first video packet (decode time "
+                                                 f"{span.first_dts}) cannot be reached by seeking")
                         shift_packet(packet, span.start_pts, out_v)
                         out.mux(packet)
                         count += 1

@@ -50,6 +50,11 @@ def frame_sums(path) -> list[str]:
         return [hashlib.md5(f.to_ndarray().tobytes()).hexdigest() for f in c.decode(video=0)]
 
 
+def audio_packets(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for p in c.demux(audio=0) if p.size)
+
+
 def video_seconds(path) -> float:
     with av.open(str(path)) as c:
         v = c.streams.video[0]
@@ -65,10 +70,11 @@ def frames_job(tmp_path, src, params: dict, app="identity", assembler_params=Non
 # -- stream copy -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec,audio,bframes", [("libx264", False, True), ("libx264", True, True),
-                                                 ("libx264", False, False), ("mpeg4", False, False)])
-def test_frames_then_stitch_give_every_frame_back(tmp_path, ffmpeg, codec, audio, bframes):
-    src = make_clip(ffmpeg, tmp_path / "clip.mp4", codec=codec, audio=audio, bframes=bframes)
+@pytest.mark.parametrize("codec,audio,bframes,ext", [("libx264", False, True, "mp4"), ("libx264", True, True, "mp4"),
+                                                     ("libx264", False, False, "mp4"), ("mpeg4", False, False, "mp4"),
+                                                     ("libx264", True, True, "ts")])
+def test_frames_then_stitch_give_every_frame_back(tmp_path, ffmpeg, codec, audio, bframes, ext):
+    src = make_clip(ffmpeg, tmp_path / f"clip.{ext}", codec=codec, audio=audio, bframes=bframes)
     job = frames_job(tmp_path, src, {"frames_per_chunk": 40})
     refs = job.plan(scheduler="sync")
     # 40 frames reach to the next keyframe (every 25): chunks of 50 frames, cut at keyframes
@@ -80,9 +86,8 @@ def test_frames_then_stitch_give_every_frame_back(tmp_path, ffmpeg, codec, audio
     assert len(got) == len(want) == 8 * FPS
     assert got == want
     assert abs(video_seconds(out) - video_seconds(src)) <= 1 / FPS
-    if audio:
-        with av.open(str(out)) as c, av.open(str(src)) as s:
-            assert c.streams.audio[0].frames == s.streams.audio[0].frames
+    if audio:  # every audio packet, once (ADTS headers of MPEG-TS audio are dropped in MP4)
+        assert audio_packets(out) == audio_packets(src)
 
 
 def test_seconds_per_chunk_and_chunk_info(tmp_path, ffmpeg):
