@@ -284,7 +284,7 @@ def read_master(path) -> list[tuple[dict, str]]:
 
 
 @pytest.mark.parametrize("segment_seconds,segment_type", [(None, "mpegts"), (2, "mpegts"), (3, "fmp4")])
-def test_ladder_makes_hls_that_ffmpeg_reads_back(tmp_path, ffmpeg, segment_seconds, segment_type):
+def test_ladder_makes_hls_that_ffmpeg_reads_back(tmp_path, ffmpeg, client, segment_seconds, segment_type):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=6, size="640x360", audio=True)
     params = {"renditions": [{"name": "low", "height": 180, "bitrate": "300k"}, {"height": 360, "crf": 30}]}
     if segment_seconds:
@@ -295,7 +295,7 @@ def test_ladder_makes_hls_that_ffmpeg_reads_back(tmp_path, ffmpeg, segment_secon
     assert len(refs) == 2 * segments
     assert [r.meta["rendition"]["name"] for r in refs] == ["low"] * segments + ["360p"] * segments
     assert all(("segment" in r.meta) == bool(segment_seconds) for r in refs)
-    job.run(scheduler="sync")
+    job.run(client=client)
     out = tmp_path / "out"
     variants = read_master(out / "master.m3u8")
     assert [uri for _, uri in variants] == ["low/index.m3u8", "360p/index.m3u8"]
