@@ -135,11 +135,13 @@ def scan(stream, name: str) -> VideoIndex:
                           end_pts=max(ends))
 
 
-def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4") -> int:
+def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "mp4",
+                 max_bytes: int | None = None) -> int:
     """Write the chunk ``span`` of ``stream`` (its first video stream) to ``dest`` by stream
     copy, in one pass: the video packets of decode times ``[first_dts, end_dts)`` and the
     audio packets of the same time window (see :func:`copy_audio`); timestamps start at 0.
-    Returns the number of video packets.
+    With ``max_bytes``, only the chunk's beginning: video packets until that many bytes
+    (a preview). Returns the number of video packets.
     """
     with open_container(stream, name) as src:
         video = src.streams.video[0]
@@ -149,7 +151,7 @@ def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "m
             out_a = out.add_stream_from_template(audio) if audio is not None else None
             window = AudioWindow(src, span.start_pts, span.end_pts) if audio is not None else None
             seek_before(src, video, span.first_dts)
-            count, video_done = 0, False
+            count, video_done, copied = 0, False, 0
             for packet in src.demux(*[s for s in (video, audio) if s is not None]):
                 if packet.size == 0 or packet.pts is None:
                     continue
@@ -163,9 +165,12 @@ def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "m
                         if count == 0 and dts != span.first_dts:  # the seek went past the chunk's keyframe
                             raise PartitionError(f"{name}: the chunk's first video packet (decode time "
                                                  f"{span.first_dts}) cannot be reached by seeking")
+                        copied += packet.size
                         shift_packet(packet, span.start_pts, out_v)
                         out.mux(packet)
                         count += 1
+                        if max_bytes is not None and copied >= max_bytes:
+                            break  # a preview has its beginning
                 elif window.take(packet, out_a):
                     out.mux(packet)
                 if video_done and (window is None or window.done):

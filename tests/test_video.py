@@ -6,6 +6,7 @@ reads back. Every clip is made here by ffmpeg from lavfi test patterns
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -127,6 +128,19 @@ def test_apps_see_their_frames_in_chunk_info(tmp_path, ffmpeg, exact):
     assert [i["end_frame"] - i["start_frame"] for i in infos] == ([30, 30, 30, 10] if exact else [40, 40, 20])
     assert [i["start"] for i in infos] == [i["start_frame"] / FPS for i in infos]
     assert all(i["exact"] is exact and i["fps"] == FPS and i["source"] == "clip.mp4" for i in infos)
+
+
+def test_a_plan_preview_copies_only_the_beginning_of_a_chunk(tmp_path, ffmpeg):
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=8, size="640x360", gop=50)
+    job = frames_job(tmp_path, src, {"frames_per_chunk": 100})
+    plan = job.plan(scheduler="sync")
+    assert plan.sample["size"] == plan[0].size  # the size of the whole chunk...
+    ref = dataclasses.replace(plan[0], end=64 * 1024)  # ...from its beginning, as the preview reads it
+    dest = tmp_path / "head.mp4"
+    VideoFrames().materialise(ref, str(dest))
+    frames = frame_sums(dest)  # cut inside a GOP: its last frames may lack what they refer to
+    assert 0 < len(frames) < 100 and frames[:5] == frame_sums(src)[:5]
+    assert dest.stat().st_size < plan[0].size / 2
 
 
 def test_a_real_job_on_the_cluster_with_two_videos(tmp_path, ffmpeg, client):

@@ -107,7 +107,9 @@ class VideoFrames(Partitioner):
                                meta=meta)
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
-        """Write the chunk's frames to ``dest``: packets copied, or (exact) copied and re-encoded."""
+        """Write the chunk's frames to ``dest``: packets copied, or (exact) copied and re-encoded.
+        A byte range on the reference (what a plan preview asks for) gives the chunk's
+        beginning, about that many bytes of it."""
         import os
 
         from fsspec.core import url_to_fs
@@ -120,7 +122,8 @@ class VideoFrames(Partitioner):
 
                 write_exact(stream, dest, name, ref.meta["pieces"], crf=ref.meta.get("exact_crf", 16))
             else:
-                copy_packets(stream, dest, name, PacketSpan.from_meta(ref.meta["packets"]))
+                copy_packets(stream, dest, name, PacketSpan.from_meta(ref.meta["packets"]),
+                             max_bytes=None if ref.end is None else ref.end - ref.start)
         return os.path.getsize(dest)
 
 
