@@ -192,11 +192,12 @@ class AudioWindow:
         self.end = None if end_pts is None else float(end_pts * video.time_base)
         self.first = start_pts <= (video.start_time or 0)
         self.shift = int(self.start / self.audio.time_base)
+        self.seconds_per_tick = float(self.audio.time_base)  # a float: Fraction arithmetic per packet is slow
         self.done = False
 
     def take(self, packet, out_stream) -> bool:
         """Whether ``packet`` is in the window; if so, it is moved onto ``out_stream``."""
-        t = float(packet.pts * self.audio.time_base)
+        t = packet.pts * self.seconds_per_tick
         if self.end is not None and t >= self.end:
             self.done = True
             return False
