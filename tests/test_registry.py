@@ -41,7 +41,9 @@ BUILTIN = {
                     "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"},
                     "audio-time": {"seconds"},
                     "audio-silence": {"threshold_db", "min_silence", "min_chunk", "max_chunk"},
-                    "audio-language": {"detector", "languages", "min_segment"}},
+                    "audio-language": {"detector", "languages", "min_segment"},
+                    "video-frames": {"frames_per_chunk", "seconds_per_chunk", "exact", "exact_crf"},
+                    "video-ladder": {"renditions", "segment_seconds"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -56,7 +58,9 @@ BUILTIN = {
                   "image-mosaic": {"mode", "output_name", "format"},
                   "image-package": {"archive", "output_name", "pattern"},
                   "audio-concat": {"output_name"},
-                  "audio-index": {"output_name", "format"}},
+                  "audio-index": {"output_name", "format"},
+                  "video-stitch": {"output_name", "pattern"},
+                  "video-ladder": {"output_name", "hls_time", "segment_type", "pattern"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 
@@ -292,7 +296,7 @@ def test_unknown_names_are_reported_with_a_suggestion(tmp_path):
     assert "partitioner: unknown partitioner 'split-line' (did you mean \"split-lines\"?)" in text
     assert "assembler: unknown assembler 'conact' (did you mean \"concat\"?)" in text
     assert "app: unknown app 'identiy' (did you mean \"identity\"?)" in text
-    assert "known: audio-language, audio-silence, audio-time, codebase, date-range, files, image-batches, image-tiles, json-objects, key, log-time, passthrough, replicate, rows, sections, split-lines" in text
+    assert "known: audio-language, audio-silence, audio-time, codebase, date-range, files, image-batches, image-tiles, json-objects, key, log-time, passthrough, replicate, rows, sections, split-lines, text-size, video-frames, video-ladder" in text
 
 
 def test_unknown_name_without_a_close_match_lists_what_is_known():

@@ -22,6 +22,8 @@ BUILTINS = {
     "image-package": "bytenite_nb.assemblers.image_package:ImagePackage",
     "audio-concat": "bytenite_nb.assemblers.audio_concat:AudioConcat",
     "audio-index": "bytenite_nb.assemblers.audio_index:AudioIndex",
+    "video-stitch": "bytenite_nb.assemblers.video_stitch:VideoStitch",
+    "video-ladder": "bytenite_nb.assemblers.video_ladder:VideoLadder",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

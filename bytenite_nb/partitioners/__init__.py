@@ -25,6 +25,8 @@ BUILTINS = {
     "audio-time": "bytenite_nb.partitioners.audio_time:AudioTime",
     "audio-silence": "bytenite_nb.partitioners.audio_silence:AudioSilence",
     "audio-language": "bytenite_nb.partitioners.audio_language:AudioLanguage",
+    "video-frames": "bytenite_nb.partitioners.video_frames:VideoFrames",
+    "video-ladder": "bytenite_nb.partitioners.video_ladder:VideoLadder",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
