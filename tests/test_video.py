@@ -134,8 +134,10 @@ def test_a_plan_preview_copies_only_the_beginning_of_a_chunk(tmp_path, ffmpeg):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=8, size="640x360", gop=50)
     job = frames_job(tmp_path, src, {"frames_per_chunk": 100})
     plan = job.plan(scheduler="sync")
-    assert plan.sample["size"] == plan[0].size  # the size of the whole chunk...
-    ref = dataclasses.replace(plan[0], end=64 * 1024)  # ...from its beginning, as the preview reads it
+    # the plan preview of a video is a strip of frames at the chunk starts (media_preview)...
+    assert plan.sample["kind"] == "media" and plan.sample["media"] == "video", plan.sample
+    assert [f["chunk"] for f in plan.sample["pictures"][0]["frames"]] == [ref.index for ref in plan]
+    ref = dataclasses.replace(plan[0], end=64 * 1024)  # ...and a byte range of a chunk copies only its beginning
     dest = tmp_path / "head.mp4"
     VideoFrames().materialise(ref, str(dest))
     frames = frame_sums(dest)  # cut inside a GOP: its last frames may lack what they refer to
