@@ -1,0 +1,315 @@
+"""Jobs whose workers share no disk with the client (bytenite_nb/engine/travel.py).
+
+The workers here are real ``dask worker`` processes. To share no disk with the
+client on one machine, each runs in a mount namespace of its own
+(``unshare --mount``) where an empty tmpfs covers pytest's whole temporary
+folder (the client's job folders, code, job store and staging), with a
+``HOME``, ``TMPDIR``, ``BYTENITE_NB_HOME`` and working folder of its own
+elsewhere. Source, staging and destination are on moto's S3 server. Another
+worker advertises an address of another host (192.0.2.1, a documentation
+range), one reports another bytenite-nb version (a dist-info on its path), and
+Gateway jobs run on a real dask-gateway-server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import uuid
+
+import dask
+import pytest
+
+import bytenite_nb as bn
+from bytenite_nb.engine.travel import other_hosts, staging_beside
+from bytenite_nb.exceptions import JobFailed, JobValidationError, VersionMismatch
+from bytenite_nb.store import default_store
+
+from .conftest import missing
+from .faults_helpers import REPO, DaskProcesses, check_destination, free_port, process_env
+
+NOT_HERE = "192.0.2.1"  # TEST-NET-1: never an address of this machine
+
+
+def lines(n: int) -> bytes:
+    return "".join(f"word {i:03d}\n" for i in range(n)).encode()
+
+
+def listing(fs, prefix: str) -> dict[str, bytes]:
+    fs.invalidate_cache()
+    return {key[len(prefix):].lstrip("/"): fs.cat_file(key) for key in fs.find(prefix)}
+
+
+def make_package(folder, monkeypatch) -> str:
+    """A package only this process has (on its ``sys.path``): ``<name>.shout:shout``
+    upper-cases a chunk and ends each line with the mark kept in its data file."""
+    name = f"travelling_{uuid.uuid4().hex[:8]}"
+    package = folder / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "mark.txt").write_text("!")  # a data file: the package travels as a folder
+    (package / "shout.py").write_text(textwrap.dedent("""
+        import os
+
+        MARK = open(os.path.join(os.path.dirname(__file__), "mark.txt")).read()
+
+        def shout(chunk_path, results_dir, params):
+            text = open(chunk_path).read()
+            return "".join(line.upper() + MARK + "\\n" for line in text.splitlines())
+    """))
+    monkeypatch.syspath_prepend(str(folder))
+    return name
+
+
+def shouted(data: bytes) -> bytes:
+    return b"".join(line.upper() + b"!\n" for line in data.splitlines())
+
+
+# -- workers that see none of the client's files -----------------------------------------------
+
+
+def hide_command(hidden: str, workdir: str) -> list[str]:
+    """Run a command in a mount namespace where ``hidden`` is an empty tmpfs, from ``workdir``."""
+    script = 'mount -t tmpfs tmpfs "$0" && cd "$1" && shift && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, hidden, workdir]
+
+
+def can_hide(folder: str) -> str | None:
+    """Why folders cannot be hidden from a process here (None: they can)."""
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run([*hide_command(folder, "/"), "sh", "-c", f'test -z "$(ls -A {folder})"'],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"cannot make a mount namespace here (unshare --mount: {probe.stderr.strip()[:200]})"
+    return None
+
+
+class ApartWorkers(DaskProcesses):
+    """A scheduler, and workers that see none of pytest's temporary folder."""
+
+    def __init__(self, folder, hidden: str):
+        super().__init__(os.path.join(folder, "logs"))
+        self.root = folder
+        self.hidden = hidden
+        self.worker_roots: dict[str, str] = {}
+
+    def start_apart_worker(self, name: str) -> None:
+        root = os.path.join(self.root, name)
+        dirs = {d: os.path.join(root, d) for d in ("home", "tmp", "bnb-home", "cwd", "dask")}
+        for d in dirs.values():
+            os.makedirs(d)
+        env = process_env(HOME=dirs["home"], TMPDIR=dirs["tmp"], BYTENITE_NB_HOME=dirs["bnb-home"])
+        env.pop("BYTENITE_NB_STAGING", None)
+        self.worker_roots[name] = root
+        self._start([*hide_command(self.hidden, dirs["cwd"]), sys.executable, "-m", "dask", "worker",
+                     self.address, "--nthreads", "1", "--name", name, "--no-dashboard",
+                     "--local-directory", dirs["dask"]], f"worker-{name}", env)
+
+
+@pytest.fixture(scope="module")
+def apart(tmp_path_factory, s3_server):
+    hidden = str(tmp_path_factory.getbasetemp())
+    why = can_hide(hidden)
+    if why:
+        missing(why)
+    root = tempfile.mkdtemp(prefix="bnb-apart-")  # outside what is hidden
+    cluster = ApartWorkers(root, hidden)
+    try:
+        cluster.start_scheduler()
+        for name in ("apart-1", "apart-2"):
+            cluster.start_apart_worker(name)
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def no_shared_disk():
+    """Workers of this machine, yet in namespaces of their own: they share no disk with the client."""
+    with dask.config.set({"bytenite-nb.shared-disk": False}):
+        yield
+
+
+def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk, s3, tmp_path, monkeypatch,
+                                                          bnb_home):
+    fs, bucket = s3
+    package = make_package(tmp_path / "code", monkeypatch)
+    data = lines(20)
+    fs.pipe_file(f"{bucket}/in/words.txt", data)
+    job = bn.Job(source=f"s3://{bucket}/in/words.txt", partitioner="split-lines", app=f"{package}.shout:shout",
+                 assembler="concat", destination=f"s3://{bucket}/out/",
+                 params={"partitioner": {"lines_per_chunk": 5}}, config={"staging": f"s3://{bucket}/staging"})
+    client = apart.client()
+    try:
+        result = job.run(client=client)
+        # Each worker imported the package from the copy shipped into its own local directory.
+        where = client.run(lambda: sys.modules[f"{package}.shout"].__file__)
+        names = {addr: info["name"] for addr, info in client.scheduler_info(n_workers=-1)["workers"].items()}
+    finally:
+        client.close()
+    check_destination(listing(fs, f"{bucket}/out"), {"output.txt": shouted(data)}, result.job_id, 4)
+    assert where, "no worker ran the app"
+    for address, path in where.items():
+        assert path.startswith(os.path.join(apart.worker_roots[names[address]], "dask")), path
+    shipped = default_store().last_event(result.job_id, "code-shipped")["data"]
+    assert shipped == {"modules": [package]}
+    # Nothing of the job on this machine's disk, nothing left in staging.
+    assert not (bnb_home / "staging").exists()
+    assert not fs.exists(f"{bucket}/staging/{result.job_id}")
+
+
+def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_path):
+    """A client process whose app is a function of its ``__main__`` (as in a notebook),
+    then ``helper.py:loud`` beside its job: both reach workers that cannot see them."""
+    fs, bucket = s3
+    data = lines(6)
+    fs.pipe_file(f"{bucket}/in/words.txt", data)
+    folder = tmp_path / "notebook"
+    folder.mkdir()
+    (folder / "helper.py").write_text("def loud(chunk_path, results_dir, params):\n"
+                                      "    return open(chunk_path).read().upper()\n")
+    script = folder / "client.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, sys
+        import bytenite_nb as bn
+
+        def reverse(chunk_path, results_dir, params):
+            return open(chunk_path).read()[::-1]
+
+        results = {{}}
+        for name, app in (("by-value", reverse), ("beside", "helper.py:loud")):
+            job = bn.Job(source="s3://{bucket}/in/words.txt", partitioner="split-lines", app=app,
+                         assembler="concat", destination=f"s3://{bucket}/" + name + "/",
+                         params={{"partitioner": {{"lines_per_chunk": 3}}}},
+                         config={{"staging": "s3://{bucket}/staging"}}, base_dir=sys.argv[1])
+            results[name] = job.run(scheduler=sys.argv[2]).job_id
+        print(json.dumps(results))
+    """))
+    env = process_env(BYTENITE_NB_HOME=str(tmp_path / "client-home"), DASK_BYTENITE_NB__SHARED_DISK="false")
+    done = subprocess.run([sys.executable, str(script), str(folder), apart.address], cwd=str(folder), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ids = json.loads(done.stdout.strip().splitlines()[-1])
+    chunks = [b"word 000\nword 001\nword 002\n", b"word 003\nword 004\nword 005\n"]
+    check_destination(listing(fs, f"{bucket}/by-value"), {"output.txt": b"".join(c[::-1] for c in chunks)},
+                      ids["by-value"], 2)
+    check_destination(listing(fs, f"{bucket}/beside"), {"output.txt": data.upper()}, ids["beside"], 2)
+
+
+def refused(cluster: DaskProcesses, job: bn.Job) -> JobValidationError:
+    """The error submitting ``job`` to ``cluster`` raises (it must)."""
+    client = cluster.client()
+    try:
+        with pytest.raises(JobValidationError) as caught:
+            job.submit(client=client)
+    finally:
+        client.close()
+    return caught.value
+
+
+def test_local_folders_are_refused_before_any_work(apart, no_shared_disk, tmp_path, bnb_home):
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    job = bn.Job(source="in.txt", partitioner="split-lines", app="identity", assembler="concat",
+                 destination="out/", base_dir=str(tmp_path))
+    refusal = refused(apart, job)
+    assert refusal.fields == ["config.staging", "dataSource", "dataDestination"]
+    message = str(refusal)
+    assert "Set config.staging (or the bytenite-nb.staging setting) to a URL every worker reaches" in message
+    assert "bytenite-nb.shared-disk is false" in message
+    assert default_store().list_jobs() == []  # nothing recorded, nothing run
+    assert not (tmp_path / "out").exists() and not (bnb_home / "staging").exists()
+
+
+# -- a worker on another host ----------------------------------------------------------------
+
+
+def test_hosts_of_this_machine_are_told_from_others():
+    import socket
+
+    assert other_hosts([f"tcp://{socket.gethostname()}:1", "tcp://127.0.0.2:1", "inproc://x/1/2"]) == []
+    assert other_hosts([f"tcp://{NOT_HERE}:8786", "tcp://127.0.0.1:1", f"tls://{NOT_HERE}:9"]) == [NOT_HERE]
+    assert staging_beside("s3://bucket/jobs/out/") == "s3://bucket/jobs/.bytenite-nb-staging"
+    assert staging_beside("file:///data/out") is None and staging_beside("memory://out") is None
+
+
+@pytest.fixture
+def elsewhere_worker(tmp_path):
+    """A scheduler, and a real worker that says its address is on another host."""
+    cluster = DaskProcesses(tmp_path / "dask")
+    try:
+        cluster.start_scheduler()
+        port = free_port()
+        cluster._start([sys.executable, "-m", "dask", "worker", cluster.address, "--nthreads", "1",
+                        "--no-dashboard", "--listen-address", f"tcp://127.0.0.1:{port}",
+                        "--contact-address", f"tcp://{NOT_HERE}:{port}"], "worker-elsewhere", cluster.env)
+        cluster.wait_for_workers(1)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_local_staging_with_a_worker_on_another_host_fails_before_any_work(elsewhere_worker, s3, tmp_path,
+                                                                            bnb_home):
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in.txt", b"a\nb\n")
+    job = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", assembler="concat",
+                 destination=f"s3://{bucket}/out/")
+    refusal = refused(elsewhere_worker, job)
+    assert refusal.fields == ["config.staging"]
+    assert f"the workers run elsewhere (host {NOT_HERE})" in str(refusal)
+    assert "Set config.staging" in str(refusal)
+    assert default_store().list_jobs() == [] and not fs.exists(f"{bucket}/out")
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_version_worker(tmp_path):
+    """A scheduler, a worker of this environment, and a worker whose environment
+    reports bytenite-nb 9.9.9: a dist-info of that version first on its path (as
+    an older or newer install there would be)."""
+    shim = tmp_path / "other-install"
+    info = shim / "bytenite_nb-9.9.9.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bytenite-nb\nVersion: 9.9.9\n")
+    cluster = DaskProcesses(tmp_path / "dask")
+    try:
+        cluster.start_scheduler()
+        cluster.start_worker("same")
+        cluster.start_worker("other", PYTHONPATH=f"{shim}{os.pathsep}{REPO}")
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_a_worker_with_another_version_fails_the_job_before_any_work(other_version_worker, tmp_path):
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    job = bn.Job(source="in.txt", partitioner="split-lines", app="identity", assembler="concat",
+                 destination="out/", base_dir=str(tmp_path))
+    client = other_version_worker.client()
+    try:
+        other = next(addr for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()
+                     if w["name"] == "other")
+        with pytest.raises(JobFailed) as caught:
+            job.run(client=client)
+    finally:
+        client.close()
+    assert isinstance(caught.value.__cause__, VersionMismatch)
+    message = str(caught.value)
+    assert f"bytenite-nb 9.9.9 on worker {other} ({bn.__version__} here)" in message
+    assert "Install the same versions of bytenite-nb, dask, distributed, cloudpickle" in message
+    assert message.count(" on worker ") == 1  # the worker of this environment matches
+    record = default_store().list_jobs()[0]
+    assert record["state"] == "FAILED" and "9.9.9" in record["error"]
+    assert default_store().chunks(record["id"]) == []  # never planned
+    assert not (tmp_path / "out").exists()
