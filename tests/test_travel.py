@@ -26,12 +26,13 @@ import dask
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.engine.travel import other_hosts, staging_beside
+from bytenite_nb.engine.travel import fit_data, other_hosts, staging_beside
 from bytenite_nb.exceptions import JobFailed, JobValidationError, VersionMismatch
 from bytenite_nb.store import default_store
 
 from .conftest import missing
 from .faults_helpers import REPO, DaskProcesses, check_destination, free_port, process_env
+from .test_gateway import gateway_server, gateway_settings, running_clusters  # noqa: F401 (a fixture)
 
 NOT_HERE = "192.0.2.1"  # TEST-NET-1: never an address of this machine
 
@@ -64,6 +65,17 @@ def make_package(folder, monkeypatch) -> str:
     """))
     monkeypatch.syspath_prepend(str(folder))
     return name
+
+
+def shouting_job(s3, package: str, n_lines: int, per_chunk: int, out: str, **kwargs) -> tuple[bn.Job, bytes]:
+    """A job of the package's app on ``n_lines`` lines put in S3, to ``s3://<bucket>/<out>/``; and those lines."""
+    fs, bucket = s3
+    data = lines(n_lines)
+    fs.pipe_file(f"{bucket}/in/words.txt", data)
+    job = bn.Job(source=f"s3://{bucket}/in/words.txt", partitioner="split-lines", app=f"{package}.shout:shout",
+                 assembler="concat", destination=f"s3://{bucket}/{out}/",
+                 params={"partitioner": {"lines_per_chunk": per_chunk}}, **kwargs)
+    return job, data
 
 
 def shouted(data: bytes) -> bytes:
@@ -142,11 +154,7 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
                                                           bnb_home):
     fs, bucket = s3
     package = make_package(tmp_path / "code", monkeypatch)
-    data = lines(20)
-    fs.pipe_file(f"{bucket}/in/words.txt", data)
-    job = bn.Job(source=f"s3://{bucket}/in/words.txt", partitioner="split-lines", app=f"{package}.shout:shout",
-                 assembler="concat", destination=f"s3://{bucket}/out/",
-                 params={"partitioner": {"lines_per_chunk": 5}}, config={"staging": f"s3://{bucket}/staging"})
+    job, data = shouting_job(s3, package, 20, 5, "out", config={"staging": f"s3://{bucket}/staging"})
     client = apart.client()
     try:
         result = job.run(client=client)
@@ -313,3 +321,64 @@ def test_a_worker_with_another_version_fails_the_job_before_any_work(other_versi
     assert record["state"] == "FAILED" and "9.9.9" in record["error"]
     assert default_store().chunks(record["id"]) == []  # never planned
     assert not (tmp_path / "out").exists()
+
+
+# -- Gateway and Kubernetes clusters: their workers are always elsewhere --------------------------
+
+
+def test_a_kubernetes_job_stages_next_to_an_object_store_destination(s3):
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in.txt", b"a\n")
+
+    def fitted(**config):
+        spec = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", destination=f"s3://{bucket}/team/out/",
+                      config=config).resolve()
+        return fit_data(spec, ["a kubernetes cluster"], cluster_kind="kubernetes")
+
+    assert fitted().staging_url == f"s3://{bucket}/team/.bytenite-nb-staging"
+    assert fitted(staging=f"s3://{bucket}/mine").staging_url == f"s3://{bucket}/mine"  # a chosen one is kept
+    with dask.config.set({"bytenite-nb.staging": "/data/staging"}):  # chosen, and a folder of this machine
+        with pytest.raises(JobValidationError, match="config.staging: /data/staging is a folder of this machine"):
+            fitted()
+
+
+@pytest.fixture
+def gateway_user(gateway_server):
+    """A user of the test Gateway whose workers are taken, as anywhere, to share no disk with the client."""
+    with dask.config.set({**gateway_settings(gateway_server, f"user-{uuid.uuid4().hex[:8]}"),
+                          "bytenite-nb.shared-disk": None}):
+        yield
+
+
+def test_a_gateway_job_stages_next_to_its_destination_and_gets_its_code(gateway_user, s3, tmp_path, monkeypatch,
+                                                                         bnb_home):
+    fs, bucket = s3
+    package = make_package(tmp_path / "code", monkeypatch)
+    job, data = shouting_job(
+        s3, package, 8, 4, "team/out", config={"keepStaging": True, "maxWorkers": 1},
+        # The Gateway gives its workers none of this process's environment: the job says where S3 is.
+        storage_options={"key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+                         "client_kwargs": {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}})
+    result = job.run(cluster="gateway")
+    assert running_clusters() == []
+    check_destination(listing(fs, f"{bucket}/team/out"), {"output.txt": shouted(data)}, result.job_id, 2)
+    staged = json.loads(fs.cat_file(f"{bucket}/team/.bytenite-nb-staging/{result.job_id}/job.json"))
+    assert staged["id"] == result.job_id
+    assert not (bnb_home / "staging").exists()
+    assert default_store().last_event(result.job_id, "code-shipped")["data"] == {"modules": [package]}
+
+
+def test_a_gateway_job_with_local_folders_is_refused_before_any_cluster(gateway_user, tmp_path):
+    (tmp_path / "in.txt").write_text("a\n")
+    job = bn.Job(source="in.txt", app="identity", destination="out/", base_dir=str(tmp_path))
+    with pytest.raises(JobValidationError) as caught:
+        job.submit(cluster="gateway")
+    assert caught.value.fields == ["config.staging", "dataSource", "dataDestination"]
+    assert "the workers run elsewhere (a gateway cluster)" in str(caught.value)
+    from bytenite_nb import gateway
+
+    gw = gateway.gateway()
+    try:
+        assert gw.list_clusters(status=["pending", "running", "stopping", "stopped", "failed"]) == []
+    finally:
+        gw.close()
