@@ -281,31 +281,33 @@ def test_local_staging_with_a_worker_on_another_host_fails_before_any_work(elsew
 
 
 @pytest.fixture
-def other_version_worker(tmp_path):
-    """A scheduler, a worker of this environment, and a worker whose environment
-    reports bytenite-nb 9.9.9: a dist-info of that version first on its path (as
-    an older or newer install there would be)."""
-    shim = tmp_path / "other-install"
-    info = shim / "bytenite_nb-9.9.9.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bytenite-nb\nVersion: 9.9.9\n")
+def one_worker(tmp_path):
+    """A scheduler and a worker of this environment."""
     cluster = DaskProcesses(tmp_path / "dask")
     try:
         cluster.start_scheduler()
         cluster.start_worker("same")
-        cluster.start_worker("other", PYTHONPATH=f"{shim}{os.pathsep}{REPO}")
-        cluster.wait_for_workers(2)
+        cluster.wait_for_workers(1)
         yield cluster
     finally:
         cluster.close()
 
 
-def test_a_worker_with_another_version_fails_the_job_before_any_work(other_version_worker, tmp_path):
+def test_a_worker_with_another_version_fails_the_job_before_any_work(one_worker, tmp_path):
     (tmp_path / "in.txt").write_text("a\nb\n")
     job = bn.Job(source="in.txt", partitioner="split-lines", app="identity", assembler="concat",
                  destination="out/", base_dir=str(tmp_path))
-    client = other_version_worker.client()
+    client = one_worker.client()
     try:
+        assert job.run(client=client).ok  # the same versions everywhere
+        # A worker joins whose environment reports bytenite-nb 9.9.9: a dist-info of that
+        # version first on its path (as an older or newer install there would be).
+        shim = tmp_path / "other-install" / "bytenite_nb-9.9.9.dist-info"
+        shim.mkdir(parents=True)
+        (shim / "METADATA").write_text("Metadata-Version: 2.1\nName: bytenite-nb\nVersion: 9.9.9\n")
+        one_worker.start_worker("other", PYTHONPATH=f"{shim.parent}{os.pathsep}{REPO}")
+        client.wait_for_workers(2, timeout=300)
+        shutil.rmtree(tmp_path / "out")
         other = next(addr for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()
                      if w["name"] == "other")
         with pytest.raises(JobFailed) as caught:
@@ -317,7 +319,7 @@ def test_a_worker_with_another_version_fails_the_job_before_any_work(other_versi
     assert f"bytenite-nb 9.9.9 on worker {other} ({bn.__version__} here)" in message
     assert "Install the same versions of bytenite-nb, dask, distributed, cloudpickle" in message
     assert message.count(" on worker ") == 1  # the worker of this environment matches
-    record = default_store().list_jobs()[0]
+    record = default_store().list_jobs()[0]  # the latest
     assert record["state"] == "FAILED" and "9.9.9" in record["error"]
     assert default_store().chunks(record["id"]) == []  # never planned
     assert not (tmp_path / "out").exists()

@@ -12,11 +12,12 @@ Workers on other hosts share no disk with the client, so:
   ``s3://bucket/.bytenite-nb-staging/<job id>/`` (removed when the job completes).
 - **code**: a Python function app defined in a notebook (``__main__``) travels
   by value (cloudpickle, as Dask sends it); an app, partitioner or assembler from
-  a local module or package (one no installed distribution provides) is zipped
-  and registered as a worker plugin (:class:`ShippedCode`) that unpacks it into
-  each worker's local directory and puts it first on ``sys.path``, on the
-  workers there and on those that join later; a module file beside the job
-  (``app.py:fn``) goes the same way. A package travels whole, as a directory.
+  a local module or package (one no installed distribution provides, or an
+  editable install's) is zipped and registered as a worker plugin
+  (:class:`ShippedCode`) that unpacks it into each worker's local directory
+  and puts it first on ``sys.path``, on the workers there and on those that
+  join later; a module file beside the job (``app.py:fn``) goes the same way.
+  A package travels whole, as a directory (its data files too).
 - **versions**: bytenite-nb, dask, distributed and cloudpickle must be the same
   on the client, the scheduler and every worker; a difference is a
   :class:`~bytenite_nb.exceptions.VersionMismatch` naming each package, where it
@@ -28,8 +29,8 @@ machine's. The ``bytenite-nb.shared-disk`` setting overrides the data side:
 true says the workers see this machine's files at the same paths (a network
 home mounted everywhere), so local folders are allowed; false says they never
 do (workers in containers or namespaces of this machine), so every cluster
-but ``sync`` needs URLs. Code is shipped whenever the workers are on other
-hosts or on a Gateway or Kubernetes cluster.
+but ``sync`` and workers in this very process needs URLs. Code is shipped
+whenever the workers count as elsewhere by these rules.
 
 >>> staging_beside("s3://bucket/out/")
 's3://bucket/.bytenite-nb-staging'
@@ -131,8 +132,10 @@ def workers_elsewhere(executor) -> list[str]:
         reasons = [f"a {cluster.describe().get('kind')} cluster"]
     else:
         info = executor.client.scheduler_info(n_workers=-1)
-        reasons = [f"host {host}" for host in
-                   other_hosts([info.get("address") or executor.address or "inproc://", *info.get("workers", {})])]
+        addresses = [info.get("address") or executor.address or "inproc://", *info.get("workers", {})]
+        if all(address.startswith("inproc://") for address in addresses):
+            return []  # workers of this very process
+        reasons = [f"host {host}" for host in other_hosts(addresses)]
     if not reasons and shared_disk() is False:
         reasons = ["bytenite-nb.shared-disk is false"]
     return reasons
@@ -197,17 +200,27 @@ def fit_data(spec, elsewhere: list[str], *, cluster_kind: str | None = None):
 # -- the same versions everywhere --------------------------------------------------------------
 
 
+#: (scheduler, its workers) found to match: a later job on the same processes is not checked again
+_matched: set[tuple[str, frozenset]] = set()
+
+
 def check_versions(client) -> None:
     """Raise :class:`VersionMismatch` when the scheduler or a worker of ``client``
     has other versions of bytenite-nb, dask, distributed or cloudpickle than this
-    process (as each one's installed packages report them)."""
+    process (as each one's installed packages report them).
+
+    Once per set of processes: a restarted or new worker has a new address."""
+    info = client.scheduler_info(n_workers=-1)
+    scheduler = str(info.get("address") or info.get("id"))
+    if (scheduler, frozenset(info.get("workers") or ())) in _matched:
+        return
     found = client.get_versions(packages=["bytenite_nb"])
     mine = found["client"]["packages"]
     places = [("the scheduler", found.get("scheduler"))]
-    places += [(f"worker {address}", info) for address, info in sorted((found.get("workers") or {}).items())]
+    places += [(f"worker {address}", report) for address, report in sorted((found.get("workers") or {}).items())]
     differences = []
-    for where, info in places:
-        theirs = (info or {}).get("packages") if isinstance(info, dict) else None
+    for where, report in places:
+        theirs = report.get("packages") if isinstance(report, dict) else None
         if theirs is None:
             continue  # it did not answer (gone since): it runs nothing of the job
         for package, distribution in VERSIONED.items():
@@ -219,6 +232,11 @@ def check_versions(client) -> None:
         raise VersionMismatch(
             f"the cluster runs other versions than this process: {shown}. Install the same versions of "
             f"{', '.join(VERSIONED.values())} on the client, the scheduler and every worker; nothing of the job ran")
+    if len(_matched) > 64:
+        _matched.clear()  # a long-lived process joining many clusters keeps no unbounded record
+    answered = [address for address, report in (found.get("workers") or {}).items()
+                if isinstance(report, dict) and "packages" in report]
+    _matched.add((scheduler, frozenset(answered)))
 
 
 # -- code the workers lack ----------------------------------------------------------------------
@@ -226,8 +244,19 @@ def check_versions(client) -> None:
 
 @lru_cache(maxsize=1)
 def _installed() -> frozenset[str]:
-    """Top-level names an installed distribution provides."""
-    return frozenset(importlib.metadata.packages_distributions())
+    """Top-level names an installed distribution provides, but for editable
+    installs (``pip install -e``): their code is a local folder, like any other."""
+    import json
+
+    editable = set()
+    for dist in importlib.metadata.distributions():
+        try:
+            if json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
+                editable.add(dist.metadata["Name"])
+        except (ValueError, AttributeError):
+            continue
+    return frozenset(top for top, dists in importlib.metadata.packages_distributions().items()
+                     if not set(dists) <= editable)
 
 
 def local_top_level(module_name: str) -> str | None:
