@@ -240,7 +240,7 @@ class GatewayRefused(ClusterUnavailable):
     and the ``gateway.auth.type`` in use)."""
 
 
-class VersionMismatch(ClusterUnavailable):
+class VersionMismatch(ByteniteNBError):
     """The cluster's scheduler or workers run other versions of bytenite-nb,
     dask, distributed or cloudpickle than the client (names each package,
     where, and both versions): tasks pickled here may not load there."""

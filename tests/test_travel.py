@@ -26,7 +26,7 @@ import dask
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.engine.travel import fit_data, other_hosts, staging_beside
+from bytenite_nb.engine.travel import _installed, fit_data, local_top_level, other_hosts, staging_beside
 from bytenite_nb.exceptions import JobFailed, JobValidationError, VersionMismatch
 from bytenite_nb.store import default_store
 
@@ -234,6 +234,15 @@ def test_local_folders_are_refused_before_any_work(apart, no_shared_disk, tmp_pa
     assert "bytenite-nb.shared-disk is false" in message
     assert default_store().list_jobs() == []  # nothing recorded, nothing run
     assert not (tmp_path / "out").exists() and not (bnb_home / "staging").exists()
+    # The command says the same, as an error of the job file, without a traceback.
+    job.save(tmp_path / "job.json")
+    done = subprocess.run([sys.executable, "-m", "bytenite_nb.cli", "run", str(tmp_path / "job.json"),
+                           "--cluster", apart.address], env=process_env(DASK_BYTENITE_NB__SHARED_DISK="false"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    for field in ("config.staging", "dataSource", "dataDestination"):
+        assert f"{field}: " in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # -- a worker on another host ----------------------------------------------------------------
@@ -342,6 +351,30 @@ def test_a_kubernetes_job_stages_next_to_an_object_store_destination(s3):
     with dask.config.set({"bytenite-nb.staging": "/data/staging"}):  # chosen, and a folder of this machine
         with pytest.raises(JobValidationError, match="config.staging: /data/staging is a folder of this machine"):
             fitted()
+        with dask.config.set({"bytenite-nb.shared-disk": True}):  # every pod mounts it: allowed
+            assert fitted().staging_url == "/data/staging"
+
+
+def test_editable_installs_are_local_code_and_other_installs_are_not(tmp_path, monkeypatch):
+    """Two distributions on the path, each giving a top-level module: one installed
+    as usual (the workers have it, like any dependency), one editable (its code is a
+    folder of this machine, shipped like any local package)."""
+    for name, editable in (("plainly_installed", False), ("editably_installed", True)):
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "top_level.txt").write_text(f"{name}\n")
+        if editable:
+            (info / "direct_url.json").write_text(json.dumps({"url": f"file://{tmp_path}",
+                                                              "dir_info": {"editable": True}}))
+        (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _installed.cache_clear()
+    try:
+        assert local_top_level("plainly_installed") is None
+        assert local_top_level("editably_installed.sub") == "editably_installed"
+    finally:
+        _installed.cache_clear()
 
 
 @pytest.fixture
