@@ -53,10 +53,11 @@ def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | N
     executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
                              threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
     try:
-        from .travel import prepare_workers
-
         spec = _fit_to_workers(spec, executor)
-        prepare_workers(executor, spec, executor.elsewhere)
+        if executor.kind != "sync":
+            from .travel import prepare_workers
+
+            prepare_workers(executor, spec, executor.elsewhere)
         return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
     finally:
         executor.release()
@@ -66,6 +67,8 @@ def _fit_to_workers(spec, executor):
     """``spec`` as workers on other hosts need it (:func:`.travel.fit_data`); the
     executor remembers where its workers are. A job they cannot run lets go of
     the executor's cluster (none was started for it yet) and raises."""
+    if executor.kind == "sync":
+        return spec  # this process: nothing travels (and distributed stays unimported)
     from . import travel
 
     try:

@@ -377,6 +377,8 @@ class JobRunner:
     def _prepare_workers(self) -> None:
         """Before any work: the cluster's versions checked against ours, and the
         job's local code sent to workers on other hosts (:mod:`.travel`)."""
+        if self.executor.kind == "sync":
+            return  # this process: nothing travels (and distributed stays unimported)
         from .travel import prepare_workers
 
         shipped = prepare_workers(self.executor, self.spec, self.executor.elsewhere)

@@ -121,12 +121,10 @@ def shared_disk() -> bool | None:
 
 
 def workers_elsewhere(executor) -> list[str]:
-    """Why the executor's workers are taken to share no disk with this process, in
+    """Why the Dask executor's workers are taken to share no disk with this process, in
     words (empty: they do): a Gateway or Kubernetes cluster, whose workers
     always count as elsewhere; the other hosts among the scheduler's and the
     workers' addresses; or ``bytenite-nb.shared-disk`` set to false."""
-    if executor.kind == "sync":
-        return []
     cluster = getattr(executor, "cluster", None)
     if cluster is not None:
         reasons = [f"a {cluster.describe().get('kind')} cluster"]
@@ -379,10 +377,8 @@ def ship_code(client, spec) -> list[str]:
 
 
 def prepare_workers(executor, spec, elsewhere: list[str]) -> list[str]:
-    """Before any work: the versions compared, and (for workers ``elsewhere``)
-    the job's local code sent. Returns what was shipped."""
-    if executor.kind == "sync":
-        return []
+    """Before any work (on a Dask cluster): the versions compared, and (for
+    workers ``elsewhere``) the job's local code sent. Returns what was shipped."""
     client = executor.client
     check_versions(client)
     return ship_code(client, spec) if elsewhere else []
