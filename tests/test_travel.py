@@ -213,13 +213,17 @@ def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_p
 
 
 def refused(cluster: DaskProcesses, job: bn.Job) -> JobValidationError:
-    """The error submitting ``job`` to ``cluster`` raises (it must)."""
+    """The error submitting ``job`` to ``cluster`` raises (it must); planning it
+    (a preview) is refused the same way."""
     client = cluster.client()
     try:
+        with pytest.raises(JobValidationError) as planning:
+            job.plan(client=client)
         with pytest.raises(JobValidationError) as caught:
             job.submit(client=client)
     finally:
         client.close()
+    assert str(planning.value) == str(caught.value)
     return caught.value
 
 
