@@ -44,8 +44,11 @@ def main() -> None:
     from tests.gateway_server import PASSWORD, running_gateway
 
     with running_gateway(home, max_workers=args.workers) as address:
+        # The local backend's clusters run on this machine and see its files (shared-disk):
+        # the job's destination and staging stay local folders, as in the tests.
         dask.config.set({"gateway.address": address, "gateway.auth.type": "basic",
-                         "gateway.auth.kwargs": {"username": "bench", "password": PASSWORD}})
+                         "gateway.auth.kwargs": {"username": "bench", "password": PASSWORD},
+                         "bytenite-nb.shared-disk": True})
         gw = gateway.gateway()
         cluster = gw.new_cluster(shutdown_on_close=False)
         gateway.closing_once(cluster.gateway)

@@ -33,6 +33,8 @@ setting (``bytenite-nb.``)  alias                            default
 ``kubernetes.workers``                                       1 (the default worker group)
 ``kubernetes.app-workers``                                   2 (an app's own worker group, at most)
 ``kubernetes.idle-timeout``                                  1800 (seconds; 0: never)
+``shared-disk``                                              none: judged by the workers' hosts; true,
+                                                             false (:mod:`bytenite_nb.engine.travel`)
 ``local-cluster.workers``                                    one per core, at most 8
 ``local-cluster.idle-timeout``                               ``1h`` (a background cluster)
 ==========================  ===============================  ==========================================

@@ -240,6 +240,16 @@ class GatewayRefused(ClusterUnavailable):
     and the ``gateway.auth.type`` in use)."""
 
 
+class VersionMismatch(ByteniteNBError):
+    """The cluster's scheduler or workers run other versions of bytenite-nb,
+    dask, distributed or cloudpickle than the client (names each package,
+    where, and both versions): tasks pickled here may not load there."""
+
+
+class CodeNotShipped(ByteniteNBError):
+    """A job's local module or package could not be sent to the workers (names it)."""
+
+
 # -- Jupyter server
 
 

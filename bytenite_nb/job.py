@@ -112,6 +112,9 @@ class JobSpec:
     config: dict
     files: list[FileInfo] = field(default_factory=list)
     storage_options: dict = field(default_factory=dict)
+    #: staging is the default one (neither config.staging nor the bytenite-nb.staging setting):
+    #: a job on a Gateway or Kubernetes cluster may stage next to its destination instead
+    staging_default: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -452,6 +455,7 @@ class Job:
             errors.extend(check(params, schema, f"params.{kind}"))
             resolved_params[kind] = with_defaults(params, schema)
         cfg = self.config
+        staging_default = not (cfg.get("staging") or _config.get("staging"))
         cfg["staging"] = cfg.get("staging") or _config.staging_url()
         errors.extend(check(self.user_config, CONFIG_SCHEMA, "config"))
         if self.id is not None and not valid_job_id(self.id):
@@ -477,6 +481,7 @@ class Job:
             config=cfg,
             files=files,
             storage_options=dict(self.storage_options),
+            staging_default=staging_default,
         )
 
     def validate(self, *, check_storage: bool = True) -> "Job":

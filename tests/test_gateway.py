@@ -41,15 +41,20 @@ def gateway_server(tmp_path_factory):
 
 
 def gateway_settings(address: str, user: str, password: str = PASSWORD) -> dict:
-    """Dask config as daskhub sets it, for ``user``."""
+    """Dask config as daskhub sets it, for ``user``. The local backend's clusters
+    run on this machine and see its files (``bytenite-nb.shared-disk``), so these
+    jobs keep their data in local folders; tests/test_travel.py runs Gateway jobs
+    whose workers are taken to share no disk."""
     return {"gateway.address": address, "gateway.proxy-address": None, "gateway.public-address": None,
-            "gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": user, "password": password}}
+            "gateway.auth.type": "basic", "gateway.auth.kwargs": {"username": user, "password": password},
+            "bytenite-nb.shared-disk": True}
 
 
 def gateway_env(address: str, user: str, password: str = PASSWORD) -> dict:
     """The same settings as environment variables, for a subprocess."""
     return dict(os.environ, DASK_GATEWAY__ADDRESS=address, DASK_GATEWAY__AUTH__TYPE="basic",
-                DASK_GATEWAY__AUTH__KWARGS__USERNAME=user, DASK_GATEWAY__AUTH__KWARGS__PASSWORD=password)
+                DASK_GATEWAY__AUTH__KWARGS__USERNAME=user, DASK_GATEWAY__AUTH__KWARGS__PASSWORD=password,
+                DASK_BYTENITE_NB__SHARED_DISK="true")
 
 
 @pytest.fixture

@@ -241,16 +241,22 @@ def test_an_image_app_runs_as_a_process_on_a_worker_of_its_image(tmp_path, monke
 
 @pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="KUBECONFIG names no Kubernetes cluster")
 def test_a_job_on_a_real_kubernetes_cluster(tmp_path):
-    """Needs the dask-kubernetes operator there and staging and data every pod reaches (config.staging)."""
+    """Needs the dask-kubernetes operator there, and a source and destination every pod reaches
+    (staging defaults to a prefix next to the destination)."""
     source = os.environ.get("BYTENITE_NB_KUBE_TEST_SOURCE")
-    if not source:
-        pytest.skip("BYTENITE_NB_KUBE_TEST_SOURCE (an object-store text file pods can read) is not set")
+    destination = os.environ.get("BYTENITE_NB_KUBE_TEST_DESTINATION")
+    if not source or not destination:
+        pytest.skip("BYTENITE_NB_KUBE_TEST_SOURCE (an object-store text file pods can read) and "
+                    "BYTENITE_NB_KUBE_TEST_DESTINATION (an object-store prefix they can write) are not set")
     job = bn.Job(source=source, partitioner="split-lines", app={"command": ["sh", "-c",
                  "tr a-z A-Z < $TASK_DIR/data.bin > $TASK_RESULTS_DIR/out.txt"]}, assembler="concat",
-                 destination=str(tmp_path / "out"), params={"partitioner": {"lines_per_chunk": 100}})
-    result = job.run(cluster="kubernetes")
+                 destination=destination, params={"partitioner": {"lines_per_chunk": 100}})
+    result = job.run(cluster="kubernetes", force=True)
     assert result.n_chunks >= 1
-    assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())
+    import fsspec
+
+    with fsspec.open(destination.rstrip("/") + "/_SUCCESS") as f:
+        assert json.loads(f.read())["jobId"] == result.job_id
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +270,10 @@ def emulator(tmp_path_factory):
     with running_emulator(tmp_path_factory.mktemp("kube"), operator=True) as running:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("KUBECONFIG", running.kubeconfig)
-            yield running
+            # The stand-in operator's pods are processes of this machine, which see its
+            # files: these jobs keep their data in local folders.
+            with dask.config.set({"bytenite-nb.shared-disk": True}):
+                yield running
 
 
 def test_kubecluster_creates_scales_adapts_and_deletes_our_resources_on_the_emulator(emulator, tmp_path):

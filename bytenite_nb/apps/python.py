@@ -43,13 +43,11 @@ def load_function(ref: str, base_dir: str | None = None) -> Callable:
     if ":" not in ref:
         raise ValueError(f"expected 'module:function', got {ref!r}")
     module_ref, _, attr = ref.rpartition(":")
-    if module_ref.endswith(".py"):
-        path = module_ref if os.path.isabs(module_ref) else os.path.join(base_dir or os.getcwd(), module_ref)
-        module = _load_file(path)
-    elif base_dir and "." not in module_ref and os.path.isfile(os.path.join(base_dir, module_ref + ".py")):
-        module = _load_file(os.path.join(base_dir, module_ref + ".py"))
-    else:
-        module = importlib.import_module(module_ref)
+    path = module_file(module_ref, base_dir)
+    if path is None and base_dir and "." not in module_ref and importlib.util.find_spec(
+            module_file_name(os.path.join(base_dir, module_ref + ".py"))) is not None:
+        path = os.path.join(base_dir, module_ref + ".py")  # not on this worker: its shipped copy is
+    module = _load_file(path) if path else importlib.import_module(module_ref)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part)
@@ -58,12 +56,49 @@ def load_function(ref: str, base_dir: str | None = None) -> Callable:
     return obj
 
 
-def _load_file(path: str):
-    """The module in file ``path``, loaded once per path (and again if the file changed)."""
+def module_file(module_ref: str, base_dir: str | None = None) -> str | None:
+    """The file a ``module:function`` reference loads by path (``file.py``, or
+    ``module`` when ``base_dir/module.py`` exists); None for an importable module.
+
+    >>> module_file("tools/app.py", "/jobs/a")
+    '/jobs/a/tools/app.py'
+    >>> module_file("os.path") is None
+    True
+    """
+    if module_ref.endswith(".py"):
+        return module_ref if os.path.isabs(module_ref) else os.path.join(base_dir or os.getcwd(), module_ref)
+    if base_dir and "." not in module_ref and os.path.isfile(os.path.join(base_dir, module_ref + ".py")):
+        return os.path.join(base_dir, module_ref + ".py")
+    return None
+
+
+def module_file_name(path: str) -> str:
+    """The module name a file loaded by path gets: its own per path, so two job
+    folders that each have an ``app.py`` never get each other's module.
+
+    >>> module_file_name("/jobs/a/app.py").startswith("bytenite_nb_app_")
+    True
+    """
     path = os.path.abspath(path)
-    stamp = os.stat(path).st_mtime_ns
-    name = "bytenite_nb_app_" + hashlib.sha256(path.encode()).hexdigest()[:12] + "_" + \
+    return "bytenite_nb_app_" + hashlib.sha256(path.encode()).hexdigest()[:12] + "_" + \
         "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+
+
+def _load_file(path: str):
+    """The module in file ``path``, loaded once per path (and again if the file changed).
+
+    On a worker of another host the file is not there: the copy the client
+    shipped (:mod:`bytenite_nb.engine.travel`), under the same module name, is
+    imported instead."""
+    path = os.path.abspath(path)
+    name = module_file_name(path)
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            raise FileNotFoundError(f"{path}: no such file here, and no shipped copy of it ({name}) either") from None
     module = sys.modules.get(name)
     if module is not None and getattr(module, "__bytenite_nb_stamp__", None) == stamp:
         return module
@@ -134,6 +169,10 @@ class PythonApp(App):
         """The app a job's ``{"python": ...}`` object describes (checked by :attr:`SPEC_SCHEMA`)."""
         spec = cls.checked_spec(spec)
         return cls(spec["python"], base_dir=base_dir, schema=spec.get("schema"))
+
+    def module_file(self, module_ref: str) -> str | None:
+        """The file this app's module is loaded from by path, if it is (see :func:`module_file`)."""
+        return module_file(module_ref, self.base_dir)
 
     @property
     def name(self) -> str:

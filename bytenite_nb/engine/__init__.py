@@ -53,9 +53,32 @@ def plan_job(job, *, client=None, scheduler: str | None = None, workers: int | N
     executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
                              threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
     try:
+        spec = _fit_to_workers(spec, executor)
+        if executor.kind != "sync":
+            from .travel import prepare_workers
+
+            prepare_workers(executor, spec, executor.elsewhere)
         return executor.submit(preview_chunks, spec, key=task_key("plan", job.id or "preview")).result()
     finally:
         executor.release()
+
+
+def _fit_to_workers(spec, executor):
+    """``spec`` as workers on other hosts need it (:func:`.travel.fit_data`); the
+    executor remembers where its workers are. A job they cannot run lets go of
+    the executor's cluster (none was started for it yet) and raises."""
+    if executor.kind == "sync":
+        return spec  # this process: nothing travels (and distributed stays unimported)
+    from . import travel
+
+    try:
+        executor.elsewhere = travel.workers_elsewhere(executor)
+        cluster = getattr(executor, "cluster", None)
+        return travel.fit_data(spec, executor.elsewhere,
+                               cluster_kind=cluster.describe().get("kind") if cluster is not None else None)
+    except BaseException:
+        executor.release()
+        raise
 
 
 def submit_job(job, *, client=None, scheduler: str | None = None, workers: int | None = None,
@@ -65,7 +88,9 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
     """Validate ``job`` and start it; return a :class:`JobHandle` at once.
 
     Validation errors are raised here, before anything runs or is recorded
-    (a Gateway cluster's options too: a cluster made for the job starts with the job).
+    (a Gateway cluster's options too: a cluster made for the job starts with the job;
+    and a folder of this machine as staging, source or destination of a job
+    whose workers run on other hosts: :mod:`.travel`).
     ``rerun_failed``: run again only the chunks an earlier run of job ``id``
     did not complete (also those a ``minSuccessRatio`` let it complete
     without), then publish the whole output.
@@ -81,6 +106,7 @@ def submit_job(job, *, client=None, scheduler: str | None = None, workers: int |
         raise JobValidationError(FieldError("id", JOB_ID_RULE + f", got {id!r}"))
     executor = make_executor(client=client, scheduler=scheduler, workers=workers, cluster=cluster,
                              threads_ok=spec.app.runs_own_process, job_config=spec.config, spec=spec)
+    spec = _fit_to_workers(spec, executor)
     job_dict = job.to_dict()
     job_dict["id"] = job_id
     job_dict["baseDir"] = job.base_dir  # where its relative paths lead: what a rerun from the record needs

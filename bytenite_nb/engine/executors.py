@@ -40,6 +40,8 @@ class DaskExecutor:
         self._client = client
         self.cluster = cluster
         self._scheduler_address: str | None = None  # still known once the scheduler is gone
+        #: the workers' hosts (or cluster kind) when not this machine (:mod:`.travel`)
+        self.elsewhere: list[str] = []
 
     @property
     def client(self):
@@ -238,6 +240,7 @@ class SyncExecutor:
     kind = "sync"
     dashboard_link = None
     address = "sync"
+    elsewhere: list[str] = []  # always this process
 
     def __init__(self):
         self._running_key: str | None = None

@@ -357,12 +357,14 @@ class JobRunner:
 
     def _start_recording(self) -> None:
         """Record the job, start (or join) its cluster and record which it is,
-        start its ``jobTimeout`` clock, hear its workers' events and start the
-        thread that records chunk states in batches."""
+        check its versions and send it the job's local code, start its
+        ``jobTimeout`` clock, hear its workers' events and start the thread
+        that records chunk states in batches."""
         self.store.create_job(self.job_id, self.spec.name, self.job_dict)
         self.executor.start()
         self.store.add_event(self.job_id, "cluster", self.executor.describe())
         self._check_stop()  # cancelled while its cluster started
+        self._prepare_workers()
         timeout = self.spec.config.get("jobTimeout")
         if timeout:
             self._timer = threading.Timer(timeout, self.cancel, args=("timeout",))
@@ -371,6 +373,17 @@ class JobRunner:
         self.executor.forget_job(self.job_id)
         self.executor.subscribe(self.job_id, self._worker_event)
         threading.Thread(target=self._flusher, name=f"bytenite-nb-record-{self.job_id}", daemon=True).start()
+
+    def _prepare_workers(self) -> None:
+        """Before any work: the cluster's versions checked against ours, and the
+        job's local code sent to workers on other hosts (:mod:`.travel`)."""
+        if self.executor.kind == "sync":
+            return  # this process: nothing travels (and distributed stays unimported)
+        from .travel import prepare_workers
+
+        shipped = prepare_workers(self.executor, self.spec, self.executor.elsewhere)
+        if shipped:
+            self.store.add_event(self.job_id, "code-shipped", {"modules": shipped})
 
     def _plan(self) -> list[ChunkRef]:
         """The chunks to run: the plan of an interrupted run of this job, or a
