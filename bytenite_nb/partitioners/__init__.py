@@ -22,6 +22,7 @@ BUILTINS = {
     "date-range": "bytenite_nb.partitioners.date_range:DateRange",
     "image-tiles": "bytenite_nb.partitioners.image_tiles:ImageTiles",
     "image-batches": "bytenite_nb.partitioners.image_batches:ImageBatches",
+    "video-scenes": "bytenite_nb.partitioners.video_scenes:VideoScenes",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]

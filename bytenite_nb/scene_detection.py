@@ -1,0 +1,180 @@
+"""Shot-change detection on a downscaled decode, for ``video-scenes``.
+
+The video is decoded once with FFmpeg's frame threads (PyAV); each frame is
+scaled by FFmpeg's swscale to a small YUV 4:4:4 picture (``analysis_width``
+pixels wide), and the only per-frame work in Python is one numpy difference
+with the previous small picture: the mean absolute difference of its luma and
+chroma samples (0-255). Detection therefore costs little more than the decode.
+
+A frame starts a new scene when its difference from the previous frame
+
+- is at least ``threshold`` (an absolute floor: hard cuts between unrelated
+  pictures score 20-100, steady scenes 0-5), and
+- is at least ``ratio`` times the *local level*: the median difference of
+  the frames around it (``window`` frames on each side, itself excluded).
+
+The second rule is the adaptive one: a scene with fast motion or noise has a
+high level of its own, so only a jump well above it counts, while a cut in a
+still scene only needs to clear the floor. The median ignores the few cuts
+inside its window. Cuts closer than ``min_length`` frames to a stronger one
+(or to the start or the end of the video) are dropped, strongest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .exceptions import BadRecordError
+from .media import open_container
+
+#: width of the pictures compared (height keeps the aspect ratio)
+DEFAULT_ANALYSIS_WIDTH = 128
+DEFAULT_THRESHOLD = 12.0
+DEFAULT_RATIO = 3.0
+DEFAULT_WINDOW = 8
+
+
+@dataclass
+class FrameScan:
+    """What one decode of a video tells: per-frame differences and timing.
+
+    ``diffs[i]`` is frame ``i``'s difference from frame ``i - 1`` (``diffs[0]`` is
+    0); ``times[i]`` its presentation time in seconds in the source's timeline;
+    ``keyframes`` the indices of frames that are keyframes; ``end`` the time the
+    last frame ends; ``start_time`` the file's start time (its earliest stream's).
+    """
+
+    diffs: list = field(default_factory=list)
+    times: list = field(default_factory=list)
+    keyframes: list = field(default_factory=list)
+    fps: float = 0.0
+    end: float = 0.0
+    start_time: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return len(self.times)
+
+
+def analysis_size(width: int, height: int, analysis_width: int) -> tuple[int, int]:
+    """The small picture's size: ``analysis_width`` wide (never wider than the
+    video), the height by the aspect ratio, both even for swscale.
+
+    >>> analysis_size(1280, 720, 128), analysis_size(100, 50, 128)
+    ((128, 72), (100, 50))
+    """
+    w = min(width, analysis_width)
+    h = max(2, round(height * w / width))
+    return w - w % 2 or 2, h - h % 2 or 2
+
+
+def open_video(path_or_file, name: str):
+    """Open a file with PyAV and return ``(container, video_stream)`` with frame
+    threading on; a file without a video stream is a :class:`BadRecordError`."""
+    container = open_container(path_or_file, name)
+    if not container.streams.video:
+        container.close()
+        raise BadRecordError("no video stream in it", file=name)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame and slice threads: decoding is most of the cost
+    return container, stream
+
+
+def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) -> FrameScan:
+    """Decode the first video stream of ``path_or_file`` once and measure every
+    frame's difference from the previous one on a small picture.
+
+    A file that stops decoding, or ends well before the frame count its header
+    promises (a truncated file), is a :class:`BadRecordError` naming ``name``
+    and the frame where it stopped.
+
+    >>> scan("/nonexistent/clip.mp4", "clip.mp4")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: clip.mp4: not a media file FFmpeg can read (No such file or directory)
+    """
+    import av
+    import numpy as np
+
+    container, stream = open_video(path_or_file, name)
+    out = FrameScan()
+    rate = stream.average_rate or stream.guessed_rate
+    out.fps = float(rate) if rate else 0.0
+    if container.start_time is not None:  # the file's start, which ffmpeg's -ss counts from
+        out.start_time = container.start_time / 1e6
+    size = None
+    prev = None
+    last_time = None
+    try:
+        with container:
+            for frame in container.decode(stream):
+                if size is None:
+                    size = analysis_size(frame.width, frame.height, analysis_width)
+                small = frame.reformat(width=size[0], height=size[1], format="yuv444p").to_ndarray()
+                cur = small.astype(np.int16)
+                out.diffs.append(0.0 if prev is None else float(np.abs(cur - prev).mean()))
+                prev = cur
+                t = frame.time if frame.time is not None else len(out.times) / (out.fps or 1.0)
+                out.times.append(t)
+                if frame.key_frame:
+                    out.keyframes.append(len(out.times) - 1)
+                last_time = t
+            promised = stream.frames
+    except av.error.FFmpegError as exc:
+        raise BadRecordError(f"cannot decode frame {len(out.times)} ({exc})", file=name) from None
+    if not out.times:
+        raise BadRecordError("no frame could be decoded from its video stream", file=name)
+    if promised and out.frames < promised * 0.98 - 1:
+        raise BadRecordError(f"its video ends after frame {out.frames} of the {promised} its header lists "
+                             "(truncated?)", file=name)
+    step = 1.0 / out.fps if out.fps else 0.0
+    out.end = last_time + step
+    return out
+
+
+def local_level(diffs, window: int):
+    """The median of the differences around each frame, itself excluded
+    (``window`` frames on each side, fewer at the ends).
+
+    >>> local_level([0, 1, 1, 9, 1, 1], 2).tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0, 5.0]
+    """
+    import numpy as np
+
+    d = np.asarray(diffs, dtype=np.float64)
+    n = len(d)
+    if n < 2:
+        return np.zeros(n)
+    # pad with NaNs so the window shrinks at the ends, then one vectorised nanmedian
+    padded = np.concatenate([np.full(window, np.nan), d, np.full(window, np.nan)])
+    idx = np.arange(n)[:, None] + np.concatenate([np.arange(0, window), np.arange(window + 1, 2 * window + 1)])[None, :]
+    neighbours = padded[idx]
+    return np.nanmedian(neighbours, axis=1)
+
+
+def find_cuts(diffs, threshold: float = DEFAULT_THRESHOLD, ratio: float = DEFAULT_RATIO,
+              window: int = DEFAULT_WINDOW, min_length: int = 1) -> list[int]:
+    """The frames that start a new scene (ascending), by the rules in this
+    module's docstring. Frame 0 always starts the first scene and is not listed.
+
+    >>> d = [0, 1, 1, 1, 40, 1, 1, 1, 1, 30, 1, 1, 2, 20, 1]
+    >>> find_cuts(d), find_cuts(d, min_length=5), find_cuts(d, threshold=35)
+    ([4, 9, 13], [9], [4])
+    """
+    import numpy as np
+
+    d = np.asarray(diffs, dtype=np.float64)
+    n = len(d)
+    if n < 2:
+        return []
+    level = local_level(d, window)
+    candidates = np.flatnonzero((d >= threshold) & (d >= ratio * level))
+    candidates = candidates[candidates > 0]
+    kept: list[int] = []
+    # strongest first, so a weak jump right after a real cut never hides the cut
+    for i in sorted(candidates.tolist(), key=lambda i: -d[i]):
+        if i < min_length or n - i < min_length:
+            continue
+        if all(abs(i - k) >= min_length for k in kept):
+            kept.append(i)
+    return sorted(kept)
