@@ -16,8 +16,9 @@ A frame starts a new scene when its difference from the previous frame
 The second rule is the adaptive one: a scene with fast motion or noise has a
 high level of its own, so only a jump well above it counts, while a cut in a
 still scene only needs to clear the floor. The median ignores the few cuts
-inside its window. Cuts closer than ``min_length`` frames to a stronger one
-(or to the start or the end of the video) are dropped, strongest first.
+inside its window. Cuts closer than ``min_length`` frames to a sharper one (or to the
+start or the end of the video) are dropped, the sharpest kept first: sharpness
+is a frame's difference over the previous frame's.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .media import open_container
 
 #: width of the pictures compared (height keeps the aspect ratio)
 DEFAULT_ANALYSIS_WIDTH = 128
-DEFAULT_THRESHOLD = 12.0
+DEFAULT_THRESHOLD = 8.0
 DEFAULT_RATIO = 3.0
 DEFAULT_WINDOW = 8
 
@@ -147,9 +148,8 @@ def local_level(diffs, window: int):
         return np.zeros(n)
     # pad with NaNs so the window shrinks at the ends, then one vectorised nanmedian
     padded = np.concatenate([np.full(window, np.nan), d, np.full(window, np.nan)])
-    idx = np.arange(n)[:, None] + np.concatenate([np.arange(0, window), np.arange(window + 1, 2 * window + 1)])[None, :]
-    neighbours = padded[idx]
-    return np.nanmedian(neighbours, axis=1)
+    offsets = np.concatenate([np.arange(window), np.arange(window + 1, 2 * window + 1)])
+    return np.nanmedian(padded[np.arange(n)[:, None] + offsets[None, :]], axis=1)
 
 
 def find_cuts(diffs, threshold: float = DEFAULT_THRESHOLD, ratio: float = DEFAULT_RATIO,
@@ -171,8 +171,10 @@ def find_cuts(diffs, threshold: float = DEFAULT_THRESHOLD, ratio: float = DEFAUL
     candidates = np.flatnonzero((d >= threshold) & (d >= ratio * level))
     candidates = candidates[candidates > 0]
     kept: list[int] = []
-    # strongest first, so a weak jump right after a real cut never hides the cut
-    for i in sorted(candidates.tolist(), key=lambda i: -d[i]):
+    # the sharpest jumps first (difference over the previous frame's): the first frames of a fast scene
+    # after a cut from a calm one may also clear the rules, but they never jump from the cut itself
+    jump = d / np.maximum(np.concatenate([[0.0], d[:-1]]), 1.0)
+    for i in sorted(candidates.tolist(), key=lambda i: (-jump[i], i)):
         if i < min_length or n - i < min_length:
             continue
         if all(abs(i - k) >= min_length for k in kept):

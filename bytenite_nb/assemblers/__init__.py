@@ -20,6 +20,7 @@ BUILTINS = {
     "json-objects": "bytenite_nb.assemblers.json_objects:JsonObjects",
     "image-mosaic": "bytenite_nb.assemblers.image_mosaic:ImageMosaic",
     "image-package": "bytenite_nb.assemblers.image_package:ImagePackage",
+    "video-scenes": "bytenite_nb.assemblers.video_scenes:VideoScenes",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]
