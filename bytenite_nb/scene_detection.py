@@ -6,23 +6,28 @@ pixels wide), and the only per-frame work in Python is one numpy difference
 with the previous small picture: the mean absolute difference of its luma and
 chroma samples (0-255). Detection therefore costs little more than the decode.
 
-A frame starts a new scene when its difference from the previous frame
+A frame starts a new scene when its difference ``d`` from the previous frame
 
 - is at least ``threshold`` (an absolute floor: hard cuts between unrelated
-  pictures score 20-100, steady scenes 0-5), and
-- is at least ``ratio`` times the *local level*: the median difference of
-  the frames around it (``window`` frames on each side, itself excluded).
+  pictures score 20-100, steady scenes 0-10), and
+- is at least ``ratio`` times the *level* of the calmer side: the median
+  difference of the ``window`` frames before it, or of those after it,
+  whichever is lower (the adaptive rule: a scene with fast motion or noise has
+  a high level of its own, and a cut always has that scene on one side only), and
+- when it is not that far above the other side's level too, is a clear peak:
+  at least ``PEAK`` times the differences of the frames just before and after
+  it. Otherwise it is the first (or last) frame of a fast scene next to a calm
+  one, which stands out from the calm side as much as a cut does.
 
-The second rule is the adaptive one: a scene with fast motion or noise has a
-high level of its own, so only a jump well above it counts, while a cut in a
-still scene only needs to clear the floor. The median ignores the few cuts
-inside its window. Cuts closer than ``min_length`` frames to a sharper one (or to the
-start or the end of the video) are dropped, the sharpest kept first: sharpness
-is a frame's difference over the previous frame's.
+The medians ignore the few cuts inside their windows. Cuts closer than
+``min_length`` frames to a sharper one (or to the start or the end of the
+video) are dropped, the sharpest kept first: sharpness is a frame's difference
+over the previous frame's.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from .exceptions import BadRecordError
@@ -33,6 +38,8 @@ DEFAULT_ANALYSIS_WIDTH = 128
 DEFAULT_THRESHOLD = 8.0
 DEFAULT_RATIO = 3.0
 DEFAULT_WINDOW = 8
+#: a jump that stands out from one side only must be this many times its neighbours' differences
+PEAK = 1.25
 
 
 @dataclass
@@ -133,23 +140,25 @@ def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) 
     return out
 
 
-def local_level(diffs, window: int):
-    """The median of the differences around each frame, itself excluded
-    (``window`` frames on each side, fewer at the ends).
+def side_levels(diffs, window: int):
+    """The median difference of the ``window`` frames before each frame and of the
+    ``window`` frames after it (fewer at the ends, 0 where there is none).
 
-    >>> local_level([0, 1, 1, 9, 1, 1], 2).tolist()
-    [1.0, 1.0, 1.0, 1.0, 1.0, 5.0]
+    >>> [x.tolist() for x in side_levels([0, 1, 1, 9, 1, 1], 2)]
+    [[0.0, 0.0, 0.5, 1.0, 5.0, 5.0], [1.0, 5.0, 5.0, 1.0, 1.0, 0.0]]
     """
     import numpy as np
 
     d = np.asarray(diffs, dtype=np.float64)
     n = len(d)
-    if n < 2:
-        return np.zeros(n)
-    # pad with NaNs so the window shrinks at the ends, then one vectorised nanmedian
+    # pad with NaNs so a side's window shrinks at the ends, then one vectorised nanmedian per side
     padded = np.concatenate([np.full(window, np.nan), d, np.full(window, np.nan)])
-    offsets = np.concatenate([np.arange(window), np.arange(window + 1, 2 * window + 1)])
-    return np.nanmedian(padded[np.arange(n)[:, None] + offsets[None, :]], axis=1)
+    rows = np.arange(n)[:, None] + np.arange(window)[None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a side without frames: all NaN
+        before = np.nanmedian(padded[rows], axis=1)
+        after = np.nanmedian(padded[rows + window + 1], axis=1)
+    return np.nan_to_num(before), np.nan_to_num(after)
 
 
 def find_cuts(diffs, threshold: float = DEFAULT_THRESHOLD, ratio: float = DEFAULT_RATIO,
@@ -167,13 +176,20 @@ def find_cuts(diffs, threshold: float = DEFAULT_THRESHOLD, ratio: float = DEFAUL
     n = len(d)
     if n < 2:
         return []
-    level = local_level(d, window)
-    candidates = np.flatnonzero((d >= threshold) & (d >= ratio * level))
+    before, after = side_levels(d, window)
+    prev = np.concatenate([[0.0], d[:-1]])
+    following = np.concatenate([d[1:], [0.0]])
+    # a jump above the calmer side's level; if it is not above the other side's too, it must be a
+    # clear peak, else it is the start (or end) of a fast scene next to a calm one, not a cut
+    stands_out = d >= ratio * np.minimum(before, after)
+    above_both = d >= ratio * np.maximum(before, after)
+    peak = d >= PEAK * np.maximum(prev, following)
+    candidates = np.flatnonzero((d >= threshold) & stands_out & (above_both | peak))
     candidates = candidates[candidates > 0]
     kept: list[int] = []
     # the sharpest jumps first (difference over the previous frame's): the first frames of a fast scene
     # after a cut from a calm one may also clear the rules, but they never jump from the cut itself
-    jump = d / np.maximum(np.concatenate([[0.0], d[:-1]]), 1.0)
+    jump = d / np.maximum(prev, 1.0)
     for i in sorted(candidates.tolist(), key=lambda i: (-jump[i], i)):
         if i < min_length or n - i < min_length:
             continue

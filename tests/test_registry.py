@@ -38,7 +38,9 @@ BUILTIN = {
                     "key": {"columns", "buckets", "distinct", "ranges", "format", "block_size", "on_bad"},
                     "date-range": {"column", "every", "format", "table_format", "timezone", "block_size", "on_bad"},
                     "image-tiles": {"tile_width", "tile_height", "overlap"},
-                    "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"}},
+                    "image-batches": {"images_per_chunk", "max_bytes", "pattern", "max_expanded", "max_ratio"},
+                    "video-scenes": {"threshold", "ratio", "min_scene_length", "min_scene_unit", "exact", "crf",
+                                     "analysis_width"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -51,7 +53,8 @@ BUILTIN = {
                   "codebase": {"archive", "output_name", "unpack"},
                   "json-objects": {"output_name", "pattern"},
                   "image-mosaic": {"mode", "output_name", "format"},
-                  "image-package": {"archive", "output_name", "pattern"}},
+                  "image-package": {"archive", "output_name", "pattern"},
+                  "video-scenes": {"select", "pattern", "output_name", "index_name"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 

@@ -179,7 +179,9 @@ class VideoScenes(Partitioner):
         # frames before it are decoded and dropped), so rounding of the time never picks the wrong frame
         offset = meta["start"] - meta.get("source_start", 0.0)
         seek = offset + step / 2 if not meta["exact"] else max(0.0, offset - step / 2)
-        duration = meta["end"] - meta["start"]
+        # -frames:v counts the video exactly; -t (half a frame over, so rounding never drops the last
+        # frame) ends the audio with it
+        duration = meta["end"] - meta["start"] + step / 2
         src, temporary = local_copy(ref.url, name, storage_options, os.path.dirname(dest) or ".")
         try:
             args = ["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames),
