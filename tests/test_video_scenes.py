@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 import bytenite_nb as bn
@@ -18,6 +19,7 @@ from bytenite_nb.assemblers import ChunkResult
 from bytenite_nb.assemblers.video_scenes import VideoScenes as ScenesAssembler
 from bytenite_nb.exceptions import ResultFormatError
 from bytenite_nb.partitioners.video_scenes import VideoScenes
+from bytenite_nb.scene_detection import find_cuts
 
 from .conftest import missing, require
 from .test_log_merge import results as chunk_results
@@ -159,6 +161,17 @@ def test_f1_is_no_worse_than_pyscenedetects_default_detector(tmp_path, detection
     assert f1(*ours) >= 0.95
 
 
+@pytest.mark.parametrize("fast_first", [True, False])
+def test_a_fast_scene_next_to_a_calm_one_gives_one_cut_at_the_cut(fast_first):
+    rng = np.random.default_rng(3)
+    fast, calm = list(rng.uniform(35, 45, 40)), list(rng.uniform(0.5, 2, 40))
+    # a cut beside a fast scene must clear its differences by PEAK (1.25x): less is also what a pan
+    # that speeds up or slows down looks like
+    for cut_diff in (60.0, 90.0):
+        diffs = [0.0] + (fast + [cut_diff] + calm if fast_first else calm + [cut_diff] + fast)
+        assert find_cuts(diffs, min_length=1) == [41], cut_diff
+
+
 def test_min_scene_length_in_frames_or_seconds_merges_short_scenes(tmp_path):
     path = tmp_path / "short.mp4"
     truth = make_video(path, [("pattern", 30), ("bars", 10), ("fractal", 30), ("noise", 30)])
@@ -258,6 +271,17 @@ def test_select_keeps_the_listed_scenes_in_scene_order(tmp_path, client):
     job.run(client=client)  # planning (the detection) and the cuts run on a real cluster's workers
     source = frame_hashes(path)
     assert frame_hashes(tmp_path / "out" / "clip.reel.mp4") == source[slice(*bounds[1])] + source[slice(*bounds[3])]
+
+
+def test_a_video_on_s3_is_scanned_in_place_and_cut_from_a_download(tmp_path, s3):
+    fs, bucket = s3
+    path = tmp_path / "clip.mp4"
+    make_video(path, ROUND_TRIP[:3], gop=24)
+    fs.put(str(path), f"{bucket}/videos/clip.mp4")
+    job = bn.Job(source=f"s3://{bucket}/videos/clip.mp4", partitioner="video-scenes", app="identity",
+                 assembler="video-scenes", destination=str(tmp_path / "out"))
+    job.run(scheduler="sync")
+    assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(path)
 
 
 def test_select_names_a_scene_that_does_not_exist(tmp_path):

@@ -112,7 +112,8 @@ class VideoScenes(Partitioner):
     planning. A frame starts a scene when its mean absolute luma+chroma
     difference from the previous frame (0-255, on a picture analysis_width
     pixels wide) is at least threshold and at least ratio times the median
-    difference around it; scenes shorter than min_scene_length (frames, or
+    difference on the calmer side around it (beside a fast scene, also a clear
+    peak over its neighbours' differences); scenes shorter than min_scene_length (frames, or
     seconds with min_scene_unit: seconds) are merged into their neighbours.
     With exact: false (the default) clips are stream copies cut at the keyframe
     nearest each scene change; with exact: true they are re-encoded (H.264 at
@@ -130,7 +131,7 @@ class VideoScenes(Partitioner):
                           "description": "Least mean absolute difference (0-255) between two frames for a cut."},
             "ratio": {"type": "number", "minimum": 1, "default": DEFAULT_RATIO,
                       "description": "A cut's difference must also be this many times the median difference "
-                                     "of the frames around it (fast motion raises that median)."},
+                                     "of the frames on its calmer side (fast motion raises that median)."},
             "min_scene_length": {"type": "number", "minimum": 0, "default": 15,
                                  "description": "Shortest scene, in min_scene_unit."},
             "min_scene_unit": {"enum": ["frames", "seconds"], "default": "frames",
@@ -187,8 +188,9 @@ class VideoScenes(Partitioner):
             args = ["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames),
                     "-t", f"{duration:.6f}"]
             if meta["exact"]:
-                args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(meta.get("crf", 18)),
-                         "-pix_fmt", "yuv420p", "-c:a", "aac"]
+                # 4:2:0 needs even sides: an odd one gets a one-pixel border rather than losing a row
+                args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
+                         "-crf", str(meta.get("crf", 18)), "-pix_fmt", "yuv420p", "-c:a", "aac"]
             else:
                 args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
             run_ffmpeg(args + ["-f", meta["format"], dest], name=name)
