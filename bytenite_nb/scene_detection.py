@@ -92,9 +92,9 @@ def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) 
     """Decode the first video stream of ``path_or_file`` once and measure every
     frame's difference from the previous one on a small picture.
 
-    A file that stops decoding, or ends well before the frame count its header
-    promises (a truncated file), is a :class:`BadRecordError` naming ``name``
-    and the frame where it stopped.
+    A file that stops decoding, or ends well before the frame count or the
+    duration its header promises (a truncated file), is a
+    :class:`BadRecordError` naming ``name`` and where it stopped.
 
     >>> scan("/nonexistent/clip.mp4", "clip.mp4")
     Traceback (most recent call last):
@@ -127,7 +127,7 @@ def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) 
                 if frame.key_frame:
                     out.keyframes.append(len(out.times) - 1)
                 last_time = t
-            promised = stream.frames
+            promised, promised_seconds = stream.frames, stream_duration(stream)
     except av.error.FFmpegError as exc:
         raise BadRecordError(f"cannot decode frame {len(out.times)} ({exc})", file=name) from None
     if not out.times:
@@ -137,7 +137,29 @@ def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) 
                              "(truncated?)", file=name)
     step = 1.0 / out.fps if out.fps else 0.0
     out.end = last_time + step
+    decoded = out.end - out.times[0]
+    if promised_seconds and decoded < promised_seconds - max(2 * step, 0.1):
+        raise BadRecordError(f"its video ends after {decoded:.3f} s of the {promised_seconds:.3f} s its header "
+                             "lists (truncated?)", file=name)
     return out
+
+
+def stream_duration(stream) -> float | None:
+    """The video stream's duration in seconds as its header gives it: the stream's
+    own duration, else the ``DURATION`` tag Matroska and WebM files carry per stream.
+
+    >>> class S: duration, time_base, metadata = None, None, {"DURATION": "00:01:02.500000000"}
+    >>> stream_duration(S())
+    62.5
+    """
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (AttributeError, ValueError):
+        return None
 
 
 def side_levels(diffs, window: int):

@@ -342,6 +342,19 @@ def test_a_video_cut_short_with_its_index_first_fails_naming_it(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_matroska_video_cut_short_fails_naming_it(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    make_video(whole, ROUND_TRIP[:3])
+    mkv = tmp_path / "whole.mkv"
+    subprocess.run([require("ffmpeg"), "-loglevel", "error", "-y", "-i", str(whole), "-c", "copy", str(mkv)],
+                   check=True)
+    data = mkv.read_bytes()
+    (tmp_path / "short.mkv").write_bytes(data[: len(data) // 2])  # no frame count here: the duration tells
+    with pytest.raises(bn.JobFailed, match=r"short.mkv: its video ends after [\d.]+ s of the 4.200 s its header"):
+        scenes_job(tmp_path, tmp_path / "short.mkv").run(scheduler="sync")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_file_that_is_not_a_video_fails_naming_it(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video at all\n" * 100)
     with pytest.raises(bn.JobFailed, match=r"notes.mp4: not a media file FFmpeg can read"):
