@@ -284,6 +284,26 @@ def test_a_video_on_s3_is_scanned_in_place_and_cut_from_a_download(tmp_path, s3)
     assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(path)
 
 
+def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_video(folder / "a.mp4", ROUND_TRIP[:2], gop=250, keyframes_at_cuts=True)
+    make_video(folder / "b.mp4", ROUND_TRIP[2:], gop=250, keyframes_at_cuts=True)
+    job = scenes_job(tmp_path, str(folder) + "/", {}, {"output_name": "{stem}.scenes.mp4",
+                                                      "index_name": "{stem}.json"})
+    assert [(r.meta["source"], r.meta["scene"]) for r in job.plan(scheduler="sync")] == \
+        [("a.mp4", 0), ("a.mp4", 1), ("b.mp4", 0), ("b.mp4", 1), ("b.mp4", 2)]
+    job.run(scheduler="sync")
+    for stem in "ab":
+        assert frame_hashes(tmp_path / "out" / f"{stem}.scenes.mp4") == frame_hashes(folder / f"{stem}.mp4")
+    assert len(json.loads((tmp_path / "out" / "b.json").read_text())) == 3
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "out").iterdir())
+    one_name = scenes_job(tmp_path, str(folder) + "/", {}, {"output_name": "all.mp4"})
+    with pytest.raises(bn.JobFailed, match=r"a.mp4 and b.mp4 would both write all.mp4"):
+        one_name.run(scheduler="sync")
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "out").iterdir()) == before
+
+
 def test_select_names_a_scene_that_does_not_exist(tmp_path):
     path = tmp_path / "clip.mp4"
     make_video(path, ROUND_TRIP[:2])

@@ -97,7 +97,8 @@ class VideoScenes(Assembler):
         "type": "object",
         "properties": {
             "select": {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True,
-                       "description": "Scene numbers to keep (by default: every scene its app kept)."},
+                       "description": "Scene numbers to keep, in every source (by default: every scene its "
+                                      "app kept)."},
             "pattern": {"type": "string", "description": "Glob naming a chunk's clip among its results "
                                                          "(by default its one result that is not *.json)."},
             "output_name": {**SAFE_NAME, "default": DEFAULT_OUTPUT_NAME,
@@ -116,9 +117,6 @@ class VideoScenes(Assembler):
                                         "(the video-scenes assembler joins the chunks of video-scenes)")
             sources.setdefault(chunk.info["source"], []).append(chunk)
         template = params.get("output_name", DEFAULT_OUTPUT_NAME)
-        if len(sources) > 1 and "{" not in template:
-            raise AssemblyError(f"video-scenes: {len(sources)} source videos but one output_name {template!r}: "
-                                "use {stem} or {name} in it")
         select = params.get("select")
         if select is not None:
             known = {c.info["scene"] for chunks in sources.values() for c in chunks}
@@ -126,16 +124,22 @@ class VideoScenes(Assembler):
             if unknown:
                 raise AssemblyError(f"video-scenes: select names scene {unknown[0]}, but the scenes are "
                                     f"0..{max(known, default=-1)}")
+        written: dict[str, str] = {}
         for source_name, chunks in sources.items():
             base = posixpath.basename(source_name)
             stem = os.path.splitext(base)[0] or "video"
+            name = template.replace("{stem}", stem).replace("{name}", base)
+            index_name = (params.get("index_name") or "").replace("{stem}", stem).replace("{name}", base)
+            for output in filter(None, (name, index_name)):
+                if output in written:  # two folders' clip.mp4: one output would overwrite the other
+                    raise AssemblyError(f"video-scenes: {written[output]} and {source_name} would both write "
+                                        f"{output}: give names that tell them apart ({{stem}}, {{name}})")
+                written[output] = source_name
             kept = self._kept(sorted(chunks, key=lambda c: c.info["scene"]), select, params.get("pattern"))
             if not kept:
                 raise AssemblyError(f"video-scenes: no scene of {source_name} was kept")
-            name = template.replace("{stem}", stem).replace("{name}", base)
             self._join(kept, output_path(output_dir, name), name)
-            if params.get("index_name"):
-                index_name = params["index_name"].replace("{stem}", stem).replace("{name}", base)
+            if index_name:
                 with open(output_path(output_dir, index_name), "w") as out:
                     json.dump(scene_index(kept), out, indent=1)
 
@@ -184,8 +188,9 @@ def scene_index(kept: list) -> list[dict]:
 
     >>> from bytenite_nb.assemblers.base import ChunkResult
     >>> info = {"scene": 2, "start": 4.0, "end": 6.5, "start_frame": 100, "end_frame": 162}
-    >>> scene_index([(ChunkResult(2, (), info), None)])
-    [{'scene': 2, 'chunk': 2, 'start': 4.0, 'end': 6.5, 'start_frame': 100, 'end_frame': 162, 'output_start': 0.0, 'output_end': 2.5}]
+    >>> entry = scene_index([(ChunkResult(2, (), info), None)])[0]
+    >>> entry["scene"], entry["chunk"], entry["start_frame"], entry["output_start"], entry["output_end"]
+    (2, 2, 100, 0.0, 2.5)
     """
     out, at = [], 0.0
     for chunk, _ in kept:

@@ -112,9 +112,10 @@ class VideoScenes(Partitioner):
     planning. A frame starts a scene when its mean absolute luma+chroma
     difference from the previous frame (0-255, on a picture analysis_width
     pixels wide) is at least threshold and at least ratio times the median
-    difference on the calmer side around it (beside a fast scene, also a clear
-    peak over its neighbours' differences); scenes shorter than min_scene_length (frames, or
-    seconds with min_scene_unit: seconds) are merged into their neighbours.
+    difference on the calmer side around it (beside a fast scene, also a
+    clear peak over its neighbours' differences); scenes shorter than
+    min_scene_length (frames, or seconds with min_scene_unit: seconds) are
+    merged into their neighbours.
     With exact: false (the default) clips are stream copies cut at the keyframe
     nearest each scene change; with exact: true they are re-encoded (H.264 at
     crf, audio AAC) to start exactly at the scene's first frame. CHUNK_INFO
