@@ -1,8 +1,8 @@
 """Shot-change detection on a downscaled decode, for ``video-scenes``.
 
 The video is decoded once with FFmpeg's frame threads (PyAV); each frame is
-scaled by FFmpeg's swscale to a small YUV 4:4:4 picture (``analysis_width``
-pixels wide), and the only per-frame work in Python is one numpy difference
+scaled by FFmpeg's swscale (area averaging) to a small YUV 4:4:4 picture
+(``analysis_width`` pixels wide), and the only per-frame work in Python is one numpy difference
 with the previous small picture: the mean absolute difference of its luma and
 chroma samples (0-255). Detection therefore costs little more than the decode.
 
@@ -76,6 +76,21 @@ def analysis_size(width: int, height: int, analysis_width: int) -> tuple[int, in
     return w - w % 2 or 2, h - h % 2 or 2
 
 
+def small_picture(frame, size: tuple[int, int]):
+    """``frame`` scaled to ``size`` as YUV 4:4:4, a (3, height, width) uint8 array.
+
+    Area averaging: each small pixel is the mean of the pixels it covers, so
+    noise and fine texture average out as the eye sees them, and it costs a
+    third of swscale's default bicubic filter at a tenfold downscale.
+
+    >>> import av
+    >>> frame = av.VideoFrame(64, 48, "yuv420p")
+    >>> small_picture(frame, (16, 12)).shape
+    (3, 12, 16)
+    """
+    return frame.reformat(width=size[0], height=size[1], format="yuv444p", interpolation="AREA").to_ndarray()
+
+
 def open_video(path_or_file, name: str):
     """Open a file with PyAV and return ``(container, video_stream)`` with frame
     threading on; a file without a video stream is a :class:`BadRecordError`."""
@@ -118,8 +133,7 @@ def scan(path_or_file, name: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) 
             for frame in container.decode(stream):
                 if size is None:
                     size = analysis_size(frame.width, frame.height, analysis_width)
-                small = frame.reformat(width=size[0], height=size[1], format="yuv444p").to_ndarray()
-                cur = small.astype(np.int16)
+                cur = small_picture(frame, size).astype(np.int16)
                 out.diffs.append(0.0 if prev is None else float(np.abs(cur - prev).mean()))
                 prev = cur
                 t = frame.time if frame.time is not None else len(out.times) / (out.fps or 1.0)
