@@ -2,9 +2,10 @@
 
 The video is decoded once with FFmpeg's frame threads (PyAV); each frame is
 scaled by FFmpeg's swscale (area averaging) to a small YUV 4:4:4 picture
-(``analysis_width`` pixels wide), and the only per-frame work in Python is one numpy difference
-with the previous small picture: the mean absolute difference of its luma and
-chroma samples (0-255). Detection therefore costs little more than the decode.
+(``analysis_width`` pixels wide), and the only per-frame work in Python is
+one numpy difference with the previous small picture: the mean absolute
+difference of its luma and chroma samples (0-255). Detection therefore costs
+little more than the decode.
 
 A frame starts a new scene when its difference ``d`` from the previous frame
 
@@ -12,8 +13,8 @@ A frame starts a new scene when its difference ``d`` from the previous frame
   pictures score 20-100, steady scenes 0-10), and
 - is at least ``ratio`` times the *level* of the calmer side: the median
   difference of the ``window`` frames before it, or of those after it,
-  whichever is lower (the adaptive rule: a scene with fast motion or noise has
-  a high level of its own, and a cut always has that scene on one side only), and
+  whichever is lower (the adaptive rule: a scene with fast motion or noise
+  has a high level of its own, and a cut has that scene on one side only), and
 - when it is not that far above the other side's level too, is a clear peak:
   at least ``PEAK`` times the differences of the frames just before and after
   it. Otherwise it is the first (or last) frame of a fast scene next to a calm
