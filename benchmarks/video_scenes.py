@@ -65,13 +65,15 @@ def make_clip(path: str, seconds: float, height: int) -> list[int]:
 
 def decode_only(path: str, analysis_width: int = DEFAULT_ANALYSIS_WIDTH) -> int:
     """Decode and scale every frame to the detector's small picture, comparing nothing."""
+    from av.video.reformatter import VideoReformatter
+
     container, stream = open_video(path, os.path.basename(path))
-    frames, size = 0, None
+    frames, size, reformatter = 0, None, VideoReformatter()
     with container:
         for frame in container.decode(stream):
             if size is None:
                 size = analysis_size(frame.width, frame.height, analysis_width)
-            small_picture(frame, size)
+            small_picture(frame, size, reformatter)
             frames += 1
     return frames
 
