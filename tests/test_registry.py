@@ -43,7 +43,9 @@ BUILTIN = {
                     "audio-silence": {"threshold_db", "min_silence", "min_chunk", "max_chunk"},
                     "audio-language": {"detector", "languages", "min_segment"},
                     "video-frames": {"frames_per_chunk", "seconds_per_chunk", "exact", "exact_crf"},
-                    "video-ladder": {"renditions", "segment_seconds"}},
+                    "video-ladder": {"renditions", "segment_seconds"},
+                    "video-scenes": {"threshold", "ratio", "min_scene_length", "min_scene_unit", "exact", "crf",
+                                     "analysis_width"}},
     "assembler": {"passthrough": set(), "concat": {"output_name", "pattern", "separator", "header"},
                   "zip": {"archive_name", "compression"},
                   "merge-key": {"on", "aggregations", "format", "input_format", "output_name", "pattern"},
@@ -60,7 +62,8 @@ BUILTIN = {
                   "audio-concat": {"output_name"},
                   "audio-index": {"output_name", "format"},
                   "video-stitch": {"output_name", "pattern"},
-                  "video-ladder": {"output_name", "hls_time", "segment_type", "pattern"}},
+                  "video-ladder": {"output_name", "hls_time", "segment_type", "pattern"},
+                  "video-scenes": {"select", "pattern", "output_name", "index_name"}},
     "app": {"identity": {"output_name"}, "noop": set()},
 }
 

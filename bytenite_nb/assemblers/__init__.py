@@ -24,6 +24,7 @@ BUILTINS = {
     "audio-index": "bytenite_nb.assemblers.audio_index:AudioIndex",
     "video-stitch": "bytenite_nb.assemblers.video_stitch:VideoStitch",
     "video-ladder": "bytenite_nb.assemblers.video_ladder:VideoLadder",
+    "video-scenes": "bytenite_nb.assemblers.video_scenes:VideoScenes",
 }
 
 __all__ = ["Assembler", "BUILTINS", "ChunkResult", "FunctionAssembler", "ResultFile", "as_assembler", "chunk_folder"]

@@ -27,6 +27,7 @@ BUILTINS = {
     "audio-language": "bytenite_nb.partitioners.audio_language:AudioLanguage",
     "video-frames": "bytenite_nb.partitioners.video_frames:VideoFrames",
     "video-ladder": "bytenite_nb.partitioners.video_ladder:VideoLadder",
+    "video-scenes": "bytenite_nb.partitioners.video_scenes:VideoScenes",
 }
 
 __all__ = ["BUILTINS", "ChunkRef", "FunctionPartitioner", "Partitioner", "Source", "as_partitioner"]
