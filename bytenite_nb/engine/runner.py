@@ -44,7 +44,8 @@ FLUSH_SECONDS = 0.5
 LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
 # What of a map task's outcome a chunk's record keeps.
-CHUNK_FIELDS = frozenset(("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes"))
+CHUNK_FIELDS = frozenset(("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes",
+                          "worker"))
 
 
 @dataclass
