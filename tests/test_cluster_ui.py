@@ -17,7 +17,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fe
 
 from bytenite_nb import gateway
 from bytenite_nb.server.clusters import cluster_choices
-from tests.test_gateway import gateway_env, gateway_server, gateway_settings  # noqa: F401 (fixture)
+from tests.test_gateway import gateway_env, gateway_server, gateway_settings, shared_cluster  # noqa: F401
 from tests.test_server import api, wait_for_job  # noqa: F401 (the authenticated REST fixture)
 
 WAIT_SECONDS = 120  # a ceiling for clusters to start, not a performance assertion
@@ -29,8 +29,9 @@ def jp_server_config():
 
 
 @pytest.fixture
-def gateway_user(gateway_server, monkeypatch):  # noqa: F811
-    """A Gateway user of its own for the server (Dask config) and the job processes it starts (environment)."""
+def user(gateway_server, monkeypatch):  # noqa: F811
+    """A Gateway user of its own for the server (Dask config) and the job processes it starts
+    (environment); ``shared_cluster`` makes its running cluster of one worker."""
     name = f"user-{uuid.uuid4().hex[:8]}"
     for key, value in gateway_env(gateway_server, name).items():
         monkeypatch.setenv(key, value)
@@ -39,21 +40,8 @@ def gateway_user(gateway_server, monkeypatch):  # noqa: F811
 
 
 @pytest.fixture
-def team_cluster(gateway_user):
-    """A running cluster of the user, of one worker."""
-    gw = gateway.gateway()
-    cluster = gw.new_cluster(shutdown_on_close=False)
-    gateway.closing_once(cluster.gateway)
-    cluster.scale(1)
-    try:
-        yield cluster.name
-    finally:
-        gateway.disconnect_shared(cluster.name)
-        try:
-            gw.stop_cluster(cluster.name)
-        finally:
-            cluster.close(shutdown=False)
-            gw.close()
+def team_cluster(shared_cluster):  # noqa: F811
+    return shared_cluster
 
 
 def listed(api, name: str):  # noqa: F811
@@ -132,7 +120,7 @@ def test_a_cluster_is_shut_down_from_the_sidebar(api, team_cluster):  # noqa: F8
     ("clusters/scale", {"kind": "gateway", "name": "x", "workers": True}, 400, "workers"),
     ("clusters/shutdown", {"kind": "gateway"}, 400, "name"),
 ])
-def test_bad_cluster_requests_name_the_field(api, gateway_user, path, request_body, status, field):  # noqa: F811
+def test_bad_cluster_requests_name_the_field(api, user, path, request_body, status, field):  # noqa: F811
     code, body = api("POST", path, request_body)
     assert code == status and body["errors"][0]["field"] == field, body
 
