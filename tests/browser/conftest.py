@@ -122,6 +122,20 @@ def _wait_until_serving(server: JupyterLabServer) -> None:
     raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_SECONDS}s:\n{server.log_tail()}")
 
 
+def this_checkout(base: Path) -> dict:
+    """Environment that makes JupyterLab load this checkout: its Python package
+    first on the path, and its built extension (``bytenite_nb/labextension``,
+    made by ``npm run build``) ahead of whichever one Jupyter has installed."""
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    built = REPO_ROOT / "bytenite_nb" / "labextension"
+    if (built / "package.json").exists():
+        data = base / "jupyter-data"
+        (data / "labextensions").mkdir(parents=True)
+        (data / "labextensions" / "bytenite-nb").symlink_to(built)
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(data), os.environ.get("JUPYTER_PATH")) if p)
+    return env
+
+
 @pytest.fixture(scope="module")
 def jupyterlab_server(tmp_path_factory):
     """JupyterLab on loopback with a token and a temporary root dir (see the module doc)."""
@@ -134,6 +148,7 @@ def jupyterlab_server(tmp_path_factory):
     port = free_port()
     token = secrets.token_hex(24)
     env = dict(os.environ)
+    env.update(this_checkout(base))
     env.update({
         "BYTENITE_NB_HOME": str(home),
         "JUPYTER_RUNTIME_DIR": str(runtime),
