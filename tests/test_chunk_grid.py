@@ -4,6 +4,7 @@ job store, through the server's REST routes, for a real 10,000-chunk job
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -32,17 +33,15 @@ def fails_on_its_line(chunk_path: str, results_dir: str, params: dict) -> None:
         f.write(line + "\n")
 
 
-@pytest.fixture(scope="module")
-def grid_home(tmp_path_factory):
-    """A job store holding a real job of 10,000 one-line chunks, run in this process."""
-    folder = tmp_path_factory.mktemp("grid")
-    home = folder / "home"
+def run_grid_job(folder, home, job_id: str = JOB_ID) -> None:
+    """Run a real job of 10,000 one-line chunks in this process (synchronously) with
+    its records in ``home``; chunk BAD_CHUNK fails after a retry, so the job fails."""
     (folder / "in.txt").write_text("".join(f"{i}\n" for i in range(CHUNKS)))
     before = os.environ.get("BYTENITE_NB_HOME")
     os.environ["BYTENITE_NB_HOME"] = str(home)
     try:
         job = bn.Job(source=str(folder / "in.txt"), partitioner="split-lines", app=fails_on_its_line,
-                     assembler="concat", destination=str(folder / "out"), id=JOB_ID,
+                     assembler="concat", destination=str(folder / "out"), id=job_id,
                      params={"partitioner": {"lines_per_chunk": 1}},
                      config={"maxTaskRetries": 1, "retryBackoff": 0})
         with pytest.raises(bn.JobFailed):
@@ -52,7 +51,14 @@ def grid_home(tmp_path_factory):
             os.environ.pop("BYTENITE_NB_HOME", None)
         else:
             os.environ["BYTENITE_NB_HOME"] = before
-    return home
+
+
+@pytest.fixture(scope="module")
+def grid_home(tmp_path_factory):
+    """A job store holding a real job of 10,000 one-line chunks (:func:`run_grid_job`)."""
+    folder = tmp_path_factory.mktemp("grid")
+    run_grid_job(folder, folder / "home")
+    return folder / "home"
 
 
 @pytest.fixture
@@ -149,3 +155,21 @@ def test_a_job_on_a_cluster_records_which_worker_ran_each_chunk(tmp_path, client
     assert page["states"] == "D" * 20
     assert -1 not in page["workers"]
     assert set(page["workerNames"]) <= set(client.scheduler_info()["workers"]), page["workerNames"]
+
+
+def test_the_widgets_model_holds_compact_arrays_of_10000_chunks(in_grid_home):
+    from bytenite_nb.widgets.chunk_grid import ChunkGridWidget
+
+    store = JobStore()
+    rows = store.chunk_states(JOB_ID)
+    grid = ChunkGridWidget(on_select=lambda i: chunk_detail(store, JOB_ID, i))
+    grid.show_page([s for _, s, _ in rows], [w for _, _, w in rows])
+    assert len(grid.states) == CHUNKS and grid.states[BAD_CHUNK] == "F" and grid.states.count("D") == CHUNKS - 1
+    assert grid.workers == [-1] * CHUNKS and grid.worker_names == []
+    # What the browser is sent: the arrays and a few settings, no chunk records, no plan.
+    state = grid.get_state()
+    assert set(state) >= {"states", "workers", "worker_names", "selected", "detail"}
+    assert len(json.dumps({k: v for k, v in state.items() if k != "_esm"})) < 60_000
+    grid.selected = BAD_CHUNK  # what a click on the cell does
+    assert grid.detail["state"] == "FAILED" and grid.detail["attempts"] == 2
+    assert [h["state"] for h in grid.detail["history"]] == ["RETRYING", "RUNNING", "FAILED"]

@@ -16,7 +16,7 @@ from traitlets.config import Config
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fetch, jp_serverapp, ...)
 
 from bytenite_nb import gateway
-from bytenite_nb.server.clusters import cluster_choices
+from bytenite_nb.reachable import cluster_choices
 from tests.test_gateway import gateway_env, gateway_server, gateway_settings, shared_cluster  # noqa: F401
 from tests.test_server import api, wait_for_job  # noqa: F401 (the authenticated REST fixture)
 

@@ -720,8 +720,13 @@ class JobHandle:
         return self._runner.executor.describe()
 
     @property
+    def store(self) -> st.JobStore:
+        """The job store the job's records go to (each chunk's history is read from it)."""
+        return self._runner.store
+
+    @property
     def chunk_states(self) -> dict[int, dict]:
-        """What is known of each chunk so far: ``{index: {"state", "attempts", "error"...}}``."""
+        """What is known of each chunk so far: ``{index: {"state", "attempts", "error", "worker"...}}``."""
         return self._runner.chunk_states()
 
     def subscribe(self, listener: Callable[[dict], None]) -> Callable[[], None]:

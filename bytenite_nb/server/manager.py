@@ -35,6 +35,7 @@ from .. import store as st
 from ..exceptions import FieldError, JobConflict, JobNotFound, JobValidationError
 from ..chunk_grid import GRID_PAGE_LIMIT, chunk_detail, grid_page
 from ..plan import chunk_details
+from ..reachable import list_clusters
 from ..redact import SECRET_NAME_PATTERN, redact
 from . import present
 from . import clusters
@@ -349,8 +350,8 @@ class JobManager:
 
     def clusters(self, default: str | None = None) -> dict:
         """The Gateway and Kubernetes clusters this server sees, and the cluster
-        names a job may be submitted to (:func:`.clusters.list_clusters`)."""
-        return clusters.list_clusters(default or None)
+        names a job may be submitted to (:func:`bytenite_nb.reachable.list_clusters`)."""
+        return list_clusters(default or None)
 
     def scale_cluster(self, kind, name, workers) -> dict:
         """Scale this user's cluster (:func:`.clusters.scale`)."""

@@ -14,21 +14,21 @@ import uuid
 import dask
 import pytest
 
-import bytenite_nb as bn
 from bytenite_nb import gateway
 from tests.browser.conftest import execute_command
 from tests.browser.test_lab_extension import close_all_tabs, open_path, open_sidebar, write_job
-from tests.test_chunk_grid import BAD_CHUNK, CHUNKS, fails_on_its_line
-from tests.test_gateway import gateway_env, gateway_server, gateway_settings  # noqa: F401 (fixture)
+from tests.test_chunk_grid import BAD_CHUNK, CHUNKS, run_grid_job
+from tests.test_gateway import gateway_env, gateway_server, gateway_settings, shared_cluster  # noqa: F401
 
 WAIT_MS = 180_000  # a ceiling for clusters and jobs, not a performance assertion
 GRID_JOB = "grid-in-lab"
 
 
 @pytest.fixture(scope="module")
-def gateway_user(gateway_server):  # noqa: F811
+def user(gateway_server):  # noqa: F811
     """A Gateway user, in the environment JupyterLab starts with (so its server and
-    job processes use it) and in this process's Dask config."""
+    job processes use it) and in this process's Dask config; ``shared_cluster``
+    makes its running cluster of one worker."""
     name = f"user-{uuid.uuid4().hex[:8]}"
     before = dict(os.environ)
     os.environ.update({k: v for k, v in gateway_env(gateway_server, name).items() if k.startswith("DASK_GATEWAY")})
@@ -39,24 +39,14 @@ def gateway_user(gateway_server):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def lab(gateway_user, jupyterlab_server):
+def lab(user, jupyterlab_server):
     jupyterlab_server.write_settings("bytenite-nb:plugin", {"pollInterval": 0.5})
     return jupyterlab_server
 
 
 @pytest.fixture
-def team_cluster(gateway_user):
-    """A running Gateway cluster of the user, of one worker."""
-    gw = gateway.gateway()
-    cluster = gw.new_cluster(shutdown_on_close=False)
-    gateway.closing_once(cluster.gateway)
-    cluster.scale(1)
-    try:
-        yield cluster.name
-    finally:
-        gw.stop_cluster(cluster.name)
-        cluster.close(shutdown=False)
-        gw.close()
+def team_cluster(shared_cluster):  # noqa: F811
+    return shared_cluster
 
 
 def cluster_workers(name: str) -> set[str]:
@@ -134,24 +124,11 @@ def test_gateway_clusters_are_listed_scaled_submitted_to_and_shut_down(lab, team
 
 @pytest.fixture(scope="module")
 def grid_job(lab):
-    """A real job of 10,000 one-line chunks in the server's job store (run in this
-    process, synchronously), one of whose chunks failed after a retry."""
-    source = lab.root_dir / "grid" / "in.txt"
-    source.parent.mkdir()
-    source.write_text("".join(f"{i}\n" for i in range(CHUNKS)))
-    before = os.environ.get("BYTENITE_NB_HOME")
-    os.environ["BYTENITE_NB_HOME"] = str(lab.home)
-    try:
-        job = bn.Job(source=str(source), partitioner="split-lines", app=fails_on_its_line, assembler="concat",
-                     destination=str(source.parent / "out"), id=GRID_JOB,
-                     params={"partitioner": {"lines_per_chunk": 1}}, config={"maxTaskRetries": 1, "retryBackoff": 0})
-        with pytest.raises(bn.JobFailed):
-            job.run(cluster="sync")
-    finally:
-        if before is None:
-            os.environ.pop("BYTENITE_NB_HOME", None)
-        else:
-            os.environ["BYTENITE_NB_HOME"] = before
+    """A real job of 10,000 one-line chunks in the server's job store, one of whose
+    chunks failed after a retry (:func:`tests.test_chunk_grid.run_grid_job`)."""
+    folder = lab.root_dir / "grid"
+    folder.mkdir()
+    run_grid_job(folder, lab.home, GRID_JOB)
     return GRID_JOB
 
 
