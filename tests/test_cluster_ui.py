@@ -142,3 +142,46 @@ def test_the_default_setting_is_offered_first():
     assert [c["value"] for c in choices] == ["tcp://10.0.0.5:8786", "local", "sync", "kubernetes"]
     assert cluster_choices([], gateway_configured=False, kubernetes_configured=False, default="sync")[1]["value"] \
         == "sync"
+
+
+def test_the_builder_offers_the_running_clusters_and_runs_on_one(team_cluster, tmp_path):
+    from bytenite_nb import Job
+    from bytenite_nb.widgets import JobBuilder
+
+    (tmp_path / "in.txt").write_text("".join(f"{i}\n" for i in range(4)))
+    job = Job(source=str(tmp_path / "in.txt"), partitioner="split-lines", app="identity", assembler="concat",
+              destination=str(tmp_path / "out"), params={"partitioner": {"lines_per_chunk": 1}})
+    builder = JobBuilder(job=job)
+    cluster = builder.sections["Cluster"]
+    builder.cluster_mode.value = "kubernetes"
+    assert builder.run_kwargs == {"cluster": "kubernetes"}
+    builder.cluster_mode.value = "gateway"
+    assert builder.run_kwargs == {"cluster": "gateway"}
+    builder.cluster_mode.value = "running"  # lists what is running
+    deadline = time.monotonic() + WAIT_SECONDS
+    while f"gateway:{team_cluster}" not in [v for _, v in cluster.running.options]:
+        assert time.monotonic() < deadline, cluster.running_note.value
+        time.sleep(0.5)
+        cluster.list_running()
+    cluster.running.value = f"gateway:{team_cluster}"
+    assert builder.run_kwargs == {"cluster": f"gateway:{team_cluster}"}
+    assert f"job.submit(cluster='gateway:{team_cluster}')" in builder.code()
+    handle = builder.run()
+    assert handle.result().ok
+    builder.progress.join(60)
+    assert f"Cluster: gateway <b>{team_cluster}</b>" in builder.progress.dashboard.value
+    assert f'/clusters/{team_cluster}/status"' in builder.progress.dashboard.value
+    assert builder.progress.grid.states == "DDDD" and -1 not in builder.progress.grid.workers
+
+
+def test_the_builder_says_when_no_running_cluster_is_chosen(gateway_server):  # noqa: F811
+    from bytenite_nb.exceptions import FieldError
+    from bytenite_nb.widgets import JobBuilder
+
+    with dask.config.set(gateway_settings(gateway_server, f"user-{uuid.uuid4().hex[:8]}")):
+        builder = JobBuilder()
+        builder.cluster_mode.value = "running"
+    assert builder.sections["Cluster"].running.options == ()
+    assert "No running Dask Gateway or Kubernetes cluster" in builder.sections["Cluster"].running_note.value
+    with pytest.raises(FieldError, match="no running cluster is chosen"):
+        builder.run_kwargs
