@@ -15,6 +15,8 @@ from traitlets.config import Config
 
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures: jp_fetch, jp_serverapp, ...)
 
+from tests.conftest import missing
+
 from bytenite_nb import gateway
 from bytenite_nb.reachable import cluster_choices
 from tests.test_gateway import gateway_env, gateway_server, gateway_settings, shared_cluster  # noqa: F401
@@ -185,3 +187,74 @@ def test_the_builder_says_when_no_running_cluster_is_chosen(gateway_server):  # 
     assert "No running Dask Gateway or Kubernetes cluster" in builder.sections["Cluster"].running_note.value
     with pytest.raises(FieldError, match="no running cluster is chosen"):
         builder.run_kwargs
+
+
+# -- Kubernetes, on kmock's API emulator (no API server can run here) ---------------------
+
+
+@pytest.fixture
+def kube_api(tmp_path, monkeypatch):
+    """kmock's Kubernetes API emulator (no operator: nothing acts on the resources),
+    with the kubeconfig pointing at it, and no Gateway configured."""
+    try:
+        import dask_kubernetes  # noqa: F401
+        import kmock  # noqa: F401
+    except ImportError:
+        missing("dask-kubernetes and kmock are not installed (the test extra)")
+    from tests.kube_emulator import running_emulator
+
+    with running_emulator(tmp_path) as emulator, dask.config.set({"gateway.address": None}):
+        monkeypatch.setenv("KUBECONFIG", emulator.kubeconfig)
+        yield emulator
+
+
+def make_dask_cluster(tmp_path, user: str | None = None) -> str:
+    """A ``DaskCluster`` as bytenite-nb makes it for a job, labelled with ``user``
+    (by default this user), created on the emulator; its name."""
+    import asyncio
+
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    from bytenite_nb import Job, kube
+
+    source = tmp_path / "in.txt"
+    source.write_text("a\n")
+    spec = Job(name=f"team {uuid.uuid4().hex[:6]}", source=str(source), app="identity",
+               destination=str(tmp_path / "out")).resolve()
+    body = kube.cluster_resources(spec)[0]
+    if user is not None:
+        body["metadata"]["labels"][kube.USER_LABEL] = kube.user_label(user)
+
+    async def create():
+        made = await DaskCluster(body, namespace="jobs")
+        await made.create()
+
+    asyncio.run(create())
+    return body["metadata"]["name"]
+
+
+def test_kubernetes_clusters_are_listed_and_only_yours_scaled_or_deleted(api, kube_api, tmp_path):  # noqa: F811
+    mine = make_dask_cluster(tmp_path)
+    theirs = make_dask_cluster(tmp_path, user="someone-else")
+    status, body = api("GET", "clusters")
+    assert status == 200 and body["errors"] == [], body
+    listed = {c["name"]: c for c in body["clusters"]}
+    assert listed[mine]["yours"] is True and listed[theirs]["yours"] is False
+    assert listed[mine]["kind"] == "kubernetes" and listed[mine]["target"] == f"kubernetes:{mine}"
+    values = [c["value"] for c in body["choices"]]
+    assert "kubernetes" in values and f"kubernetes:{mine}" in values and f"kubernetes:{theirs}" in values
+    assert "gateway" not in values
+
+    status, scaled = api("POST", "clusters/scale", {"kind": "kubernetes", "name": mine, "workers": 3})
+    assert status == 202, scaled
+    assert kube_api.objects()[("daskclusters", "jobs", mine)]["spec"]["worker"]["replicas"] == 3
+    status, refused = api("POST", "clusters/scale", {"kind": "kubernetes", "name": theirs, "workers": 3})
+    assert status == 403 and "not made by you" in refused["message"] and theirs in refused["message"]
+    status, refused = api("POST", "clusters/shutdown", {"kind": "kubernetes", "name": theirs})
+    assert status == 403
+    assert ("daskclusters", "jobs", theirs) in kube_api.objects()
+
+    status, gone = api("POST", "clusters/shutdown", {"kind": "kubernetes", "name": mine})
+    assert status == 202, gone
+    assert ("daskclusters", "jobs", mine) not in kube_api.objects()
+    assert ("daskclusters", "jobs", theirs) in kube_api.objects()
