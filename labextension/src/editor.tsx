@@ -45,7 +45,7 @@ export function loadCatalog(): Promise<ICatalog> {
 
 /** What the editor needs from the rest of the extension. */
 export interface IEditorHooks {
-  /** The Dask scheduler address jobs run on ("" for the default). */
+  /** The cluster name jobs run on by default (an address, gateway:NAME...; "" for the server's default). */
   defaultCluster(): string;
   /** A job was submitted. */
   submitted(jobId: string): void;
