@@ -306,7 +306,8 @@ class JobStore:
             args += [-1 if limit is None else limit, offset]
         return [dict(r) for r in self._query(sql, args)]
 
-    def chunk_states(self, job_id: str, *, offset: int = 0, limit: int | None = None) -> list[tuple[int, str, str | None]]:
+    def chunk_states(self, job_id: str, *, offset: int = 0,
+                     limit: int | None = None) -> list[tuple[int, str, str | None]]:
         """``(index, state, worker)`` of a job's chunks in chunk order (a page with
         ``offset``/``limit``): the three columns a chunk grid draws, nothing more.
 

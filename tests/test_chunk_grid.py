@@ -131,7 +131,8 @@ def test_the_worker_of_each_chunk_is_read_back_compactly(tmp_path):
     store.create_job("j", "demo", None)
     store.set_chunks("j", [{"index": i} for i in range(5)])
     store.update_chunks("j", [{"index": 0, "state": "DONE", "worker": "tcp://10.0.0.1:1"},
-                              {"index": 2, "state": "RETRYING", "attempts": 1, "error": "x", "worker": "tcp://10.0.0.2:1"},
+                              {"index": 2, "state": "RETRYING", "attempts": 1, "error": "x",
+                               "worker": "tcp://10.0.0.2:1"},
                               {"index": 3, "state": "DONE", "worker": "tcp://10.0.0.1:1"}])
     # A later update without a worker keeps the one known.
     store.update_chunks("j", [{"index": 2, "state": "FAILED", "attempts": 2, "error": "y"}])

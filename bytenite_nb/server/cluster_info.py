@@ -26,9 +26,9 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
                    runs_own_process: bool | None = None) -> dict:
     """Where a job submitted now runs: ``kind`` (``scheduler``, ``local``,
     ``gateway`` or ``kubernetes``), ``address``, ``target`` (for a Gateway,
-    Kubernetes or sync target: the cluster name the job's process is given), ``source`` (which step of the order chose it) and
-    ``description``, a sentence for a person. ``address`` is the default
-    cluster setting, ``workers`` the size of a local cluster asked for;
+    Kubernetes or sync target: the cluster name the job's process is given),
+    ``source`` (which step of the order chose it) and ``description``, a
+    sentence for a person. ``address`` is the default cluster setting, ``workers`` the size of a local cluster asked for;
     ``runs_own_process`` tells the job's app apart (True: a command, folder or
     container app, whose local cluster is threads in the job's process; False:
     a Python or notebook app, on worker processes); None describes both.
