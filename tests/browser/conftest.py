@@ -2,7 +2,9 @@
 
 - ``jupyterlab_server`` (module scope): JupyterLab started by the test on
   127.0.0.1 with a random token, a temporary root dir, its own
-  ``BYTENITE_NB_HOME``, settings and workspaces dirs. Yields a
+  ``BYTENITE_NB_HOME``, settings and workspaces dirs, serving this checkout:
+  its Python package first on the path and its built extension
+  (``bytenite_nb/labextension``) before any installed copy. Yields a
   :class:`JupyterLabServer` (``.url``, ``.token``, ``.root_dir``, ``.home``,
   ``.api()``, ``.write_settings()``).
 - ``chromium_browser`` (session scope): Debian's Chromium driven by
@@ -122,20 +124,6 @@ def _wait_until_serving(server: JupyterLabServer) -> None:
     raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_SECONDS}s:\n{server.log_tail()}")
 
 
-def this_checkout(base: Path) -> dict:
-    """Environment that makes JupyterLab load this checkout: its Python package
-    first on the path, and its built extension (``bytenite_nb/labextension``,
-    made by ``npm run build``) ahead of whichever one Jupyter has installed."""
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
-    built = REPO_ROOT / "bytenite_nb" / "labextension"
-    if (built / "package.json").exists():
-        data = base / "jupyter-data"
-        (data / "labextensions").mkdir(parents=True)
-        (data / "labextensions" / "bytenite-nb").symlink_to(built)
-        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(data), os.environ.get("JUPYTER_PATH")) if p)
-    return env
-
-
 @pytest.fixture(scope="module")
 def jupyterlab_server(tmp_path_factory):
     """JupyterLab on loopback with a token and a temporary root dir (see the module doc)."""
@@ -148,7 +136,13 @@ def jupyterlab_server(tmp_path_factory):
     port = free_port()
     token = secrets.token_hex(24)
     env = dict(os.environ)
-    env.update(this_checkout(base))
+    # This checkout, not whichever one the editable install or Jupyter's labextension link names.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    labextensions = base / "labextensions"
+    labextensions.mkdir()
+    built = REPO_ROOT / "bytenite_nb" / "labextension"
+    if (built / "package.json").exists():
+        (labextensions / "bytenite-nb").symlink_to(built, target_is_directory=True)
     env.update({
         "BYTENITE_NB_HOME": str(home),
         "JUPYTER_RUNTIME_DIR": str(runtime),
@@ -161,6 +155,8 @@ def jupyterlab_server(tmp_path_factory):
         f"--ServerApp.root_dir={root_dir}",
         f"--LabApp.user_settings_dir={settings_dir}",
         f"--LabApp.workspaces_dir={workspaces}",
+        # found before the installed extensions: the first of a name wins
+        f"--LabApp.extra_labextensions_path={labextensions}",
         # nothing may call out: no update check, no news feed
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.news_url=None",
