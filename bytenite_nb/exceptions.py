@@ -257,6 +257,18 @@ class JobNotFound(ByteniteNBError):
     """No job with this id in the job store (a 404 from the server extension)."""
 
 
+class ChunkNotFound(JobNotFound):
+    """A job has no chunk of this index (names the job, the chunk and how many it has)."""
+
+
+class ClusterNotFound(ByteniteNBError):
+    """No cluster of this kind and name is listed (names the kind, the name and those listed)."""
+
+
+class ClusterNotYours(ByteniteNBError):
+    """A cluster this user did not make cannot be scaled or shut down from here (names it)."""
+
+
 class JobConflict(ByteniteNBError):
     """The job is not in a state that allows what was asked (cancel a finished
     job, start an id whose process still runs...): a 409 from the server extension."""

@@ -43,6 +43,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import logging
+import os
 import re
 import threading
 import uuid
@@ -212,8 +213,25 @@ def cluster_spec(name: str, default: WorkerGroup) -> dict:
             "scheduler": scheduler_spec(name, settings()["image"])}
 
 
+#: the label naming who made a resource: the JupyterLab sidebar scales and deletes only a user's own
+USER_LABEL = "bytenite-nb/user"
+
+
+def user_label(user: str | None = None) -> str:
+    """``user`` (by default this user: JupyterHub's user name, else the login
+    name) as a label value.
+
+    >>> user_label("ana@example.org")
+    'ana-example.org'
+    """
+    import getpass
+
+    user = user or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", user)[:63].strip("-_.") or "unknown"
+
+
 def _metadata(name: str) -> dict:
-    meta = {"name": name, "labels": {"app.kubernetes.io/managed-by": "bytenite-nb"}}
+    meta = {"name": name, "labels": {"app.kubernetes.io/managed-by": "bytenite-nb", USER_LABEL: user_label()}}
     namespace = settings()["namespace"]
     if namespace:
         meta["namespace"] = namespace
@@ -329,7 +347,8 @@ def list_clusters() -> list[dict]:
     for raw in found:
         listed.append({"name": raw["metadata"]["name"],
                        "workers": ((raw.get("spec") or {}).get("worker") or {}).get("replicas"),
-                       "phase": (raw.get("status") or {}).get("phase")})
+                       "phase": (raw.get("status") or {}).get("phase"),
+                       "user": ((raw.get("metadata") or {}).get("labels") or {}).get(USER_LABEL)})
     return sorted(listed, key=lambda c: c["name"])
 
 

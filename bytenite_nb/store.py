@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     covers TEXT,
     error TEXT,
     updated REAL,
+    worker TEXT,
     PRIMARY KEY (job_id, idx)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -277,9 +278,9 @@ class JobStore:
         with self._write() as db:
             db.executemany(
                 "UPDATE chunks SET state=?, attempts=COALESCE(?, attempts), duration=COALESCE(?, duration),"
-                " error=?, updated=? WHERE job_id=? AND idx=?",
+                " error=?, updated=?, worker=COALESCE(?, worker) WHERE job_id=? AND idx=?",
                 [(u["state"], u.get("attempts"), u.get("duration"), redact(u["error"]) if u.get("error") else None,
-                  now, job_id, u["index"]) for u in updates])
+                  now, u.get("worker"), job_id, u["index"]) for u in updates])
             db.execute("UPDATE jobs SET updated=? WHERE id=?", (now, job_id))
             self._event(db, job_id, "chunks", {"updates": [
                 {k: (redact(v) if k == "error" and v else v) for k, v in u.items()} for u in updates]}, now)
@@ -304,6 +305,47 @@ class JobStore:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
         return [dict(r) for r in self._query(sql, args)]
+
+    def chunk_states(self, job_id: str, *, offset: int = 0,
+                     limit: int | None = None) -> list[tuple[int, str, str | None]]:
+        """``(index, state, worker)`` of a job's chunks in chunk order (a page with
+        ``offset``/``limit``): the three columns a chunk grid draws, nothing more.
+
+        >>> store = JobStore(":memory:")
+        >>> store.create_job("j1", "demo", None)
+        >>> store.set_chunks("j1", [{"index": i} for i in range(3)])
+        >>> store.update_chunks("j1", [{"index": 1, "state": "DONE", "worker": "tcp://127.0.0.1:4000"}])
+        >>> store.chunk_states("j1", offset=1)
+        [(1, 'DONE', 'tcp://127.0.0.1:4000'), (2, 'PENDING', None)]
+        """
+        rows = self._query("SELECT idx, state, worker FROM chunks WHERE job_id=? ORDER BY idx LIMIT ? OFFSET ?",
+                           (job_id, -1 if limit is None else limit, offset))
+        return [(r["idx"], r["state"], r["worker"]) for r in rows]
+
+    def chunk_history(self, job_id: str, index: int) -> list[dict]:
+        """What the event log says of chunk ``index`` of a job, oldest first: each
+        state it moved to, with its attempt, error and worker when known.
+
+        >>> store = JobStore(":memory:")
+        >>> store.create_job("j1", "demo", None)
+        >>> store.set_chunks("j1", [{"index": i} for i in range(12)])
+        >>> store.update_chunks("j1", [{"index": 1, "state": "RETRYING", "attempts": 1, "error": "boom"},
+        ...                            {"index": 11, "state": "DONE"}])
+        >>> [(h["state"], h["error"]) for h in store.chunk_history("j1", 1)]
+        [('RETRYING', 'boom')]
+        """
+        # A cheap text filter first (the log is JSON), then the exact test on each update.
+        rows = self._query("SELECT time, data FROM events WHERE job_id=? AND type='chunks' AND "
+                           "(data LIKE ? OR data LIKE ?) ORDER BY seq",
+                           (job_id, f'%"index": {int(index)},%', f'%"index": {int(index)}}}%'))
+        history = []
+        for row in rows:
+            for update in json.loads(row["data"]).get("updates", []):
+                if update.get("index") == index:
+                    history.append({"time": row["time"], "state": update.get("state"),
+                                    "attempt": update.get("attempts"), "error": update.get("error"),
+                                    "worker": update.get("worker")})
+        return history
 
     def count_chunks(self, job_id: str, *, states: Iterable[str] | None = None,
                      exclude: Iterable[str] | None = None) -> int:
@@ -423,7 +465,7 @@ class JobStore:
         return {**dict(rows[0]), "data": json.loads(rows[0]["data"])} if rows else None
 
 
-_ADDED_COLUMNS = (("jobs", "first_attempts_running", "INTEGER DEFAULT 0"),)
+_ADDED_COLUMNS = (("jobs", "first_attempts_running", "INTEGER DEFAULT 0"), ("chunks", "worker", "TEXT"))
 
 
 def _progress(counts: dict[str, int], job: sqlite3.Row | None) -> Progress:

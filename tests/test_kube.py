@@ -355,7 +355,8 @@ def test_a_job_runs_on_a_named_cluster_and_leaves_it_running(emulator, tmp_path)
     with Client(emulator_scheduler(emulator, "team-shared"), set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)  # its owner's cluster is up before jobs are sent to it
     listed = {c["name"]: c for c in kube.list_clusters()}
-    assert listed["team-shared"] == {"name": "team-shared", "workers": 1, "phase": "Running"}
+    assert listed["team-shared"] == {"name": "team-shared", "workers": 1, "phase": "Running",
+                                     "user": kube.user_label()}
     done = cli("clusters")  # KUBECONFIG names the emulator
     assert done.returncode == 0 and "kubernetes:team-shared  Running  1 worker(s)" in done.stdout, done.stderr
     result = upper_gpu_job(tmp_path).run(cluster="kubernetes:team-shared")

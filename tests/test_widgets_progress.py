@@ -122,7 +122,16 @@ def test_widget_shows_failed_chunks_with_attempts_and_stderr(client, tmp_path):
     assert "bad row in chunk two" in widget.failures.value
     assert "nothing was written" in widget.error.value
     assert widget.cancel_button.disabled and widget.result_box.children == ()
-    assert widget.dashboard.value.startswith('<a href="http')
+    # Which cluster it ran on, with the dashboard.
+    assert widget.dashboard.value.startswith(f"Cluster: dask <b>{handle.cluster['scheduler']}</b>")
+    assert f'<a href="{handle.dashboard_link}"' in widget.dashboard.value
+    # The chunk grid: a letter per chunk, the failed one red, each chunk's worker.
+    assert widget.grid.states[2] == "F" and len(widget.grid.states) == handle.progress.total
+    assert widget.grid.worker_names and widget.grid.workers[2] >= 0
+    widget.grid.selected = 2
+    assert widget.grid.detail["state"] == "FAILED" and widget.grid.detail["attempts"] == 2
+    assert "bad row in chunk two" in widget.grid.detail["error"]
+    assert widget.grid.detail["worker"] == widget.grid.worker_names[widget.grid.workers[2]]
     assert "FAILED" in widget._repr_mimebundle_()["text/plain"]
 
 

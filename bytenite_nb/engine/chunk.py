@@ -90,18 +90,30 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
         events.emit(job_id, {"type": "chunk", "index": index, "state": "RETRYING", "attempt": n,
                              "error": f"attempt {n}: {exc}"[:4000], "retry_in": round(delay, 2)})
 
+    worker = _worker_address()
     try:
         marker, attempts = run_with_retries(
             attempt, retries=cfg.get("maxTaskRetries", 2), backoff=cfg.get("retryBackoff", 1.0),
             on_retry=on_retry, cancelled=lambda: control.is_cancelled(job_id))
     except TaskCancelled:
-        return ChunkOutcome(index=index, state="CANCELLED", duration=time.time() - started)
+        return ChunkOutcome(index=index, state="CANCELLED", duration=time.time() - started, worker=worker)
     except RetriesExhausted as exc:
         return ChunkOutcome(
-            index=index, state="FAILED", attempts=exc.attempts, duration=time.time() - started,
+            index=index, state="FAILED", attempts=exc.attempts, duration=time.time() - started, worker=worker,
             error=f"chunk {index} ({ref.describe()}) failed after {exc.attempts} attempt(s): {exc.last}"[:8000])
-    return ChunkOutcome(index=index, state="DONE", attempts=attempts, duration=time.time() - started,
+    return ChunkOutcome(index=index, state="DONE", attempts=attempts, duration=time.time() - started, worker=worker,
                         files=len(marker["files"]), bytes=sum(size for _, size in marker["files"]))
+
+
+def _worker_address() -> str | None:
+    """The address of the Dask worker running this chunk (which worker ran what, in
+    the job's records); None outside a worker (the synchronous scheduler)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
 
 
 def _safe(name: str) -> str:

@@ -44,7 +44,8 @@ FLUSH_SECONDS = 0.5
 LOCK_REFRESH_BEATS = 20  # refresh the job's lock every 10 s
 MAX_ERRORS_IN_MESSAGE = 3
 # What of a map task's outcome a chunk's record keeps.
-CHUNK_FIELDS = frozenset(("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes"))
+CHUNK_FIELDS = frozenset(("index", "state", "attempts", "duration", "error", "resumed", "files", "bytes",
+                          "worker"))
 
 
 @dataclass
@@ -732,8 +733,13 @@ class JobHandle:
         return self._runner.executor.describe()
 
     @property
+    def store(self) -> st.JobStore:
+        """The job store the job's records go to (each chunk's history is read from it)."""
+        return self._runner.store
+
+    @property
     def chunk_states(self) -> dict[int, dict]:
-        """What is known of each chunk so far: ``{index: {"state", "attempts", "error"...}}``."""
+        """What is known of each chunk so far: ``{index: {"state", "attempts", "error", "worker"...}}``."""
         return self._runner.chunk_states()
 
     def subscribe(self, listener: Callable[[dict], None]) -> Callable[[], None]:

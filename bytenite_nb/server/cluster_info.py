@@ -24,10 +24,11 @@ _SOURCE_WORDS = {"scheduler=": "the default cluster of the ByteNite settings",
 
 def cluster_target(address: str | None = None, workers: int | None = None, *,
                    runs_own_process: bool | None = None) -> dict:
-    """Where a job submitted now runs: ``kind`` (``scheduler`` or ``local``),
-    ``address``, ``source`` (which step of the order chose it) and
-    ``description``, a sentence for a person. ``address`` is the default
-    cluster setting, ``workers`` the size of a local cluster asked for;
+    """Where a job submitted now runs: ``kind`` (``scheduler``, ``local``,
+    ``gateway`` or ``kubernetes``), ``address``, ``target`` (for a Gateway,
+    Kubernetes or sync target: the cluster name the job's process is given),
+    ``source`` (which step of the order chose it) and ``description``, a
+    sentence for a person. ``address`` is the default cluster setting, ``workers`` the size of a local cluster asked for;
     ``runs_own_process`` tells the job's app apart (True: a command, folder or
     container app, whose local cluster is threads in the job's process; False:
     a Python or notebook app, on worker processes); None describes both.
@@ -52,6 +53,7 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
             "a Dask Gateway cluster made for each job and shut down when it ends"
         gateway = dask.config.get("gateway.address", None)
         target = {"kind": "gateway", "address": None, "name": where.name,
+                  "target": f"gateway:{where.name}" if where.name else "gateway",
                   "source": _SOURCES.get(where.source, where.source),
                   "description": f"{which[0].upper()}{which[1:]}, at "
                                  f"{redact_text(str(gateway)) if gateway else 'no Gateway address (gateway.address)'}"
@@ -60,13 +62,14 @@ def cluster_target(address: str | None = None, workers: int | None = None, *,
         which = f"the running DaskCluster {where.name}" if where.name else \
             "a dask-kubernetes cluster made for each job from it, and deleted when it ends"
         target = {"kind": "kubernetes", "address": None, "name": where.name,
+                  "target": f"kubernetes:{where.name}" if where.name else "kubernetes",
                   "source": _SOURCES.get(where.source, where.source),
                   "description": f"{which[0].upper()}{which[1:]} ({words})."}
     elif where.kind in ("address", "client") and where.address:
         target = {"kind": "scheduler", "address": where.address, "source": _SOURCES.get(where.source, where.source),
                   "description": f"Dask scheduler {where.address} ({words})."}
     elif where.kind == "sync":
-        target = {"kind": "local", "address": None, "source": where.source,
+        target = {"kind": "local", "address": None, "source": where.source, "target": "sync",
                   "description": f"No cluster ({words} says sync): each job runs in its own process, "
                                  "one chunk at a time."}
     else:

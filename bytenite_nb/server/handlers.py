@@ -16,12 +16,21 @@ GET      /bytenite-nb/components         partitioners, apps, assemblers + schema
 POST     /bytenite-nb/validate           ``{"job", "path"?}`` -> what the job resolves to
 POST     /bytenite-nb/plan               ``{"job", "path"?, "limit"?}`` -> chunk preview
 GET      /bytenite-nb/jobs               recent jobs with live progress
-POST     /bytenite-nb/jobs               ``{"job", "path"?, "scheduler"?, "workers"?, "id"?}`` -> start
+POST     /bytenite-nb/jobs               ``{"job", "path"?, "cluster"?, "workers"?, "id"?}`` -> start
+                                        (``cluster``: any name :mod:`bytenite_nb.cluster` takes;
+                                        ``scheduler`` is the same)
 GET      /bytenite-nb/jobs/ID            one job: chunk counts, failed/running chunks, a page of
                                         the others (``?offset=&limit=``), output tail, dashboard
 POST     /bytenite-nb/jobs/ID/cancel     cancel a running job
 POST     /bytenite-nb/jobs/ID/rerun      run a FAILED/CANCELLED job again: only unfinished chunks
+GET      /bytenite-nb/jobs/ID/chunks     the chunk grid: ``?offset=&limit=`` -> states (a letter
+                                        each), the worker of each, the workers' addresses
+GET      /bytenite-nb/jobs/ID/chunk      ``?index=N`` -> one chunk: attempts, error, worker, history
 GET      /bytenite-nb/cluster            which cluster jobs run on (``?address=``)
+GET      /bytenite-nb/clusters           Gateway and Kubernetes clusters, and the names a job may
+                                        run on (``?default=``)
+POST     /bytenite-nb/clusters/scale     ``{"kind", "name", "workers"}``: scale one of yours
+POST     /bytenite-nb/clusters/shutdown  ``{"kind", "name"}``: shut one of yours down
 =======  ==============================  ==========================================
 """
 
@@ -37,7 +46,9 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..exceptions import ByteniteNBError, ComponentNotFound, FieldError, JobConflict, JobNotFound, JobValidationError
+from ..chunk_grid import GRID_PAGE_LIMIT, GRID_PAGE_MAX
+from ..exceptions import (ByteniteNBError, ClusterNotFound, ClusterNotYours, ComponentNotFound, FieldError,
+                          JobConflict, JobNotFound, JobValidationError)
 from .manager import JobManager
 from .present import CHUNK_PAGE_LIMIT, CHUNK_PAGE_MAX
 from .processes import REAP_INTERVAL_SECONDS
@@ -59,8 +70,10 @@ def error_body(exc: BaseException) -> tuple[int, dict]:
     if isinstance(exc, FieldError):
         body["errors"] = [{"field": exc.field, "message": exc.message}]
         return 400, body
-    if isinstance(exc, (JobNotFound, ComponentNotFound)):
+    if isinstance(exc, (JobNotFound, ComponentNotFound, ClusterNotFound)):
         return 404, body
+    if isinstance(exc, ClusterNotYours):
+        return 403, body
     if isinstance(exc, JobConflict):
         return 409, body
     return 422, body  # the job cannot be done as it is (a partitioner that cannot split the source...)
@@ -162,12 +175,16 @@ class JobsHandler(BaseHandler):
 
     @tornado.web.authenticated
     async def post(self):
-        """``{"job", "path"?, "scheduler"?, "workers"?, "id"?}`` -> 201 and the job started,
+        """``{"job", "path"?, "cluster"?, "workers"?, "id"?}`` -> 201 and the job started,
         409 if a process runs that id already."""
         await self.call(lambda: self._submit(self.body()), status=201)
 
     def _submit(self, data: dict) -> dict:
-        return self.manager.submit(data.get("job"), data.get("path"), scheduler=data.get("scheduler") or None,
+        cluster, scheduler = data.get("cluster") or None, data.get("scheduler") or None
+        if cluster and scheduler and cluster != scheduler:
+            raise JobValidationError(FieldError("cluster", f"cluster {cluster!r} and scheduler {scheduler!r} name "
+                                                           "two clusters: give one"))
+        return self.manager.submit(data.get("job"), data.get("path"), scheduler=cluster or scheduler,
                                    workers=data.get("workers"), job_id=data.get("id"))
 
 
@@ -200,6 +217,64 @@ class RerunHandler(BaseHandler):
         await self.call(self.manager.rerun_failed, job_id, status=202)
 
 
+class ChunkGridHandler(BaseHandler):
+    """``/bytenite-nb/jobs/ID/chunks``: :meth:`JobManager.chunk_grid`."""
+
+    @tornado.web.authenticated
+    async def get(self, job_id: str):
+        """``?offset=&limit=`` -> a page of the job's chunk states and workers, compact."""
+        await self.call(lambda: self.manager.chunk_grid(
+            job_id, offset=self.int_argument("offset", 0, minimum=0),
+            limit=self.int_argument("limit", GRID_PAGE_LIMIT, maximum=GRID_PAGE_MAX)))
+
+
+class ChunkHandler(BaseHandler):
+    """``/bytenite-nb/jobs/ID/chunk``: :meth:`JobManager.chunk`."""
+
+    @tornado.web.authenticated
+    async def get(self, job_id: str):
+        """``?index=N`` -> the chunk's record and history; 404 naming it if the job has no such chunk."""
+        await self.call(lambda: self.manager.chunk(job_id, self._index()))
+
+    def _index(self) -> int:
+        if self.get_argument("index", None) is None:
+            raise JobValidationError(FieldError("index", "is required (the chunk's number)"))
+        return self.int_argument("index", 0, minimum=0)
+
+
+class ClustersHandler(BaseHandler):
+    """``/bytenite-nb/clusters``: :meth:`JobManager.clusters`."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        """``?default=`` (the default cluster setting) -> the clusters, the names to submit to, and errors."""
+        await self.call(self.manager.clusters, self.get_argument("default", None))
+
+
+class ScaleClusterHandler(BaseHandler):
+    """``/bytenite-nb/clusters/scale``: :meth:`JobManager.scale_cluster`."""
+
+    @tornado.web.authenticated
+    async def post(self):
+        """``{"kind", "name", "workers"}`` -> 202 and the cluster; 400 naming a wrong field."""
+        await self.call(lambda: self._scale(self.body()), status=202)
+
+    def _scale(self, data: dict) -> dict:
+        return self.manager.scale_cluster(data.get("kind"), data.get("name"), data.get("workers"))
+
+
+class ShutdownClusterHandler(BaseHandler):
+    """``/bytenite-nb/clusters/shutdown``: :meth:`JobManager.shutdown_cluster`."""
+
+    @tornado.web.authenticated
+    async def post(self):
+        """``{"kind", "name"}`` -> 202 and the cluster, stopping; 404 unknown, 403 not yours."""
+        await self.call(lambda: self._shutdown(self.body()), status=202)
+
+    def _shutdown(self, data: dict) -> dict:
+        return self.manager.shutdown_cluster(data.get("kind"), data.get("name"))
+
+
 class ClusterHandler(BaseHandler):
     """``/bytenite-nb/cluster``: :meth:`JobManager.cluster`."""
 
@@ -217,7 +292,12 @@ ROUTES = [
     (f"jobs/{JOB_ID}", JobHandler),
     (f"jobs/{JOB_ID}/cancel", CancelHandler),
     (f"jobs/{JOB_ID}/rerun", RerunHandler),
+    (f"jobs/{JOB_ID}/chunks", ChunkGridHandler),
+    (f"jobs/{JOB_ID}/chunk", ChunkHandler),
     ("cluster", ClusterHandler),
+    ("clusters", ClustersHandler),
+    ("clusters/scale", ScaleClusterHandler),
+    ("clusters/shutdown", ShutdownClusterHandler),
 ]
 
 

@@ -33,9 +33,12 @@ from typing import Any
 
 from .. import store as st
 from ..exceptions import FieldError, JobConflict, JobNotFound, JobValidationError
+from ..chunk_grid import GRID_PAGE_LIMIT, chunk_detail, grid_page
 from ..plan import chunk_details
+from ..reachable import list_clusters
 from ..redact import SECRET_NAME_PATTERN, redact
 from . import present
+from . import clusters
 from .cluster_info import Dashboards, cluster_target
 from .present import CHUNK_PAGE_LIMIT
 from .processes import JobProcesses
@@ -167,7 +170,8 @@ class JobManager:
         from ..ids import JOB_ID_RULE, new_job_id, valid_job_id
 
         if scheduler is not None and (not isinstance(scheduler, str)):
-            raise _field_error("scheduler", f"expected a Dask scheduler address, got {type(scheduler).__name__}")
+            raise _field_error("cluster", f"expected a cluster name (local, sync, tcp://..., gateway[:NAME], "
+                                          f"kubernetes[:NAME]), got {type(scheduler).__name__}")
         if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
             raise _field_error("workers", f"expected a whole number of at least 1, got {workers!r}")
         if job_id is not None and (not isinstance(job_id, str) or not valid_job_id(job_id)):
@@ -186,7 +190,7 @@ class JobManager:
             "name": spec.name,
             "path": path or None,
             "baseDir": self.base_dir_of(path),
-            "scheduler": where["address"],
+            "scheduler": where.get("target") or where["address"],
             "runsOn": where["description"],
             "workers": workers,
             "submitted": time.time(),
@@ -328,7 +332,34 @@ class JobManager:
         return present.job_detail(record, launch, self.root_dir, store=self.store, offset=offset, limit=limit,
                                   log=self.processes.log_tail(job_id))
 
+    def _known(self, job_id: str) -> None:
+        if self.store.get_job(job_id) is None and self.processes.read_launch(job_id) is None:
+            raise JobNotFound(f"no job {job_id!r} in {self.store.path}")
+
+    def chunk_grid(self, job_id: str, *, offset: int = 0, limit: int = GRID_PAGE_LIMIT) -> dict:
+        """A page of the job's chunks as compact arrays (:func:`bytenite_nb.chunk_grid.grid_page`)."""
+        self._known(job_id)
+        return grid_page(self.store, job_id, offset=offset, limit=limit)
+
+    def chunk(self, job_id: str, index: int) -> dict:
+        """One chunk of the job with its attempts (:func:`bytenite_nb.chunk_grid.chunk_detail`)."""
+        self._known(job_id)
+        return chunk_detail(self.store, job_id, index)
+
     # -- cluster -----------------------------------------------------------------------
+
+    def clusters(self, default: str | None = None) -> dict:
+        """The Gateway and Kubernetes clusters this server sees, and the cluster
+        names a job may be submitted to (:func:`bytenite_nb.reachable.list_clusters`)."""
+        return list_clusters(default or None)
+
+    def scale_cluster(self, kind, name, workers) -> dict:
+        """Scale this user's cluster (:func:`.clusters.scale`)."""
+        return clusters.scale(kind, name, workers)
+
+    def shutdown_cluster(self, kind, name) -> dict:
+        """Shut this user's cluster down (:func:`.clusters.shutdown`)."""
+        return clusters.shutdown(kind, name)
 
     def cluster(self, address: str | None = None) -> dict:
         """Which cluster a job submitted now runs on (:func:`.cluster_info.cluster_target`),

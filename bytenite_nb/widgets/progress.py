@@ -26,8 +26,10 @@ from typing import Any, Callable, TextIO
 import ipywidgets as widgets
 
 from .. import store as st
-from ..exceptions import ProgressError
+from ..chunk_grid import chunk_detail
+from ..exceptions import ChunkNotFound, ProgressError
 from ..states import CATEGORIES, Progress
+from .chunk_grid import ChunkGridWidget
 
 STAGES = ("planning", "running", "assembling", "done")
 STDERR_MARK = "\n--- stderr (tail) ---\n"
@@ -301,6 +303,7 @@ class JobProgress(widgets.VBox):
                                        layout=widgets.Layout(width="100%"))
         self.counts = widgets.HTML()
         self.dashboard = widgets.HTML()
+        self.grid = ChunkGridWidget(on_select=self._chunk_detail)
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning",
                                             tooltip="Stop the job; nothing is written to the destination")
         self.cancel_button.on_click(self._cancel)
@@ -310,7 +313,7 @@ class JobProgress(widgets.VBox):
         self.children = [
             self.header, self.stages,
             widgets.HBox([self.bar, self.cancel_button], layout=widgets.Layout(width="100%")),
-            self.counts, self.dashboard, self.failures, self.error, self.result_box,
+            self.counts, self.dashboard, self.grid, self.failures, self.error, self.result_box,
         ]
         self.add_class("bytenite-nb-progress")
         self._wake = threading.Event()
@@ -400,10 +403,8 @@ class JobProgress(widgets.VBox):
             seconds = max(1e-9, time.time() - s.running_since)
             parts.append(f"{s.result_bytes / seconds / 2**20:.2f} MiB/s of results")
         self.counts.value = " &middot; ".join(parts)
-        link = self.handle.dashboard_link
-        self.dashboard.value = (f'<a href="{html.escape(link)}" target="_blank" rel="noopener" '
-                                f'style="color:#1565c0;text-decoration:underline">Dask dashboard</a>'
-                                if link else "")
+        self.dashboard.value = cluster_html(self._cluster())
+        self.grid.show_chunks(s.chunks, s.total)
         if s.final:
             self.cancel_button.disabled = True
             self.cancel_button.description = "Cancel"
@@ -411,6 +412,24 @@ class JobProgress(widgets.VBox):
         self.failures.value = failures_html(s.failures(), s.retries())
         self.error.value = (f'<pre style="color:#b00020;white-space:pre-wrap">{html.escape(s.error)}</pre>'
                             if s.error and s.final else "")
+
+    def _cluster(self) -> dict:
+        try:
+            return self.handle.cluster or {}
+        except Exception:  # a cluster being made or released has nothing to say yet
+            return {}
+
+    def _chunk_detail(self, index: int) -> dict:
+        """One chunk for the grid's click: its records and history, with what this
+        process knows of it now (the records are written in batches)."""
+        store = getattr(self.handle, "store", None) or st.default_store()
+        try:
+            detail = chunk_detail(store, self.state.job_id, index)
+        except ChunkNotFound:
+            detail = {"index": index, "state": st.PENDING, "history": []}
+        known = self.state.chunks.get(index, {})
+        detail.update({k: known[k] for k in ("state", "attempts", "error", "worker") if known.get(k) is not None})
+        return json_safe(detail)
 
     def _show_result(self) -> None:
         from .preview import result_widget
@@ -433,6 +452,37 @@ class JobProgress(widgets.VBox):
         if isinstance(bundle, dict):
             bundle["text/plain"] = f"[{self.state.job_id}] {self.state.line()}"
         return bundle
+
+
+def cluster_html(cluster: dict) -> str:
+    """Which cluster a job runs on (kind, name or scheduler) and its dashboard link.
+
+    >>> cluster_html({"kind": "gateway", "name": "abc", "dashboard": "https://hub/clusters/abc/status"})
+    'Cluster: gateway <b>abc</b> &middot; <a href="https://hub/clusters/abc/status" target="_blank" \
+rel="noopener" style="color:#1565c0;text-decoration:underline">Dask dashboard</a>'
+    """
+    if not cluster:
+        return ""
+    which = cluster.get("name") or cluster.get("scheduler")
+    text = f"Cluster: {html.escape(str(cluster.get('kind') or 'dask'))}"
+    if which:
+        text += f" <b>{html.escape(str(which))}</b>"
+    link = cluster.get("dashboard")
+    if link:
+        text += (f' &middot; <a href="{html.escape(link)}" target="_blank" rel="noopener" '
+                 f'style="color:#1565c0;text-decoration:underline">Dask dashboard</a>')
+    return text
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with what JSON cannot carry (a state enum, a path) as text, for a widget's model."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)
 
 
 def failures_html(failures: list[dict], retries: list[dict] | None = None) -> str:

@@ -8,7 +8,11 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   ICatalog,
+  IChunkDetail,
+  IChunkGrid,
+  IClusterEntry,
   IClusterInfo,
+  IClusterList,
   IFieldError,
   IJobDetail,
   IJobSummary,
@@ -21,6 +25,8 @@ const GET_ATTEMPTS = 4;
 /** Chunks per page of a job's panel. */
 export const CHUNK_PAGE_SIZE = 100;
 const RETRY_DELAY_MS = 500;
+/** Chunks per page of a job's chunk grid (the server's page, 100 x 100 cells). */
+export const CHUNK_GRID_PAGE = 10000;
 
 /** An error the server answered with: the library's message, and its field errors. */
 export class ApiError extends Error {
@@ -76,13 +82,21 @@ export const api = {
   components: () => requestAPI<ICatalog>('components'),
   validate: (job: JSONObject, path: string | null) => requestAPI<IValidation>('validate', post({ job, path })),
   plan: (job: JSONObject, path: string | null, limit = 50) => requestAPI<IPlan>('plan', post({ job, path, limit })),
-  submit: (job: JSONObject, path: string | null, scheduler: string | null) =>
-    requestAPI<IJobSummary>('jobs', post({ job, path, scheduler })),
+  submit: (job: JSONObject, path: string | null, cluster: string | null) =>
+    requestAPI<IJobSummary>('jobs', post({ job, path, cluster })),
   jobs: (limit = 50) => requestAPI<{ jobs: IJobSummary[] }>(`jobs?limit=${limit}`),
   job: (id: string, offset = 0, limit = CHUNK_PAGE_SIZE) =>
     requestAPI<IJobDetail>(`jobs/${encodeURIComponent(id)}?offset=${offset}&limit=${limit}`),
   cancel: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
   rerun: (id: string) => requestAPI<IJobSummary>(`jobs/${encodeURIComponent(id)}/rerun`, { method: 'POST' }),
+  chunkGrid: (id: string, offset = 0, limit = CHUNK_GRID_PAGE) =>
+    requestAPI<IChunkGrid>(`jobs/${encodeURIComponent(id)}/chunks?offset=${offset}&limit=${limit}`),
+  chunk: (id: string, index: number) => requestAPI<IChunkDetail>(`jobs/${encodeURIComponent(id)}/chunk?index=${index}`),
+  clusters: (defaultCluster: string | null) =>
+    requestAPI<IClusterList>(defaultCluster ? `clusters?default=${encodeURIComponent(defaultCluster)}` : 'clusters'),
+  scaleCluster: (kind: string, name: string, workers: number) =>
+    requestAPI<IClusterEntry>('clusters/scale', post({ kind, name, workers })),
+  shutdownCluster: (kind: string, name: string) => requestAPI<IClusterEntry>('clusters/shutdown', post({ kind, name })),
   cluster: (address: string | null) =>
     requestAPI<IClusterInfo>(address ? `cluster?address=${encodeURIComponent(address)}` : 'cluster')
 };

@@ -8,7 +8,7 @@
 import { CodeEditorWrapper, IEditorServices } from '@jupyterlab/codeeditor';
 import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { FormComponent, ReactWidget, ToolbarButton } from '@jupyterlab/ui-components';
-import { SplitPanel } from '@lumino/widgets';
+import { SplitPanel, Widget } from '@lumino/widgets';
 import validator from '@rjsf/validator-ajv8';
 import React from 'react';
 
@@ -46,7 +46,7 @@ export function loadCatalog(): Promise<ICatalog> {
 
 /** What the editor needs from the rest of the extension. */
 export interface IEditorHooks {
-  /** The Dask scheduler address jobs run on ("" for the default). */
+  /** The cluster name jobs run on by default (an address, gateway:NAME...; "" for the server's default). */
   defaultCluster(): string;
   /** A job was submitted. */
   submitted(jobId: string): void;
@@ -247,6 +247,8 @@ export class JobEditor extends SplitPanel {
   readonly form: JobFormPanel;
   readonly raw: CodeEditorWrapper;
   private submitting = false;
+  /** The cluster Run submits to, as chosen in the toolbar ("" for the default). */
+  cluster: () => string = () => '';
 
   constructor(
     readonly context: DocumentRegistry.CodeContext,
@@ -368,13 +370,62 @@ export class JobEditor extends SplitPanel {
       if (this.context.model.dirty) {
         await this.context.save();
       }
-      const job = await api.submit(this.form.job, this.context.path, this.hooks.defaultCluster() || null);
+      const job = await api.submit(this.form.job, this.context.path, this.cluster() || this.hooks.defaultCluster() || null);
       this.setStatus({ kind: 'ok', text: `Started job ${job.id}: follow it in the ByteNite sidebar.` });
       this.hooks.submitted(job.id);
     } catch (error) {
       this.failed(error);
     } finally {
       this.submitting = false;
+    }
+  }
+}
+
+/**
+ * The toolbar's cluster choice: the names a job may run on, as the server
+ * lists them (`GET /bytenite-nb/clusters`: local, sync, gateway, gateway:NAME,
+ * kubernetes, kubernetes:NAME...), the default setting first. Listed again
+ * each time it is opened, since clusters come and go.
+ */
+export class ClusterChoice extends Widget {
+  constructor(private readonly defaultCluster: () => string) {
+    super({ node: document.createElement('select') });
+    this.addClass('bnb-ClusterChoice');
+    this.node.title = 'The cluster Run submits the job to';
+    this.node.setAttribute('aria-label', 'Cluster');
+    this.node.addEventListener('mousedown', () => void this.load());
+    this.node.addEventListener('focus', () => void this.load());
+    void this.load();
+  }
+
+  private get select(): HTMLSelectElement {
+    return this.node as HTMLSelectElement;
+  }
+
+  /** The chosen cluster name ("" for the default). */
+  get value(): string {
+    return this.select.value;
+  }
+
+  private async load(): Promise<void> {
+    const chosen = this.select.value;
+    const fallback = this.defaultCluster();
+    try {
+      const list = await api.clusters(fallback || null);
+      // "": what the server resolves with nothing named (the default setting, Dask config, ...)
+      const choices = [{ value: '', label: 'default cluster' }, ...list.choices];
+      const options = choices.map(c => {
+        const option = document.createElement('option');
+        option.value = c.value;
+        option.textContent = c.label;
+        return option;
+      });
+      this.select.replaceChildren(...options);
+      if (choices.some(c => c.value === chosen)) {
+        this.select.value = chosen;
+      }
+    } catch (e) {
+      this.select.title = `The clusters cannot be listed: ${(e as Error).message ?? e}`;
     }
   }
 }
@@ -400,6 +451,9 @@ export class JobEditorFactory extends ABCWidgetFactory<JobEditorDocument, Docume
       widget.toolbar.addItem(name, new ToolbarButton({ label, tooltip, onClick, className: `bnb-Toolbar-${name}` }));
     button('validate', 'Validate', 'Check the job: components, params, storage', () => void content.validate());
     button('plan', 'Plan', 'Show the chunks the partitioner makes (no app runs)', () => void content.planChunks());
+    const choice = new ClusterChoice(() => this.hooks.defaultCluster());
+    content.cluster = () => choice.value;
+    widget.toolbar.addItem('cluster', choice);
     button('run', 'Run', 'Save and run the job; it keeps running if this page closes', () => void content.run());
     button('raw', 'Raw JSON', 'Show or hide the raw JSON', () => content.toggleRaw());
     return widget;

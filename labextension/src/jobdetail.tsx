@@ -11,10 +11,12 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { api, CHUNK_PAGE_SIZE } from './api';
+import { ChunkGrid } from './chunkgrid';
 import {
   formatDuration,
   formatSize,
   IChunk,
+  IChunkGrid,
   IChunkPage,
   IJobDetail,
   isActive,
@@ -95,6 +97,8 @@ function Pager(props: { page: IChunkPage; go: (offset: number) => void }): JSX.E
 
 function JobDetailView(props: {
   job: IJobDetail | null;
+  grid: IChunkGrid | null;
+  gridPage: (offset: number) => void;
   error: string | null;
   actions: ISidebarActions;
   act: (what: 'cancel' | 'rerun') => void;
@@ -150,7 +154,8 @@ function JobDetailView(props: {
           )}
           <tr>
             <th>cluster</th>
-            <td>
+            <td className="bnb-Detail-cluster">
+              {job.cluster?.name ? `${job.cluster.kind} cluster ${job.cluster.name} ` : ''}
               {job.cluster?.scheduler ?? (isActive(job) ? 'starting…' : '-')}{' '}
               {job.cluster?.dashboard && (
                 <a href={job.cluster.dashboard} target="_blank" rel="noreferrer">
@@ -194,6 +199,12 @@ function JobDetailView(props: {
           </ul>
         </>
       )}
+      {props.grid && props.grid.total > 0 && (
+        <>
+          <h3>Chunks at a glance</h3>
+          <ChunkGrid jobId={job.id} grid={props.grid} go={props.gridPage} />
+        </>
+      )}
       {job.attentionTotal > 0 && (
         <>
           <h3>Failed, retrying and running chunks</h3>
@@ -219,8 +230,10 @@ function JobDetailView(props: {
 /** The main-area panel of one job. */
 export class JobDetailWidget extends ReactWidget {
   private job: IJobDetail | null = null;
+  private grid: IChunkGrid | null = null;
   private error: string | null = null;
   private offset = 0;
+  private gridOffset = 0;
   private readonly poller: Poller;
 
   constructor(
@@ -250,7 +263,10 @@ export class JobDetailWidget extends ReactWidget {
   /** One poll: true while the job is active. */
   private async load(): Promise<boolean> {
     try {
-      this.job = await api.job(this.jobId, this.offset, CHUNK_PAGE_SIZE);
+      [this.job, this.grid] = await Promise.all([
+        api.job(this.jobId, this.offset, CHUNK_PAGE_SIZE),
+        api.chunkGrid(this.jobId, this.gridOffset)
+      ]);
       this.error = null;
     } catch (e) {
       this.error = String((e as Error).message ?? e);
@@ -272,6 +288,11 @@ export class JobDetailWidget extends ReactWidget {
     return (
       <JobDetailView
         job={this.job}
+        grid={this.grid}
+        gridPage={offset => {
+          this.gridOffset = offset;
+          this.refresh();
+        }}
         error={this.error}
         actions={this.actions}
         act={what => void this.act(what)}

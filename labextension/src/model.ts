@@ -134,7 +134,13 @@ export interface IJobDetail extends IJobSummary {
   chunkPage: IChunkPage;
   spec: JSONObject | null;
   log: string;
-  cluster: { kind?: string; scheduler?: string | null; dashboard?: string | null } | null;
+  cluster: {
+    kind?: string;
+    name?: string | null;
+    shared?: boolean;
+    scheduler?: string | null;
+    dashboard?: string | null;
+  } | null;
 }
 
 /** One field error, as the library reports it. */
@@ -145,7 +151,7 @@ export interface IFieldError {
 
 /** `GET /bytenite-nb/cluster`. */
 export interface IClusterInfo {
-  kind: 'local' | 'scheduler';
+  kind: 'local' | 'scheduler' | 'gateway' | 'kubernetes';
   address: string | null;
   source: string;
   /** Where jobs run, in the server's words: the sidebar shows them as they are. */
@@ -756,4 +762,93 @@ export class Poller {
       this.timer = null;
     }
   }
+}
+
+/** A Dask Gateway or Kubernetes cluster the server sees: `GET /bytenite-nb/clusters`. */
+export interface IClusterEntry {
+  kind: 'gateway' | 'kubernetes';
+  name: string;
+  /** The cluster name a job is submitted with: `gateway:NAME`, `kubernetes:NAME`. */
+  target: string;
+  workers: number | null;
+  status: string;
+  dashboard: string | null;
+  /** Made by this user: it may be scaled and shut down from here. */
+  yours: boolean;
+}
+
+/** A cluster name a job may run on, with words for a person. */
+export interface IClusterChoice {
+  value: string;
+  label: string;
+}
+
+/** `GET /bytenite-nb/clusters`. */
+export interface IClusterList {
+  clusters: IClusterEntry[];
+  choices: IClusterChoice[];
+  /** A source (a Gateway, Kubernetes) that could not be listed, in the server's words. */
+  errors: { kind: string; message: string }[];
+}
+
+/** A page of a job's chunk grid: `GET /bytenite-nb/jobs/ID/chunks`. */
+export interface IChunkGrid {
+  total: number;
+  offset: number;
+  first: number | null;
+  /** One letter per chunk, read with `legend`. */
+  states: string;
+  /** Per chunk, an index into `workerNames` (-1: no worker known). */
+  workers: number[];
+  workerNames: string[];
+  legend: { [letter: string]: string };
+}
+
+/** One chunk with its attempts: `GET /bytenite-nb/jobs/ID/chunk?index=N`. */
+export interface IChunkDetail extends IChunk {
+  worker: string | null;
+  history: { time: number; state: string; attempt: number | null; error: string | null; worker: string | null }[];
+}
+
+/** The colour of each chunk state in the grids (as the state badges). */
+export const STATE_COLOURS: { [state: string]: string } = {
+  PENDING: '#c8c8c8',
+  RUNNING: '#2f80ed',
+  RETRYING: '#f2994a',
+  DONE: '#27ae60',
+  FAILED: '#eb5757',
+  CANCELLED: '#828282'
+};
+
+/** The cells per row of a grid `width` pixels wide with cells of `cell` pixels (at least one). */
+export function gridColumns(width: number, cell: number): number {
+  return Math.max(1, Math.floor(width / cell));
+}
+
+/**
+ * The chunk (an index into the page's arrays) under the point `x`, `y` of a grid
+ * of `columns` cells per row of `cell` pixels, or null off the cells.
+ */
+export function cellAt(x: number, y: number, columns: number, cell: number, count: number): number | null {
+  if (x < 0 || y < 0) {
+    return null;
+  }
+  const column = Math.floor(x / cell);
+  const row = Math.floor(y / cell);
+  if (column >= columns) {
+    return null;
+  }
+  const at = row * columns + column;
+  return at < count ? at : null;
+}
+
+/** How many chunks each worker ran (of those with a worker), most first. */
+export function workerCounts(grid: IChunkGrid): { worker: string; chunks: number }[] {
+  const counts = new Array(grid.workerNames.length).fill(0);
+  for (const w of grid.workers) {
+    if (w >= 0) {
+      counts[w]++;
+    }
+  }
+  return grid.workerNames.map((worker, i) => ({ worker, chunks: counts[i] })).sort((a, b) => b.chunks - a.chunks);
 }

@@ -9,12 +9,14 @@ import { ISignal, Signal } from '@lumino/signaling';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { api, ApiError } from './api';
-import { ClusterView } from './cluster';
+import { ClusterList, ClusterView } from './cluster';
 import { ComponentEntry } from './components';
 import {
   formatDuration,
   ICatalog,
+  IClusterEntry,
   IClusterInfo,
+  IClusterList,
   IJobSummary,
   isActive,
   progressParts,
@@ -190,6 +192,7 @@ function ComponentsSection(): JSX.Element {
 
 function ClusterSection(props: { address: string }): JSX.Element {
   const [info, setInfo] = useState<IClusterInfo | null>(null);
+  const [list, setList] = useState<IClusterList | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = useCallback(() => {
     api.cluster(props.address || null).then(
@@ -199,7 +202,24 @@ function ClusterSection(props: { address: string }): JSX.Element {
       },
       e => setError(String(e.message ?? e))
     );
+    api.clusters(props.address || null).then(setList, e => setError(String(e.message ?? e)));
   }, [props.address]);
+  const scale = async (cluster: IClusterEntry, workers: number) => {
+    try {
+      await api.scaleCluster(cluster.kind, cluster.name, workers);
+    } catch (e) {
+      reportError(`Cannot scale ${cluster.target}`, e);
+    }
+    load();
+  };
+  const shutdown = async (cluster: IClusterEntry) => {
+    try {
+      await api.shutdownCluster(cluster.kind, cluster.name);
+    } catch (e) {
+      reportError(`Cannot shut down ${cluster.target}`, e);
+    }
+    load();
+  };
   useEffect(() => {
     load();
     // Which jobs run, and their dashboards, change: look again now and then.
@@ -218,6 +238,7 @@ function ClusterSection(props: { address: string }): JSX.Element {
     >
       {error && <div className="bnb-Error">{error}</div>}
       {info && <ClusterView info={info} />}
+      {list && <ClusterList list={list} scale={(c, n) => void scale(c, n)} shutdown={c => void shutdown(c)} />}
     </Section>
   );
 }

@@ -3,6 +3,7 @@ job builder and the live progress widget render (screenshots in test-artifacts/)
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -67,6 +68,21 @@ def test_example_notebook_shows_the_builder_and_the_progress_widget(jupyterlab_s
         assert progress.locator("a", has_text="Dask dashboard").count() == 1
         assert "12/12 done" in progress.inner_text().replace("\n", " ") or "/12 done" in progress.inner_text()
         assert progress.locator("table.bytenite-nb-table").count() == 1  # the TSV's first rows as a table
+        # Its chunk grid: a canvas of one cell per chunk, coloured by state; a click shows one chunk.
+        canvas = progress.locator("canvas.bnb-grid-canvas")
+        canvas.wait_for(state="visible")
+        assert canvas.get_attribute("data-cells") == "12"
+        done = canvas.evaluate("c => Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data.slice(0, 3))")
+        assert done == [0x27, 0xAE, 0x60]
+        canvas.click(position={"x": 2 + 6 * 5, "y": 2})
+        detail = progress.locator('.bnb-grid-detail[data-chunk="5"][data-state="DONE"]')
+        detail.wait_for(state="visible")
+        assert detail.locator(".bnb-grid-attempts").inner_text() == "attempts: 1"
+        worker = detail.locator(".bnb-grid-worker").inner_text()
+        assert re.fullmatch(r"worker: (tcp|tls|inproc)://\S+", worker), worker
+        counts = progress.locator(".bnb-grid-worker-count").all_inner_texts()
+        assert counts and sum(int(c.split(": ")[1].split()[0]) for c in counts) == 12, counts
+        assert worker.removeprefix("worker: ") in " ".join(counts)
         progress.scroll_into_view_if_needed()
         screenshot(page, "notebook-widgets-progress")
 
