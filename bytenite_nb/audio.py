@@ -205,7 +205,7 @@ def snap(info: AudioInfo, sample: int) -> int:
 
 def chunk_metas(info: AudioInfo, cuts: list[int]) -> list[dict]:
     """CHUNK_INFO of the chunks between ``cuts`` (sample positions, snapped, increasing):
-    ``source``, ``index``, ``start``/``end`` (seconds), ``sample_rate``,
+    ``source``, ``position`` (in the source), ``start``/``end`` (seconds), ``sample_rate``,
     ``start_sample``/``end_sample`` and what the file is.
 
     >>> info = AudioInfo("a.wav", 10, 1, 25, True, "WAV", "PCM_16")
@@ -218,7 +218,7 @@ def chunk_metas(info: AudioInfo, cuts: list[int]) -> list[dict]:
     out = []
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         meta = info.meta()
-        meta.update(index=i, start=max(a, 0) / info.rate, end=b / info.rate, start_sample=a, end_sample=b)
+        meta.update(position=i, start=max(a, 0) / info.rate, end=b / info.rate, start_sample=a, end_sample=b)
         out.append(meta)
     return out
 

@@ -1,5 +1,5 @@
 """Media plans made of ChunkRefs with the metadata the media partitioners
-document (source, start, end, index; audio: sample_rate, start_sample,
+document (source, start, end, position; audio: sample_rate, start_sample,
 end_sample; video: fps, start_frame, end_frame, exact, scene), and audio made
 with numpy: for the plan preview tests, here and in the browser (a job names
 ``tests.media_plans:TimeWindows`` as its partitioner)."""
@@ -26,14 +26,16 @@ def tone_wav(path: Path, seconds=(2.0, 2.0, 2.0)) -> Path:
     return path
 
 
-def audio_ref(index: int, path: Path, start: float, end: float) -> ChunkRef:
+def audio_ref(index: int, path: Path, start: float, end: float, position: int | None = None) -> ChunkRef:
+    """Chunk ``index`` of a job: ``position`` (by default ``index``) in its source ``path``."""
     return ChunkRef(index=index, url=str(path), label=f"{path.name} {start}-{end}s",
-                    meta={"source": path.name, "start": start, "end": end, "index": index, "sample_rate": RATE,
+                    meta={"source": path.name, "start": start, "end": end,
+                          "position": index if position is None else position, "sample_rate": RATE,
                           "start_sample": int(start * RATE), "end_sample": int(end * RATE)})
 
 
 def video_ref(index: int, path: Path, start: float, end: float, fps: float = 25.0, scene=None) -> ChunkRef:
-    meta = {"source": path.name, "start": start, "end": end, "index": index, "fps": fps,
+    meta = {"source": path.name, "start": start, "end": end, "position": index, "fps": fps,
             "start_frame": round(start * fps), "end_frame": round(end * fps), "exact": True}
     if scene is not None:
         meta["scene"] = scene

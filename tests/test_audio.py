@@ -94,7 +94,7 @@ def test_silence_cuts_in_the_middle_of_each_known_silence(tmp_path, rate, channe
     assert [r.meta["start_sample"] for r in refs[1:]] == [r.meta["end_sample"] for r in refs[:-1]]
     assert refs[0].meta["start_sample"] == 0 and refs[-1].meta["end_sample"] == len(samples)
     assert all(r.meta["start"] == r.meta["start_sample"] / rate for r in refs)
-    assert [r.meta["index"] for r in refs] == list(range(len(refs)))
+    assert [r.meta["position"] for r in refs] == list(range(len(refs)))
 
 
 def test_silence_keeps_chunks_between_min_and_max(tmp_path):
@@ -260,7 +260,7 @@ def test_concat_names_a_chunk_without_audio(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("no sound here")
     results = [ChunkResult(0, (ResultFile("t.txt", 13, "file://" + str(text), str(text)),),
-                           {"source": "a.wav", "start": 0.0, "index": 0})]
+                           {"source": "a.wav", "start": 0.0, "index": 0, "position": 0})]
     with pytest.raises(ResultFormatError, match=r"chunk 0: no audio among its results \(t.txt\)"):
         AudioConcat().assemble(results, str(tmp_path / "o"), {})
     with pytest.raises(ResultFormatError, match=r"chunk 0: no source and start time in its CHUNK_INFO"):
@@ -348,13 +348,30 @@ def test_index_shifts_every_cue_by_its_chunks_start(tmp_path, kind, fmt):
     assert all(r.meta["start"] > 0 for r in refs[1:]) and len(refs) == 5
 
 
+def test_index_of_several_sources_numbers_chunks_in_the_job_and_positions_in_their_source(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, seconds in (("a.wav", 2), ("b.wav", 3)):
+        write(folder / name, tone(seconds, 8000), 8000)
+    job = audio_job(tmp_path, str(folder) + "/", "audio-time", {"seconds": 1}, assembler="audio-index",
+                    assembler_params={"output_name": "{stem}.srt"}, app=cue_app("srt"))
+    infos = [r.info() for r in job.plan(scheduler="sync")]
+    assert [(i["source"], i["position"], i["index"]) for i in infos] == \
+        [("a.wav", 0, 0), ("a.wav", 1, 1), ("b.wav", 0, 2), ("b.wav", 1, 3), ("b.wav", 2, 4)]
+    job.run(scheduler="sync")
+    # each app wrote its chunk_info index into its cues: the job-wide number, never restarting per file
+    for stem, chunks in (("a", [0, 1]), ("b", [2, 3, 4])):
+        got = read_timeline(tmp_path / "out" / f"{stem}.srt", "srt")
+        assert [text.rsplit("#", 1)[1] for _, _, text in got] == [str(c) for c in chunks for _ in CUES]
+
+
 def index_results(tmp_path, files: list[tuple[str, str]], starts: list[float]) -> list[ChunkResult]:
     results = []
     for i, ((name, text), start) in enumerate(zip(files, starts)):
         path = tmp_path / f"r{i}_{name}"
         path.write_text(text)
         results.append(ChunkResult(i, (ResultFile(name, len(text), "file://" + str(path), str(path)),),
-                                   {"source": "talk.wav", "start": start, "index": i}))
+                                   {"source": "talk.wav", "start": start, "index": i, "position": i}))
     return results
 
 
@@ -440,7 +457,7 @@ def test_language_segments_through_a_user_detector(tmp_path):
     only_fr = audio_job(tmp_path, src, "audio-language", {"detector": f"{__name__}:tone_language",
                                                           "languages": ["fr"], "min_segment": 0.5})
     refs = only_fr.plan(scheduler="sync")
-    assert [(r.meta["language"], r.meta["index"], r.meta["start"]) for r in refs] == [("fr", 0, 2.3), ("fr", 1, 6.0)]
+    assert [(r.meta["language"], r.meta["position"], r.meta["start"]) for r in refs] == [("fr", 0, 2.3), ("fr", 1, 6.0)]
     only_fr.run(scheduler="sync")  # the chunks of French, joined
     got = sf.read(str(tmp_path / "out" / "talk.flac"), dtype="int32")[0]
     whole = sf.read(str(src), dtype="int32")[0]

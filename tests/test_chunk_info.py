@@ -75,6 +75,38 @@ def test_apps_and_assemblers_see_what_their_chunk_covers(tmp_path, client):
     assert [(i["index"], i["start"]) for i in SEEN_BY_ASSEMBLER] == [(0, 0), (1, 2), (2, 4), (3, 6)]
 
 
+class NumbersItsOwn(Partitioner):
+    """Every file in halves, each half's meta giving its own ``index`` within its file, as a
+    partitioner might: it must not pass for the chunk's number in the job."""
+
+    schema = {"type": "object", "properties": {}, "additionalProperties": False}
+
+    def plan(self, source, params):
+        for f in source.files:
+            for half, (start, end) in enumerate(((0, f.size // 2), (f.size // 2, f.size))):
+                yield ChunkRef(url=f.url, start=start, end=end, label=f.name, meta={"index": half, "half": half})
+
+
+def test_a_partitioners_meta_index_cannot_override_the_chunk_number(tmp_path):
+    (tmp_path / "in").mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / "in" / name).write_text("0123456789")
+    command = {"command": ["sh", "-c", 'printf "%s" "$CHUNK_INFO" > "$TASK_RESULTS_DIR/info.json"; '
+                                       'printf "%s" "$CHUNK_NUMBER" > "$TASK_RESULTS_DIR/number.txt"']}
+    job = bn.Job(source=str(tmp_path / "in"), partitioner=NumbersItsOwn(), app=command, assembler="passthrough",
+                 destination=str(tmp_path / "out"))
+    assert job.run(scheduler="sync").n_chunks == 6
+    folders = [tmp_path / "out" / f"chunk_000{i}" for i in range(6)]
+    infos = [json.loads((folder / "info.json").read_text()) for folder in folders]
+    assert [i["index"] for i in infos] == [int((folder / "number.txt").read_text()) for folder in folders] \
+        == list(range(6))
+    assert [(i["label"], i["half"]) for i in infos] == [(n, h) for n in ("a.txt", "b.txt", "c.txt") for h in (0, 1)]
+    job = bn.Job(source=str(tmp_path / "in"), partitioner=NumbersItsOwn(), app="identity", assembler=collect,
+                 destination=str(tmp_path / "out2"))
+    job.run(scheduler="sync")
+    assert [i["index"] for i in SEEN_BY_ASSEMBLER] == list(range(6))
+
+
 def test_a_partitioner_rewrites_its_chunks_on_the_worker_and_concat_keeps_one_header(tmp_path, client):
     (tmp_path / "t.csv").write_bytes(CSV.encode())
     job = bn.Job(source=str(tmp_path / "t.csv"), partitioner=WithHeader(), app=keep_info_and_copy,

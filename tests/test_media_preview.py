@@ -119,10 +119,12 @@ def test_each_source_gets_its_own_waveform_up_to_three(tmp_path):
     refs = []
     for n in range(4):
         wav = tone_wav(tmp_path / f"t{n}.wav", seconds=(0.5, 0.5, 0.5 + n))
-        refs += [audio_ref(len(refs), wav, 0.0, 1.0), audio_ref(len(refs) + 1, wav, 1.0, 1.5 + n)]
+        refs += [audio_ref(len(refs), wav, 0.0, 1.0, position=0),
+                 audio_ref(len(refs) + 1, wav, 1.0, 1.5 + n, position=1)]
     sample = media_sample(refs)  # no partitioner name: the chunk metadata says audio
     assert sample["media"] == "audio" and sample["heading"] == "waveform of 3 source(s) of 4"
     assert [p["source"] for p in sample["pictures"]] == ["t0.wav", "t1.wav", "t2.wav"]
+    # the chunks are named by their number in the job, not their position in their source
     assert [p["chunks"] for p in sample["pictures"]] == [[0, 1], [2, 3], [4, 5]]
     assert [round(p["duration"], 3) for p in sample["pictures"]] == [1.5, 2.5, 3.5]
 
@@ -240,7 +242,7 @@ def test_only_the_first_eight_tiles_and_rows_above_them_are_decoded(tmp_path):
 
 def test_the_kind_comes_from_the_partitioner_or_the_chunk_metadata(tmp_path):
     wav, video = tone_wav(tmp_path / "t.wav", (0.5, 0.5, 0.5)), clip(tmp_path)
-    bare = {"start": 0.0, "end": 1.0, "index": 0}
+    bare = {"start": 0.0, "end": 1.0, "position": 0}
     assert [media_kind([], name) for name in ("image-tiles", "audio-time", "video-scenes", "rows")] == \
         ["image", "audio", "video", None]
     assert media_kind([ChunkRef(meta={"box": [0, 0, 1, 1], "image_size": [1, 1]})]) == "image"

@@ -99,7 +99,7 @@ def test_seconds_per_chunk_and_chunk_info(tmp_path, ffmpeg):
     assert [(i["start"], i["end"]) for i in infos] == [(0.0, 1.6), (1.6, 3.2), (3.2, 4.8), (4.8, 5.0)]
     assert all(i["source"] == "clip.mp4" and i["fps"] == FPS and i["exact"] is False and i["height"] == 240
                for i in infos)
-    assert [i["index"] for i in infos] == [0, 1, 2, 3]
+    assert [i["index"] for i in infos] == [i["position"] for i in infos] == [0, 1, 2, 3]
     # the chunk a worker writes holds exactly its frames
     dest = tmp_path / "chunk.mp4"
     VideoFrames().materialise(refs[2], str(dest))
@@ -152,6 +152,9 @@ def test_a_real_job_on_the_cluster_with_two_videos(tmp_path, ffmpeg, client):
     make_clip(ffmpeg, folder / "b.mkv", seconds=3, gop=15, audio=True)
     job = frames_job(tmp_path, str(folder) + "/", {"frames_per_chunk": 30}, assembler_params={
         "output_name": "{stem}.stitched.mkv"})
+    # CHUNK_INFO: the position within its video, and the chunk's number in the whole job
+    assert [(i["source"], i["position"], i["index"]) for i in (r.info() for r in job.plan(scheduler="sync"))] == \
+        [("a.mp4", 0, 0), ("a.mp4", 1, 1), ("a.mp4", 2, 2), ("b.mkv", 0, 3), ("b.mkv", 1, 4), ("b.mkv", 2, 5)]
     result = job.run(client=client)
     assert result.n_chunks == 3 + 3
     for name, stem in (("a.mp4", "a"), ("b.mkv", "b")):

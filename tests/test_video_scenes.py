@@ -189,7 +189,8 @@ def test_chunk_info_gives_times_frames_and_scene(tmp_path):
     make_video(path, ROUND_TRIP, gop=24)
     refs = scenes_job(tmp_path, path).plan(scheduler="sync")
     infos = [r.info() for r in refs]
-    assert [i["scene"] for i in infos] == [i["index"] for i in infos] == list(range(len(refs)))
+    assert [i["scene"] for i in infos] == [i["position"] for i in infos] == [i["index"] for i in infos] \
+        == list(range(len(refs)))
     assert infos[0]["start_frame"] == 0 and infos[-1]["end_frame"] == sum(n for _, n in ROUND_TRIP)
     for a, b in zip(infos, infos[1:]):
         assert a["end_frame"] == b["start_frame"] and a["end"] == pytest.approx(b["start"])
@@ -291,12 +292,15 @@ def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
     make_video(folder / "b.mp4", ROUND_TRIP[2:], gop=250, keyframes_at_cuts=True)
     job = scenes_job(tmp_path, str(folder) + "/", {}, {"output_name": "{stem}.scenes.mp4",
                                                       "index_name": "{stem}.json"})
-    assert [(r.meta["source"], r.meta["scene"]) for r in job.plan(scheduler="sync")] == \
-        [("a.mp4", 0), ("a.mp4", 1), ("b.mp4", 0), ("b.mp4", 1), ("b.mp4", 2)]
+    # scene and position count within each video; index is the chunk's number in the job
+    infos = [r.info() for r in job.plan(scheduler="sync")]
+    assert [(i["source"], i["scene"], i["position"], i["index"]) for i in infos] == \
+        [("a.mp4", 0, 0, 0), ("a.mp4", 1, 1, 1), ("b.mp4", 0, 0, 2), ("b.mp4", 1, 1, 3), ("b.mp4", 2, 2, 4)]
     job.run(scheduler="sync")
     for stem in "ab":
         assert frame_hashes(tmp_path / "out" / f"{stem}.scenes.mp4") == frame_hashes(folder / f"{stem}.mp4")
-    assert len(json.loads((tmp_path / "out" / "b.json").read_text())) == 3
+    assert [(s["scene"], s["chunk"]) for s in json.loads((tmp_path / "out" / "b.json").read_text())] == \
+        [(0, 2), (1, 3), (2, 4)]
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "out").iterdir())
     one_name = scenes_job(tmp_path, str(folder) + "/", {}, {"output_name": "all.mp4"})
     with pytest.raises(bn.JobFailed, match=r"a.mp4 and b.mp4 would both write all.mp4"):

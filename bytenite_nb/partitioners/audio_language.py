@@ -132,5 +132,5 @@ class AudioLanguage(AudioPartitioner):
             language = next((lang for start, end, lang in spans if start <= middle < end), None)
             if language is None or (wanted and language not in wanted):
                 continue
-            kept.append({**meta, "language": language, "index": len(kept)})
+            kept.append({**meta, "language": language, "position": len(kept)})
         return kept

@@ -78,7 +78,7 @@ class AudioSilence(AudioPartitioner):
     within max_chunk seconds, the cut goes to the quietest 5 ms of the
     allowed stretch. PCM and FLAC are cut at the exact sample, compressed
     codecs at the nearest packet and stream-copied. CHUNK_INFO is that of
-    audio-time (source, index, start, end, sample_rate, start_sample,
+    audio-time (source, position, start, end, sample_rate, start_sample,
     end_sample...)."""
 
     schema = {

@@ -30,7 +30,7 @@ class AudioTime(AudioPartitioner):
     AIFF...) and FLAC are cut at the exact sample and written in the source's
     own format and sample type; compressed codecs (AAC, MP3, Opus...) are cut
     at the packet boundary nearest each cut and stream-copied, never
-    re-encoded. CHUNK_INFO gives source, index, start and end (seconds),
+    re-encoded. CHUNK_INFO gives source, position (in the source), start and end (seconds),
     sample_rate, start_sample and end_sample (exact), channels and the format
     (format and subtype, or codec and container). A file that is not audio or
     is truncated fails the job naming it."""

@@ -89,10 +89,14 @@ class ChunkRef:
     def info(self) -> dict:
         """What an app, an assembler and a preview learn of this chunk (``CHUNK_INFO``):
         its number, what it covers, its byte range or member names (the first 200), and whatever
-        its partitioner put in ``meta`` (a row range, a time window, a key...).
+        its partitioner put in ``meta`` (a row range, a time window, a key...). ``index`` is
+        always the chunk's number in the job (``CHUNK_NUMBER``): an ``index`` in ``meta`` does
+        not replace it.
 
         >>> ChunkRef(index=2, url="file:///d/in.csv", start=10, end=20, meta={"rows": [5, 9]}).info()
         {'index': 2, 'covers': 'file:///d/in.csv[10:20]', 'url': 'file:///d/in.csv', 'start': 10, 'end': 20, 'rows': [5, 9]}
+        >>> ChunkRef(index=7, meta={"index": 0, "position": 0}).info()["index"]
+        7
         """
         out: dict = {"index": self.index, "covers": self.describe()}
         if self.url is not None:
@@ -105,6 +109,9 @@ class ChunkRef:
         if self.label:
             out["label"] = self.label
         out.update(self.meta)
+        # set again after meta: a partitioner's own numbering (e.g. a chunk's position in
+        # its file) must not pass for the job-wide chunk number apps and assemblers rely on
+        out["index"] = self.index
         return out
 
     def numbered(self, index: int) -> "ChunkRef":

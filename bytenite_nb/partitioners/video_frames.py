@@ -29,10 +29,10 @@ def chunk_meta(index: VideoIndex, position: int, start: int, end: int, exact: bo
     >>> from fractions import Fraction
     >>> idx = VideoIndex("a.mp4", "h264", 4, 2, 2.0, Fraction(1, 2), [0, 1, 2, 3], [0, 1, 2, 3], [1] * 4, [0, 2], 4)
     >>> chunk_meta(idx, 1, 2, 4, False)
-    {'source': 'a.mp4', 'index': 1, 'start': 1.0, 'end': 2.0, 'fps': 2.0, 'start_frame': 2, 'end_frame': 4, \
+    {'source': 'a.mp4', 'position': 1, 'start': 1.0, 'end': 2.0, 'fps': 2.0, 'start_frame': 2, 'end_frame': 4, \
 'exact': False, 'width': 4, 'height': 2, 'codec': 'h264'}
     """
-    return {"source": index.name, "index": position, "start": index.frame_time(start), "end": index.frame_time(end),
+    return {"source": index.name, "position": position, "start": index.frame_time(start), "end": index.frame_time(end),
             "fps": index.fps, "start_frame": start, "end_frame": end, "exact": exact, "width": index.width,
             "height": index.height, "codec": index.codec}
 
@@ -65,7 +65,7 @@ class VideoFrames(Partitioner):
     gives every chunk exactly that many frames (the last one the rest) by
     re-encoding only the partial GOPs at its ends (H.264, with libx264 at
     exact_crf). Chunks are MP4 (MPEG-TS when exact), video and audio. Each
-    chunk's CHUNK_INFO gives source, index (in its source), start and end
+    chunk's CHUNK_INFO gives source, position (in its source), start and end
     (seconds), fps, start_frame, end_frame (excluded), exact, width, height
     and codec. A file FFmpeg cannot read, without video or truncated fails
     the job naming it."""

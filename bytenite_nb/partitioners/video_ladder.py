@@ -73,7 +73,7 @@ class VideoLadder(Partitioner):
     or with segment_seconds, one per rendition and segment (segments of about
     that length, cut at keyframes by stream copy). Each chunk holds the
     source video or segment; its CHUNK_INFO gives rendition ({name, height,
-    codec, bitrate or crf}), segment (when segmented), source, index, start,
+    codec, bitrate or crf}), segment (when segmented), source, position, start,
     end, fps, start_frame, end_frame, width and height of the source. The app
     transcodes the chunk as its rendition says; the video-ladder assembler
     packages the results as HLS. A rendition taller than the source fails the

@@ -119,7 +119,7 @@ class VideoScenes(Partitioner):
     With exact: false (the default) clips are stream copies cut at the keyframe
     nearest each scene change; with exact: true they are re-encoded (H.264 at
     crf, audio AAC) to start exactly at the scene's first frame. CHUNK_INFO
-    gives source, index, scene, start and end (seconds), start_frame and
+    gives source, position, scene, start and end (seconds), start_frame and
     end_frame (end excluded), cut_frame (where the shot change was detected),
     fps, exact, format (the clip's container) and source_start (the
     source's start time, which ffmpeg seeks from). A file that is not a video,
@@ -160,7 +160,7 @@ class VideoScenes(Partitioner):
             scenes = scene_bounds(found.frames, cuts, None if exact else found.keyframes)
             times = found.times + [found.end]
             for scene, (start, end, cut) in enumerate(scenes):
-                meta = {"source": f.name, "index": scene, "scene": scene, "start": times[start],
+                meta = {"source": f.name, "position": scene, "scene": scene, "start": times[start],
                         "end": times[end], "start_frame": start, "end_frame": end, "cut_frame": cut,
                         "fps": found.fps, "exact": exact, "format": clip_format(f.name, exact),
                         "source_start": found.start_time}
