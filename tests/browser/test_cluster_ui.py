@@ -27,11 +27,12 @@ GRID_JOB = "grid-in-lab"
 @pytest.fixture(scope="module")
 def user(gateway_server):  # noqa: F811
     """A Gateway user, in the environment JupyterLab starts with (so its server and
-    job processes use it) and in this process's Dask config; ``shared_cluster``
+    job processes use it, with the local backend's shared disk) and in this process's
+    Dask config; ``shared_cluster``
     makes its running cluster of one worker."""
     name = f"user-{uuid.uuid4().hex[:8]}"
     before = dict(os.environ)
-    os.environ.update({k: v for k, v in gateway_env(gateway_server, name).items() if k.startswith("DASK_GATEWAY")})
+    os.environ.update({k: v for k, v in gateway_env(gateway_server, name).items() if k.startswith(("DASK_GATEWAY", "DASK_BYTENITE_NB"))})
     with dask.config.set(gateway_settings(gateway_server, name)):
         yield name
     os.environ.clear()
