@@ -175,6 +175,8 @@ export interface IPlanSample {
 export interface IPlan {
   count: number;
   totalSize: number | null;
+  /** The first chunk of this page of the plan. */
+  offset?: number;
   truncated: boolean;
   /** `details`: what the chunk covers beyond its bytes (rows, window, key, section, files). */
   chunks: { index: number; size: number | null; covers: string; details?: string }[];
