@@ -187,6 +187,8 @@ def main() -> None:
                 jobs.append(run_client(JOB_CLIENT, [address, str(count), os.path.join(work, f"out-{count}")],
                                        job_env, cluster))
                 size, events = store_facts(home, jobs[-1]["id"])
+                print(f"{count} chunks, round {r + 1}: bare {bare[-1]['seconds']:.2f}s, job {jobs[-1]['seconds']:.2f}s",
+                      flush=True)
 
             def med(xs, key):
                 return median([x[key] for x in xs])
@@ -218,7 +220,11 @@ def main() -> None:
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(30)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:  # a worker still trying to reach its stopped scheduler
+                p.kill()
+                p.wait()
     counts = sorted(facts)
     if len(counts) >= 2:
         low, high = facts[counts[0]], facts[counts[-1]]

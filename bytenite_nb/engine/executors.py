@@ -27,6 +27,9 @@ SCHEDULER_LOST = "scheduler-connection-lost"
 GATHER_SECONDS = 0.25
 GATHER_BATCH = 1000
 POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between looks at the tasks' states
+#: the share of a core looking at many thousands of tasks' states may take: on a
+#: busy machine the workers and the scheduler need the rest (10,000 tasks: a look every 0.2 s or so)
+SCAN_SHARE = 0.01
 
 
 class DaskExecutor:
@@ -157,8 +160,8 @@ class DaskExecutor:
             if pending:
                 # Back off while nothing happens; look again soon once things do.
                 pause = POLL_MIN if news else min(pause * 2, POLL_MAX)
-                # A look at many thousands of tasks costs a little CPU: never more than 5% of it.
-                time.sleep(max(pause, 20 * scan))
+                # A look at many thousands of tasks costs a little CPU: never more than SCAN_SHARE of it.
+                time.sleep(max(pause, scan / SCAN_SHARE))
 
     def outcome(self, future) -> Any:
         """The result of a finished future; raises if the task erred or was cancelled
