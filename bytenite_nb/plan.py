@@ -229,14 +229,17 @@ def media_html(sample: dict) -> str:
             f'<div style="display:flex;flex-wrap:wrap;gap:8px">{figures}</div>')
 
 
-def plan_html(refs: list, sample: dict | None = None, shown: int = 10) -> str:
-    """Chunk count, sizes, the first ``shown`` chunks with what each covers,
-    then the sample of the first chunk.
+def plan_html(refs: list, sample: dict | None = None, shown: int = 10, offset: int = 0) -> str:
+    """Chunk count, sizes, one page of chunks (``shown`` of them from the
+    ``offset``-th) with what each covers, then the sample of the first chunk.
+    Never more than a page: a plan of 100,000 chunks is shown a page at a time.
 
     >>> refs = [ChunkRef(url="file:///d/in.txt", start=0, end=4, size=4, index=0),
     ...         ChunkRef(url="file:///d/in.txt", start=4, end=10, size=6, index=1)]
     >>> plan_html(refs).split("<table>")[0]
     '<div><b>2</b> chunk(s), 10 B in all, 4 B to 6 B each</div>'
+    >>> plan_html(refs, shown=1, offset=1).count("<tr><td>"), "chunks 2 to 2 of 2" in plan_html(refs, shown=1, offset=1)
+    (1, True)
     """
     from .transfer import size_text
 
@@ -244,8 +247,11 @@ def plan_html(refs: list, sample: dict | None = None, shown: int = 10) -> str:
     head = f"<b>{len(refs)}</b> chunk(s)"
     if sizes:
         head += f", {size_text(sum(sizes))} in all, {size_text(min(sizes))} to {size_text(max(sizes))} each"
+    offset = max(0, min(offset, len(refs) - 1)) if refs else 0
+    page = refs[offset:offset + shown]
     rows = "".join(f"<tr><td>{r.index}</td><td>{size_text(r.size)}</td><td><code>{html.escape(r.describe())}"
-                   f"</code></td><td>{html.escape(chunk_details(r))}</td></tr>" for r in refs[:shown])
-    more = f"<div>... {len(refs) - shown} more</div>" if len(refs) > shown else ""
+                   f"</code></td><td>{html.escape(chunk_details(r))}</td></tr>" for r in page)
+    more = (f"<div>chunks {offset + 1} to {offset + len(page)} of {len(refs)}</div>"
+            if len(refs) > len(page) else "")
     return (f"<div>{head}</div><table><thead><tr><th>chunk</th><th>size</th><th>covers</th><th>details</th></tr>"
             f"</thead><tbody>{rows}</tbody></table>{more}{sample_html(sample)}")

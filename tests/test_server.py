@@ -343,6 +343,29 @@ def test_plan_limit_must_be_a_positive_number(api, job_folder):
     assert status == 400 and body["errors"][0]["field"] == "limit"
 
 
+@pytest.mark.parametrize("page, field", [({"offset": -1}, "offset"), ({"offset": "10"}, "offset"),
+                                         ({"limit": 2.5}, "limit"), ({"offset": True}, "offset")])
+def test_plan_page_must_be_whole_numbers(api, job_folder, page, field):
+    status, body = api("POST", "plan", {"job": upper_job(), "path": "jobs/x.bnjob.json", **page})
+    assert status == 400 and body["errors"][0]["field"] == field, body
+
+
+def test_a_plan_of_100k_chunks_comes_a_page_at_a_time(api, job_folder):
+    """No answer holds the whole plan: a page from ``offset``, at most PLAN_PAGE_MAX chunks."""
+    from bytenite_nb.server.manager import PLAN_PAGE_MAX
+
+    job = upper_job(partitioner="replicate", dataSource={"dataSourceDescriptor": "bypass"},
+                    params={"partitioner": {"num_replicas": 100_000}})
+    status, body = api("POST", "plan", {"job": job, "path": "jobs/x.bnjob.json", "offset": 99_990, "limit": 5})
+    assert status == 200, body
+    assert body["count"] == 100_000 and body["offset"] == 99_990 and body["truncated"] is True
+    assert [c["index"] for c in body["chunks"]] == [99_990, 99_991, 99_992, 99_993, 99_994]
+    status, body = api("POST", "plan", {"job": job, "path": "jobs/x.bnjob.json", "limit": 100_000})
+    assert status == 200 and len(body["chunks"]) == PLAN_PAGE_MAX and body["chunks"][0]["index"] == 0
+    status, body = api("POST", "plan", {"job": job, "path": "jobs/x.bnjob.json", "offset": 100_000})
+    assert status == 200 and body["chunks"] == [] and body["count"] == 100_000
+
+
 # -- jobs ------------------------------------------------------------------------------------
 
 

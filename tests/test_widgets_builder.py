@@ -352,3 +352,47 @@ def test_builder_is_a_stock_widget_tree():
     buttons = [b.description for b in (builder.validate_button, builder.plan_button, builder.run_button,
                                        builder.code_button, builder.save_button)]
     assert buttons == ["Validate", "Plan", "Run", "Show code", "Save"]
+
+
+def test_a_plan_of_100k_chunks_is_shown_a_page_at_a_time(tmp_path):
+    """The plan view's model holds one page of rows, whatever the plan's size;
+    Previous, Next and From chunk move through it, kept within the plan."""
+    from bytenite_nb.widgets.builder import PLANNED_CHUNKS_SHOWN
+
+    job = bn.Job(source={"dataSourceDescriptor": "bypass"}, partitioner="replicate", app="noop",
+                 assembler="passthrough", destination=str(tmp_path / "out"),
+                 params={"partitioner": {"num_replicas": 100_000}})
+    builder = JobBuilder(job=job)
+    builder.cluster_mode.value = "sync"
+    assert len(builder.plan()) == 100_000
+
+    def rows() -> list[int]:
+        return [int(i) for i in re.findall(r"<tr><td>(\d+)</td>", builder.plan_view.value)]
+
+    assert rows() == list(range(PLANNED_CHUNKS_SHOWN))
+    assert "<b>100000</b> chunk(s)" in builder.plan_view.value
+    assert f"chunks 1 to {PLANNED_CHUNKS_SHOWN} of 100000" in builder.plan_view.value
+    assert len(builder.plan_view.value) < 5000  # a page, never the plan
+    assert builder.plan_pager.layout.display == "flex" and builder.plan_previous.disabled
+    builder.plan_next.click()
+    assert rows() == list(range(PLANNED_CHUNKS_SHOWN, 2 * PLANNED_CHUNKS_SHOWN))
+    assert builder.plan_from_chunk.value == PLANNED_CHUNKS_SHOWN and not builder.plan_previous.disabled
+    builder.plan_from_chunk.value = 99_995
+    assert rows() == list(range(99_995, 100_000)) and builder.plan_next.disabled
+    assert "chunks 99996 to 100000 of 100000" in builder.plan_view.value
+    builder.plan_from_chunk.value = 250_000  # past the end: the box keeps it within the plan
+    assert builder.plan_from_chunk.value == 99_999 and rows() == [99_999]
+    builder.show_plan_page(-40)
+    assert rows() == list(range(PLANNED_CHUNKS_SHOWN)) and builder.plan_from_chunk.value == 0
+    builder.plan_previous.click()
+    assert rows() == list(range(PLANNED_CHUNKS_SHOWN))
+
+
+def test_a_small_plan_has_no_pager(tmp_path):
+    job = bn.Job(source={"dataSourceDescriptor": "bypass"}, partitioner="replicate", app="noop",
+                 assembler="passthrough", destination=str(tmp_path / "out"), params={"partitioner": {"num_replicas": 3}})
+    builder = JobBuilder(job=job)
+    builder.cluster_mode.value = "sync"
+    builder.plan()
+    assert re.findall(r"<tr><td>(\d+)</td>", builder.plan_view.value) == ["0", "1", "2"]
+    assert builder.plan_pager.layout.display == "none" and "chunks 1 to" not in builder.plan_view.value

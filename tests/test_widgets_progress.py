@@ -217,3 +217,37 @@ def test_follow_text_returns_the_final_state(client, tmp_path):
     state = follow_text(handle, stream)
     assert state.state == st.COMPLETE and state.done == 4
     assert stream.getvalue().rstrip().splitlines()[-1].startswith(f"[{handle.job_id}] COMPLETE")
+
+
+def fail_on_multiples_of_40(chunk_path, results_dir, params):
+    """Each chunk is one line, a number: the multiples of 40 fail."""
+    number = int(open(chunk_path, "rb").read())
+    if number % 40 == 0:
+        raise ValueError(f"{number} is a multiple of 40")
+    return b""
+
+
+def test_the_widget_keeps_details_of_the_chunks_it_shows_only(tmp_path):
+    """A job of 2,000 chunks: the widget counts every one, keeps the details of
+    its failed chunks (what it shows) and of no other, and its model holds
+    MAX_FAILURES_SHOWN rows of them at most."""
+    from bytenite_nb.widgets.progress import MAX_FAILURES_SHOWN
+
+    source = tmp_path / "numbers.txt"
+    source.write_text("".join(f"{i}\n" for i in range(2000)))
+    job = bn.Job(source=str(source), partitioner="split-lines", app=fail_on_multiples_of_40, assembler="concat",
+                 destination=str(tmp_path / "out"), params={"partitioner": {"lines_per_chunk": 1}},
+                 config={"maxTaskRetries": 0})
+    handle = job.submit(scheduler="sync")
+    progress = JobProgress(handle)
+    progress.join(300)
+    failed = list(range(0, 2000, 40))
+    assert handle.status == st.FAILED and sorted(handle.chunks_in("FAILED")) == failed
+    assert handle.chunks_in("RUNNING", "RETRYING") == {}
+    state = progress.state
+    assert (state.done, state.failed, state.total) == (1950, 50, 2000)
+    assert sorted(state.chunks) == failed and all(c["state"] == "FAILED" for c in state.chunks.values())
+    assert "multiple of 40" in state.failures()[0]["message"]
+    assert progress.failures.value.count("<details>") == MAX_FAILURES_SHOWN
+    assert f"and {50 - MAX_FAILURES_SHOWN} more failed chunk(s)" in progress.failures.value
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 from .. import supervision as control
@@ -26,6 +27,9 @@ SCHEDULER_LOST = "scheduler-connection-lost"
 GATHER_SECONDS = 0.25
 GATHER_BATCH = 1000
 POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between looks at the tasks' states
+#: the share of a core looking at many thousands of tasks' states may take: on a
+#: busy machine the workers and the scheduler need the rest (10,000 tasks: a look every 0.2 s or so)
+SCAN_SHARE = 0.01
 
 
 class DaskExecutor:
@@ -99,7 +103,9 @@ class DaskExecutor:
         if resources:
             resources = usable_resources(self.client, resources,
                                          coming=getattr(self.cluster, "worker_resources", None))
-        futures = self.client.map(fn, items, key=keys, pure=False, resources=resources or None, **kwargs)
+        # What every task shares (a job's spec) travels pickled once: see :class:`Shared`.
+        futures = self.client.map(call_with_shared, items, key=keys, pure=False, resources=resources or None,
+                                  fn=fn, shared=Shared.of(kwargs))
         self._scheduler_address = self._scheduler_address or self.address
         return futures
 
@@ -156,8 +162,8 @@ class DaskExecutor:
             if pending:
                 # Back off while nothing happens; look again soon once things do.
                 pause = POLL_MIN if news else min(pause * 2, POLL_MAX)
-                # A look at many thousands of tasks costs a little CPU: never more than 5% of it.
-                time.sleep(max(pause, 20 * scan))
+                # A look at many thousands of tasks costs a little CPU: never more than SCAN_SHARE of it.
+                time.sleep(max(pause, scan / SCAN_SHARE))
 
     def outcome(self, future) -> Any:
         """The result of a finished future; raises if the task erred or was cancelled
@@ -217,6 +223,62 @@ class DaskExecutor:
             return None
         return sum(min(sum(1 for k in tasks if k in keys), threads.get(worker, 1))
                    for worker, tasks in processing.items())
+
+
+class Shared:
+    """Keyword arguments every task of a map gets, pickled once by the client.
+
+    Dask sends each task's arguments to its worker on their own: a job's spec
+    (its locations, app and components) was pickled by the scheduler and
+    rebuilt by the worker for every chunk, a measurable part of a no-op
+    chunk's cost. Bytes travel as they are, and a worker unpickles them once
+    (the last few are kept, by their bytes), so the tasks of a job on one
+    worker share one spec, as its threads always shared the app's code.
+
+    >>> shared = Shared.of({"job_id": "j1"})
+    >>> shared.value() is Shared(shared.blob).value(), shared.value()
+    (True, {'job_id': 'j1'})
+    """
+
+    __slots__ = ("blob",)
+    KEPT = 8
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    @classmethod
+    def of(cls, value: Any) -> "Shared":
+        from distributed.protocol.pickle import dumps  # cloudpickle for what plain pickle cannot take
+
+        return cls(dumps(value))
+
+    def value(self) -> Any:
+        """The value, unpickled once per process."""
+        with _shared_lock:
+            found = _shared.get(self.blob)
+            if found is not None:
+                _shared.move_to_end(self.blob)
+                return found
+        from distributed.protocol.pickle import loads
+
+        found = loads(self.blob)
+        with _shared_lock:
+            _shared[self.blob] = found
+            while len(_shared) > self.KEPT:
+                _shared.popitem(last=False)
+        return found
+
+    def __reduce__(self):
+        return Shared, (self.blob,)
+
+
+_shared: "OrderedDict[bytes, Any]" = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def call_with_shared(item: Any, *, fn: Callable, shared: Shared) -> Any:
+    """``fn(item, **shared kwargs)``: a map task of :meth:`DaskExecutor.map`."""
+    return fn(item, **shared.value())
 
 
 class _LazyFuture(concurrent.futures.Future):

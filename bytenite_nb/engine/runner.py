@@ -156,10 +156,13 @@ class JobRunner:
         with self._lock:
             return self.progress.copy()
 
-    def chunk_states(self) -> dict[int, dict]:
-        """A copy of what is known of each chunk: ``{index: {"state", "attempts", "error"...}}``."""
+    def chunk_states(self, states: tuple[str, ...] | None = None) -> dict[int, dict]:
+        """A copy of what is known of each chunk: ``{index: {"state", "attempts", "error"...}}``;
+        only of the chunks in ``states`` when given (a display's few, out of many thousands)."""
         with self._lock:
-            return {i: dict(c) for i, c in self._chunk_state.items()}
+            if states is None:
+                return {i: dict(c) for i, c in self._chunk_state.items()}
+            return {i: dict(c) for i, c in self._chunk_state.items() if c["state"] in states}
 
     def ended(self) -> bool:
         """Has :meth:`run` finished (``result`` and ``finished`` are set)?"""
@@ -670,8 +673,8 @@ class JobHandle:
     (True, True, 'COMPLETE')
     >>> handle.progress.summary()
     '3/3 done'
-    >>> sorted(handle.chunk_states), handle.chunk_states[0]["state"]
-    ([0, 1, 2], 'DONE')
+    >>> sorted(handle.chunk_states), handle.chunk_states[0]["state"], handle.chunks_in("FAILED")
+    ([0, 1, 2], 'DONE', {})
     >>> handle.cluster
     {'kind': 'sync', 'scheduler': 'sync', 'dashboard': None}
     >>> handle.result().outputs[0]["name"], open("out/output.bin").read()
@@ -741,6 +744,11 @@ class JobHandle:
     def chunk_states(self) -> dict[int, dict]:
         """What is known of each chunk so far: ``{index: {"state", "attempts", "error", "worker"...}}``."""
         return self._runner.chunk_states()
+
+    def chunks_in(self, *states: str) -> dict[int, dict]:
+        """What is known of the chunks in ``states`` only, e.g. ``handle.chunks_in("FAILED")``:
+        what a display shows, without a copy of every chunk of a large job."""
+        return self._runner.chunk_states(states)
 
     def subscribe(self, listener: Callable[[dict], None]) -> Callable[[], None]:
         """Call ``listener(event)`` on every event; returns a function that unsubscribes."""

@@ -14,7 +14,7 @@ Routes (``ID`` is a job id):
 =======  ==============================  ==========================================
 GET      /bytenite-nb/components         partitioners, apps, assemblers + schemas
 POST     /bytenite-nb/validate           ``{"job", "path"?}`` -> what the job resolves to
-POST     /bytenite-nb/plan               ``{"job", "path"?, "limit"?}`` -> chunk preview
+POST     /bytenite-nb/plan               ``{"job", "path"?, "offset"?, "limit"?}`` -> a page of the chunks
 GET      /bytenite-nb/jobs               recent jobs with live progress
 POST     /bytenite-nb/jobs               ``{"job", "path"?, "cluster"?, "workers"?, "id"?}`` -> start
                                         (``cluster``: any name :mod:`bytenite_nb.cluster` takes;
@@ -155,14 +155,18 @@ class PlanHandler(BaseHandler):
 
     @tornado.web.authenticated
     async def post(self):
-        """``{"job", "path"?, "limit"?}`` -> the chunk count, total size and first chunks."""
+        """``{"job", "path"?, "offset"?, "limit"?}`` -> the chunk count, total size and a page of chunks."""
         await self.call(lambda: self._plan(self.body()))
 
     def _plan(self, data: dict) -> dict:
-        limit = data.get("limit", None)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise JobValidationError(FieldError("limit", f"expected a whole number of at least 1, got {limit!r}"))
-        return self.manager.plan(data.get("job"), data.get("path"), **({"limit": limit} if limit else {}))
+        page = {}
+        for name, least in (("offset", 0), ("limit", 1)):
+            value = data.get(name, None)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+                raise JobValidationError(FieldError(name, f"expected a whole number of at least {least}, got {value!r}"))
+            if value is not None:
+                page[name] = value
+        return self.manager.plan(data.get("job"), data.get("path"), **page)
 
 
 class JobsHandler(BaseHandler):

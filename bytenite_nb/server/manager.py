@@ -44,6 +44,7 @@ from .present import CHUNK_PAGE_LIMIT
 from .processes import JobProcesses
 
 PLAN_PREVIEW_LIMIT = 200
+PLAN_PAGE_MAX = 1000  # chunks of a plan one answer holds at most
 #: how long a process that recorded the end of its job may take to exit before a new run of its id is refused
 EXIT_GRACE_SECONDS = 30
 RUNNING_JOBS_SHOWN = 20  # the running jobs whose dashboards the cluster answer lists
@@ -143,22 +144,25 @@ class JobManager:
             "config": redact(spec.config),
         }
 
-    def plan(self, data: Any, path: str | None = None, *, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
+    def plan(self, data: Any, path: str | None = None, *, offset: int = 0, limit: int = PLAN_PREVIEW_LIMIT) -> dict:
         """The chunks a job would run (references only; no app runs): their
-        number, total size, the first ``limit`` of them with what each covers
+        number, total size, a page of them - ``limit`` (at most
+        :data:`PLAN_PAGE_MAX`) from the ``offset``-th - with what each covers
         (``details``), and ``sample``, the first rows of the first chunk. Nothing of the
         preview stays behind (``job.plan`` removes what an engine folder
-        partitioner copied for it)."""
+        partitioner copied for it), and no answer holds a whole plan of many chunks."""
         job = self.load_job(data, path)
         # In this process with the synchronous scheduler: a preview lists and
         # splits, it never moves the data, and needs no cluster.
         refs = job.plan(scheduler="sync")
         sizes = [r.size for r in refs if r.size is not None]
+        page = refs[offset:offset + min(limit, PLAN_PAGE_MAX)]
         return {
             "count": len(refs),
             "totalSize": sum(sizes) if sizes else None,
-            "chunks": [redact(r.to_dict()) | {"details": chunk_details(r)} for r in refs[:limit]],
-            "truncated": len(refs) > limit,
+            "offset": offset,
+            "chunks": [redact(r.to_dict()) | {"details": chunk_details(r)} for r in page],
+            "truncated": len(refs) > len(page),
             "sample": getattr(refs, "sample", None),
         }
 

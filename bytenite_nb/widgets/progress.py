@@ -36,6 +36,10 @@ STDERR_MARK = "\n--- stderr (tail) ---\n"
 TAIL_CHARS = 4000
 MAX_FAILURES_SHOWN = 20
 MIN_RATE_SECONDS = 1.0
+#: the chunk states a display details, the only ones it asks the handle for
+SHOWN_STATES = (st.CHUNK_RUNNING, st.RETRYING, st.CHUNK_FAILED)
+#: chunks that end so are counted, and forgotten but for their state
+QUIET_END_STATES = (st.DONE, st.CHUNK_CANCELLED)
 
 
 def split_error(error: str | None) -> tuple[str, str]:
@@ -87,7 +91,11 @@ class ProgressState:
         self.error: str | None = None
         self.reused = False
         self.result_bytes = 0
+        # The chunks with something to show (running, retrying, failed); a chunk
+        # that ends DONE or CANCELLED keeps only its state, in ``_ended``: a job of
+        # 100,000 chunks must not cost the notebook a record of each.
         self.chunks: dict[int, dict] = {}
+        self._ended: dict[int, str] = {}
         self._lock = threading.RLock()
 
     # -- following --------------------------------------------------------------------
@@ -125,7 +133,7 @@ class ProgressState:
         index = event.get("index")
         if index is None:
             return
-        previous = self.chunks.get(index, {})
+        previous = self.chunks.get(index) or ({"state": self._ended[index]} if index in self._ended else {})
         new = event.get("state")
         if new is None:
             return
@@ -139,13 +147,21 @@ class ProgressState:
         merged = {**previous, **{k: v for k, v in event.items() if k != "type" and v is not None}}
         if event.get("attempt") is not None:
             merged["attempts"] = event["attempt"]
-        self.chunks[index] = merged
+        self._keep(index, merged)
+
+    def _keep(self, index: int, chunk: dict) -> None:
+        if chunk.get("state") in QUIET_END_STATES:
+            self.chunks.pop(index, None)
+            self._ended[index] = chunk["state"]
+        else:
+            self.chunks[index] = chunk
 
     def sync(self, handle) -> None:
-        """Take a handle's own counts, state and chunk details (the authoritative ones)."""
+        """Take a handle's own counts, state and the details of its chunks with
+        something to show (the authoritative ones)."""
         progress = handle.progress
         status = handle.status
-        chunks = handle.chunk_states
+        chunks = handle.chunks_in(*SHOWN_STATES)
         now = time.time()
         with self._lock:
             self.job_id = handle.job_id
@@ -154,7 +170,7 @@ class ProgressState:
             if status != self.state:
                 self._set_state(status, now)
             for index, chunk in chunks.items():
-                self.chunks[index] = {**self.chunks.get(index, {}), **chunk}
+                self._keep(index, {**self.chunks.get(index, {}), **chunk})
             self.started = handle.started_at
             if handle.finished_at is not None:
                 self.finished_at = handle.finished_at

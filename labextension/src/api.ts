@@ -24,6 +24,8 @@ import {
 const GET_ATTEMPTS = 4;
 /** Chunks per page of a job's panel. */
 export const CHUNK_PAGE_SIZE = 100;
+/** Chunks per page of a plan's preview: the editor never holds a whole plan. */
+export const PLAN_PAGE_SIZE = 50;
 const RETRY_DELAY_MS = 500;
 /** Chunks per page of a job's chunk grid (the server's page, 100 x 100 cells). */
 export const CHUNK_GRID_PAGE = 10000;
@@ -81,7 +83,8 @@ function post(body: JSONObject): RequestInit {
 export const api = {
   components: () => requestAPI<ICatalog>('components'),
   validate: (job: JSONObject, path: string | null) => requestAPI<IValidation>('validate', post({ job, path })),
-  plan: (job: JSONObject, path: string | null, limit = 50) => requestAPI<IPlan>('plan', post({ job, path, limit })),
+  plan: (job: JSONObject, path: string | null, offset = 0, limit = PLAN_PAGE_SIZE) =>
+    requestAPI<IPlan>('plan', post({ job, path, offset, limit })),
   submit: (job: JSONObject, path: string | null, cluster: string | null) =>
     requestAPI<IJobSummary>('jobs', post({ job, path, cluster })),
   jobs: (limit = 50) => requestAPI<{ jobs: IJobSummary[] }>(`jobs?limit=${limit}`),

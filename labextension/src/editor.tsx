@@ -12,7 +12,8 @@ import { SplitPanel, Widget } from '@lumino/widgets';
 import validator from '@rjsf/validator-ajv8';
 import React from 'react';
 
-import { api, ApiError } from './api';
+import { api, ApiError, PLAN_PAGE_SIZE } from './api';
+import { Pager } from './jobdetail';
 import {
   buildJobSchema,
   formatSize,
@@ -159,7 +160,10 @@ class JobFormPanel extends ReactWidget {
   plan: IPlan | null = null;
   readonly idPrefix = `bnbjob${++editorCount}`;
 
-  constructor(private readonly onFormChange: (job: JSONObject) => void) {
+  constructor(
+    private readonly onFormChange: (job: JSONObject) => void,
+    private readonly onPlanPage: (offset: number) => void = () => undefined
+  ) {
     super();
     this.addClass('bnb-JobForm');
   }
@@ -206,7 +210,12 @@ class JobFormPanel extends ReactWidget {
                   ))}
                 </tbody>
               </table>
-              {this.plan.truncated && <div className="bnb-Muted">… and {this.plan.count - this.plan.chunks.length} more</div>}
+              {this.plan.truncated && (
+                <Pager
+                  page={{ offset: this.plan.offset ?? 0, limit: PLAN_PAGE_SIZE, total: this.plan.count }}
+                  go={offset => this.onPlanPage(offset)}
+                />
+              )}
               {this.plan.sample && <PlanSample sample={this.plan.sample} />}
             </div>
           )}
@@ -257,7 +266,10 @@ export class JobEditor extends SplitPanel {
   ) {
     super({ orientation: 'horizontal', spacing: 4 });
     this.addClass('bnb-JobEditor');
-    this.form = new JobFormPanel(job => this.formChanged(job));
+    this.form = new JobFormPanel(
+      job => this.formChanged(job),
+      offset => void this.planChunks(offset)
+    );
     context.model.mimeType = 'application/json';
     this.raw = new CodeEditorWrapper({
       factory: editorServices.factoryService.newDocumentEditor,
@@ -344,11 +356,11 @@ export class JobEditor extends SplitPanel {
     }
   }
 
-  /** Show the chunks the partitioner would make. */
-  async planChunks(): Promise<void> {
+  /** Show the chunks the partitioner would make, a page from the `offset`-th. */
+  async planChunks(offset = 0): Promise<void> {
     this.setStatus({ kind: 'busy', text: 'Planning…' });
     try {
-      const plan = await api.plan(this.form.job, this.context.path);
+      const plan = await api.plan(this.form.job, this.context.path, offset);
       this.setStatus(
         { kind: 'ok', text: `Plan: ${plan.count} chunk(s), ${formatSize(plan.totalSize)} in all` },
         [],

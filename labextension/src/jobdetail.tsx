@@ -70,7 +70,8 @@ function ChunkTable(props: { chunks: IChunk[]; jobId: string }): JSX.Element {
   );
 }
 
-function Pager(props: { page: IChunkPage; go: (offset: number) => void }): JSX.Element {
+/** Which chunks a page shows, with Previous and Next: a job's chunks, or a plan's. */
+export function Pager(props: { page: IChunkPage; go: (offset: number) => void }): JSX.Element {
   const { previous, next } = pageMoves(props.page);
   return (
     <div className="bnb-Pager" data-offset={props.page.offset}>

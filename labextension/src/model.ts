@@ -203,6 +203,8 @@ export function shownPictures(sample: IPlanSample): IPlanPicture[] {
 export interface IPlan {
   count: number;
   totalSize: number | null;
+  /** The first chunk of this page of the plan. */
+  offset?: number;
   truncated: boolean;
   /** `details`: what the chunk covers beyond its bytes (rows, window, key, section, files). */
   chunks: { index: number; size: number | null; covers: string; details?: string }[];

@@ -2,7 +2,8 @@
 
 Validate checks the whole job and shows every error next to what it names;
 Plan runs the partitioner (a Dask task) and shows the chunk count, their
-sizes and the first chunks; Run starts the job in the background under a
+sizes and a page of chunks (Previous, Next, or from a chunk number: the
+widget holds one page, whatever the plan's size); Run starts the job in the background under a
 progress widget; Show code prints the Python that makes the same job; Save
 writes the job file. Every answer goes to the status line under the buttons.
 """
@@ -61,11 +62,22 @@ class Actions:
             button.on_click(lambda _, action=action: action())
         self.status = widgets.HTML("")
         self.plan_view = widgets.HTML("")
+        self.plan_offset = 0
+        self.previous_button = widgets.Button(description="Previous", icon="chevron-left")
+        self.next_button = widgets.Button(description="Next", icon="chevron-right")
+        self.from_chunk = widgets.BoundedIntText(value=0, min=0, max=0, description="From chunk",
+                                                 layout=widgets.Layout(width="200px"))
+        self.previous_button.on_click(lambda _: self.show_plan_page(self.plan_offset - PLANNED_CHUNKS_SHOWN))
+        self.next_button.on_click(lambda _: self.show_plan_page(self.plan_offset + PLANNED_CHUNKS_SHOWN))
+        self.from_chunk.observe(lambda change: self.show_plan_page(change["new"]), names="value")
+        self.plan_pager = widgets.HBox([self.previous_button, self.next_button, self.from_chunk],
+                                       layout=widgets.Layout(display="none"))
         self.code_view = widgets.HTML("")
         self.run_box = widgets.VBox()
         buttons = widgets.HBox([self.validate_button, self.plan_button, self.run_button, self.code_button,
                                 self.save_path, self.save_button])
-        self.box = widgets.VBox([buttons, self.status, self.plan_view, self.code_view, self.run_box])
+        self.box = widgets.VBox([buttons, self.status, self.plan_view, self.plan_pager, self.code_view,
+                                 self.run_box])
 
     def say(self, text: str, ok: bool = True) -> None:
         """Put ``text`` on the status line (red unless ``ok``)."""
@@ -88,15 +100,28 @@ class Actions:
         return errors
 
     def plan(self) -> list | None:
-        """Plan the job and show the chunk count, sizes and the first chunks (None: it does not validate)."""
+        """Plan the job and show the chunk count, sizes and the first page of chunks (None: it does not validate)."""
         self.plan_view.value = ""
+        self.plan_pager.layout.display = "none"
         refs = self._when_valid(Job.plan)
         if refs is None:
             return None
         self.plan_result = refs
-        self.plan_view.value = plan_html(refs)
+        self.from_chunk.max = max(0, len(refs) - 1)
+        self.show_plan_page(0)
+        self.plan_pager.layout.display = "flex" if len(refs) > PLANNED_CHUNKS_SHOWN else "none"
         self.say(f"planned: {len(refs)} chunk(s)")
         return refs
+
+    def show_plan_page(self, offset: int) -> None:
+        """Show the page of the last plan that starts at its ``offset``-th chunk (kept within the plan)."""
+        refs = self.plan_result or []
+        self.plan_offset = max(0, min(offset, len(refs) - 1))
+        self.plan_view.value = plan_html(refs, self.plan_offset)
+        self.previous_button.disabled = self.plan_offset == 0
+        self.next_button.disabled = self.plan_offset + PLANNED_CHUNKS_SHOWN >= len(refs)
+        if self.from_chunk.value != self.plan_offset:
+            self.from_chunk.value = self.plan_offset  # calls back here with the same offset: nothing changes
 
     def run(self):
         """Start the job in the background and show its progress; return its handle
@@ -149,10 +174,10 @@ class Actions:
         return path
 
 
-def plan_html(refs: list) -> str:
-    """Chunk count, sizes, the first :data:`PLANNED_CHUNKS_SHOWN` chunks of a plan
-    with what each covers, and the first rows of its first chunk (see
-    :func:`bytenite_nb.plan.plan_html`).
+def plan_html(refs: list, offset: int = 0) -> str:
+    """Chunk count, sizes, :data:`PLANNED_CHUNKS_SHOWN` chunks of a plan from its
+    ``offset``-th with what each covers, and the first rows of its first chunk
+    (see :func:`bytenite_nb.plan.plan_html`).
 
     >>> from bytenite_nb.partitioners import ChunkRef
     >>> refs = [ChunkRef(url="file:///d/in.txt", start=0, end=4, size=4, index=0),
@@ -162,4 +187,4 @@ def plan_html(refs: list) -> str:
     """
     from ...plan import plan_html as html_of_plan
 
-    return html_of_plan(refs, getattr(refs, "sample", None), shown=PLANNED_CHUNKS_SHOWN)
+    return html_of_plan(refs, getattr(refs, "sample", None), shown=PLANNED_CHUNKS_SHOWN, offset=offset)

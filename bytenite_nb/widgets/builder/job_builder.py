@@ -128,8 +128,12 @@ class JobBuilder(widgets.VBox):
         return self.actions.validate(check_storage=check_storage)
 
     def plan(self) -> list | None:
-        """Plan the job (a Dask task) and show the chunk count, sizes and the first chunks."""
+        """Plan the job (a Dask task) and show the chunk count, sizes and the first page of chunks."""
         return self.actions.plan()
+
+    def show_plan_page(self, offset: int) -> None:
+        """Show the page of the last plan from its ``offset``-th chunk (as Previous, Next and From chunk do)."""
+        self.actions.show_plan_page(offset)
 
     def run(self):
         """Start the job in the background; show its progress; return the handle."""
@@ -166,3 +170,5 @@ class JobBuilder(widgets.VBox):
         "actions", "validate_button", "plan_button", "run_button", "code_button", "save_path", "save_button")
     status, plan_view, code_view, run_box, plan_result, handle, progress = _reach(
         "actions", "status", "plan_view", "code_view", "run_box", "plan_result", "handle", "progress")
+    plan_pager, plan_previous, plan_next, plan_from_chunk = _reach(
+        "actions", "plan_pager", "previous_button", "next_button", "from_chunk")
