@@ -127,6 +127,8 @@ def test_widget_shows_failed_chunks_with_attempts_and_stderr(client, tmp_path):
     assert f'<a href="{handle.dashboard_link}"' in widget.dashboard.value
     # The chunk grid: a letter per chunk, the failed one red, each chunk's worker.
     assert widget.grid.states[2] == "F" and len(widget.grid.states) == handle.progress.total
+    assert widget.grid.states.count("D") == 3  # the chunks that ended DONE too, not shown as pending
+    assert sum(1 for w in widget.grid.workers if w >= 0) == 4  # and who ran each
     assert widget.grid.worker_names and widget.grid.workers[2] >= 0
     widget.grid.selected = 2
     assert widget.grid.detail["state"] == "FAILED" and widget.grid.detail["attempts"] == 2

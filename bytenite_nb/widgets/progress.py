@@ -92,10 +92,12 @@ class ProgressState:
         self.reused = False
         self.result_bytes = 0
         # The chunks with something to show (running, retrying, failed); a chunk
-        # that ends DONE or CANCELLED keeps only its state, in ``_ended``: a job of
-        # 100,000 chunks must not cost the notebook a record of each.
+        # that ends DONE or CANCELLED keeps only its state and worker, in ``_ended``
+        # (for the chunk grid): a job of 100,000 chunks must not cost the notebook a
+        # record of each.
         self.chunks: dict[int, dict] = {}
-        self._ended: dict[int, str] = {}
+        self._ended: dict[int, tuple[str, str | None]] = {}
+        self._worker_names: dict[str, str] = {}  # one string per worker, however many chunks it ran
         self._lock = threading.RLock()
 
     # -- following --------------------------------------------------------------------
@@ -133,7 +135,7 @@ class ProgressState:
         index = event.get("index")
         if index is None:
             return
-        previous = self.chunks.get(index) or ({"state": self._ended[index]} if index in self._ended else {})
+        previous = self.chunks.get(index) or self.ended_chunk(index) or {}
         new = event.get("state")
         if new is None:
             return
@@ -152,9 +154,26 @@ class ProgressState:
     def _keep(self, index: int, chunk: dict) -> None:
         if chunk.get("state") in QUIET_END_STATES:
             self.chunks.pop(index, None)
-            self._ended[index] = chunk["state"]
+            worker = chunk.get("worker")
+            if worker is not None:
+                worker = self._worker_names.setdefault(worker, worker)
+            self._ended[index] = (chunk["state"], worker)
         else:
             self.chunks[index] = chunk
+
+    def ended_chunk(self, index: int) -> dict | None:
+        """What is kept of a chunk that ended DONE or CANCELLED: its state and worker."""
+        if index not in self._ended:
+            return None
+        state, worker = self._ended[index]
+        return {"state": state, "worker": worker} if worker is not None else {"state": state}
+
+    def grid_chunks(self) -> dict[int, dict]:
+        """Every chunk known by index, for the chunk grid: the ended ones (state and
+        worker) and those with something to show."""
+        known = {index: {"state": state, "worker": worker} for index, (state, worker) in self._ended.items()}
+        known.update(self.chunks)
+        return known
 
     def sync(self, handle) -> None:
         """Take a handle's own counts, state and the details of its chunks with
@@ -420,7 +439,7 @@ class JobProgress(widgets.VBox):
             parts.append(f"{s.result_bytes / seconds / 2**20:.2f} MiB/s of results")
         self.counts.value = " &middot; ".join(parts)
         self.dashboard.value = cluster_html(self._cluster())
-        self.grid.show_chunks(s.chunks, s.total)
+        self.grid.show_chunks(s.grid_chunks(), s.total)
         if s.final:
             self.cancel_button.disabled = True
             self.cancel_button.description = "Cancel"
@@ -443,7 +462,7 @@ class JobProgress(widgets.VBox):
             detail = chunk_detail(store, self.state.job_id, index)
         except ChunkNotFound:
             detail = {"index": index, "state": st.PENDING, "history": []}
-        known = self.state.chunks.get(index, {})
+        known = self.state.chunks.get(index) or self.state.ended_chunk(index) or {}
         detail.update({k: known[k] for k in ("state", "attempts", "error", "worker") if known.get(k) is not None})
         return json_safe(detail)
 
