@@ -19,7 +19,7 @@ import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult, ResultFile
 from bytenite_nb.assemblers.audio_concat import AudioConcat
 from bytenite_nb.assemblers.audio_index import AudioIndex
-from bytenite_nb.exceptions import JobValidationError, ResultFormatError
+from bytenite_nb.exceptions import AssemblyError, JobValidationError, ResultFormatError
 
 from .conftest import missing, require
 
@@ -256,6 +256,18 @@ def test_one_output_name_for_several_sources_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path):
+    results = []
+    for i, folder in enumerate(("talks", "other")):
+        path = write(tmp_path / f"{folder}-a.wav", tone(1, 8000), 8000)
+        results.append(ChunkResult(i, (ResultFile("a.wav", path.stat().st_size, "file://" + str(path), str(path)),),
+                                   {"source": f"{folder}/a.wav", "start": 0.0, "index": i, "position": 0}))
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match="audio-concat: talks/a.wav and other/a.wav would both write a.wav"):
+        AudioConcat().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_concat_names_a_chunk_without_audio(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("no sound here")
@@ -373,6 +385,16 @@ def index_results(tmp_path, files: list[tuple[str, str]], starts: list[float]) -
         results.append(ChunkResult(i, (ResultFile(name, len(text), "file://" + str(path), str(path)),),
                                    {"source": "talk.wav", "start": start, "index": i, "position": i}))
     return results
+
+
+def test_index_of_two_sources_of_one_name_in_different_folders_is_refused_before_writing(tmp_path):
+    results = index_results(tmp_path, [("c.srt", "1\n00:00:00,100 --> 00:00:00,300\nhi\n")] * 2, [0.0, 0.0])
+    results = [ChunkResult(r.index, r.files, {**r.info, "source": f"{folder}/a.wav"})
+               for r, folder in zip(results, ("talks", "other"))]
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match="audio-index: talks/a.wav and other/a.wav would both write a.srt"):
+        AudioIndex().assemble(results, str(out), {"output_name": "{stem}.srt"})
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_index_reads_webvtt_ids_settings_and_notes(tmp_path):

@@ -236,6 +236,20 @@ def test_a_truncated_mp4_fails_naming_the_file_and_leaves_no_output(tmp_path, ff
     assert not (tmp_path / "out").exists()
 
 
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path, ffmpeg):
+    from bytenite_nb.assemblers import ChunkResult, ResultFile
+    from bytenite_nb.assemblers.video_stitch import VideoStitch
+    from bytenite_nb.exceptions import AssemblyError
+
+    clip = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=1)
+    results = [ChunkResult(i, (ResultFile("clip.mp4", clip.stat().st_size, "file://" + str(clip), str(clip)),),
+                           {"source": f"{folder}/a.mov"}) for i, folder in enumerate(("talks", "other"))]
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match=r"video-stitch: talks/a.mov and other/a.mov would both write a.mp4"):
+        VideoStitch().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path, ffmpeg):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
     fast = tmp_path / "fast.mp4"  # the index (moov) first: the file opens, its frames stop half-way

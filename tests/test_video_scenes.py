@@ -17,7 +17,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult
 from bytenite_nb.assemblers.video_scenes import VideoScenes as ScenesAssembler
-from bytenite_nb.exceptions import ResultFormatError
+from bytenite_nb.exceptions import AssemblyError, ResultFormatError
 from bytenite_nb.partitioners.video_scenes import VideoScenes
 from bytenite_nb.scene_detection import find_cuts
 
@@ -306,6 +306,21 @@ def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
     with pytest.raises(bn.JobFailed, match=r"a.mp4 and b.mp4 would both write all.mp4"):
         one_name.run(scheduler="sync")
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "out").iterdir()) == before
+
+
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    make_video(clip, ROUND_TRIP[:1])
+    infos = [{"source": f"{folder}/a.mp4", "scene": 0, "start": 0, "end": 1, "start_frame": 0, "end_frame": 25}
+             for folder in ("talks", "other")]
+    results = chunk_results(tmp_path, [{"c.mp4": clip.read_bytes()}] * 2, infos)
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match=r"talks/a.mp4 and other/a.mp4 would both write a.mp4"):
+        ScenesAssembler().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())  # checked before the first output is written
+    with pytest.raises(AssemblyError, match=r"talks/a.mp4 and talks/a.mp4 would both write a.mp4"):
+        ScenesAssembler().assemble(results[:1], str(out), {"output_name": "{stem}.mp4", "index_name": "{name}"})
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_select_names_a_scene_that_does_not_exist(tmp_path):

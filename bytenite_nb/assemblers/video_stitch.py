@@ -18,7 +18,7 @@ from ..exceptions import ResultFormatError
 from ..images import matches
 from ..media import run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from .base import Assembler, names_by_source, output_path
 
 DEFAULT_OUTPUT_NAME = "{stem}.mp4"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".avi", ".flv", ".mpg", ".mpeg")
@@ -145,7 +145,8 @@ class VideoStitch(Assembler):
 
 
 def output_names(sources: list[str], template: str) -> dict[str, str]:
-    """The output name of each source video: ``template`` with its ``{stem}`` and ``{name}``.
+    """The output name of each source video: ``template`` with its ``{stem}`` and ``{name}``;
+    two sources of one name (``in/a.mov``, ``out/a.mov``) fail before anything is written.
 
     >>> output_names(["in/a.mov", "b.mp4"], "{stem}.mp4")
     {'in/a.mov': 'a.mp4', 'b.mp4': 'b.mp4'}
@@ -153,11 +154,11 @@ def output_names(sources: list[str], template: str) -> dict[str, str]:
     if len(sources) > 1 and "{" not in template:
         raise ResultFormatError(f"video-stitch: {len(sources)} source videos but one output_name {template!r}: "
                                 "use {stem} or {name} in it")
-    out = {}
-    for source in sources:
-        base = posixpath.basename(source)
-        out[source] = template.replace("{stem}", os.path.splitext(base)[0] or "video").replace("{name}", base)
-    return out
 
+    def name_of(source: str) -> str:
+        base = posixpath.basename(source)
+        return template.replace("{stem}", os.path.splitext(base)[0] or "video").replace("{name}", base)
+
+    return names_by_source(sources, name_of, "video-stitch")
 
 __all__ = ["VideoStitch", "by_source", "concat_copy", "concat_list", "local_copies", "video_result"]
