@@ -250,6 +250,19 @@ def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing
     assert not out.exists() or not list(out.iterdir())
 
 
+def test_an_ffmpeg_run_past_its_time_limit_is_stopped_naming_the_file(ffmpeg, monkeypatch):
+    from bytenite_nb.exceptions import BadRecordError, FieldError
+    from bytenite_nb.media import run_ffmpeg
+
+    slow = ["-re", "-f", "lavfi", "-i", "testsrc=duration=60", "-f", "null", "-"]  # -re: a minute, at its own pace
+    monkeypatch.setenv("BYTENITE_NB_FFMPEG_TIMEOUT", "0.5")
+    with pytest.raises(BadRecordError, match=r"slow\.mp4: ffmpeg ran longer than 0.5 s and was stopped"):
+        run_ffmpeg(slow, name="slow.mp4")
+    monkeypatch.setenv("BYTENITE_NB_FFMPEG_TIMEOUT", "soon")
+    with pytest.raises(FieldError, match=r"TIMEOUT: expected a positive number of seconds, got 'soon'"):
+        run_ffmpeg(slow, name="slow.mp4")
+
+
 def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path, ffmpeg):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
     fast = tmp_path / "fast.mp4"  # the index (moov) first: the file opens, its frames stop half-way
