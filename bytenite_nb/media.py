@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 
 from .exceptions import BadRecordError, FieldError, MediaToolMissing
 
@@ -115,3 +117,36 @@ def open_container(path: str, name: str | None = None):
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise BadRecordError(f"not a media file FFmpeg can read ({reason})", file=name or path) from None
+
+
+@contextmanager
+def whole_output(dest: str):
+    """A temporary name beside ``dest`` to write a file under: renamed to ``dest`` when the
+    block ends, removed when it raises, so a failed cut or copy never leaves half a file at
+    ``dest`` (a link an earlier attempt left there is replaced, never written through).
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with whole_output(os.path.join(folder, "a.wav")) as tmp:
+    ...     _ = open(tmp, "w").write("whole")
+    >>> os.listdir(folder)
+    ['a.wav']
+    >>> with whole_output(os.path.join(folder, "b.wav")) as tmp:
+    ...     _ = open(tmp, "w").write("half")
+    ...     raise OSError("disk full")
+    Traceback (most recent call last):
+    ...
+    OSError: disk full
+    >>> os.listdir(folder)
+    ['a.wav']
+    """
+    folder, base = os.path.split(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=os.path.splitext(base)[1], dir=folder or ".")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise

@@ -175,6 +175,21 @@ def test_each_time_chunk_holds_exactly_its_samples(tmp_path):
         assert info["end"] == ref.meta["end_sample"] / rate and info["index"] == ref.index
 
 
+def test_a_chunk_that_fails_part_way_leaves_no_file_behind(tmp_path):
+    from bytenite_nb.exceptions import BadRecordError
+    from bytenite_nb.partitioners.audio_time import AudioTime
+
+    src = write(tmp_path / "a.flac", RNG.uniform(-0.9, 0.9, (8000 * 4, 1)), 8000)
+    ref = audio_job(tmp_path, src, "audio-time", {"seconds": 4}).plan(scheduler="sync")[0]
+    data = src.read_bytes()
+    src.write_bytes(data[:len(data) // 2])  # the header still says 4 s: the samples stop half-way
+    chunk = tmp_path / "chunk"
+    chunk.mkdir()
+    with pytest.raises(BadRecordError, match=r"a.flac"):
+        AudioTime().materialise(ref, str(chunk / "data"))
+    assert list(chunk.iterdir()) == []  # no half-written chunk, no temporary file
+
+
 @pytest.mark.parametrize("ext,args,frame", [("m4a", ["-c:a", "aac", "-b:a", "96k"], 1024),
                                             ("mp3", ["-c:a", "libmp3lame", "-b:a", "128k"], 1152),
                                             ("ogg", ["-c:a", "libopus", "-b:a", "64k"], 960)])

@@ -17,7 +17,7 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult
 from bytenite_nb.assemblers.video_scenes import VideoScenes as ScenesAssembler
-from bytenite_nb.exceptions import AssemblyError, ResultFormatError
+from bytenite_nb.exceptions import AssemblyError, BadRecordError, ResultFormatError
 from bytenite_nb.partitioners.video_scenes import VideoScenes
 from bytenite_nb.scene_detection import find_cuts
 
@@ -392,6 +392,18 @@ def test_a_matroska_video_cut_short_fails_naming_it(tmp_path):
     with pytest.raises(bn.JobFailed, match=r"short.mkv: its video ends after [\d.]+ s of the 4.200 s its header"):
         scenes_job(tmp_path, tmp_path / "short.mkv").run(scheduler="sync")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_clip_ffmpeg_fails_to_write_leaves_no_file_behind(tmp_path):
+    path = tmp_path / "clip.webm"  # H.264 in a file named .webm: the clip's WebM muxer refuses it
+    make_video(tmp_path / "clip.mp4", ROUND_TRIP[:2], gop=250, keyframes_at_cuts=True)
+    os.rename(tmp_path / "clip.mp4", path)
+    ref = scenes_job(tmp_path, path).plan(scheduler="sync")[1]
+    chunk = tmp_path / "chunk"
+    chunk.mkdir()
+    with pytest.raises(BadRecordError, match=r"clip.webm.*scene 1: ffmpeg failed.*WebM"):
+        VideoScenes().materialise(ref, str(chunk / "data"))
+    assert list(chunk.iterdir()) == []  # no half-written clip, no temporary file
 
 
 def test_a_file_that_is_not_a_video_fails_naming_it(tmp_path):

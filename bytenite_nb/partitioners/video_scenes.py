@@ -26,7 +26,7 @@ import shutil
 import tempfile
 
 from ..exceptions import BadRecordError, PartitionError
-from ..media import run_ffmpeg
+from ..media import run_ffmpeg, whole_output
 from ..scene_detection import (DEFAULT_ANALYSIS_WIDTH, DEFAULT_RATIO, DEFAULT_THRESHOLD, DEFAULT_WINDOW,
                                find_cuts, scan)
 from .base import ChunkRef, Partitioner, Source
@@ -173,8 +173,6 @@ class VideoScenes(Partitioner):
         """Cut the chunk's scene into ``dest`` with ffmpeg (stream copy, or re-encoded when exact)."""
         meta = ref.meta
         name = posixpath.basename(meta["source"])
-        if os.path.lexists(dest):
-            os.unlink(dest)  # never write through a link an earlier attempt's app made
         frames = meta["end_frame"] - meta["start_frame"]
         step = 1.0 / meta["fps"] if meta["fps"] else 0.0
         # seek half a frame after a keyframe (copy: lands on it) or before the first frame (exact:
@@ -185,22 +183,24 @@ class VideoScenes(Partitioner):
         # frame) ends the audio with it
         duration = meta["end"] - meta["start"] + step / 2
         src, temporary = local_copy(ref.url, name, storage_options, os.path.dirname(dest) or ".")
+        args = ["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames),
+                "-t", f"{duration:.6f}"]
+        if meta["exact"]:
+            # 4:2:0 needs even sides: an odd one gets a one-pixel border rather than losing a row
+            args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
+                     "-crf", str(meta.get("crf", 18)), "-pix_fmt", "yuv420p", "-c:a", "aac"]
+        else:
+            args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
         try:
-            args = ["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames),
-                    "-t", f"{duration:.6f}"]
-            if meta["exact"]:
-                # 4:2:0 needs even sides: an odd one gets a one-pixel border rather than losing a row
-                args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
-                         "-crf", str(meta.get("crf", 18)), "-pix_fmt", "yuv420p", "-c:a", "aac"]
-            else:
-                args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
-            run_ffmpeg(args + ["-f", meta["format"], dest], name=name)
+            with whole_output(dest) as out:  # a failed cut leaves no half clip at dest
+                run_ffmpeg(args + ["-f", meta["format"], out], name=name)
+                if not os.path.getsize(out):
+                    raise PartitionError(f"chunk {ref.index}: ffmpeg wrote no clip for scene {meta['scene']} "
+                                         f"of {name}")
         except BadRecordError as exc:
             raise BadRecordError(f"scene {meta['scene']}: {exc.reason}", file=name, chunk=ref.index) from None
         finally:
             if temporary:
                 os.unlink(src)
-        if not os.path.exists(dest):
-            raise PartitionError(f"chunk {ref.index}: ffmpeg wrote no clip for scene {meta['scene']} of {name}")
         return os.path.getsize(dest)
 
