@@ -263,6 +263,21 @@ def test_an_ffmpeg_run_past_its_time_limit_is_stopped_naming_the_file(ffmpeg, mo
         run_ffmpeg(slow, name="slow.mp4")
 
 
+def test_a_result_that_is_not_a_video_is_named_by_its_chunk_and_name(tmp_path, ffmpeg):
+    from bytenite_nb.assemblers import ChunkResult, ResultFile
+    from bytenite_nb.assemblers.video_stitch import VideoStitch
+    from bytenite_nb.exceptions import BadRecordError
+
+    clip = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=1)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"no video here")
+    # no local path: each is downloaded under a name of its own, which the error must not give
+    results = [ChunkResult(i, (ResultFile("out.mp4", path.stat().st_size, "file://" + str(path)),),
+                           {"source": "a.mp4"}) for i, path in enumerate((clip, bad))]
+    with pytest.raises(BadRecordError, match=r"^chunk 1: out\.mp4: not a media file FFmpeg can read"):
+        VideoStitch().assemble(results, str(tmp_path / "o"), {})
+
+
 def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path, ffmpeg):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
     fast = tmp_path / "fast.mp4"  # the index (moov) first: the file opens, its frames stop half-way
