@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from .exceptions import AssemblyError, BadRecordError, ResultFormatError
 from .media import open_container
+from .timed_text import is_seconds
 
 #: libsndfile formats whose samples are stored as they are (or losslessly, FLAC)
 EXACT_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF", "FLAC"})
@@ -333,8 +334,7 @@ def group_by_source(results, component: str) -> dict[str, list]:
     a chunk without a time range fails naming it."""
     groups: dict[str, list] = {}
     for chunk in results:
-        if "start" not in chunk.info or not isinstance(chunk.info.get("start"), (int, float)) \
-                or "source" not in chunk.info:
+        if not is_seconds(chunk.info.get("start")) or "source" not in chunk.info:
             raise ResultFormatError(f"chunk {chunk.index}: no source and start time in its CHUNK_INFO ({component} "
                                     "assembles the chunks of audio-time, audio-silence or audio-language)")
         groups.setdefault(chunk.info["source"], []).append(chunk)

@@ -40,18 +40,28 @@ class Cue:
         return Cue(self.start + by, self.end + by, self.text, self.settings, extra)
 
 
+def is_seconds(value) -> bool:
+    """Whether a JSON value is a time in seconds: a finite number, never ``true``/``false``
+    (a bool is an int to Python).
+
+    >>> is_seconds(1.5), is_seconds(0), is_seconds(True), is_seconds(float("nan")), is_seconds("1")
+    (True, True, False, False, False)
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def shift_fields(item, by: float):
     """A JSON object with its numeric ``start`` and ``end`` moved by ``by`` seconds."""
     if not isinstance(item, dict):
         return item
     out = dict(item)
     for key in ("start", "end"):
-        if isinstance(out.get(key), (int, float)) and not isinstance(out.get(key), bool):
+        if is_seconds(out.get(key)):
             out[key] = out[key] + by
     return out
 
 
-def parse_time(text: str) -> float:
+def parse_time(text: str) -> float | None:
     """Seconds of an SRT or WebVTT timestamp; None when it is not one.
 
     >>> parse_time("01:02:03,450"), parse_time("02:03.5"), parse_time("soon")
@@ -122,8 +132,8 @@ def parse_json(text: str, name: str) -> list[Cue]:
         raise ResultFormatError(f"{name}: expected a list of segments or an object with 'segments'")
     cues = []
     for i, seg in enumerate(segments):
-        if not isinstance(seg, dict) or not all(isinstance(seg.get(k), (int, float)) for k in ("start", "end")):
-            raise ResultFormatError(f"{name}: segment {i} has no numeric start and end")
+        if not isinstance(seg, dict) or not all(is_seconds(seg.get(k)) for k in ("start", "end")):
+            raise ResultFormatError(f"{name}: segment {i} has no numeric start and end (seconds)")
         extra = {k: v for k, v in seg.items() if k not in ("start", "end", "text")}
         cues.append(Cue(seg["start"], seg["end"], str(seg.get("text", "")), extra=extra))
     return cues

@@ -438,6 +438,19 @@ def test_index_shifts_json_words_and_keeps_other_fields(tmp_path):
                     "words": [{"word": "hi", "start": 10.75, "end": 11.15}]}]
 
 
+@pytest.mark.parametrize("start,end", [(True, 1.0), (0.0, False), (0.5, float("nan"))])
+def test_index_refuses_json_times_that_are_not_seconds(tmp_path, start, end):
+    text = json.dumps([{"start": start, "end": end, "text": "hi"}])  # true, false and NaN are valid JSON
+    results = index_results(tmp_path, [("s.json", text)], [0.0])
+    with pytest.raises(ResultFormatError, match=r"chunk 0: s.json: segment 0 has no numeric start and end"):
+        AudioIndex().assemble(results, str(tmp_path / "o"), {"format": "json"})
+    words = [{"start": 0.0, "end": 1.0, "words": [{"word": "hi", "start": True, "end": 0.5}]}]
+    AudioIndex().assemble(index_results(tmp_path, [("w.json", json.dumps(words))], [2.0]), str(tmp_path / "w"),
+                          {"format": "json"})
+    got = json.loads((tmp_path / "w" / "talk.json").read_text())["segments"][0]["words"]
+    assert got == [{"word": "hi", "start": True, "end": 2.5}]  # a word's true is kept, never shifted as 1
+
+
 def test_index_names_a_chunk_without_timed_results(tmp_path):
     results = index_results(tmp_path, [("a.srt", ""), ("b.txt", "a transcript without times")], [0, 5])
     with pytest.raises(ResultFormatError, match=r"chunk 1: no .srt, .vtt or .json among its results \(b.txt\)"):
