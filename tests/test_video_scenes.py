@@ -20,6 +20,7 @@ from bytenite_nb.assemblers.video_scenes import VideoScenes as ScenesAssembler
 from bytenite_nb.exceptions import AssemblyError, BadRecordError, ResultFormatError
 from bytenite_nb.partitioners.video_scenes import VideoScenes
 from bytenite_nb.scene_detection import find_cuts
+from bytenite_nb.source_cache import SOURCES
 
 from .conftest import missing, require
 from .test_log_merge import results as chunk_results
@@ -281,8 +282,19 @@ def test_a_video_on_s3_is_scanned_in_place_and_cut_from_a_download(tmp_path, s3)
     fs.put(str(path), f"{bucket}/videos/clip.mp4")
     job = bn.Job(source=f"s3://{bucket}/videos/clip.mp4", partitioner="video-scenes", app="identity",
                  assembler="video-scenes", destination=str(tmp_path / "out"))
-    job.run(scheduler="sync")
+    before = SOURCES.downloads
+    assert len(job.plan(scheduler="sync")) == 3
+    job.run(scheduler="sync")  # one process (sync): its three scenes are cut from one download
     assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(path)
+    assert SOURCES.downloads - before == 1
+    job.run(scheduler="sync", force=True)  # the same version of the source: no download at all
+    assert SOURCES.downloads - before == 1
+    other = tmp_path / "other.mp4"
+    make_video(other, ROUND_TRIP[2:], gop=24)
+    fs.put(str(other), f"{bucket}/videos/clip.mp4")  # a new version under the same name: downloaded again
+    job.run(scheduler="sync", force=True)
+    assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(other)
+    assert SOURCES.downloads - before == 2
 
 
 def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
