@@ -51,7 +51,11 @@ def is_seconds(value) -> bool:
 
 
 def shift_fields(item, by: float):
-    """A JSON object with its numeric ``start`` and ``end`` moved by ``by`` seconds."""
+    """A JSON object with its numeric ``start`` and ``end`` moved by ``by`` seconds.
+
+    >>> shift_fields({"word": "hi", "start": 0.5, "end": True}, 2.0)
+    {'word': 'hi', 'start': 2.5, 'end': True}
+    """
     if not isinstance(item, dict):
         return item
     out = dict(item)
@@ -90,7 +94,12 @@ def format_time(seconds: float, comma: bool) -> str:
 
 def parse_blocks(text: str, name: str, fmt: str) -> list[Cue]:
     """Cues of an SRT or WebVTT text: blocks separated by blank lines, each with a timing
-    line ``start --> end``; WebVTT's header, NOTE, STYLE and REGION blocks skipped."""
+    line ``start --> end``; WebVTT's header, NOTE, STYLE and REGION blocks skipped.
+
+    >>> text = "WEBVTT\\n\\nNOTE hi\\n\\n00:01.000 --> 00:02.000\\nA\\n"
+    >>> [(c.start, c.text) for c in parse_blocks(text, "a.vtt", "vtt")]
+    [(1.0, 'A')]
+    """
     cues = []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
     block: list[tuple[int, str]] = []
@@ -107,6 +116,18 @@ def parse_blocks(text: str, name: str, fmt: str) -> list[Cue]:
 
 
 def cue_of_block(block, name: str, fmt: str, first: bool):
+    """The cue of one block of ``(line number, line)`` pairs, or None for a WebVTT header,
+    NOTE, STYLE or REGION block (``first``: the file's first block, where the header is).
+
+    >>> cue_of_block([(3, "intro"), (4, "00:01.000 --> 00:02.500 align:start"), (5, "Hi")], "a.vtt", "vtt", False)
+    Cue(start=1.0, end=2.5, text='Hi', settings='align:start', extra={})
+    >>> cue_of_block([(1, "WEBVTT")], "a.vtt", "vtt", True) is None
+    True
+    >>> cue_of_block([(7, "2"), (8, "Hi")], "a.srt", "srt", False)
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.ResultFormatError: a.srt: line 7: no 'start --> end' timing line in this cue
+    """
     head = block[0][1].strip()
     if fmt == "vtt" and (head.startswith("WEBVTT") and first or head.split(" ")[0] in ("NOTE", "STYLE", "REGION")):
         return None
@@ -122,7 +143,11 @@ def cue_of_block(block, name: str, fmt: str, first: bool):
 
 
 def parse_json(text: str, name: str) -> list[Cue]:
-    """Cues of JSON segments: a list, or an object with a ``segments`` list."""
+    """Cues of JSON segments: a list, or an object with a ``segments`` list.
+
+    >>> parse_json('{"segments": [{"start": 1, "end": 2, "text": "hi", "speaker": "A"}]}', "s.json")
+    [Cue(start=1, end=2, text='hi', settings='', extra={'speaker': 'A'})]
+    """
     try:
         data = json.loads(text)
     except ValueError as exc:
