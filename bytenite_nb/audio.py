@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from .exceptions import AssemblyError, BadRecordError, ResultFormatError
 from .media import open_container
+from .timed_text import is_seconds
 
 #: libsndfile formats whose samples are stored as they are (or losslessly, FLAC)
 EXACT_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF", "FLAC"})
@@ -224,11 +225,21 @@ def chunk_metas(info: AudioInfo, cuts: list[int]) -> list[dict]:
 
 
 def chunk_label(meta: dict) -> str:
+    """How a plan shows an audio chunk: its source and time range.
+
+    >>> chunk_label({"source": "talks/a.wav", "start": 1.5, "end": 3.25})
+    'talks/a.wav 1.500-3.250s'
+    """
     return f"{meta['source']} {meta['start']:.3f}-{meta['end']:.3f}s"
 
 
 def chunk_size(info: AudioInfo, file_size: int | None, meta: dict) -> int | None:
-    """About how many bytes a chunk holds: its share of the file."""
+    """About how many bytes a chunk holds: its share of the file (None when unknown).
+
+    >>> info = AudioInfo("a.wav", 10, 1, 40, True, "WAV", "PCM_16")
+    >>> chunk_size(info, 1000, {"start_sample": 10, "end_sample": 20}), chunk_size(info, None, {})
+    (250, None)
+    """
     if not file_size or not info.frames:
         return None
     return math.ceil(file_size * (meta["end_sample"] - meta["start_sample"]) / info.frames)
@@ -305,7 +316,18 @@ def frame_energy(source, url: str, info: AudioInfo, frame_seconds: float, analys
     """The mean square of every ``frame_seconds`` frame of the file (mono), as a numpy
     array, and the frame's length in the file's samples. Exact files are read at their own
     rate; compressed ones decoded at ``analysis_rate`` at most (enough to find silences).
-    Vectorised: one reshape and one sum per block."""
+    Vectorised: one reshape and one sum per block.
+
+    >>> import os, tempfile, numpy, soundfile
+    >>> from bytenite_nb.partitioners.base import Source
+    >>> from bytenite_nb.storage import parse_location
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> soundfile.write(path, numpy.r_[numpy.full(4, 0.5), numpy.zeros(4), [0.5]], 8, subtype="FLOAT")
+    >>> src = Source(parse_location(path, field="dataSource"), [])
+    >>> energy, frame = frame_energy(src, "file://" + path, probe(src, "file://" + path, "a.wav"), 0.5)
+    >>> energy.tolist(), frame  # frames of 4 samples; the last, shorter one too
+    ([0.25, 0.0, 0.25], 4.0)
+    """
     import numpy as np
 
     rate = info.rate if info.exact else min(info.rate, analysis_rate)
@@ -330,11 +352,20 @@ def frame_energy(source, url: str, info: AudioInfo, frame_seconds: float, analys
 
 def group_by_source(results, component: str) -> dict[str, list]:
     """Chunk results by the source they came from (CHUNK_INFO ``source``), in chunk order;
-    a chunk without a time range fails naming it."""
+    a chunk without a time range fails naming it.
+
+    >>> from bytenite_nb.assemblers import ChunkResult
+    >>> chunks = [ChunkResult(i, (), {"source": s, "start": 0.0}) for i, s in enumerate(["a.wav", "b.wav", "a.wav"])]
+    >>> {k: [c.index for c in v] for k, v in group_by_source(chunks, "audio-concat").items()}
+    {'a.wav': [0, 2], 'b.wav': [1]}
+    >>> group_by_source([ChunkResult(7, (), {"source": "a.wav", "start": True})], "audio-concat")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.ResultFormatError: chunk 7: no source and start time in its CHUNK_INFO (audio-concat ...)
+    """
     groups: dict[str, list] = {}
     for chunk in results:
-        if "start" not in chunk.info or not isinstance(chunk.info.get("start"), (int, float)) \
-                or "source" not in chunk.info:
+        if not is_seconds(chunk.info.get("start")) or "source" not in chunk.info:
             raise ResultFormatError(f"chunk {chunk.index}: no source and start time in its CHUNK_INFO ({component} "
                                     "assembles the chunks of audio-time, audio-silence or audio-language)")
         groups.setdefault(chunk.info["source"], []).append(chunk)

@@ -226,6 +226,11 @@ class ProgressError(ByteniteNBError, ValueError):
     that do not add up to the total (the message names the state or the count)."""
 
 
+class NotAnImage(ByteniteNBError, ValueError):
+    """A ``data:`` URL of a preview picture holds no image a browser can show
+    (another media type, no base64, bytes Pillow cannot read)."""
+
+
 class ClusterUnavailable(ByteniteNBError):
     """The Dask cluster a job should run on cannot be reached (names the address)."""
 

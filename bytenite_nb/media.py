@@ -17,11 +17,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 
-from .exceptions import BadRecordError, MediaToolMissing
+from .exceptions import BadRecordError, FieldError, MediaToolMissing
 
 #: set to a path to choose the ffmpeg program explicitly
 FFMPEG_ENV = "BYTENITE_NB_FFMPEG"
+#: set to the seconds one ffmpeg run may take before it is killed
+FFMPEG_TIMEOUT_ENV = "BYTENITE_NB_FFMPEG_TIMEOUT"
+#: an hour: far beyond any chunk's work, yet a hung ffmpeg (a stalled read, a filter
+#: that never ends) no longer holds a worker for ever
+DEFAULT_FFMPEG_TIMEOUT = 3600.0
 
 
 def ffmpeg_exe() -> str:
@@ -47,18 +54,47 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def ffmpeg_timeout() -> float:
+    """Seconds one ffmpeg run may take: ``$BYTENITE_NB_FFMPEG_TIMEOUT``, else an hour.
+
+    >>> ffmpeg_timeout()
+    3600.0
+    """
+    text = os.environ.get(FFMPEG_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_FFMPEG_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise FieldError(f"${FFMPEG_TIMEOUT_ENV}", f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
 def run_ffmpeg(args: list[str], *, name: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ``ffmpeg`` with ``args`` (quiet, never asking questions); a failure is a
     :class:`~bytenite_nb.exceptions.BadRecordError` naming ``name`` (the file the
-    command was about) with the last lines ffmpeg printed.
+    command was about) with the last lines ffmpeg printed. A run longer than ``timeout``
+    seconds (default :func:`ffmpeg_timeout`) is killed and fails naming the limit.
 
     >>> run_ffmpeg(["-i", "/nonexistent/clip.mp4", "-f", "null", "-"], name="clip.mp4")
     Traceback (most recent call last):
     ...
     bytenite_nb.exceptions.BadRecordError: clip.mp4: ffmpeg failed: /nonexistent/clip.mp4: No such file or directory
+    >>> run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc=duration=60", "-f", "null", "-"], name="slow.mp4",
+    ...            timeout=0.5)  # -re: read at the video's own pace, a minute
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: slow.mp4: ffmpeg ran longer than 0.5 s and was stopped ($BYTENITE_NB_FFMPEG_TIMEOUT sets the limit)
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    limit = ffmpeg_timeout() if timeout is None else timeout
+    try:  # subprocess.run kills ffmpeg and waits for it before raising TimeoutExpired
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise BadRecordError(f"ffmpeg ran longer than {limit:g} s and was stopped (${FFMPEG_TIMEOUT_ENV} sets "
+                             "the limit)", file=name) from None
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise BadRecordError("ffmpeg failed: " + (" / ".join(tail) or f"exit status {proc.returncode}"), file=name)
@@ -81,3 +117,36 @@ def open_container(path: str, name: str | None = None):
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise BadRecordError(f"not a media file FFmpeg can read ({reason})", file=name or path) from None
+
+
+@contextmanager
+def whole_output(dest: str):
+    """A temporary name beside ``dest`` to write a file under: renamed to ``dest`` when the
+    block ends, removed when it raises, so a failed cut or copy never leaves half a file at
+    ``dest`` (a link an earlier attempt left there is replaced, never written through).
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with whole_output(os.path.join(folder, "a.wav")) as tmp:
+    ...     _ = open(tmp, "w").write("whole")
+    >>> os.listdir(folder)
+    ['a.wav']
+    >>> with whole_output(os.path.join(folder, "b.wav")) as tmp:
+    ...     _ = open(tmp, "w").write("half")
+    ...     raise OSError("disk full")
+    Traceback (most recent call last):
+    ...
+    OSError: disk full
+    >>> os.listdir(folder)
+    ['a.wav']
+    """
+    folder, base = os.path.split(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=os.path.splitext(base)[1], dir=folder or ".")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise

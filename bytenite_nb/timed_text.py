@@ -40,18 +40,32 @@ class Cue:
         return Cue(self.start + by, self.end + by, self.text, self.settings, extra)
 
 
+def is_seconds(value) -> bool:
+    """Whether a JSON value is a time in seconds: a finite number, never ``true``/``false``
+    (a bool is an int to Python).
+
+    >>> is_seconds(1.5), is_seconds(0), is_seconds(True), is_seconds(float("nan")), is_seconds("1")
+    (True, True, False, False, False)
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def shift_fields(item, by: float):
-    """A JSON object with its numeric ``start`` and ``end`` moved by ``by`` seconds."""
+    """A JSON object with its numeric ``start`` and ``end`` moved by ``by`` seconds.
+
+    >>> shift_fields({"word": "hi", "start": 0.5, "end": True}, 2.0)
+    {'word': 'hi', 'start': 2.5, 'end': True}
+    """
     if not isinstance(item, dict):
         return item
     out = dict(item)
     for key in ("start", "end"):
-        if isinstance(out.get(key), (int, float)) and not isinstance(out.get(key), bool):
+        if is_seconds(out.get(key)):
             out[key] = out[key] + by
     return out
 
 
-def parse_time(text: str) -> float:
+def parse_time(text: str) -> float | None:
     """Seconds of an SRT or WebVTT timestamp; None when it is not one.
 
     >>> parse_time("01:02:03,450"), parse_time("02:03.5"), parse_time("soon")
@@ -80,7 +94,12 @@ def format_time(seconds: float, comma: bool) -> str:
 
 def parse_blocks(text: str, name: str, fmt: str) -> list[Cue]:
     """Cues of an SRT or WebVTT text: blocks separated by blank lines, each with a timing
-    line ``start --> end``; WebVTT's header, NOTE, STYLE and REGION blocks skipped."""
+    line ``start --> end``; WebVTT's header, NOTE, STYLE and REGION blocks skipped.
+
+    >>> text = "WEBVTT\\n\\nNOTE hi\\n\\n00:01.000 --> 00:02.000\\nA\\n"
+    >>> [(c.start, c.text) for c in parse_blocks(text, "a.vtt", "vtt")]
+    [(1.0, 'A')]
+    """
     cues = []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
     block: list[tuple[int, str]] = []
@@ -97,6 +116,18 @@ def parse_blocks(text: str, name: str, fmt: str) -> list[Cue]:
 
 
 def cue_of_block(block, name: str, fmt: str, first: bool):
+    """The cue of one block of ``(line number, line)`` pairs, or None for a WebVTT header,
+    NOTE, STYLE or REGION block (``first``: the file's first block, where the header is).
+
+    >>> cue_of_block([(3, "intro"), (4, "00:01.000 --> 00:02.500 align:start"), (5, "Hi")], "a.vtt", "vtt", False)
+    Cue(start=1.0, end=2.5, text='Hi', settings='align:start', extra={})
+    >>> cue_of_block([(1, "WEBVTT")], "a.vtt", "vtt", True) is None
+    True
+    >>> cue_of_block([(7, "2"), (8, "Hi")], "a.srt", "srt", False)
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.ResultFormatError: a.srt: line 7: no 'start --> end' timing line in this cue
+    """
     head = block[0][1].strip()
     if fmt == "vtt" and (head.startswith("WEBVTT") and first or head.split(" ")[0] in ("NOTE", "STYLE", "REGION")):
         return None
@@ -112,7 +143,11 @@ def cue_of_block(block, name: str, fmt: str, first: bool):
 
 
 def parse_json(text: str, name: str) -> list[Cue]:
-    """Cues of JSON segments: a list, or an object with a ``segments`` list."""
+    """Cues of JSON segments: a list, or an object with a ``segments`` list.
+
+    >>> parse_json('{"segments": [{"start": 1, "end": 2, "text": "hi", "speaker": "A"}]}', "s.json")
+    [Cue(start=1, end=2, text='hi', settings='', extra={'speaker': 'A'})]
+    """
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -122,8 +157,8 @@ def parse_json(text: str, name: str) -> list[Cue]:
         raise ResultFormatError(f"{name}: expected a list of segments or an object with 'segments'")
     cues = []
     for i, seg in enumerate(segments):
-        if not isinstance(seg, dict) or not all(isinstance(seg.get(k), (int, float)) for k in ("start", "end")):
-            raise ResultFormatError(f"{name}: segment {i} has no numeric start and end")
+        if not isinstance(seg, dict) or not all(is_seconds(seg.get(k)) for k in ("start", "end")):
+            raise ResultFormatError(f"{name}: segment {i} has no numeric start and end (seconds)")
         extra = {k: v for k, v in seg.items() if k not in ("start", "end", "text")}
         cues.append(Cue(seg["start"], seg["end"], str(seg.get("text", "")), extra=extra))
     return cues

@@ -19,7 +19,7 @@ import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult, ResultFile
 from bytenite_nb.assemblers.audio_concat import AudioConcat
 from bytenite_nb.assemblers.audio_index import AudioIndex
-from bytenite_nb.exceptions import JobValidationError, ResultFormatError
+from bytenite_nb.exceptions import AssemblyError, JobValidationError, ResultFormatError
 
 from .conftest import missing, require
 
@@ -175,6 +175,21 @@ def test_each_time_chunk_holds_exactly_its_samples(tmp_path):
         assert info["end"] == ref.meta["end_sample"] / rate and info["index"] == ref.index
 
 
+def test_a_chunk_that_fails_part_way_leaves_no_file_behind(tmp_path):
+    from bytenite_nb.exceptions import BadRecordError
+    from bytenite_nb.partitioners.audio_time import AudioTime
+
+    src = write(tmp_path / "a.flac", RNG.uniform(-0.9, 0.9, (8000 * 4, 1)), 8000)
+    ref = audio_job(tmp_path, src, "audio-time", {"seconds": 4}).plan(scheduler="sync")[0]
+    data = src.read_bytes()
+    src.write_bytes(data[:len(data) // 2])  # the header still says 4 s: the samples stop half-way
+    chunk = tmp_path / "chunk"
+    chunk.mkdir()
+    with pytest.raises(BadRecordError, match=r"a.flac"):
+        AudioTime().materialise(ref, str(chunk / "data"))
+    assert list(chunk.iterdir()) == []  # no half-written chunk, no temporary file
+
+
 @pytest.mark.parametrize("ext,args,frame", [("m4a", ["-c:a", "aac", "-b:a", "96k"], 1024),
                                             ("mp3", ["-c:a", "libmp3lame", "-b:a", "128k"], 1152),
                                             ("ogg", ["-c:a", "libopus", "-b:a", "64k"], 960)])
@@ -254,6 +269,18 @@ def test_one_output_name_for_several_sources_is_refused(tmp_path):
     with pytest.raises(bn.JobFailed, match="2 sources but one output_name 'all.wav'"):
         job.run(scheduler="sync")
     assert not (tmp_path / "out").exists()
+
+
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path):
+    results = []
+    for i, folder in enumerate(("talks", "other")):
+        path = write(tmp_path / f"{folder}-a.wav", tone(1, 8000), 8000)
+        results.append(ChunkResult(i, (ResultFile("a.wav", path.stat().st_size, "file://" + str(path), str(path)),),
+                                   {"source": f"{folder}/a.wav", "start": 0.0, "index": i, "position": 0}))
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match="audio-concat: talks/a.wav and other/a.wav would both write a.wav"):
+        AudioConcat().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_concat_names_a_chunk_without_audio(tmp_path):
@@ -375,6 +402,16 @@ def index_results(tmp_path, files: list[tuple[str, str]], starts: list[float]) -
     return results
 
 
+def test_index_of_two_sources_of_one_name_in_different_folders_is_refused_before_writing(tmp_path):
+    results = index_results(tmp_path, [("c.srt", "1\n00:00:00,100 --> 00:00:00,300\nhi\n")] * 2, [0.0, 0.0])
+    results = [ChunkResult(r.index, r.files, {**r.info, "source": f"{folder}/a.wav"})
+               for r, folder in zip(results, ("talks", "other"))]
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match="audio-index: talks/a.wav and other/a.wav would both write a.srt"):
+        AudioIndex().assemble(results, str(out), {"output_name": "{stem}.srt"})
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_index_reads_webvtt_ids_settings_and_notes(tmp_path):
     vtt = ("WEBVTT - a header\n\nNOTE a comment\nover two lines\n\nSTYLE\n::cue { color: red }\n\n"
            "intro\n00:01.000 --> 00:02.250 align:start line:0\n<v Ann>Hello\n\n"
@@ -399,6 +436,19 @@ def test_index_shifts_json_words_and_keeps_other_fields(tmp_path):
                     "words": [{"word": "hi", "start": 0.5, "end": 0.9}]},
                    {"start": 10.75, "end": 11.25, "text": "hi", "speaker": "A", "chunk": 1,
                     "words": [{"word": "hi", "start": 10.75, "end": 11.15}]}]
+
+
+@pytest.mark.parametrize("start,end", [(True, 1.0), (0.0, False), (0.5, float("nan"))])
+def test_index_refuses_json_times_that_are_not_seconds(tmp_path, start, end):
+    text = json.dumps([{"start": start, "end": end, "text": "hi"}])  # true, false and NaN are valid JSON
+    results = index_results(tmp_path, [("s.json", text)], [0.0])
+    with pytest.raises(ResultFormatError, match=r"chunk 0: s.json: segment 0 has no numeric start and end"):
+        AudioIndex().assemble(results, str(tmp_path / "o"), {"format": "json"})
+    words = [{"start": 0.0, "end": 1.0, "words": [{"word": "hi", "start": True, "end": 0.5}]}]
+    AudioIndex().assemble(index_results(tmp_path, [("w.json", json.dumps(words))], [2.0]), str(tmp_path / "w"),
+                          {"format": "json"})
+    got = json.loads((tmp_path / "w" / "talk.json").read_text())["segments"][0]["words"]
+    assert got == [{"word": "hi", "start": True, "end": 2.5}]  # a word's true is kept, never shifted as 1
 
 
 def test_index_names_a_chunk_without_timed_results(tmp_path):

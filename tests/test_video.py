@@ -236,6 +236,48 @@ def test_a_truncated_mp4_fails_naming_the_file_and_leaves_no_output(tmp_path, ff
     assert not (tmp_path / "out").exists()
 
 
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path, ffmpeg):
+    from bytenite_nb.assemblers import ChunkResult, ResultFile
+    from bytenite_nb.assemblers.video_stitch import VideoStitch
+    from bytenite_nb.exceptions import AssemblyError
+
+    clip = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=1)
+    results = [ChunkResult(i, (ResultFile("clip.mp4", clip.stat().st_size, "file://" + str(clip), str(clip)),),
+                           {"source": f"{folder}/a.mov"}) for i, folder in enumerate(("talks", "other"))]
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match=r"video-stitch: talks/a.mov and other/a.mov would both write a.mp4"):
+        VideoStitch().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_an_ffmpeg_run_past_its_time_limit_is_stopped_naming_the_file(ffmpeg, monkeypatch):
+    from bytenite_nb.exceptions import BadRecordError, FieldError
+    from bytenite_nb.media import run_ffmpeg
+
+    slow = ["-re", "-f", "lavfi", "-i", "testsrc=duration=60", "-f", "null", "-"]  # -re: a minute, at its own pace
+    monkeypatch.setenv("BYTENITE_NB_FFMPEG_TIMEOUT", "0.5")
+    with pytest.raises(BadRecordError, match=r"slow\.mp4: ffmpeg ran longer than 0.5 s and was stopped"):
+        run_ffmpeg(slow, name="slow.mp4")
+    monkeypatch.setenv("BYTENITE_NB_FFMPEG_TIMEOUT", "soon")
+    with pytest.raises(FieldError, match=r"TIMEOUT: expected a positive number of seconds, got 'soon'"):
+        run_ffmpeg(slow, name="slow.mp4")
+
+
+def test_a_result_that_is_not_a_video_is_named_by_its_chunk_and_name(tmp_path, ffmpeg):
+    from bytenite_nb.assemblers import ChunkResult, ResultFile
+    from bytenite_nb.assemblers.video_stitch import VideoStitch
+    from bytenite_nb.exceptions import BadRecordError
+
+    clip = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=1)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"no video here")
+    # no local path: each is downloaded under a name of its own, which the error must not give
+    results = [ChunkResult(i, (ResultFile("out.mp4", path.stat().st_size, "file://" + str(path)),),
+                           {"source": "a.mp4"}) for i, path in enumerate((clip, bad))]
+    with pytest.raises(BadRecordError, match=r"^chunk 1: out\.mp4: not a media file FFmpeg can read"):
+        VideoStitch().assemble(results, str(tmp_path / "o"), {})
+
+
 def test_a_truncated_mp4_with_its_index_first_names_the_missing_frames(tmp_path, ffmpeg):
     src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
     fast = tmp_path / "fast.mp4"  # the index (moov) first: the file opens, its frames stop half-way

@@ -17,9 +17,10 @@ import pytest
 import bytenite_nb as bn
 from bytenite_nb.assemblers import ChunkResult
 from bytenite_nb.assemblers.video_scenes import VideoScenes as ScenesAssembler
-from bytenite_nb.exceptions import ResultFormatError
+from bytenite_nb.exceptions import AssemblyError, BadRecordError, ResultFormatError
 from bytenite_nb.partitioners.video_scenes import VideoScenes
 from bytenite_nb.scene_detection import find_cuts
+from bytenite_nb.source_cache import SOURCES
 
 from .conftest import missing, require
 from .test_log_merge import results as chunk_results
@@ -281,8 +282,19 @@ def test_a_video_on_s3_is_scanned_in_place_and_cut_from_a_download(tmp_path, s3)
     fs.put(str(path), f"{bucket}/videos/clip.mp4")
     job = bn.Job(source=f"s3://{bucket}/videos/clip.mp4", partitioner="video-scenes", app="identity",
                  assembler="video-scenes", destination=str(tmp_path / "out"))
-    job.run(scheduler="sync")
+    before = SOURCES.downloads
+    assert len(job.plan(scheduler="sync")) == 3
+    job.run(scheduler="sync")  # one process (sync): its three scenes are cut from one download
     assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(path)
+    assert SOURCES.downloads - before == 1
+    job.run(scheduler="sync", force=True)  # the same version of the source: no download at all
+    assert SOURCES.downloads - before == 1
+    other = tmp_path / "other.mp4"
+    make_video(other, ROUND_TRIP[2:], gop=24)
+    fs.put(str(other), f"{bucket}/videos/clip.mp4")  # a new version under the same name: downloaded again
+    job.run(scheduler="sync", force=True)
+    assert frame_hashes(tmp_path / "out" / "clip.mp4") == frame_hashes(other)
+    assert SOURCES.downloads - before == 2
 
 
 def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
@@ -306,6 +318,21 @@ def test_a_folder_of_videos_gives_one_video_and_index_per_source(tmp_path):
     with pytest.raises(bn.JobFailed, match=r"a.mp4 and b.mp4 would both write all.mp4"):
         one_name.run(scheduler="sync")
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "out").iterdir()) == before
+
+
+def test_two_sources_of_one_name_in_different_folders_are_refused_before_writing(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    make_video(clip, ROUND_TRIP[:1])
+    infos = [{"source": f"{folder}/a.mp4", "scene": 0, "start": 0, "end": 1, "start_frame": 0, "end_frame": 25}
+             for folder in ("talks", "other")]
+    results = chunk_results(tmp_path, [{"c.mp4": clip.read_bytes()}] * 2, infos)
+    out = tmp_path / "o"
+    with pytest.raises(AssemblyError, match=r"talks/a.mp4 and other/a.mp4 would both write a.mp4"):
+        ScenesAssembler().assemble(results, str(out), {})
+    assert not out.exists() or not list(out.iterdir())  # checked before the first output is written
+    with pytest.raises(AssemblyError, match=r"talks/a.mp4 and talks/a.mp4 would both write a.mp4"):
+        ScenesAssembler().assemble(results[:1], str(out), {"output_name": "{stem}.mp4", "index_name": "{name}"})
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_select_names_a_scene_that_does_not_exist(tmp_path):
@@ -377,6 +404,18 @@ def test_a_matroska_video_cut_short_fails_naming_it(tmp_path):
     with pytest.raises(bn.JobFailed, match=r"short.mkv: its video ends after [\d.]+ s of the 4.200 s its header"):
         scenes_job(tmp_path, tmp_path / "short.mkv").run(scheduler="sync")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_clip_ffmpeg_fails_to_write_leaves_no_file_behind(tmp_path):
+    path = tmp_path / "clip.webm"  # H.264 in a file named .webm: the clip's WebM muxer refuses it
+    make_video(tmp_path / "clip.mp4", ROUND_TRIP[:2], gop=250, keyframes_at_cuts=True)
+    os.rename(tmp_path / "clip.mp4", path)
+    ref = scenes_job(tmp_path, path).plan(scheduler="sync")[1]
+    chunk = tmp_path / "chunk"
+    chunk.mkdir()
+    with pytest.raises(BadRecordError, match=r"clip.webm.*scene 1: ffmpeg failed.*WebM"):
+        VideoScenes().materialise(ref, str(chunk / "data"))
+    assert list(chunk.iterdir()) == []  # no half-written clip, no temporary file
 
 
 def test_a_file_that_is_not_a_video_fails_naming_it(tmp_path):

@@ -22,7 +22,7 @@ from ..audio import (BLOCK, EXACT_FORMATS, READ_DTYPE, group_by_source, muxer_of
 from ..exceptions import BadRecordError, ResultFormatError
 from ..media import run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from .base import Assembler, names_by_source, output_path
 
 DEFAULT_OUTPUT_NAME = "{name}"
 
@@ -80,8 +80,10 @@ class AudioConcat(Assembler):
     def assemble(self, results, output_dir, params):
         groups = group_by_source(results, "audio-concat")
         template = params.get("output_name", DEFAULT_OUTPUT_NAME)
+        names = names_by_source(groups, lambda s: output_name_for(template, s, len(groups), "audio-concat"),
+                                "audio-concat")
         for source_name, chunks in groups.items():
-            name = output_name_for(template, source_name, len(groups), "audio-concat")
+            name = names[source_name]
             with tempfile.TemporaryDirectory(prefix="audio-concat-") as folder:
                 parts = [(chunk, *audio_result(chunk, folder)) for chunk in chunks]
                 dest = output_path(output_dir, name)

@@ -13,7 +13,7 @@ from ..audio import group_by_source, output_name_for
 from ..exceptions import AssemblyError, ResultFormatError
 from ..schema import SAFE_NAME
 from ..timed_text import FORMATS, format_of, read_cues, write_cues
-from .base import Assembler, output_path
+from .base import Assembler, names_by_source, output_path
 
 
 def output_format(name: str | None, fmt: str | None) -> tuple[str, str]:
@@ -57,6 +57,8 @@ class AudioIndex(Assembler):
     def assemble(self, results, output_dir, params):
         template, fmt = output_format(params.get("output_name"), params.get("format"))
         groups = group_by_source(results, "audio-index")
+        names = names_by_source(groups, lambda s: output_name_for(template, s, len(groups), "audio-index"),
+                                "audio-index")
         for source_name, chunks in groups.items():
             cues = []
             for chunk in chunks:
@@ -77,6 +79,5 @@ class AudioIndex(Assembler):
                             shifted.extra["chunk"] = chunk.index
                         cues.append(shifted)
             cues.sort(key=lambda c: c.start)  # stable: a chunk's own order kept for equal starts
-            name = output_name_for(template, source_name, len(groups), "audio-index")
-            with open(output_path(output_dir, name), "w", encoding="utf-8", newline="\n") as out:
+            with open(output_path(output_dir, names[source_name]), "w", encoding="utf-8", newline="\n") as out:
                 out.write(write_cues(cues, fmt))

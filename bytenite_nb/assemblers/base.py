@@ -134,3 +134,38 @@ def output_path(output_dir: str, name: str) -> str:
     path = safe_join(output_dir, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
+
+
+def distinct_outputs(pairs, component: str) -> None:
+    """Fail when two sources would write one output: ``pairs`` are ``(source, output name)``.
+    Called before anything is written, so a collision leaves no partial output.
+
+    >>> distinct_outputs([("talks/a.wav", "a.vtt"), ("b.wav", "b.vtt")], "audio-index")
+    >>> distinct_outputs([("talks/a.wav", "a.vtt"), ("other/a.wav", "a.vtt")], "audio-index")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AssemblyError: audio-index: talks/a.wav and other/a.wav would both write a.vtt: give output names that tell them apart
+    """
+    import posixpath
+
+    from ..exceptions import AssemblyError
+
+    taken: dict[str, str] = {}
+    for source, name in pairs:
+        key = posixpath.normpath(name)  # "a.vtt" and "./a.vtt" are one file
+        if key in taken:
+            raise AssemblyError(f"{component}: {taken[key]} and {source} would both write {name}: "
+                                "give output names that tell them apart")
+        taken[key] = source
+
+
+def names_by_source(sources, name_of: Callable[[str], str], component: str) -> dict[str, str]:
+    """Each source's output name (``name_of(source)``), checked by :func:`distinct_outputs`
+    before anything is written.
+
+    >>> names_by_source(["in/a.mov", "b.mp4"], lambda s: s.rsplit("/", 1)[-1] + ".txt", "demo")
+    {'in/a.mov': 'a.mov.txt', 'b.mp4': 'b.mp4.txt'}
+    """
+    names = {source: name_of(source) for source in sources}
+    distinct_outputs(names.items(), component)
+    return names

@@ -18,7 +18,7 @@ from ..exceptions import ResultFormatError
 from ..media import open_container
 from ..schema import SAFE_NAME
 from .base import Assembler, output_path
-from .video_stitch import concat_copy, local_copies, video_result
+from .video_stitch import concat_copy, local_copies, result_labels, video_result
 
 DEFAULT_HLS_TIME = 6.0
 
@@ -173,7 +173,7 @@ class VideoLadder(Assembler):
                     "-f", "hls", "-hls_time", f"{hls_time:g}", "-hls_playlist_type", "vod",
                     "-hls_segment_type", "fmp4" if fmp4 else "mpegts",
                     "-hls_segment_filename", os.path.join(os.path.dirname(playlist), segment),
-                    *(["-hls_fmp4_init_filename", "init.mp4"] if fmp4 else [])])
+                    *(["-hls_fmp4_init_filename", "init.mp4"] if fmp4 else [])], labels=result_labels(chunks, files))
             peak, average, _ = media_playlist_rates(playlist)
             variants.append({"uri": f"{name}/index.m3u8", "bandwidth": peak, "average": average, **facts})
         with open(output_path(output_dir, master), "w", encoding="utf-8") as out:

@@ -24,7 +24,7 @@ import tempfile
 from ..exceptions import AssemblyError, BadRecordError, ResultFormatError
 from ..media import open_container, run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from .base import Assembler, distinct_outputs, output_path
 
 DEFAULT_OUTPUT_NAME = "{name}"
 #: output extensions ffmpeg picks its muxer by; any other name is written in the clips' own format
@@ -80,6 +80,18 @@ def concat_list_line(path: str) -> str:
     return "file '" + path.replace("'", "'\\''") + "'\n"
 
 
+def scene_output_names(source_name: str, template: str, index_template: str) -> tuple[str, str]:
+    """The joined video's and the scene index's names for one source (``""``: no index).
+
+    >>> scene_output_names("in/clip.mp4", "{stem}-cut.mp4", "{stem}.json")
+    ('clip-cut.mp4', 'clip.json')
+    """
+    base = posixpath.basename(source_name)
+    stem = os.path.splitext(base)[0] or "video"
+    return (template.replace("{stem}", stem).replace("{name}", base),
+            index_template.replace("{stem}", stem).replace("{name}", base))
+
+
 class VideoScenes(Assembler):
     """The scene clips of video-scenes back into one video per source, in
     scene order, by stream copy (FFmpeg's concat demuxer). All scenes by
@@ -124,17 +136,12 @@ class VideoScenes(Assembler):
             if unknown:
                 raise AssemblyError(f"video-scenes: select names scene {unknown[0]}, but the scenes are "
                                     f"0..{max(known, default=-1)}")
-        written: dict[str, str] = {}
+        outputs = {source_name: scene_output_names(source_name, template, params.get("index_name") or "")
+                   for source_name in sources}
+        # every name checked before the first is written: two folders' clip.mp4 fail the job whole
+        distinct_outputs([(source, n) for source, names in outputs.items() for n in names if n], "video-scenes")
         for source_name, chunks in sources.items():
-            base = posixpath.basename(source_name)
-            stem = os.path.splitext(base)[0] or "video"
-            name = template.replace("{stem}", stem).replace("{name}", base)
-            index_name = (params.get("index_name") or "").replace("{stem}", stem).replace("{name}", base)
-            for output in filter(None, (name, index_name)):
-                if output in written:  # two folders' clip.mp4: one output would overwrite the other
-                    raise AssemblyError(f"video-scenes: {written[output]} and {source_name} would both write "
-                                        f"{output}: give names that tell them apart ({{stem}}, {{name}})")
-                written[output] = source_name
+            name, index_name = outputs[source_name]
             kept = self._kept(sorted(chunks, key=lambda c: c.info["scene"]), select, params.get("pattern"))
             if not kept:
                 raise AssemblyError(f"video-scenes: no scene of {source_name} was kept")

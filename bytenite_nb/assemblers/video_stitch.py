@@ -18,7 +18,7 @@ from ..exceptions import ResultFormatError
 from ..images import matches
 from ..media import run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from .base import Assembler, names_by_source, output_path
 
 DEFAULT_OUTPUT_NAME = "{stem}.mp4"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".avi", ".flv", ".mpg", ".mpeg")
@@ -65,11 +65,12 @@ def concat_list(paths: list[str], durations: list[float | None] | None = None) -
     return "".join(lines)
 
 
-def video_duration(path: str) -> float | None:
-    """Seconds of a file's first video stream, from its header (None when it does not say)."""
+def video_duration(path: str, label: str | None = None) -> float | None:
+    """Seconds of a file's first video stream, from its header (None when it does not say);
+    a file FFmpeg cannot read fails naming ``label`` (``chunk 3: out.mp4``), else the file."""
     from ..media import open_container
 
-    with open_container(path, os.path.basename(path)) as container:
+    with open_container(path, label or os.path.basename(path)) as container:
         if not container.streams.video:
             return None
         video = container.streams.video[0]
@@ -89,14 +90,27 @@ def local_copies(files: list, folder: str) -> list[str]:
     return out
 
 
-def concat_copy(paths: list[str], dest: str, name: str, extra: list[str] = ()) -> None:
-    """Join the videos ``paths`` into ``dest`` by stream copy (FFmpeg's concat demuxer)."""
+def concat_copy(paths: list[str], dest: str, name: str, extra: list[str] = (),
+                labels: list[str] | None = None) -> None:
+    """Join the videos ``paths`` into ``dest`` by stream copy (FFmpeg's concat demuxer);
+    ``labels`` name them in errors (the local copies' names mean nothing to a user)."""
     with tempfile.TemporaryDirectory(prefix="bnb-concat-") as tmp:
         listing = os.path.join(tmp, "list.txt")
         with open(listing, "w", encoding="utf-8") as out:
             with ThreadPoolExecutor(4) as pool:  # headers only: the waits overlap
-                out.write(concat_list(paths, list(pool.map(video_duration, paths))))
+                durations = pool.map(video_duration, paths, labels or [None] * len(paths))
+                out.write(concat_list(paths, list(durations)))
         run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing, "-map", "0", "-c", "copy", *extra, dest], name=name)
+
+
+def result_labels(chunks: list, files: list) -> list[str]:
+    """How errors name each chunk's result: ``chunk 3: out.mp4``.
+
+    >>> from bytenite_nb.assemblers import ChunkResult, ResultFile
+    >>> result_labels([ChunkResult(3, ())], [ResultFile("out.mp4", 9, "file:///r/out.mp4")])
+    ['chunk 3: out.mp4']
+    """
+    return [f"chunk {chunk.index}: {f.name}" for chunk, f in zip(chunks, files)]
 
 
 def by_source(results) -> dict[str, list]:
@@ -141,11 +155,12 @@ class VideoStitch(Assembler):
             files = [video_result(chunk, params.get("pattern")) for chunk in chunks]
             with tempfile.TemporaryDirectory(prefix="bnb-stitch-") as tmp:
                 concat_copy(local_copies(files, tmp), output_path(output_dir, names[source_name]),
-                            names[source_name])
+                            names[source_name], labels=result_labels(chunks, files))
 
 
 def output_names(sources: list[str], template: str) -> dict[str, str]:
-    """The output name of each source video: ``template`` with its ``{stem}`` and ``{name}``.
+    """The output name of each source video: ``template`` with its ``{stem}`` and ``{name}``;
+    two sources of one name (``in/a.mov``, ``out/a.mov``) fail before anything is written.
 
     >>> output_names(["in/a.mov", "b.mp4"], "{stem}.mp4")
     {'in/a.mov': 'a.mp4', 'b.mp4': 'b.mp4'}
@@ -153,11 +168,11 @@ def output_names(sources: list[str], template: str) -> dict[str, str]:
     if len(sources) > 1 and "{" not in template:
         raise ResultFormatError(f"video-stitch: {len(sources)} source videos but one output_name {template!r}: "
                                 "use {stem} or {name} in it")
-    out = {}
-    for source in sources:
+
+    def name_of(source: str) -> str:
         base = posixpath.basename(source)
-        out[source] = template.replace("{stem}", os.path.splitext(base)[0] or "video").replace("{name}", base)
-    return out
+        return template.replace("{stem}", os.path.splitext(base)[0] or "video").replace("{name}", base)
 
+    return names_by_source(sources, name_of, "video-stitch")
 
-__all__ = ["VideoStitch", "by_source", "concat_copy", "concat_list", "local_copies", "video_result"]
+__all__ = ["VideoStitch", "by_source", "concat_copy", "concat_list", "local_copies", "result_labels", "video_result"]

@@ -7,7 +7,10 @@ pictures are encoded inline rather than written anywhere.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
+
+from ..exceptions import NotAnImage
 
 #: modes a browser shows as they are; other modes are converted first
 SHOWN_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
@@ -68,14 +71,25 @@ def image_of_data_url(url: str):
     >>> from PIL import Image
     >>> image_of_data_url(data_url(Image.new("RGB", (3, 2)))).size
     (3, 2)
+    >>> image_of_data_url("data:text/plain;base64,aGk=")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.NotAnImage: not a base64 data: URL of an image: 'data:text/plain;base64'
+    >>> image_of_data_url("data:image/png;base64,aGk=")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.NotAnImage: data:image/png;base64: not an image Pillow can read (cannot identify image file ...)
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     head, _, payload = url.partition(",")
     if not (head.startswith("data:image/") and head.endswith(";base64")):
-        raise ValueError(f"not a base64 data: URL of an image: {head[:40]!r}")
-    image = Image.open(io.BytesIO(base64.b64decode(payload)))
-    image.load()
+        raise NotAnImage(f"not a base64 data: URL of an image: {head[:40]!r}")
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+    except (binascii.Error, UnidentifiedImageError, OSError) as exc:
+        raise NotAnImage(f"{head[:40]}: not an image Pillow can read ({exc})") from None
     return image
 
 

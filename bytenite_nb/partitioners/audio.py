@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from ..audio import (BLOCK, READ_DTYPE, AudioInfo, chunk_label, chunk_metas, chunk_size, open_container, probe,
                      snap)
 from ..exceptions import BadRecordError, PartitionError
+from ..media import whole_output
 from .base import ChunkRef, Partitioner, Source
 
 
@@ -47,15 +48,15 @@ class AudioPartitioner(Partitioner):
         (compressed, stream copy into the source's container) to ``dest``."""
         from fsspec.core import url_to_fs
 
-        if os.path.lexists(dest):
-            os.unlink(dest)  # never write through a link an earlier attempt's app made
         fs, path = url_to_fs(ref.url, **(storage_options or {}))
         local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-        with (nullcontext(path) if local else fs.open(path, "rb")) as stream:  # by path: libsndfile's own reads
+        # by path: libsndfile's own reads; written under a temporary name, so a chunk that fails
+        # part-way leaves no half file at dest (nor writes through a link an earlier attempt left)
+        with (nullcontext(path) if local else fs.open(path, "rb")) as stream, whole_output(dest) as out:
             if ref.meta["exact"]:
-                write_samples(stream, ref, dest)
+                write_samples(stream, ref, out)
             else:
-                write_packets(stream, ref, dest)
+                write_packets(stream, ref, out)
         return os.path.getsize(dest)
 
 

@@ -108,8 +108,9 @@ class VideoFrames(Partitioner):
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
         """Write the chunk's frames to ``dest``: packets copied, or (exact) copied and re-encoded.
-        A byte range on the reference (what a plan preview asks for) gives the chunk's
-        beginning, about that many bytes of it."""
+        A byte range on the reference (what a plan preview asks for) gives a stream-copied
+        chunk's beginning, about that many bytes of it; an exact chunk ignores it and is
+        always written whole (its re-encoded frames are made from whole GOPs)."""
         import os
 
         from fsspec.core import url_to_fs

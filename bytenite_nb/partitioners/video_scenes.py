@@ -22,11 +22,10 @@ from __future__ import annotations
 import bisect
 import os
 import posixpath
-import shutil
-import tempfile
+from contextlib import contextmanager
 
 from ..exceptions import BadRecordError, PartitionError
-from ..media import run_ffmpeg
+from ..media import run_ffmpeg, whole_output
 from ..scene_detection import (DEFAULT_ANALYSIS_WIDTH, DEFAULT_RATIO, DEFAULT_THRESHOLD, DEFAULT_WINDOW,
                                find_cuts, scan)
 from .base import ChunkRef, Partitioner, Source
@@ -92,18 +91,21 @@ def min_length_frames(params: dict, fps: float) -> int:
     return max(1, int(round(length)))
 
 
-def local_copy(url: str, name: str, storage_options: dict | None, folder: str) -> tuple[str, bool]:
-    """A local path of the video at ``url`` for the ffmpeg program: the file itself when
-    it is local, else a download into ``folder``; and whether it is a temporary copy."""
+@contextmanager
+def local_source(url: str, storage_options: dict | None):
+    """A local path of the video at ``url`` for the ffmpeg program while the block runs:
+    the file itself when it is local, else this worker's one download of it
+    (:data:`~bytenite_nb.source_cache.SOURCES`), shared by all its scenes."""
     from fsspec.core import url_to_fs
+
+    from ..source_cache import SOURCES
 
     fs, path = url_to_fs(url, **(storage_options or {}))
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
-        return path, False
-    fd, tmp = tempfile.mkstemp(prefix=".scene-source-", suffix=os.path.splitext(name)[1], dir=folder)
-    with os.fdopen(fd, "wb") as out, fs.open(path, "rb") as src:
-        shutil.copyfileobj(src, out, 8 * 2**20)
-    return tmp, True
+        yield path
+        return
+    with SOURCES.local_path(fs, path, url) as copy:
+        yield copy
 
 
 class VideoScenes(Partitioner):
@@ -173,8 +175,6 @@ class VideoScenes(Partitioner):
         """Cut the chunk's scene into ``dest`` with ffmpeg (stream copy, or re-encoded when exact)."""
         meta = ref.meta
         name = posixpath.basename(meta["source"])
-        if os.path.lexists(dest):
-            os.unlink(dest)  # never write through a link an earlier attempt's app made
         frames = meta["end_frame"] - meta["start_frame"]
         step = 1.0 / meta["fps"] if meta["fps"] else 0.0
         # seek half a frame after a keyframe (copy: lands on it) or before the first frame (exact:
@@ -184,23 +184,21 @@ class VideoScenes(Partitioner):
         # -frames:v counts the video exactly; -t (half a frame over, so rounding never drops the last
         # frame) ends the audio with it
         duration = meta["end"] - meta["start"] + step / 2
-        src, temporary = local_copy(ref.url, name, storage_options, os.path.dirname(dest) or ".")
-        try:
-            args = ["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames),
-                    "-t", f"{duration:.6f}"]
-            if meta["exact"]:
-                # 4:2:0 needs even sides: an odd one gets a one-pixel border rather than losing a row
-                args += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
-                         "-crf", str(meta.get("crf", 18)), "-pix_fmt", "yuv420p", "-c:a", "aac"]
-            else:
-                args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
-            run_ffmpeg(args + ["-f", meta["format"], dest], name=name)
+        if meta["exact"]:
+            # 4:2:0 needs even sides: an odd one gets a one-pixel border rather than losing a row
+            coding = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",
+                      "-crf", str(meta.get("crf", 18)), "-pix_fmt", "yuv420p", "-c:a", "aac"]
+        else:
+            coding = ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+        try:  # whole_output: a failed cut leaves no half clip at dest
+            with local_source(ref.url, storage_options) as src, whole_output(dest) as out:
+                run_ffmpeg(["-ss", f"{seek:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0?",
+                            "-frames:v", str(frames), "-t", f"{duration:.6f}", *coding, "-f", meta["format"], out],
+                           name=name)
+                if not os.path.getsize(out):
+                    raise PartitionError(f"chunk {ref.index}: ffmpeg wrote no clip for scene {meta['scene']} "
+                                         f"of {name}")
         except BadRecordError as exc:
             raise BadRecordError(f"scene {meta['scene']}: {exc.reason}", file=name, chunk=ref.index) from None
-        finally:
-            if temporary:
-                os.unlink(src)
-        if not os.path.exists(dest):
-            raise PartitionError(f"chunk {ref.index}: ffmpeg wrote no clip for scene {meta['scene']} of {name}")
         return os.path.getsize(dest)
 
