@@ -37,6 +37,13 @@ def _own(kind: str, name: str) -> dict:
         names = ", ".join(c["name"] for c in listed["clusters"] if c["kind"] == kind) or "none"
         raise ClusterNotFound(f"no {kind} cluster named {name!r}; listed: {names}" + (f" ({problems})" if problems
                                                                                         else ""))
+    if kind == "kubernetes" and not found["yours"]:
+        from ..kube import known_user
+
+        if known_user() is None:  # the login name is often the same for all (jovyan): not trusted
+            raise ClusterNotYours(f"cannot tell whether the kubernetes cluster {name!r} is yours: no user name "
+                                  "is known (JUPYTERHUB_USER is not set); set Dask config "
+                                  "bytenite-nb.kubernetes.user to your user name")
     if not found["yours"]:
         raise ClusterNotYours(f"the {kind} cluster {name!r} was not made by you: it is left to whoever made it")
     return found
