@@ -154,12 +154,21 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
                                                           bnb_home):
     fs, bucket = s3
     package = make_package(tmp_path / "code", monkeypatch)
+    # Beside the code: secrets in dot files and folders, a link to a file outside the package, one inside it
+    folder = tmp_path / "code" / package
+    (folder / ".env").write_text("AWS_SECRET_ACCESS_KEY=never-shipped\n")
+    (folder / ".aws").mkdir()
+    (folder / ".aws" / "credentials").write_text("[default]\n")
+    (tmp_path / "outside.txt").write_text("a file of this machine only")
+    (folder / "outside.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "mark-again.txt").symlink_to(folder / "mark.txt")
     job, data = shouting_job(s3, package, 20, 5, "out", config={"staging": f"s3://{bucket}/staging"})
     client = apart.client()
     try:
         result = job.run(client=client)
         # Each worker imported the package from the copy shipped into its own local directory.
         where = client.run(lambda: sys.modules[f"{package}.shout"].__file__)
+        unpacked = client.run(lambda: sorted(os.listdir(os.path.dirname(sys.modules[f"{package}.shout"].__file__))))
         names = {addr: info["name"] for addr, info in client.scheduler_info(n_workers=-1)["workers"].items()}
     finally:
         client.close()
@@ -167,8 +176,11 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
     assert where, "no worker ran the app"
     for address, path in where.items():
         assert path.startswith(os.path.join(apart.worker_roots[names[address]], "dask")), path
+    for names in unpacked.values():
+        assert [n for n in names if n != "__pycache__"] == ["__init__.py", "mark-again.txt", "mark.txt", "shout.py"]
     shipped = default_store().last_event(result.job_id, "code-shipped")["data"]
-    assert shipped == {"modules": [package]}
+    assert shipped == {"modules": [package], "left-out": [f"{package}/.aws/: a dot name", f"{package}/.env: a dot name",
+                                                          f"{package}/outside.txt: a link to outside the package"]}
     # Nothing of the job on this machine's disk, nothing left in staging.
     assert not (bnb_home / "staging").exists()
     assert not fs.exists(f"{bucket}/staging/{result.job_id}")

@@ -315,22 +315,60 @@ def code_to_ship(spec) -> dict[str, str]:
     return found
 
 
-def _zip(sources: dict[str, str]) -> bytes:
-    """A zip of the modules: a file as ``<name>.py``, a package as its folder."""
-    buffer = io.BytesIO()
+def _left_out(full: str, package: str) -> str | None:
+    """Why the file or folder ``full`` of the package folder ``package`` is not
+    shipped (None: it is): a dot name (``.env``, ``.aws``: credentials live
+    there), or a link to outside the package (the workers need no file of this
+    machine beyond the package, and a link may reach secrets)."""
+    if os.path.basename(full).startswith("."):
+        return "a dot name"
+    if os.path.islink(full):
+        root = os.path.realpath(package)
+        if os.path.commonpath([root, os.path.realpath(full)]) != root:
+            return "a link to outside the package"
+        if os.path.isdir(full):
+            return "a link to a folder (not followed)"
+    return None
+
+
+def _zip(sources: dict[str, str]) -> tuple[bytes, list[str]]:
+    """A zip of the modules (a file as ``<name>.py``, a package as its folder),
+    and what of the packages was left out, each ``"<path in the zip>: <why>"``
+    (see :func:`_left_out`).
+
+    >>> import os, tempfile
+    >>> package = tempfile.mkdtemp()
+    >>> for name in ("__init__.py", ".env"):
+    ...     open(os.path.join(package, name), "w").close()
+    >>> _zip({"pkg": package})[1]
+    ['pkg/.env: a dot name']
+    """
+    buffer, left_out = io.BytesIO(), []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for top, path in sorted(sources.items()):
             if os.path.isfile(path):
                 z.write(path, f"{top}.py")
                 continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in SKIPPED_NAMES)
+                kept = []
+                for name in sorted(d for d in dirs if d not in SKIPPED_NAMES):
+                    why = _left_out(os.path.join(root, name), path)
+                    if why:
+                        left_out.append(f"{top}/{os.path.relpath(os.path.join(root, name), path)}/: {why}")
+                    else:
+                        kept.append(name)
+                dirs[:] = kept
                 for name in sorted(files):
                     if name.endswith((".pyc", ".pyo")):
                         continue
                     full = os.path.join(root, name)
-                    z.write(full, os.path.join(top, os.path.relpath(full, path)))
-    return buffer.getvalue()
+                    inside = os.path.join(top, os.path.relpath(full, path))
+                    why = _left_out(full, path)
+                    if why:
+                        left_out.append(f"{inside}: {why}")
+                    else:
+                        z.write(full, inside)
+    return buffer.getvalue(), left_out
 
 
 class ShippedCode(WorkerPlugin):
@@ -361,24 +399,28 @@ class ShippedCode(WorkerPlugin):
             del sys.modules[loaded]
 
 
-def ship_code(client, spec) -> list[str]:
+def ship_code(client, spec) -> dict:
     """Send the job's local modules and packages to every worker of ``client``
-    (and to those that join later); returns their top-level names."""
+    (and to those that join later); returns ``{"modules": [top-level names]}``,
+    with ``"left-out"`` (files not sent, and why) when some were; empty when
+    nothing was sent."""
     sources = code_to_ship(spec)
     if not sources:
-        return []
+        return {}
     try:
-        plugin = ShippedCode(sorted(sources), _zip(sources))
+        data, left_out = _zip(sources)
+        plugin = ShippedCode(sorted(sources), data)
         client.register_plugin(plugin, name=plugin.name)
     except Exception as exc:
         raise CodeNotShipped(f"could not send {', '.join(f'{n} ({p})' for n, p in sorted(sources.items()))} "
                              f"to the workers: {type(exc).__name__}: {exc}") from exc
-    return sorted(sources)
+    return {"modules": sorted(sources), **({"left-out": left_out} if left_out else {})}
 
 
-def prepare_workers(executor, spec, elsewhere: list[str]) -> list[str]:
+def prepare_workers(executor, spec, elsewhere: list[str]) -> dict:
     """Before any work (on a Dask cluster): the versions compared, and (for
-    workers ``elsewhere``) the job's local code sent. Returns what was shipped."""
+    workers ``elsewhere``) the job's local code sent. Returns what was shipped
+    (:func:`ship_code`)."""
     client = executor.client
     check_versions(client)
-    return ship_code(client, spec) if elsewhere else []
+    return ship_code(client, spec) if elsewhere else {}
