@@ -21,6 +21,7 @@ an empty list that looks like "no clusters".
 from __future__ import annotations
 
 from .exceptions import ByteniteNBError
+from .redact import redact_text
 
 
 def cluster_choices(clusters: list[dict], *, gateway_configured: bool, kubernetes_configured: bool,
@@ -72,7 +73,7 @@ def list_clusters(default: str | None = None) -> dict:
                                  "workers": c["workers"], "status": c["status"], "dashboard": c["dashboard"],
                                  "yours": True})
         except ByteniteNBError as exc:
-            errors.append({"kind": "gateway", "message": str(exc)})
+            errors.append({"kind": "gateway", "message": redact_text(str(exc))})
     kubernetes_configured = kube.reachable()
     if kubernetes_configured:
         try:
@@ -82,7 +83,7 @@ def list_clusters(default: str | None = None) -> dict:
                                  "workers": c["workers"], "status": (c["phase"] or "unknown").lower(),
                                  "dashboard": None, "yours": me is not None and c.get("user") == me})
         except ByteniteNBError as exc:
-            errors.append({"kind": "kubernetes", "message": str(exc)})
+            errors.append({"kind": "kubernetes", "message": redact_text(str(exc))})
     return {"clusters": clusters, "errors": errors,
             "choices": cluster_choices([c for c in clusters if c["status"] == "running" or c["kind"] == "kubernetes"],
                                        gateway_configured=gateway_configured,
