@@ -288,3 +288,31 @@ def test_with_no_user_name_known_no_kubernetes_cluster_is_scaled_or_deleted(api,
         assert status == 403 and "no user name is known" in refused["message"], refused
         assert ("daskclusters", "jobs", name) in kube_api.objects()
         assert kube_api.objects()[("daskclusters", "jobs", name)]["spec"]["worker"]["replicas"] == 1
+
+
+def test_a_kubernetes_cluster_deleted_after_it_was_listed_is_said_gone(api, kube_api, tmp_path,  # noqa: F811
+                                                                       monkeypatch):
+    import asyncio
+
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    from bytenite_nb.server import clusters
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana@example.org")
+    names = [make_dask_cluster(tmp_path), make_dask_cluster(tmp_path)]
+    own = clusters._own
+
+    async def delete(name):
+        await (await DaskCluster.get(name, namespace="jobs")).delete()
+
+    def own_then_deleted(kind, name):  # its owner deletes it between the check and the request
+        found = own(kind, name)
+        asyncio.run(delete(name))
+        return found
+
+    monkeypatch.setattr(clusters, "_own", own_then_deleted)
+    status, gone = api("POST", "clusters/scale", {"kind": "kubernetes", "name": names[0], "workers": 3})
+    assert status == 404 and "is gone" in gone["message"] and names[0] in gone["message"], gone
+    status, gone = api("POST", "clusters/shutdown", {"kind": "kubernetes", "name": names[1]})
+    assert status == 404 and "is gone" in gone["message"] and names[1] in gone["message"], gone
+    assert not {("daskclusters", "jobs", name) for name in names} & set(kube_api.objects())

@@ -94,20 +94,31 @@ def _gateway_cluster_call(name: str, what: str, act) -> None:
 
 
 def _kube_call(name: str, what: str, act) -> None:
-    """``act`` on the ``DaskCluster`` ``name`` through kr8s (its asyncio API, in a thread of its own)."""
+    """``act`` on the ``DaskCluster`` ``name`` through kr8s (its asyncio API, in a thread of its own).
+
+    Raises :class:`ClusterNotFound` when it is gone (deleted since it was listed): nothing was done.
+    """
     from ..exceptions import ClusterUnavailable
     from ..kube import settings
 
     import dask_kubernetes.operator  # noqa: F401 (tells kr8s what a DaskCluster is)
     import kr8s
 
-    async def go():
+    async def go() -> int:
+        acted = 0
         async for cluster in kr8s.asyncio.get("daskclusters.kubernetes.dask.org", name,
                                               namespace=settings()["namespace"]):
             await act(cluster)
+            acted += 1
+        return acted
 
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, go()).result()
+            acted = pool.submit(asyncio.run, go()).result()
+    except kr8s.NotFoundError:
+        acted = 0
     except Exception as exc:
         raise ClusterUnavailable(f"cannot {what} DaskCluster {name}: {type(exc).__name__}: {exc}") from exc
+    if not acted:
+        raise ClusterNotFound(f"the kubernetes cluster {name!r} is gone (deleted since it was listed): "
+                              f"nothing to {what}")
