@@ -26,7 +26,8 @@ import dask
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.engine.travel import _installed, fit_data, local_top_level, other_hosts, staging_beside
+from bytenite_nb.engine.travel import (_installed, code_to_ship, fit_data, local_top_level, other_hosts,
+                                       staging_beside)
 from bytenite_nb.exceptions import JobFailed, JobValidationError, VersionMismatch
 from bytenite_nb.store import default_store
 
@@ -391,6 +392,25 @@ def test_editable_installs_are_local_code_and_other_installs_are_not(tmp_path, m
         assert local_top_level("editably_installed.sub") == "editably_installed"
     finally:
         _installed.cache_clear()
+
+
+def test_a_local_language_detector_is_shipped_with_the_job(tmp_path, monkeypatch):
+    name = f"detecting_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("def detect(samples, rate):\n    return [(0, 1, 'en')]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = make_package(tmp_path / "code", monkeypatch)
+    (tmp_path / "talk.wav").write_bytes(b"")  # never read: only what travels is asked
+
+    def detecting(detector: str):
+        return bn.Job(source=str(tmp_path / "talk.wav"), partitioner="audio-language", app=f"{package}.shout:shout",
+                      assembler="concat", destination=str(tmp_path / "out"),
+                      params={"partitioner": {"detector": detector}}).resolve()
+
+    spec = detecting(f"{name}:detect")
+    assert code_to_ship(spec) == {package: str(tmp_path / "code" / package), name: str(tmp_path / f"{name}.py")}
+    # an installed detector's module is the workers' own to import: nothing of it is sent
+    spec = detecting("math:hypot")
+    assert code_to_ship(spec) == {package: str(tmp_path / "code" / package)}
 
 
 @pytest.fixture

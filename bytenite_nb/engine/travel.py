@@ -66,6 +66,8 @@ STAGING_FOLDER = ".bytenite-nb-staging"
 #: protocols of data only this process or this machine sees
 MACHINE_PROTOCOLS = ("file", "local", "memory")
 SKIPPED_NAMES = ("__pycache__", ".git", ".pytest_cache", ".ipynb_checkpoints")
+#: partitioner params that name a function as module:function, whose module the workers import
+FUNCTION_PARAMS = ("detector",)
 
 
 # -- where the workers are ---------------------------------------------------------------
@@ -302,6 +304,11 @@ def _modules_of(spec) -> list[str]:
     else:
         names.append(type(app).__module__)
     names += [type(spec.partitioner).__module__, type(spec.assembler).__module__]
+    # a partitioner's param naming a function of the user's (audio-language's detector)
+    for param in FUNCTION_PARAMS:
+        ref = (spec.partitioner_params or {}).get(param)
+        if isinstance(ref, str) and ":" in ref:
+            names.append(ref.rpartition(":")[0])
     return names
 
 
