@@ -358,13 +358,21 @@ def test_a_kubernetes_job_stages_next_to_an_object_store_destination(s3):
     fs, bucket = s3
     fs.pipe_file(f"{bucket}/in.txt", b"a\n")
 
-    def fitted(**config):
-        spec = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", destination=f"s3://{bucket}/team/out/",
+    def fitted(destination=f"s3://{bucket}/team/out/", **config):
+        spec = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", destination=destination,
                       config=config).resolve()
         return fit_data(spec, ["a kubernetes cluster"], cluster_kind="kubernetes")
 
     assert fitted().staging_url == f"s3://{bucket}/team/.bytenite-nb-staging"
     assert fitted(staging=f"s3://{bucket}/mine").staging_url == f"s3://{bucket}/mine"  # a chosen one is kept
+    assert fitted(destination=f"s3://{bucket}/out").staging_url == f"s3://{bucket}/.bytenite-nb-staging"
+    for root in (f"s3://{bucket}", f"s3://{bucket}/"):  # no place beside a bucket root: not inside it either
+        with pytest.raises(JobValidationError) as caught:
+            fitted(destination=root)
+        assert str(caught.value).startswith(f"invalid job: config.staging: the destination {root} is a bucket root")
+        assert "set config.staging" in str(caught.value)
+        assert fitted(destination=root, staging=f"s3://{bucket}-staging/jobs").staging_url == \
+            f"s3://{bucket}-staging/jobs"
     with dask.config.set({"bytenite-nb.staging": "/data/staging"}):  # chosen, and a folder of this machine
         with pytest.raises(JobValidationError, match="config.staging: /data/staging is a folder of this machine"):
             fitted()

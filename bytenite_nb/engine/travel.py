@@ -36,8 +36,14 @@ whenever the workers count as elsewhere by these rules.
 's3://bucket/.bytenite-nb-staging'
 >>> staging_beside("gs://bucket/team/results")
 'gs://bucket/team/.bytenite-nb-staging'
->>> staging_beside("s3://bucket") , staging_beside("/data/out") is None
-('s3://bucket/.bytenite-nb-staging', True)
+>>> staging_beside("/data/out") is None
+True
+>>> staging_beside("s3://bucket/")
+Traceback (most recent call last):
+...
+bytenite_nb.exceptions.JobValidationError: invalid job: config.staging: the destination s3://bucket/ is a \
+bucket root: staging beside it would be inside it; set config.staging (or the bytenite-nb.staging setting) \
+to a URL outside the destination, such as s3://bucket-staging/jobs/
 """
 
 from __future__ import annotations
@@ -145,15 +151,21 @@ def workers_elsewhere(executor) -> list[str]:
 
 
 def staging_beside(destination: str | None) -> str | None:
-    """The staging root next to an object-store ``destination`` (None for a local one)."""
+    """The staging root next to an object-store ``destination``, never under it
+    (None for a local one). Raises :class:`JobValidationError` on ``config.staging``
+    for a bucket root, which has no place beside it."""
     if not destination or "://" not in destination:
         return None
     protocol, rest = destination.split("://", 1)
     if protocol.lower() in MACHINE_PROTOCOLS:
         return None
-    rest = rest.rstrip("/")
-    parent = rest.rsplit("/", 1)[0] if "/" in rest else rest
-    return f"{protocol}://{parent}/{STAGING_FOLDER}"
+    rest = rest.strip("/")
+    if "/" not in rest:  # the staging would be inside the destination, seen as job output
+        raise JobValidationError([FieldError("config.staging", (
+            f"the destination {destination} is a bucket root: staging beside it would be inside it; set "
+            f"config.staging (or the bytenite-nb.staging setting) to a URL outside the destination, such as "
+            f"{protocol}://{rest or 'bucket'}-staging/jobs/"))])
+    return f"{protocol}://{rest.rsplit('/', 1)[0]}/{STAGING_FOLDER}"
 
 
 def _on_this_machine(url: str | None) -> bool:
@@ -174,8 +186,9 @@ def fit_data(spec, elsewhere: list[str], *, cluster_kind: str | None = None):
     if not elsewhere or shared_disk() is True:
         return spec
     if cluster_kind in ("gateway", "kubernetes") and spec.staging_default and spec.destination is not None:
-        beside = staging_beside(spec.destination.url)
-        if beside and spec.destination.storage_options == spec.storage_options:
+        beside = staging_beside(spec.destination.url) \
+            if spec.destination.storage_options == spec.storage_options else None
+        if beside:
             spec = dataclasses.replace(spec, config={**spec.config, "staging": beside}, staging_default=False)
     where = ", ".join(elsewhere[:3])
     errors = []
