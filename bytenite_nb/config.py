@@ -33,6 +33,7 @@ setting (``bytenite-nb.``)  alias                            default
 ``kubernetes.workers``                                       1 (the default worker group)
 ``kubernetes.app-workers``                                   2 (an app's own worker group, at most)
 ``kubernetes.idle-timeout``                                  1800 (seconds; 0: never)
+``kubernetes.user``                                          none: ``JUPYTERHUB_USER`` (who owns a cluster)
 ``shared-disk``                                              none: judged by the workers' hosts; true,
                                                              false (:mod:`bytenite_nb.engine.travel`)
 ``local-cluster.workers``                                    one per core, at most 8

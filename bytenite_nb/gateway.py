@@ -31,6 +31,7 @@ from typing import Any
 
 from . import config
 from .exceptions import ClusterUnavailable, FieldError, GatewayRefused, JobValidationError
+from .redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +78,35 @@ def closing_once(gw):
 
 def call(gw, what: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, a request to the Gateway ``gw``, with its failures
-    said plainly: refused credentials, an unreachable Gateway, an error it answers."""
+    said plainly: refused credentials, an unreachable Gateway, an error it answers.
+    The messages go to records, logs and the sidebar: credentials the address or
+    the error may hold are masked."""
     try:
         return fn(*args, **kwargs)
     except (ClusterUnavailable, JobValidationError):
         raise
     except Exception as exc:
+        where = address_of(gw)
         status = getattr(exc, "status", None)
         if status in (401, 403):
-            raise GatewayRefused(f"the Dask Gateway at {gw.address} refused the credentials ({status} "
-                                 f"{getattr(exc, 'message', '')}) while asked to {what}; check Dask config "
-                                 f"gateway.auth (type {_auth_type()})") from exc
+            raise GatewayRefused(redact_text(
+                f"the Dask Gateway at {where} refused the credentials ({status} {getattr(exc, 'message', '')}) "
+                f"while asked to {what}; check Dask config gateway.auth (type {_auth_type()})")) from exc
         if isinstance(exc, OSError) or type(exc).__name__.startswith("ClientConnector"):
-            raise ClusterUnavailable(f"cannot reach the Dask Gateway at {gw.address} to {what}: {exc}") from exc
-        raise ClusterUnavailable(f"the Dask Gateway at {gw.address} could not {what}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            raise ClusterUnavailable(redact_text(f"cannot reach the Dask Gateway at {where} to {what}: {exc}")) \
+                from exc
+        raise ClusterUnavailable(redact_text(f"the Dask Gateway at {where} could not {what}: "
+                                             f"{type(exc).__name__}: {exc}")) from exc
+
+
+def address_of(gw) -> str:
+    """The address of the Gateway ``gw`` for a message or a record, credentials masked.
+
+    >>> class Gw: address = "https://ana:pw@hub.example.org/services/dask-gateway"
+    >>> address_of(Gw())
+    'https://***@hub.example.org/services/dask-gateway'
+    """
+    return redact_text(str(gw.address))
 
 
 def _auth_type() -> str:
@@ -154,7 +169,7 @@ class JobGatewayCluster:
         gw = gateway()
         try:
             self.options = cluster_options(gw, requested_options)
-            self.gateway_address = gw.address
+            self.gateway_address = address_of(gw)
         finally:
             gw.close()
         self.minimum = config.gateway_minimum_workers()
@@ -244,7 +259,7 @@ class SharedGatewayCluster:
             running = call(gw, "list your clusters", gw.list_clusters)
             if self.name not in {c.name for c in running}:
                 names = ", ".join(c.name for c in running) or "none"
-                raise ClusterUnavailable(f"the Dask Gateway at {gw.address} has no running cluster named "
+                raise ClusterUnavailable(f"the Dask Gateway at {address_of(gw)} has no running cluster named "
                                          f"{self.name!r}; your running clusters: {names}")
             joined = call(gw, f"connect to cluster {self.name}", gw.connect, self.name, shutdown_on_close=False)
         finally:
@@ -265,7 +280,7 @@ class SharedGatewayCluster:
     def describe(self) -> dict:
         cluster = self._cluster
         return {"kind": "gateway", "name": self.name, "shared": True,
-                "gateway": cluster.gateway.address if cluster is not None else None,
+                "gateway": address_of(cluster.gateway) if cluster is not None else None,
                 "scheduler": cluster.scheduler_address if cluster is not None else None,
                 "dashboard": cluster.dashboard_link if cluster is not None else None}
 
@@ -298,7 +313,7 @@ def list_clusters() -> list[dict]:
         for report in reports:
             out.append({"name": report.name, "status": report.status.name.lower(),
                         "workers": _workers(gw, report.name) if report.status.name == "RUNNING" else 0,
-                        "dashboard": report.dashboard_link, "gateway": gw.address,
+                        "dashboard": report.dashboard_link, "gateway": address_of(gw),
                         "made_by_a_job": any(c.name == report.name for c in list(_made))})
         return out
     finally:

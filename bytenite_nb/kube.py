@@ -24,7 +24,9 @@ Pods start ``dask scheduler`` and ``dask worker`` (the ``dask-scheduler`` and
 (``bytenite-nb.kubernetes.``): ``image``, ``pip-packages`` (installed at
 start by images of the Dask project, ``EXTRA_PIP_PACKAGES``), ``namespace``,
 ``workers`` (of the default group), ``app-workers`` (of an app group at most),
-``idle-timeout`` (seconds before the operator deletes an idle cluster).
+``idle-timeout`` (seconds before the operator deletes an idle cluster),
+``user`` (the exact name resources are annotated with, and the sidebar judges
+ownership by; by default JupyterHub's ``JUPYTERHUB_USER``).
 
 :func:`cluster_resources` gives the resources (what ``bytenite-nb kube spec``
 prints), :func:`job_resource` a ``DaskJob`` that runs a job notebook with
@@ -213,25 +215,46 @@ def cluster_spec(name: str, default: WorkerGroup) -> dict:
             "scheduler": scheduler_spec(name, settings()["image"])}
 
 
-#: the label naming who made a resource: the JupyterLab sidebar scales and deletes only a user's own
+#: the label naming who made a resource, folded to a label value: for selecting (``-l``), never for ownership
 USER_LABEL = "bytenite-nb/user"
+#: the annotation holding the exact user name of who made a resource: the JupyterLab
+#: sidebar scales and deletes only resources whose annotation is exactly this user's
+USER_ANNOTATION = "bytenite-nb/user"
+
+
+def known_user() -> str | None:
+    """This user's exact name when one is really known: the ``bytenite-nb.kubernetes.user``
+    setting, else JupyterHub's ``JUPYTERHUB_USER``; None otherwise. The login name
+    is not taken: in a notebook image it is often the same for everyone (``jovyan``).
+
+    >>> import dask
+    >>> with dask.config.set({"bytenite-nb.kubernetes.user": "ana@example.org"}):
+    ...     known_user()
+    'ana@example.org'
+    """
+    user = config.get("kubernetes.user") or os.environ.get("JUPYTERHUB_USER")
+    return str(user) if user else None
 
 
 def user_label(user: str | None = None) -> str:
-    """``user`` (by default this user: JupyterHub's user name, else the login
-    name) as a label value.
+    """``user`` (by default this user: :func:`known_user`, else the login name)
+    as a label value. Different names may fold to the same value: ownership is
+    judged by the exact name of :data:`USER_ANNOTATION`.
 
     >>> user_label("ana@example.org")
     'ana-example.org'
     """
     import getpass
 
-    user = user or os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    user = user or known_user() or getpass.getuser()
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", user)[:63].strip("-_.") or "unknown"
 
 
 def _metadata(name: str) -> dict:
     meta = {"name": name, "labels": {"app.kubernetes.io/managed-by": "bytenite-nb", USER_LABEL: user_label()}}
+    user = known_user()
+    if user:
+        meta["annotations"] = {USER_ANNOTATION: user}
     namespace = settings()["namespace"]
     if namespace:
         meta["namespace"] = namespace
@@ -326,7 +349,8 @@ def reachable() -> bool:
 
 def list_clusters() -> list[dict]:
     """The ``DaskCluster`` resources of the namespace: ``name``, ``workers`` (of
-    the default group), ``phase`` (the operator's word: ``Running``...)."""
+    the default group), ``phase`` (the operator's word: ``Running``...), ``user``
+    (the exact name of its :data:`USER_ANNOTATION`, None when it has none)."""
     try:
         import dask_kubernetes.operator  # noqa: F401 (tells kr8s what a DaskCluster is)
         import kr8s
@@ -348,7 +372,7 @@ def list_clusters() -> list[dict]:
         listed.append({"name": raw["metadata"]["name"],
                        "workers": ((raw.get("spec") or {}).get("worker") or {}).get("replicas"),
                        "phase": (raw.get("status") or {}).get("phase"),
-                       "user": ((raw.get("metadata") or {}).get("labels") or {}).get(USER_LABEL)})
+                       "user": ((raw.get("metadata") or {}).get("annotations") or {}).get(USER_ANNOTATION)})
     return sorted(listed, key=lambda c: c["name"])
 
 

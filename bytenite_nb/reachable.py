@@ -6,8 +6,11 @@ choice and the notebook builder all list them from here.
 
 A Dask Gateway lists only the clusters of the user it authenticates, so each
 is this user's. A ``DaskCluster`` is this user's when bytenite-nb made it for
-them (its ``bytenite-nb/user`` label, :func:`bytenite_nb.kube.user_label`);
-others in the namespace are listed, and may be run on, but are left alone.
+them: its ``bytenite-nb/user`` annotation is exactly this user's name
+(:func:`bytenite_nb.kube.known_user`; the label of that name is folded and
+only for selecting). With no user name known (no ``JUPYTERHUB_USER``, no
+``bytenite-nb.kubernetes.user``), none is. Others in the namespace are
+listed, and may be run on, but are left alone.
 A source that cannot be reached is said in ``errors`` (its message), never
 an empty list that looks like "no clusters".
 
@@ -18,6 +21,7 @@ an empty list that looks like "no clusters".
 from __future__ import annotations
 
 from .exceptions import ByteniteNBError
+from .redact import redact_text
 
 
 def cluster_choices(clusters: list[dict], *, gateway_configured: bool, kubernetes_configured: bool,
@@ -62,22 +66,24 @@ def list_clusters(default: str | None = None) -> dict:
     gateway_configured = bool(dask.config.get("gateway.address", None))
     if gateway_configured:
         try:
+            # yours by the Gateway's own authentication: it lists only its user's
+            # clusters, and its cluster reports carry no user name to compare
             for c in gateway.list_clusters():
                 clusters.append({"kind": "gateway", "name": c["name"], "target": f"gateway:{c['name']}",
                                  "workers": c["workers"], "status": c["status"], "dashboard": c["dashboard"],
                                  "yours": True})
         except ByteniteNBError as exc:
-            errors.append({"kind": "gateway", "message": str(exc)})
+            errors.append({"kind": "gateway", "message": redact_text(str(exc))})
     kubernetes_configured = kube.reachable()
     if kubernetes_configured:
         try:
-            me = kube.user_label()
+            me = kube.known_user()  # exact: folded label values of two names may be equal
             for c in kube.list_clusters():
                 clusters.append({"kind": "kubernetes", "name": c["name"], "target": f"kubernetes:{c['name']}",
                                  "workers": c["workers"], "status": (c["phase"] or "unknown").lower(),
-                                 "dashboard": None, "yours": c.get("user") == me})
+                                 "dashboard": None, "yours": me is not None and c.get("user") == me})
         except ByteniteNBError as exc:
-            errors.append({"kind": "kubernetes", "message": str(exc)})
+            errors.append({"kind": "kubernetes", "message": redact_text(str(exc))})
     return {"clusters": clusters, "errors": errors,
             "choices": cluster_choices([c for c in clusters if c["status"] == "running" or c["kind"] == "kubernetes"],
                                        gateway_configured=gateway_configured,

@@ -203,14 +203,16 @@ def kube_api(tmp_path, monkeypatch):
         missing("dask-kubernetes and kmock are not installed (the test extra)")
     from tests.kube_emulator import running_emulator
 
-    with running_emulator(tmp_path) as emulator, dask.config.set({"gateway.address": None}):
+    with running_emulator(tmp_path) as emulator, dask.config.set({"gateway.address": None,
+                                                                  "bytenite-nb.kubernetes.user": None}):
         monkeypatch.setenv("KUBECONFIG", emulator.kubeconfig)
+        monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
         yield emulator
 
 
 def make_dask_cluster(tmp_path, user: str | None = None) -> str:
-    """A ``DaskCluster`` as bytenite-nb makes it for a job, labelled with ``user``
-    (by default this user), created on the emulator; its name."""
+    """A ``DaskCluster`` as bytenite-nb makes it for a job, labelled and annotated
+    with ``user`` (by default this user), created on the emulator; its name."""
     import asyncio
 
     from dask_kubernetes.operator._objects import DaskCluster
@@ -224,6 +226,7 @@ def make_dask_cluster(tmp_path, user: str | None = None) -> str:
     body = kube.cluster_resources(spec)[0]
     if user is not None:
         body["metadata"]["labels"][kube.USER_LABEL] = kube.user_label(user)
+        body["metadata"].setdefault("annotations", {})[kube.USER_ANNOTATION] = user
 
     async def create():
         made = await DaskCluster(body, namespace="jobs")
@@ -233,9 +236,15 @@ def make_dask_cluster(tmp_path, user: str | None = None) -> str:
     return body["metadata"]["name"]
 
 
-def test_kubernetes_clusters_are_listed_and_only_yours_scaled_or_deleted(api, kube_api, tmp_path):  # noqa: F811
+def test_kubernetes_clusters_are_listed_and_only_yours_scaled_or_deleted(api, kube_api, tmp_path,  # noqa: F811
+                                                                          monkeypatch):
+    from bytenite_nb import kube
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana@example.org")
     mine = make_dask_cluster(tmp_path)
-    theirs = make_dask_cluster(tmp_path, user="someone-else")
+    # a name whose label value is the same as this user's: only the exact annotation tells them apart
+    theirs = make_dask_cluster(tmp_path, user="ana-example.org")
+    assert kube.user_label("ana-example.org") == kube.user_label()
     status, body = api("GET", "clusters")
     assert status == 200 and body["errors"] == [], body
     listed = {c["name"]: c for c in body["clusters"]}
@@ -258,3 +267,52 @@ def test_kubernetes_clusters_are_listed_and_only_yours_scaled_or_deleted(api, ku
     assert status == 202, gone
     assert ("daskclusters", "jobs", mine) not in kube_api.objects()
     assert ("daskclusters", "jobs", theirs) in kube_api.objects()
+
+
+def test_with_no_user_name_known_no_kubernetes_cluster_is_scaled_or_deleted(api, kube_api, tmp_path):  # noqa: F811
+    import getpass
+
+    # made by bytenite-nb with no JUPYTERHUB_USER: labelled with the login name, annotated with nothing
+    unnamed = make_dask_cluster(tmp_path)
+    # annotated with the login name, which is often the same for everyone (jovyan): not trusted either
+    login = make_dask_cluster(tmp_path, user=getpass.getuser())
+    status, body = api("GET", "clusters")
+    assert status == 200 and body["errors"] == [], body
+    listed = {c["name"]: c for c in body["clusters"]}
+    assert listed[unnamed]["yours"] is False and listed[login]["yours"] is False
+    for name in (unnamed, login):
+        status, refused = api("POST", "clusters/scale", {"kind": "kubernetes", "name": name, "workers": 3})
+        assert status == 403 and "no user name is known" in refused["message"], refused
+        assert "bytenite-nb.kubernetes.user" in refused["message"] and name in refused["message"]
+        status, refused = api("POST", "clusters/shutdown", {"kind": "kubernetes", "name": name})
+        assert status == 403 and "no user name is known" in refused["message"], refused
+        assert ("daskclusters", "jobs", name) in kube_api.objects()
+        assert kube_api.objects()[("daskclusters", "jobs", name)]["spec"]["worker"]["replicas"] == 1
+
+
+def test_a_kubernetes_cluster_deleted_after_it_was_listed_is_said_gone(api, kube_api, tmp_path,  # noqa: F811
+                                                                       monkeypatch):
+    import asyncio
+
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    from bytenite_nb.server import clusters
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana@example.org")
+    names = [make_dask_cluster(tmp_path), make_dask_cluster(tmp_path)]
+    own = clusters._own
+
+    async def delete(name):
+        await (await DaskCluster.get(name, namespace="jobs")).delete()
+
+    def own_then_deleted(kind, name):  # its owner deletes it between the check and the request
+        found = own(kind, name)
+        asyncio.run(delete(name))
+        return found
+
+    monkeypatch.setattr(clusters, "_own", own_then_deleted)
+    status, gone = api("POST", "clusters/scale", {"kind": "kubernetes", "name": names[0], "workers": 3})
+    assert status == 404 and "is gone" in gone["message"] and names[0] in gone["message"], gone
+    status, gone = api("POST", "clusters/shutdown", {"kind": "kubernetes", "name": names[1]})
+    assert status == 404 and "is gone" in gone["message"] and names[1] in gone["message"], gone
+    assert not {("daskclusters", "jobs", name) for name in names} & set(kube_api.objects())

@@ -274,6 +274,25 @@ def test_a_gateway_that_refuses_the_credentials_says_so(gateway_server, tmp_path
     assert "Traceback" not in done.stderr
 
 
+def test_credentials_in_the_gateway_address_are_masked_in_messages(tmp_path):
+    pytest.importorskip("dask_gateway")
+    from bytenite_nb.reachable import list_clusters
+
+    from .faults_helpers import free_port
+
+    port = free_port()  # nothing listens there
+    with dask.config.set(gateway_settings(f"http://ana:s3cret-pw@127.0.0.1:{port}", "ana")):
+        with pytest.raises(ClusterUnavailable) as caught:
+            gateway.list_clusters()
+        listed = list_clusters()
+        with pytest.raises(ClusterUnavailable) as submitted:
+            team_job(tmp_path).submit(cluster="gateway")
+    # what the sidebar's REST reply and the notebook builder show
+    (error,) = [e for e in listed["errors"] if e["kind"] == "gateway"]
+    for message in (str(caught.value), error["message"], str(submitted.value)):
+        assert "s3cret-pw" not in message and f"the Dask Gateway at http://***@127.0.0.1:{port}" in message, message
+
+
 # -- the command line ------------------------------------------------------------------
 
 

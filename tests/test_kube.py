@@ -110,6 +110,22 @@ def test_a_command_app_job_is_one_cluster_of_the_default_group(tmp_path):
     assert cluster["spec"]["scheduler"]["service"]["selector"]["dask.org/cluster-name"] == "bnb-sales-by-month"
 
 
+def test_resources_carry_the_exact_user_name_and_no_guessed_one(tmp_path, monkeypatch):
+    spec = lines_job(tmp_path, {"command": ["true"]}).resolve()
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana@example.org")
+    with dask.config.set({"bytenite-nb.kubernetes.user": None}):
+        (cluster,) = kube.cluster_resources(spec)
+        meta = cluster["metadata"]
+        assert meta["annotations"] == {kube.USER_ANNOTATION: "ana@example.org"}
+        assert meta["labels"][kube.USER_LABEL] == "ana-example.org"  # for selecting only
+        with dask.config.set({"bytenite-nb.kubernetes.user": "bo@example.org"}):
+            assert kube.cluster_resources(spec)[0]["metadata"]["annotations"] == {kube.USER_ANNOTATION:
+                                                                                  "bo@example.org"}
+        monkeypatch.delenv("JUPYTERHUB_USER")
+        assert kube.known_user() is None
+        assert "annotations" not in kube.cluster_resources(spec)[0]["metadata"]  # the login name is not one
+
+
 def test_a_gpu_image_app_gets_a_worker_group_of_its_image_with_its_resources(tmp_path):
     with dask.config.set({"bytenite-nb.kubernetes.namespace": "jobs", "bytenite-nb.kubernetes.image": "me/base:1"}):
         spec = lines_job(tmp_path, GPU_APP, maxWorkers=1).resolve()
@@ -356,7 +372,7 @@ def test_a_job_runs_on_a_named_cluster_and_leaves_it_running(emulator, tmp_path)
         client.wait_for_workers(2, timeout=60)  # its owner's cluster is up before jobs are sent to it
     listed = {c["name"]: c for c in kube.list_clusters()}
     assert listed["team-shared"] == {"name": "team-shared", "workers": 1, "phase": "Running",
-                                     "user": kube.user_label()}
+                                     "user": kube.known_user()}
     done = cli("clusters")  # KUBECONFIG names the emulator
     assert done.returncode == 0 and "kubernetes:team-shared  Running  1 worker(s)" in done.stdout, done.stderr
     result = upper_gpu_job(tmp_path).run(cluster="kubernetes:team-shared")

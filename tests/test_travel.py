@@ -26,7 +26,8 @@ import dask
 import pytest
 
 import bytenite_nb as bn
-from bytenite_nb.engine.travel import _installed, fit_data, local_top_level, other_hosts, staging_beside
+from bytenite_nb.engine.travel import (_installed, code_to_ship, fit_data, local_top_level, other_hosts,
+                                       staging_beside)
 from bytenite_nb.exceptions import JobFailed, JobValidationError, VersionMismatch
 from bytenite_nb.store import default_store
 
@@ -154,12 +155,21 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
                                                           bnb_home):
     fs, bucket = s3
     package = make_package(tmp_path / "code", monkeypatch)
+    # Beside the code: secrets in dot files and folders, a link to a file outside the package, one inside it
+    folder = tmp_path / "code" / package
+    (folder / ".env").write_text("AWS_SECRET_ACCESS_KEY=never-shipped\n")
+    (folder / ".aws").mkdir()
+    (folder / ".aws" / "credentials").write_text("[default]\n")
+    (tmp_path / "outside.txt").write_text("a file of this machine only")
+    (folder / "outside.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "mark-again.txt").symlink_to(folder / "mark.txt")
     job, data = shouting_job(s3, package, 20, 5, "out", config={"staging": f"s3://{bucket}/staging"})
     client = apart.client()
     try:
         result = job.run(client=client)
         # Each worker imported the package from the copy shipped into its own local directory.
         where = client.run(lambda: sys.modules[f"{package}.shout"].__file__)
+        unpacked = client.run(lambda: sorted(os.listdir(os.path.dirname(sys.modules[f"{package}.shout"].__file__))))
         names = {addr: info["name"] for addr, info in client.scheduler_info(n_workers=-1)["workers"].items()}
     finally:
         client.close()
@@ -167,8 +177,11 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
     assert where, "no worker ran the app"
     for address, path in where.items():
         assert path.startswith(os.path.join(apart.worker_roots[names[address]], "dask")), path
+    for names in unpacked.values():
+        assert [n for n in names if n != "__pycache__"] == ["__init__.py", "mark-again.txt", "mark.txt", "shout.py"]
     shipped = default_store().last_event(result.job_id, "code-shipped")["data"]
-    assert shipped == {"modules": [package]}
+    assert shipped == {"modules": [package], "left-out": [f"{package}/.aws/: a dot name", f"{package}/.env: a dot name",
+                                                          f"{package}/outside.txt: a link to outside the package"]}
     # Nothing of the job on this machine's disk, nothing left in staging.
     assert not (bnb_home / "staging").exists()
     assert not fs.exists(f"{bucket}/staging/{result.job_id}")
@@ -345,13 +358,21 @@ def test_a_kubernetes_job_stages_next_to_an_object_store_destination(s3):
     fs, bucket = s3
     fs.pipe_file(f"{bucket}/in.txt", b"a\n")
 
-    def fitted(**config):
-        spec = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", destination=f"s3://{bucket}/team/out/",
+    def fitted(destination=f"s3://{bucket}/team/out/", **config):
+        spec = bn.Job(source=f"s3://{bucket}/in.txt", app="identity", destination=destination,
                       config=config).resolve()
         return fit_data(spec, ["a kubernetes cluster"], cluster_kind="kubernetes")
 
     assert fitted().staging_url == f"s3://{bucket}/team/.bytenite-nb-staging"
     assert fitted(staging=f"s3://{bucket}/mine").staging_url == f"s3://{bucket}/mine"  # a chosen one is kept
+    assert fitted(destination=f"s3://{bucket}/out").staging_url == f"s3://{bucket}/.bytenite-nb-staging"
+    for root in (f"s3://{bucket}", f"s3://{bucket}/"):  # no place beside a bucket root: not inside it either
+        with pytest.raises(JobValidationError) as caught:
+            fitted(destination=root)
+        assert str(caught.value).startswith(f"invalid job: config.staging: the destination {root} is a bucket root")
+        assert "set config.staging" in str(caught.value)
+        assert fitted(destination=root, staging=f"s3://{bucket}-staging/jobs").staging_url == \
+            f"s3://{bucket}-staging/jobs"
     with dask.config.set({"bytenite-nb.staging": "/data/staging"}):  # chosen, and a folder of this machine
         with pytest.raises(JobValidationError, match="config.staging: /data/staging is a folder of this machine"):
             fitted()
@@ -379,6 +400,25 @@ def test_editable_installs_are_local_code_and_other_installs_are_not(tmp_path, m
         assert local_top_level("editably_installed.sub") == "editably_installed"
     finally:
         _installed.cache_clear()
+
+
+def test_a_local_language_detector_is_shipped_with_the_job(tmp_path, monkeypatch):
+    name = f"detecting_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("def detect(samples, rate):\n    return [(0, 1, 'en')]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = make_package(tmp_path / "code", monkeypatch)
+    (tmp_path / "talk.wav").write_bytes(b"")  # never read: only what travels is asked
+
+    def detecting(detector: str):
+        return bn.Job(source=str(tmp_path / "talk.wav"), partitioner="audio-language", app=f"{package}.shout:shout",
+                      assembler="concat", destination=str(tmp_path / "out"),
+                      params={"partitioner": {"detector": detector}}).resolve()
+
+    spec = detecting(f"{name}:detect")
+    assert code_to_ship(spec) == {package: str(tmp_path / "code" / package), name: str(tmp_path / f"{name}.py")}
+    # an installed detector's module is the workers' own to import: nothing of it is sent
+    spec = detecting("math:hypot")
+    assert code_to_ship(spec) == {package: str(tmp_path / "code" / package)}
 
 
 @pytest.fixture

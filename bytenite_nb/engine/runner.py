@@ -387,7 +387,7 @@ class JobRunner:
 
         shipped = prepare_workers(self.executor, self.spec, self.executor.elsewhere)
         if shipped:
-            self.store.add_event(self.job_id, "code-shipped", {"modules": shipped})
+            self.store.add_event(self.job_id, "code-shipped", shipped)
 
     def _plan(self) -> list[ChunkRef]:
         """The chunks to run: the plan of an interrupted run of this job, or a

@@ -36,8 +36,14 @@ whenever the workers count as elsewhere by these rules.
 's3://bucket/.bytenite-nb-staging'
 >>> staging_beside("gs://bucket/team/results")
 'gs://bucket/team/.bytenite-nb-staging'
->>> staging_beside("s3://bucket") , staging_beside("/data/out") is None
-('s3://bucket/.bytenite-nb-staging', True)
+>>> staging_beside("/data/out") is None
+True
+>>> staging_beside("s3://bucket/")
+Traceback (most recent call last):
+...
+bytenite_nb.exceptions.JobValidationError: invalid job: config.staging: the destination s3://bucket/ is a \
+bucket root: staging beside it would be inside it; set config.staging (or the bytenite-nb.staging setting) \
+to a URL outside the destination, such as s3://bucket-staging/jobs/
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ STAGING_FOLDER = ".bytenite-nb-staging"
 #: protocols of data only this process or this machine sees
 MACHINE_PROTOCOLS = ("file", "local", "memory")
 SKIPPED_NAMES = ("__pycache__", ".git", ".pytest_cache", ".ipynb_checkpoints")
+#: partitioner params that name a function as module:function, whose module the workers import
+FUNCTION_PARAMS = ("detector",)
 
 
 # -- where the workers are ---------------------------------------------------------------
@@ -143,15 +151,21 @@ def workers_elsewhere(executor) -> list[str]:
 
 
 def staging_beside(destination: str | None) -> str | None:
-    """The staging root next to an object-store ``destination`` (None for a local one)."""
+    """The staging root next to an object-store ``destination``, never under it
+    (None for a local one). Raises :class:`JobValidationError` on ``config.staging``
+    for a bucket root, which has no place beside it."""
     if not destination or "://" not in destination:
         return None
     protocol, rest = destination.split("://", 1)
     if protocol.lower() in MACHINE_PROTOCOLS:
         return None
-    rest = rest.rstrip("/")
-    parent = rest.rsplit("/", 1)[0] if "/" in rest else rest
-    return f"{protocol}://{parent}/{STAGING_FOLDER}"
+    rest = rest.strip("/")
+    if "/" not in rest:  # the staging would be inside the destination, seen as job output
+        raise JobValidationError([FieldError("config.staging", (
+            f"the destination {destination} is a bucket root: staging beside it would be inside it; set "
+            f"config.staging (or the bytenite-nb.staging setting) to a URL outside the destination, such as "
+            f"{protocol}://{rest or 'bucket'}-staging/jobs/"))])
+    return f"{protocol}://{rest.rsplit('/', 1)[0]}/{STAGING_FOLDER}"
 
 
 def _on_this_machine(url: str | None) -> bool:
@@ -172,8 +186,9 @@ def fit_data(spec, elsewhere: list[str], *, cluster_kind: str | None = None):
     if not elsewhere or shared_disk() is True:
         return spec
     if cluster_kind in ("gateway", "kubernetes") and spec.staging_default and spec.destination is not None:
-        beside = staging_beside(spec.destination.url)
-        if beside and spec.destination.storage_options == spec.storage_options:
+        beside = staging_beside(spec.destination.url) \
+            if spec.destination.storage_options == spec.storage_options else None
+        if beside:
             spec = dataclasses.replace(spec, config={**spec.config, "staging": beside}, staging_default=False)
     where = ", ".join(elsewhere[:3])
     errors = []
@@ -302,6 +317,11 @@ def _modules_of(spec) -> list[str]:
     else:
         names.append(type(app).__module__)
     names += [type(spec.partitioner).__module__, type(spec.assembler).__module__]
+    # a partitioner's param naming a function of the user's (audio-language's detector)
+    for param in FUNCTION_PARAMS:
+        ref = (spec.partitioner_params or {}).get(param)
+        if isinstance(ref, str) and ":" in ref:
+            names.append(ref.rpartition(":")[0])
     return names
 
 
@@ -315,22 +335,60 @@ def code_to_ship(spec) -> dict[str, str]:
     return found
 
 
-def _zip(sources: dict[str, str]) -> bytes:
-    """A zip of the modules: a file as ``<name>.py``, a package as its folder."""
-    buffer = io.BytesIO()
+def _left_out(full: str, package: str) -> str | None:
+    """Why the file or folder ``full`` of the package folder ``package`` is not
+    shipped (None: it is): a dot name (``.env``, ``.aws``: credentials live
+    there), or a link to outside the package (the workers need no file of this
+    machine beyond the package, and a link may reach secrets)."""
+    if os.path.basename(full).startswith("."):
+        return "a dot name"
+    if os.path.islink(full):
+        root = os.path.realpath(package)
+        if os.path.commonpath([root, os.path.realpath(full)]) != root:
+            return "a link to outside the package"
+        if os.path.isdir(full):
+            return "a link to a folder (not followed)"
+    return None
+
+
+def _zip(sources: dict[str, str]) -> tuple[bytes, list[str]]:
+    """A zip of the modules (a file as ``<name>.py``, a package as its folder),
+    and what of the packages was left out, each ``"<path in the zip>: <why>"``
+    (see :func:`_left_out`).
+
+    >>> import os, tempfile
+    >>> package = tempfile.mkdtemp()
+    >>> for name in ("__init__.py", ".env"):
+    ...     open(os.path.join(package, name), "w").close()
+    >>> _zip({"pkg": package})[1]
+    ['pkg/.env: a dot name']
+    """
+    buffer, left_out = io.BytesIO(), []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for top, path in sorted(sources.items()):
             if os.path.isfile(path):
                 z.write(path, f"{top}.py")
                 continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in SKIPPED_NAMES)
+                kept = []
+                for name in sorted(d for d in dirs if d not in SKIPPED_NAMES):
+                    why = _left_out(os.path.join(root, name), path)
+                    if why:
+                        left_out.append(f"{top}/{os.path.relpath(os.path.join(root, name), path)}/: {why}")
+                    else:
+                        kept.append(name)
+                dirs[:] = kept
                 for name in sorted(files):
                     if name.endswith((".pyc", ".pyo")):
                         continue
                     full = os.path.join(root, name)
-                    z.write(full, os.path.join(top, os.path.relpath(full, path)))
-    return buffer.getvalue()
+                    inside = os.path.join(top, os.path.relpath(full, path))
+                    why = _left_out(full, path)
+                    if why:
+                        left_out.append(f"{inside}: {why}")
+                    else:
+                        z.write(full, inside)
+    return buffer.getvalue(), left_out
 
 
 class ShippedCode(WorkerPlugin):
@@ -361,24 +419,28 @@ class ShippedCode(WorkerPlugin):
             del sys.modules[loaded]
 
 
-def ship_code(client, spec) -> list[str]:
+def ship_code(client, spec) -> dict:
     """Send the job's local modules and packages to every worker of ``client``
-    (and to those that join later); returns their top-level names."""
+    (and to those that join later); returns ``{"modules": [top-level names]}``,
+    with ``"left-out"`` (files not sent, and why) when some were; empty when
+    nothing was sent."""
     sources = code_to_ship(spec)
     if not sources:
-        return []
+        return {}
     try:
-        plugin = ShippedCode(sorted(sources), _zip(sources))
+        data, left_out = _zip(sources)
+        plugin = ShippedCode(sorted(sources), data)
         client.register_plugin(plugin, name=plugin.name)
     except Exception as exc:
         raise CodeNotShipped(f"could not send {', '.join(f'{n} ({p})' for n, p in sorted(sources.items()))} "
                              f"to the workers: {type(exc).__name__}: {exc}") from exc
-    return sorted(sources)
+    return {"modules": sorted(sources), **({"left-out": left_out} if left_out else {})}
 
 
-def prepare_workers(executor, spec, elsewhere: list[str]) -> list[str]:
+def prepare_workers(executor, spec, elsewhere: list[str]) -> dict:
     """Before any work (on a Dask cluster): the versions compared, and (for
-    workers ``elsewhere``) the job's local code sent. Returns what was shipped."""
+    workers ``elsewhere``) the job's local code sent. Returns what was shipped
+    (:func:`ship_code`)."""
     client = executor.client
     check_versions(client)
-    return ship_code(client, spec) if elsewhere else []
+    return ship_code(client, spec) if elsewhere else {}

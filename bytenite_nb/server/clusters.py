@@ -37,6 +37,13 @@ def _own(kind: str, name: str) -> dict:
         names = ", ".join(c["name"] for c in listed["clusters"] if c["kind"] == kind) or "none"
         raise ClusterNotFound(f"no {kind} cluster named {name!r}; listed: {names}" + (f" ({problems})" if problems
                                                                                         else ""))
+    if kind == "kubernetes" and not found["yours"]:
+        from ..kube import known_user
+
+        if known_user() is None:  # the login name is often the same for all (jovyan): not trusted
+            raise ClusterNotYours(f"cannot tell whether the kubernetes cluster {name!r} is yours: no user name "
+                                  "is known (JUPYTERHUB_USER is not set); set Dask config "
+                                  "bytenite-nb.kubernetes.user to your user name")
     if not found["yours"]:
         raise ClusterNotYours(f"the {kind} cluster {name!r} was not made by you: it is left to whoever made it")
     return found
@@ -87,20 +94,31 @@ def _gateway_cluster_call(name: str, what: str, act) -> None:
 
 
 def _kube_call(name: str, what: str, act) -> None:
-    """``act`` on the ``DaskCluster`` ``name`` through kr8s (its asyncio API, in a thread of its own)."""
+    """``act`` on the ``DaskCluster`` ``name`` through kr8s (its asyncio API, in a thread of its own).
+
+    Raises :class:`ClusterNotFound` when it is gone (deleted since it was listed): nothing was done.
+    """
     from ..exceptions import ClusterUnavailable
     from ..kube import settings
 
     import dask_kubernetes.operator  # noqa: F401 (tells kr8s what a DaskCluster is)
     import kr8s
 
-    async def go():
+    async def go() -> int:
+        acted = 0
         async for cluster in kr8s.asyncio.get("daskclusters.kubernetes.dask.org", name,
                                               namespace=settings()["namespace"]):
             await act(cluster)
+            acted += 1
+        return acted
 
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, go()).result()
+            acted = pool.submit(asyncio.run, go()).result()
+    except kr8s.NotFoundError:
+        acted = 0
     except Exception as exc:
         raise ClusterUnavailable(f"cannot {what} DaskCluster {name}: {type(exc).__name__}: {exc}") from exc
+    if not acted:
+        raise ClusterNotFound(f"the kubernetes cluster {name!r} is gone (deleted since it was listed): "
+                              f"nothing to {what}")
