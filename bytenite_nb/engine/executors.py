@@ -150,12 +150,18 @@ class DaskExecutor:
                 try:
                     values = self.client.gather(finished, errors="raise")
                 except BaseException as exc:
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)) or all(
-                            f.status == "finished" for f in finished):
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    connection_lost = _is_connection_error(exc)
+                    if not connection_lost and all(f.status == "finished" for f in finished):
                         raise
                     # Some were cancelled (a cancel, fail-fast) or lost since they
-                    # finished: look at them again rather than lose the others.
+                    # finished, or the scheduler's connection broke (the client
+                    # reconnects, or gives up and cancels every future with the reason
+                    # looked for above): look at them again rather than lose the others.
                     pending, finished = finished + pending, []
+                    if connection_lost:
+                        time.sleep(POLL_MAX)
                     continue
                 yield list(zip(finished, values, [None] * len(finished)))
                 finished, last = [], now
@@ -405,6 +411,24 @@ def usable_resources(client, needs: dict[str, float], coming: list[dict] | None 
         f"the app needs {show(asked)} per task (its device_requirements), but no worker of the cluster offers "
         f"that; the workers offer: {'; '.join(best[:5])}. Start workers that declare these resources "
         f"(dask worker --resources \"cpu=2,memory=8e9\"), or run on fewer, larger local workers (--workers 1)")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a broken connection to the scheduler (distributed's
+    ``CommClosedError``, or a reset socket), not an error of the tasks.
+
+    >>> _is_connection_error(ConnectionResetError(104, "Connection reset by peer"))
+    True
+    >>> _is_connection_error(ValueError("bad row"))
+    False
+    """
+    if isinstance(exc, ConnectionError):
+        return True
+    try:
+        from distributed.comm.core import CommClosedError
+    except ImportError:  # no distributed: no scheduler to lose
+        return False
+    return isinstance(exc, CommClosedError)
 
 
 def _cancel_reason(future) -> str | None:
