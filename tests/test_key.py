@@ -243,3 +243,58 @@ def test_a_real_job_spills_to_staging_in_parallel_and_cleans_up_with_it(tmp_path
     back = [r for d in sorted(os.listdir(tmp_path / "out")) if d.startswith("chunk_")
             for r in parse((tmp_path / "out" / d / "rows.csv").read_bytes())[1:]]
     assert Counter(map(tuple, back)) == Counter(map(tuple, rows))
+
+
+def fails_on_k3(chunk_path, results_dir, params):
+    """Copy the chunk; fail for the bucket holding key k3 while the marker file exists."""
+    data = open(chunk_path, "rb").read()
+    if b"k3," in data and os.path.exists(params["marker"]):
+        raise RuntimeError("cannot handle k3")
+    open(os.path.join(results_dir, "rows.csv"), "wb").write(data)
+
+
+def test_spill_pieces_go_once_their_chunk_commits_and_a_failed_chunk_keeps_its_own(tmp_path, client, monkeypatch):
+    from bytenite_nb.engine.chunk import run_chunk
+    from bytenite_nb.engine.staging import Staging
+
+    monkeypatch.setenv("BYTENITE_NB_HOME", str(tmp_path / "home"))
+    rows = [[f"k{i % 7}", str(i)] for i in range(2000)]
+    (tmp_path / "t.csv").write_bytes(csv_text([["k", "v"], *rows]).encode())
+    (tmp_path / "marker").write_text("")
+    job = bn.Job(source=str(tmp_path / "t.csv"), partitioner="key", app=fails_on_k3, assembler="concat",
+                 destination=str(tmp_path / "out"),
+                 params={"partitioner": {"columns": ["k"], "distinct": True, "block_size": 4096},
+                         "app": {"marker": str(tmp_path / "marker")},
+                         "assembler": {"header": True, "output_name": "t.csv"}},
+                 config={"minSuccessRatio": 0.8, "maxTaskRetries": 0})
+    result = job.run(client=client, id="spills-1")
+    assert result.state == "COMPLETE" and len(result.warnings) == 1
+    spec = job.resolve()
+    staging = Staging.of(spec, "spills-1")
+    refs = staging.load_plan()
+    failed = [r for r in refs if r.meta["key"] == {"k": "k3"}]
+    assert len(failed) == 1 and len(failed[0].meta["pieces"]) > 3
+
+    def exists(url):
+        return os.path.exists(url[len("file://"):])
+
+    # Committed chunks' pieces are gone already; the failed chunk keeps its own for a rerun.
+    assert all(exists(p) for p in failed[0].meta["pieces"])
+    assert not any(exists(p) for r in refs if r is not failed[0] for p in r.meta["pieces"])
+    os.remove(tmp_path / "marker")
+    rerun = job.run(client=client, id="spills-1", rerun_failed=True)
+    assert rerun.state == "COMPLETE" and rerun.resumed_chunks == len(refs) - 1
+    back = parse((tmp_path / "out" / "t.csv").read_bytes())
+    assert back[0] == ["k", "v"] and Counter(map(tuple, back[1:])) == Counter(map(tuple, rows))
+
+    # A straggler of a committed chunk (its worker lost before it reported) finds the
+    # pieces gone and reports the commit that stands, not a failure.
+    from bytenite_nb.engine.planning import plan_and_stage
+
+    Staging.of(spec, "spills-2").claim(spec.fingerprint)
+    ref = plan_and_stage(spec, "spills-2")[0]
+    first = run_chunk(ref, spec, "spills-2")
+    assert first["state"] == "DONE" and not any(exists(p) for p in ref.meta["pieces"])
+    again = run_chunk(ref, spec, "spills-2")
+    assert again["state"] == "DONE" and again["files"] == first["files"]
+    assert len([i for i in Staging.of(spec, "spills-2").committed() if i == ref.index]) == 1

@@ -75,7 +75,16 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
         try:
             chunk_path = os.path.join(task_dir, "data.bin")
             with collecting() as found:
-                spec.partitioner.materialise(ref, chunk_path, spec.source.storage_options)
+                try:
+                    spec.partitioner.materialise(ref, chunk_path, spec.source.storage_options)
+                except Exception:
+                    # A straggler (its first run committed, then lost its worker before
+                    # reporting) finds the chunk's data released: the commit stands.
+                    record = staging.record(index)
+                    if record is None:
+                        raise
+                    staging.discard(index, token, results_dir)
+                    return record
             skipped = summary(found)
             ctx = TaskContext(
                 job_id=job_id, chunk_number=index, task_dir=task_dir, chunk_path=chunk_path,
@@ -110,6 +119,10 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
         return ChunkOutcome(
             index=index, state="FAILED", attempts=exc.attempts, duration=time.time() - started, worker=worker,
             error=f"chunk {index} ({ref.describe()}) failed after {exc.attempts} attempt(s): {exc.last}"[:8000])
+    try:  # committed: what only its materialise needed can go now, not at the job's end
+        spec.partitioner.release(ref, spec.source.storage_options)
+    except Exception:  # noqa: BLE001 - removed with the job's staging anyway
+        pass
     return ChunkOutcome(index=index, state="DONE", attempts=attempts, duration=time.time() - started, worker=worker,
                         files=len(marker["files"]), bytes=sum(size for _, size in marker["files"]))
 

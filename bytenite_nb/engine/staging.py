@@ -248,6 +248,10 @@ class Staging:
     def is_committed(self, index: int) -> bool:
         return index in self._records()
 
+    def record(self, index: int) -> dict | None:
+        """The commit record of chunk ``index``, or None while it is not committed."""
+        return self._records().get(index)
+
     def discard(self, index: int, token: str, results_dir: str) -> None:
         """Throw away a failed attempt's results."""
         # Never reuse the folder of a failed attempt: a straggling process of it

@@ -229,6 +229,17 @@ class Partitioner:
         return got
 
 
+    def release(self, ref: ChunkRef, storage_options: dict | None = None) -> None:
+        """Free what only chunk ``ref``'s materialise needed, once its results are
+        committed (a committed chunk is never run again for its job). Nothing by
+        default; a partitioner that wrote data of its own at planning (the spill
+        pieces of ``key`` and ``date-range``) removes it, so that it does not
+        wait, taking disk and page cache, for the end of the job.
+
+        >>> Partitioner().release(ChunkRef(index=0))  # nothing to free
+        """
+
+
 class FunctionPartitioner(Partitioner):
     """A plain function ``fn(source, params) -> iterable of ChunkRef`` as a partitioner."""
 

@@ -39,7 +39,7 @@ from typing import Any
 from ..bad_records import BadRecords, collecting, summary
 from ..exceptions import BadRecordError, PartitionError
 from .base import ChunkRef, Partitioner, Source
-from .rows import SCAN_BLOCK, _chain, cut_points, row_end_blocks, table_format
+from .rows import SCAN_BLOCK, buffer_row_ends, byte_cuts, table_format
 
 DEFAULT_BLOCK_SIZE = 32 * 2**20
 SPILL_FOLDER = "regroup"
@@ -157,19 +157,13 @@ class Regroup(Partitioner):
                         yield Block(number, f.url, f.name, fmt, row_groups=tuple(groups))
                         number, groups, size = number + 1, [], 0
                 continue
-            import numpy as np
-
             with source.open(f.url, block_size=SCAN_BLOCK) as stream:
-                scan = row_end_blocks(stream, quoted=fmt != "jsonl", name=f.name)
-                header = 0
-                if fmt != "jsonl":
-                    first = next(scan, np.array([], dtype=np.int64))
-                    header = int(first[0]) if len(first) else 0
-                    scan = _chain([first[1:]], scan)
-                start = header
-                for end, _rows in cut_points(scan, header, None, per_bytes):
+                # Only the quotes are counted between cuts: no need to find every row end here.
+                header, cuts = byte_cuts(stream, per_bytes=per_bytes, header=fmt != "jsonl",
+                                         quoted=fmt != "jsonl", name=f.name)
+                for start, end in cuts:
                     yield Block(number, f.url, f.name, fmt, start, end, header)
-                    number, start = number + 1, end
+                    number += 1
 
     def _check_headers(self, source: Source, blocks: list[Block]) -> None:
         """Tables whose rows are put together must have the very same header line."""
@@ -240,6 +234,17 @@ class Regroup(Partitioner):
                 with fs.open(path, "rb") as src:
                     copy_stream(src, out)
         return os.path.getsize(dest)
+
+    def release(self, ref: ChunkRef, storage_options: dict | None = None) -> None:
+        """Remove the chunk's spill pieces: its rows are in its committed results now."""
+        from fsspec.core import url_to_fs
+
+        for url in ref.meta.get("pieces") or []:
+            fs, path = url_to_fs(url, **(storage_options or {}))
+            try:
+                fs.rm_file(path)
+            except FileNotFoundError:
+                pass
 
 
 def _label(info: dict) -> str:
@@ -338,8 +343,7 @@ def _scatter_text(partitioner, params, block, spill, options, bad) -> Scattered:
     import io
 
     ends = np.concatenate([np.array([0], dtype=np.int64),
-                           *row_end_blocks(io.BytesIO(data), quoted=block.format != "jsonl", name=block.name,
-                                           block=len(data) + 1)])
+                           buffer_row_ends(data, quoted=block.format != "jsonl", name=block.name)])
     starts, ends = ends[:-1], ends[1:]
     # A blank line is no row (pyarrow's CSV reader skips it too).
     lengths = ends - starts
@@ -372,27 +376,59 @@ def _scatter_text(partitioner, params, block, spill, options, bad) -> Scattered:
     if codes_ok is not None:
         codes[~codes_ok] = -1
     result = Scattered(block=block.number, rows_in=len(starts))
+    row_bytes = RowBytes(data, starts, ends) if spill is not None else None
     for g, rows in _rows_by_group(codes, len(groups)):
         gid, info = groups[g]
         if spill is None:  # a preview counts
             size = int((ends[rows] - starts[rows]).sum())
             result.groups[gid] = {"rows": len(rows), "bytes": size, "piece": None, "info": info}
             continue
-        piece = gather_rows(arr, starts[rows], ends[rows])
-        if not piece.endswith(b"\n"):  # the table's last row had no newline; its group's next piece follows it
-            piece += b"\r\n" if b"\r\n" in piece else b"\n"
+        piece = row_bytes.gather(rows)
+        if piece[-1:] != b"\n":  # the table's last row had no newline; its group's next piece follows it
+            piece = bytes(piece) + (b"\r\n" if b"\r\n" in bytes(piece) else b"\n")
         url = _write_piece(spill, block, g, piece, options, "jsonl" if block.format == "jsonl" else "csv")
         result.groups[gid] = {"rows": len(rows), "bytes": len(piece), "piece": url, "info": info}
     return result
 
 
-GATHER_BYTES = 4 * 2**20
+class RowBytes:
+    """The rows of a block as one pyarrow binary array over its bytes (no copy):
+    gathering a group's rows is then one ``take`` in C++, whatever the rows'
+    order. ``starts``/``ends`` are the rows' byte ranges, not overlapping, in
+    ascending order; whatever lies between two rows (a blank line) is never taken.
+
+    >>> import numpy as np
+    >>> rows = RowBytes(b"a,1\\nb,2\\n\\nc,3\\n", np.array([0, 4, 9]), np.array([4, 8, 13]))
+    >>> bytes(rows.gather(np.array([2, 0])))
+    b'c,3\\na,1\\n'
+    """
+
+    def __init__(self, data, starts, ends):
+        import numpy as np
+        import pyarrow as pa
+
+        bounds = np.empty(2 * len(starts), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = starts, ends
+        # Segments run bound to bound: row i is segment 2i, the gap after it 2i+1 (often empty).
+        self._array = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), max(len(bounds) - 1, 0),
+            [None, pa.py_buffer(bounds if len(bounds) else np.zeros(1, dtype=np.int64)), pa.py_buffer(data)])
+
+    def gather(self, rows) -> memoryview:
+        """The bytes of ``rows`` (indices into the rows given), one after the other."""
+        import numpy as np
+        import pyarrow as pa
+
+        if not len(rows):
+            return memoryview(b"")
+        taken = self._array.take(pa.array(np.asarray(rows, dtype=np.int64) * 2))
+        offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64)[taken.offset:taken.offset + len(taken) + 1]
+        return memoryview(taken.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
 def gather_rows(arr, starts, ends) -> bytes:
-    """The bytes ``arr[starts[i]:ends[i]]`` of every row, one after the other: a
-    numpy gather, in batches of about :data:`GATHER_BYTES` (its index costs 8
-    bytes per byte gathered).
+    """The bytes ``arr[starts[i]:ends[i]]`` of every row, one after the other
+    (rows not overlapping, in any order).
 
     >>> import numpy as np
     >>> gather_rows(np.frombuffer(b"a,1\\nb,2\\nc,3\\n", dtype=np.uint8), np.array([8, 0]), np.array([12, 4]))
@@ -400,20 +436,10 @@ def gather_rows(arr, starts, ends) -> bytes:
     """
     import numpy as np
 
-    lengths = ends - starts
-    if not len(lengths):
-        return b""
-    cum = np.cumsum(lengths)
-    cuts = np.unique(np.searchsorted(cum, np.arange(GATHER_BYTES, int(cum[-1]), GATHER_BYTES), side="right"))
-    out = []
-    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(lengths)]):
-        if a == b:
-            continue
-        lens = lengths[a:b]
-        before = np.cumsum(lens) - lens
-        index = np.repeat(starts[a:b] - before, lens) + np.arange(int(lens.sum()), dtype=np.int64)
-        out.append(arr[index].tobytes())
-    return b"".join(out)
+    order = np.argsort(starts, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return bytes(RowBytes(arr, np.asarray(starts)[order], np.asarray(ends)[order]).gather(rank))
 
 
 def _csv_values(header: bytes, data: bytes, block: Block, columns: list[str], expected: int, places) -> dict:

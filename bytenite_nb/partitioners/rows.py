@@ -95,6 +95,40 @@ def _block_ends(data, offset: int, quoted: bool, scratch: _Scratch | None = None
     return newlines[~odd] + (offset + 1), newlines[odd] + (offset + 1), quotes, last_quote
 
 
+_BUFFER_SCRATCH = _Scratch()
+
+
+def buffer_row_ends(data, *, quoted: bool, name: str):
+    """The offset just after each row of ``data``, a text table in memory that
+    starts at a row's start (as :func:`row_end_blocks`; a last row without a
+    newline ends at ``len(data)``).
+
+    Scanned :data:`CHECK_BLOCK` bytes at a time in this thread: numpy's
+    temporaries stay small and in the CPU cache, and the scratch buffers are
+    reused, where one pass over a whole block paid for fresh pages each time.
+
+    >>> buffer_row_ends(b'a,b\\n1,"x\\ny"\\n2,3', quoted=True, name="t.csv").tolist()
+    [4, 12, 15]
+    """
+    import numpy as np
+
+    arr = np.frombuffer(data, dtype=np.uint8)
+    parts, inside, opened_at = [], False, -1
+    for at in range(0, len(arr), CHECK_BLOCK):
+        outside_ends, inside_ends, quotes, last_quote = _block_ends(arr[at:at + CHECK_BLOCK], at, quoted,
+                                                                    _BUFFER_SCRATCH)
+        parts.append(inside_ends if inside else outside_ends)
+        inside ^= bool(quotes & 1)
+        if inside and last_quote >= 0:
+            opened_at = last_quote
+    if inside:
+        raise PartitionError(f"{name}: a quoted field opened near byte {opened_at} is never closed")
+    ends = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+    if len(arr) > (int(ends[-1]) if len(ends) else 0):
+        ends = np.append(ends, len(arr))
+    return ends
+
+
 def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK, threads: int = SCAN_THREADS):
     """The byte offsets just after each row of a text table read from ``stream``,
     as one ascending numpy array per block read: after every newline that is
