@@ -173,6 +173,51 @@ def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK, 
         yield np.array([offset], dtype=np.int64)
 
 
+def _blocks_read(stream, block: int):
+    """The bytes of ``stream``, ``block`` at a time, read into one reused buffer
+    where the stream can (a fresh block per read pays its page faults every
+    time, in a Dask worker as much as the scan of it); each block is used up
+    before the next is read.
+
+    >>> import io
+    >>> [bytes(b) for b in _blocks_read(io.BytesIO(b"abcde"), 2)]
+    [b'ab', b'cd', b'e']
+    """
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        while data := stream.read(block):
+            yield data
+        return
+    buffer = bytearray(block)
+    view = memoryview(buffer)
+    while True:
+        filled = 0
+        while filled < block:  # a short read is not the end of the stream
+            n = readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        if not filled:
+            return
+        yield view[:filled]
+        if filled < block:
+            return
+
+
+def _last_quote(arr) -> int:
+    """The offset of the last double quote in ``arr``, or -1; looked for from the end."""
+    import numpy as np
+
+    end = len(arr)
+    while end > 0:
+        start = max(0, end - 2**16)
+        hits = np.flatnonzero(arr[start:end] == 0x22)
+        if len(hits):
+            return start + int(hits[-1])
+        end = start
+    return -1
+
+
 def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, block: int = SCAN_BLOCK):
     """``(header_bytes, [(start, end), ...])`` of a text table cut into chunks of
     whole rows, each ending at the first row end at least ``per_bytes`` past its
@@ -205,10 +250,7 @@ def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, 
     def scan():
         target = 1 if header else per_bytes  # the next cut: the first row end at or after it
         start = 0
-        while True:
-            data = stream.read(block)
-            if not data:
-                break
+        for data in _blocks_read(stream, block):
             arr = np.frombuffer(data, dtype=np.uint8)
             offset, pos = state["offset"], 0
             while pos < len(arr):
@@ -232,7 +274,7 @@ def byte_cuts(stream, *, per_bytes: int, header: bool, quoted: bool, name: str, 
                     window *= 2
                 pos = at
             state["inside"] ^= bool(quote_count(arr[pos:]) & 1)
-            if quoted and state["inside"] and (last := data.rfind(b'"')) >= 0:
+            if quoted and state["inside"] and (last := _last_quote(arr)) >= 0:
                 state["last_quote"] = offset + last
             state["offset"] = offset + len(data)
         if state["inside"]:
