@@ -389,13 +389,37 @@ def test_a_rendition_larger_than_the_source_is_refused(tmp_path, ffmpeg):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_ladder_is_of_one_video(tmp_path, ffmpeg):
+def test_a_ladder_of_several_videos_packages_each_in_its_own_folder(tmp_path, ffmpeg, client):
+    folder = tmp_path / "videos"
+    (folder / "talks").mkdir(parents=True)
+    make_clip(ffmpeg, folder / "a.mp4", seconds=1, size="320x240")
+    make_clip(ffmpeg, folder / "talks" / "b.mp4", seconds=2, size="640x360")
+    job = ladder_job(tmp_path, str(folder) + "/", {"renditions": [{"height": 120, "crf": 30},
+                                                                  {"name": "mid", "height": 240, "crf": 30}],
+                                                   "segment_seconds": 1})
+    refs = job.plan(scheduler="sync")
+    assert [(r.meta["source"], r.meta["rendition"]["name"], r.meta["segment"]) for r in refs] == [
+        ("a.mp4", "120p", 0), ("a.mp4", "mid", 0),
+        ("talks/b.mp4", "120p", 0), ("talks/b.mp4", "120p", 1), ("talks/b.mp4", "mid", 0), ("talks/b.mp4", "mid", 1)]
+    job.run(client=client)
+    out = tmp_path / "out"
+    assert not (out / "master.m3u8").exists()
+    for package, seconds, sizes in (("a", 1, ["160x120", "320x240"]), ("talks/b", 2, ["214x120", "426x240"])):
+        variants = read_master(out / package / "master.m3u8")
+        assert [uri for _, uri in variants] == ["120p/index.m3u8", "mid/index.m3u8"]
+        assert [attrs["RESOLUTION"] for attrs, _ in variants] == sizes  # each video's own aspect
+        for _, uri in variants:  # each rendition holds its own video's frames, no other's
+            with av.open(str(out / package / uri)) as c:
+                assert sum(1 for _ in c.decode(video=0)) == seconds * FPS
+
+
+def test_videos_whose_packages_would_share_a_folder_are_refused(tmp_path, ffmpeg):
     folder = tmp_path / "videos"
     folder.mkdir()
     make_clip(ffmpeg, folder / "a.mp4", seconds=1)
-    make_clip(ffmpeg, folder / "b.mp4", seconds=1)
+    make_clip(ffmpeg, folder / "a.mkv", seconds=1)
     job = ladder_job(tmp_path, str(folder) + "/", {"renditions": [{"height": 120, "crf": 30}]})
-    with pytest.raises(bn.JobFailed, match=r"video-ladder makes the ladder of one video; .* has 2 files"):
+    with pytest.raises(bn.JobFailed, match=r"video-ladder: a.m\w+ and a.m\w+ would both write a"):
         job.run(scheduler="sync")
     assert not (tmp_path / "out").exists()
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import tempfile
 
 from ..exceptions import ResultFormatError
 from ..media import open_container
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
-from .video_stitch import concat_copy, local_copies, result_labels, video_result
+from .base import Assembler, names_by_source, output_path
+from .video_stitch import by_source, concat_copy, local_copies, result_labels, video_result
 
 DEFAULT_HLS_TIME = 6.0
 
@@ -139,7 +140,8 @@ class VideoLadder(Assembler):
     listing them with BANDWIDTH (the peak segment bitrate),
     AVERAGE-BANDWIDTH, RESOLUTION and CODECS where known (H.264, AAC). Each
     chunk gives one video result (its only file, its only video file or the
-    one matching pattern)."""
+    one matching pattern). Chunks of several videos give one such package per
+    video, in a folder named after it (talks/a.mp4 -> talks/a/master.m3u8)."""
 
     schema = {
         "type": "object",
@@ -156,9 +158,21 @@ class VideoLadder(Assembler):
     }
 
     def assemble(self, results, output_dir, params):
+        master = params.get("output_name", "master.m3u8")
+        videos = by_source(sorted(results, key=lambda c: c.index))
+        if len(videos) == 1:
+            self._package(next(iter(videos.values())), output_dir, master, params)
+            return
+        # Several videos: each its own package, in a folder named after the video.
+        folders = names_by_source(videos, lambda source: posixpath.splitext(source)[0], "video-ladder")
+        for source, chunks in videos.items():
+            self._package(chunks, output_dir, posixpath.join(folders[source], master), params)
+
+    @staticmethod
+    def _package(results, output_dir: str, master: str, params: dict) -> None:
+        """One video's renditions as HLS, its master playlist at ``master``."""
         hls_time = params.get("hls_time", DEFAULT_HLS_TIME)
         fmp4 = params.get("segment_type", "mpegts") == "fmp4"
-        master = params.get("output_name", "master.m3u8")
         base = os.path.dirname(master)
         variants = []
         for name, chunks in by_rendition(results).items():

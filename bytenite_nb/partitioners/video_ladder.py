@@ -10,7 +10,7 @@ rendition taller than the source is refused before anything runs.
 
 from __future__ import annotations
 
-from ..exceptions import FieldError, PartitionError
+from ..exceptions import FieldError
 from ..video_packets import VideoIndex, plan_cuts, scan, span_of
 from .base import ChunkRef, Partitioner, Source
 from .video_frames import VideoFrames, chunk_meta
@@ -68,16 +68,17 @@ def check_heights(renditions: list[dict], index: VideoIndex, field: str = "param
 
 
 class VideoLadder(Partitioner):
-    """Resolution-specific fan-out of one video: one chunk per rendition
-    (renditions: a list of {name, height, codec h264|hevc, bitrate or crf}),
-    or with segment_seconds, one per rendition and segment (segments of about
-    that length, cut at keyframes by stream copy). Each chunk holds the
-    source video or segment; its CHUNK_INFO gives rendition ({name, height,
-    codec, bitrate or crf}), segment (when segmented), source, position, start,
-    end, fps, start_frame, end_frame, width and height of the source. The app
-    transcodes the chunk as its rendition says; the video-ladder assembler
-    packages the results as HLS. A rendition taller than the source fails the
-    job naming the rendition and the source's size."""
+    """Resolution-specific fan-out: for each video of the source, one chunk
+    per rendition (renditions: a list of {name, height, codec h264|hevc,
+    bitrate or crf}), or with segment_seconds, one per rendition and segment
+    (segments of about that length, cut at keyframes by stream copy). Each
+    chunk holds the source video or segment; its CHUNK_INFO gives rendition
+    ({name, height, codec, bitrate or crf}), segment (when segmented), source,
+    position, start, end, fps, start_frame, end_frame, width and height of the
+    source. The app transcodes the chunk as its rendition says; the
+    video-ladder assembler packages the results as HLS, one package per
+    video. A rendition taller than a video fails the job naming the
+    rendition, the video and its size."""
 
     schema = {
         "type": "object",
@@ -94,26 +95,23 @@ class VideoLadder(Partitioner):
 
     def plan(self, source: Source, params: dict):
         renditions = renditions_of(params)
-        if len(source.files) != 1:
-            raise PartitionError(f"dataSource: video-ladder makes the ladder of one video; "
-                                 f"{source.location.url} has {len(source.files)} files")
-        f = source.files[0]
-        with source.open(f.url, block_size=2**20) as stream:
-            index = scan(stream, f.name)
-        check_heights(renditions, index)
         seconds = params.get("segment_seconds")
-        segments = plan_cuts(index, seconds_per_chunk=seconds) if seconds else [(0, index.frames)]
-        for rendition in renditions:
-            for position, (start, end) in enumerate(segments):
-                meta = chunk_meta(index, position, start, end, False)
-                meta["rendition"] = rendition
-                label = f"{f.name} {rendition['name']}"
-                if seconds:
-                    meta["segment"] = position
-                    meta["packets"] = span_of(index, start, end).to_meta()
-                    label += f" segment {position}"
-                yield ChunkRef(url=f.url, size=sum(index.sizes[start:end]) if seconds else f.size, label=label,
-                               meta=meta)
+        for f in source.files:
+            with source.open(f.url, block_size=2**20) as stream:
+                index = scan(stream, f.name)
+            check_heights(renditions, index)
+            segments = plan_cuts(index, seconds_per_chunk=seconds) if seconds else [(0, index.frames)]
+            for rendition in renditions:
+                for position, (start, end) in enumerate(segments):
+                    meta = chunk_meta(index, position, start, end, False)
+                    meta["rendition"] = rendition
+                    label = f"{f.name} {rendition['name']}"
+                    if seconds:
+                        meta["segment"] = position
+                        meta["packets"] = span_of(index, start, end).to_meta()
+                        label += f" segment {position}"
+                    yield ChunkRef(url=f.url, size=sum(index.sizes[start:end]) if seconds else f.size, label=label,
+                                   meta=meta)
 
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
         """The whole source, or the segment's packets by stream copy."""
