@@ -389,7 +389,8 @@ def clusters(as_json):
     if kube_found is not None:
         click.echo(f"kubernetes: {len(kube_found)} DaskCluster(s)")
         for c in kube_found:
-            click.echo(f"  kubernetes:{c['name']}  {c['phase'] or '?'}  {c['workers']} worker(s) (default group)")
+            click.echo(f"  kubernetes:{c['name']}  {c['phase'] or '?'}  {c['workers']} worker(s) (default group)"
+                       f"  dashboard {c['dashboard'] or 'none'}")
     if not address:
         click.echo("gateway: none configured (Dask config gateway.address)")
         return

@@ -360,20 +360,60 @@ def list_clusters() -> list[dict]:
     namespace = settings()["namespace"]
 
     async def fetch():  # dask-kubernetes registers DaskCluster with kr8s's asyncio API
-        return [c.raw async for c in kr8s.asyncio.get("daskclusters.kubernetes.dask.org", namespace=namespace)]
+        clusters = [c.raw async for c in kr8s.asyncio.get("daskclusters.kubernetes.dask.org", namespace=namespace)]
+        services = {}
+        if clusters:  # the operator's scheduler services, for their dashboards
+            try:
+                services = {s.raw["metadata"]["name"]: s.raw
+                            async for s in kr8s.asyncio.get("services", namespace=namespace)}
+            except Exception:  # noqa: BLE001 - no right to list services: links from the clusters' specs
+                services = {}
+        return clusters, services
 
     try:  # in a thread of its own: the caller may be running an event loop (a notebook)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            found = pool.submit(asyncio.run, fetch()).result()
+            found, services = pool.submit(asyncio.run, fetch()).result()
     except Exception as exc:
         raise ClusterUnavailable(f"cannot list DaskCluster resources: {type(exc).__name__}: {exc}") from exc
     listed = []
     for raw in found:
-        listed.append({"name": raw["metadata"]["name"],
+        name = raw["metadata"]["name"]
+        listed.append({"name": name,
                        "workers": ((raw.get("spec") or {}).get("worker") or {}).get("replicas"),
                        "phase": (raw.get("status") or {}).get("phase"),
-                       "user": ((raw.get("metadata") or {}).get("annotations") or {}).get(USER_ANNOTATION)})
+                       "user": ((raw.get("metadata") or {}).get("annotations") or {}).get(USER_ANNOTATION),
+                       "dashboard": dashboard_link(raw, services.get(f"{name}-scheduler"),
+                                                   raw["metadata"].get("namespace") or namespace or "default")})
     return sorted(listed, key=lambda c: c["name"])
+
+
+def dashboard_link(cluster: dict, service: dict | None, namespace: str) -> str | None:
+    """The dashboard of a ``DaskCluster``'s scheduler: through its load balancer
+    when the operator's service has one, else the service's name in the
+    cluster's DNS (reachable from pods such as JupyterHub's). Formatted by
+    Dask's ``distributed.dashboard.link`` (as KubeCluster does), so a
+    JupyterHub that proxies dashboards sets it once (for example
+    ``{JUPYTERHUB_SERVICE_PREFIX}proxy/{host}:{port}/status``). None when the
+    scheduler has no dashboard port.
+
+    >>> spec = {"metadata": {"name": "team"}, "spec": {"scheduler": {"service": {
+    ...     "type": "ClusterIP", "ports": [{"name": "http-dashboard", "port": 8787}]}}}}
+    >>> dashboard_link(spec, None, "jobs")
+    'http://team-scheduler.jobs:8787/status'
+    >>> dashboard_link(spec, {"spec": {"type": "LoadBalancer", "ports": [{"name": "http-dashboard", "port": 80}]},
+    ...                       "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}}, "jobs")
+    'http://203.0.113.9:80/status'
+    """
+    from distributed.utils import format_dashboard_link
+
+    name = cluster["metadata"]["name"]
+    spec = (service or {}).get("spec") or (((cluster.get("spec") or {}).get("scheduler") or {}).get("service") or {})
+    port = next((p.get("port") for p in spec.get("ports") or [] if p.get("name") == "http-dashboard"), None)
+    if port is None:
+        return None
+    ingress = ((((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or [{}])[0]
+    host = (ingress.get("ip") or ingress.get("hostname")) if spec.get("type") == "LoadBalancer" else None
+    return format_dashboard_link(host or f"{name}-scheduler.{namespace}", port)
 
 
 class JobKubeCluster:

@@ -81,7 +81,7 @@ def list_clusters(default: str | None = None) -> dict:
             for c in kube.list_clusters():
                 clusters.append({"kind": "kubernetes", "name": c["name"], "target": f"kubernetes:{c['name']}",
                                  "workers": c["workers"], "status": (c["phase"] or "unknown").lower(),
-                                 "dashboard": None, "yours": me is not None and c.get("user") == me})
+                                 "dashboard": c.get("dashboard"), "yours": me is not None and c.get("user") == me})
         except ByteniteNBError as exc:
             errors.append({"kind": "kubernetes", "message": redact_text(str(exc))})
     return {"clusters": clusters, "errors": errors,

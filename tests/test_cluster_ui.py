@@ -250,6 +250,8 @@ def test_kubernetes_clusters_are_listed_and_only_yours_scaled_or_deleted(api, ku
     listed = {c["name"]: c for c in body["clusters"]}
     assert listed[mine]["yours"] is True and listed[theirs]["yours"] is False
     assert listed[mine]["kind"] == "kubernetes" and listed[mine]["target"] == f"kubernetes:{mine}"
+    # no operator here made the scheduler's service: the link is its name in the cluster's DNS
+    assert listed[mine]["dashboard"] == f"http://{mine}-scheduler.jobs:{kube.DASHBOARD_PORT}/status"
     values = [c["value"] for c in body["choices"]]
     assert "kubernetes" in values and f"kubernetes:{mine}" in values and f"kubernetes:{theirs}" in values
     assert "gateway" not in values

@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import dask
@@ -371,10 +373,16 @@ def test_a_job_runs_on_a_named_cluster_and_leaves_it_running(emulator, tmp_path)
     with Client(emulator_scheduler(emulator, "team-shared"), set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)  # its owner's cluster is up before jobs are sent to it
     listed = {c["name"]: c for c in kube.list_clusters()}
+    dashboard = listed["team-shared"].pop("dashboard")
     assert listed["team-shared"] == {"name": "team-shared", "workers": 1, "phase": "Running",
                                      "user": kube.known_user()}
+    # the operator's service has a load balancer (here on loopback): the link is the scheduler's own dashboard
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/status", dashboard), dashboard
+    with urllib.request.urlopen(dashboard.replace("/status", "/health"), timeout=30) as answer:
+        assert answer.read() == b"ok"
     done = cli("clusters")  # KUBECONFIG names the emulator
     assert done.returncode == 0 and "kubernetes:team-shared  Running  1 worker(s)" in done.stdout, done.stderr
+    assert f"dashboard {dashboard}" in done.stdout
     result = upper_gpu_job(tmp_path).run(cluster="kubernetes:team-shared")
     assert result.n_chunks == 4
     assert ("daskclusters", "jobs", "team-shared") in emulator.objects()
