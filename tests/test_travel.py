@@ -189,7 +189,8 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
 
 def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_path):
     """A client process whose app is a function of its ``__main__`` (as in a notebook),
-    then ``helper.py:loud`` beside its job: both reach workers that cannot see them."""
+    then ``helper.py:loud`` beside its job, then a ``__main__`` function calling a module
+    of its folder: all reach workers that cannot see them."""
     fs, bucket = s3
     data = lines(6)
     fs.pipe_file(f"{bucket}/in/words.txt", data)
@@ -197,16 +198,21 @@ def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_p
     folder.mkdir()
     (folder / "helper.py").write_text("def loud(chunk_path, results_dir, params):\n"
                                       "    return open(chunk_path).read().upper()\n")
+    (folder / "textutils.py").write_text("def shout(text):\n    return text.upper() + '!'\n")
     script = folder / "client.py"
     script.write_text(textwrap.dedent(f"""
         import json, sys
         import bytenite_nb as bn
+        from textutils import shout  # a module of the notebook's folder, which the workers lack
 
         def reverse(chunk_path, results_dir, params):
             return open(chunk_path).read()[::-1]
 
+        def shouting(chunk_path, results_dir, params):
+            return shout(open(chunk_path).read())
+
         results = {{}}
-        for name, app in (("by-value", reverse), ("beside", "helper.py:loud")):
+        for name, app in (("by-value", reverse), ("beside", "helper.py:loud"), ("with-helper", shouting)):
             job = bn.Job(source="s3://{bucket}/in/words.txt", partitioner="split-lines", app=app,
                          assembler="concat", destination=f"s3://{bucket}/" + name + "/",
                          params={{"partitioner": {{"lines_per_chunk": 3}}}},
@@ -223,6 +229,8 @@ def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_p
     check_destination(listing(fs, f"{bucket}/by-value"), {"output.txt": b"".join(c[::-1] for c in chunks)},
                       ids["by-value"], 2)
     check_destination(listing(fs, f"{bucket}/beside"), {"output.txt": data.upper()}, ids["beside"], 2)
+    check_destination(listing(fs, f"{bucket}/with-helper"), {"output.txt": b"".join(c.upper() + b"!" for c in chunks)},
+                      ids["with-helper"], 2)
 
 
 def refused(cluster: DaskProcesses, job: bn.Job) -> JobValidationError:

@@ -314,6 +314,8 @@ def _modules_of(spec) -> list[str]:
             names.append(module_file_name(path) if path else module_ref)
         else:
             names.append(getattr(app.fn, "__module__", None) or "__main__")
+            if names[-1] == "__main__":  # by value: what it refers to must be on the workers
+                names += referenced_modules(app.fn)
     else:
         names.append(type(app).__module__)
     names += [type(spec.partitioner).__module__, type(spec.assembler).__module__]
@@ -323,6 +325,48 @@ def _modules_of(spec) -> list[str]:
         if isinstance(ref, str) and ":" in ref:
             names.append(ref.rpartition(":")[0])
     return names
+
+
+def referenced_modules(fn) -> list[str]:
+    """The modules a function defined in a notebook or script refers to: the
+    modules among the globals its code names (its nested functions' too),
+    and the modules of the functions and classes it names or holds in its
+    closure. cloudpickle sends the function by value but these by name, so
+    the local ones among them must be shipped.
+
+    >>> import json, os
+    >>> from textwrap import dedent
+    >>> def app(chunk, results, params):
+    ...     return json.dumps(dedent(os.path.basename(chunk)))
+    >>> referenced_modules(app)
+    ['json', 'os', 'textwrap']
+    """
+    import types
+
+    names, codes = set(), [getattr(fn, "__code__", None)]
+    while codes:
+        code = codes.pop()
+        if code is None:
+            continue
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    found = set()
+    values = [getattr(fn, "__globals__", {}).get(name) for name in names]
+    values += [cell.cell_contents for cell in getattr(fn, "__closure__", None) or () if _filled(cell)]
+    for value in values:
+        if isinstance(value, types.ModuleType):
+            found.add(value.__name__)
+        elif isinstance(getattr(value, "__module__", None), str) and value.__module__ != "__main__":
+            found.add(value.__module__)
+    return sorted(found)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a closure cell not assigned yet
+        return False
+    return True
 
 
 def code_to_ship(spec) -> dict[str, str]:
@@ -428,6 +472,7 @@ def ship_code(client, spec) -> dict:
     if not sources:
         return {}
     try:
+        _by_value(spec)
         data, left_out = _zip(sources)
         plugin = ShippedCode(sorted(sources), data)
         client.register_plugin(plugin, name=plugin.name)
@@ -435,6 +480,22 @@ def ship_code(client, spec) -> dict:
         raise CodeNotShipped(f"could not send {', '.join(f'{n} ({p})' for n, p in sorted(sources.items()))} "
                              f"to the workers: {type(exc).__name__}: {exc}") from exc
     return {"modules": sorted(sources), **({"left-out": left_out} if left_out else {})}
+
+
+def _by_value(spec) -> None:
+    """Let the local modules a notebook function refers to travel inside it: the
+    scheduler unpickles the task graph too, and it gets no shipped code."""
+    import cloudpickle
+
+    from ..apps.python import PythonApp
+
+    fn = getattr(spec.app, "fn", None) if isinstance(spec.app, PythonApp) else None
+    if fn is None or isinstance(fn, str) or getattr(fn, "__module__", None) not in (None, "__main__"):
+        return
+    for name in referenced_modules(fn):
+        top = local_top_level(name)
+        if top:
+            cloudpickle.register_pickle_by_value(sys.modules[top])
 
 
 def prepare_workers(executor, spec, elsewhere: list[str]) -> dict:
