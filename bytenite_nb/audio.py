@@ -18,13 +18,11 @@ block. Nothing here is imported by ``import bytenite_nb``.
 from __future__ import annotations
 
 import math
-import os
-import posixpath
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from .exceptions import AssemblyError, BadRecordError, ResultFormatError
+from .exceptions import BadRecordError, ResultFormatError
 from .media import open_container
 from .timed_text import is_seconds
 
@@ -373,14 +371,13 @@ def group_by_source(results, component: str) -> dict[str, list]:
 
 
 def output_name_for(template: str, source_name: str, count: int, component: str) -> str:
-    """``template`` with ``{name}``, ``{stem}`` and ``{ext}`` of the source filled in.
+    """``template`` with ``{name}``, ``{stem}``, ``{ext}`` and ``{dir}`` of the source filled in
+    (:func:`~bytenite_nb.assemblers.base.source_output_name`).
 
     >>> output_name_for("{stem}.vtt", "talks/a.wav", 1, "audio-index")
     'a.vtt'
     """
-    if count > 1 and "{" not in template:
-        raise AssemblyError(f"{component}: {count} sources but one output_name {template!r}: use {{stem}} or "
-                            "{name} in it")
-    base = posixpath.basename(source_name)
-    stem, ext = os.path.splitext(base)
-    return template.replace("{stem}", stem or "audio").replace("{name}", base).replace("{ext}", ext)
+    from .assemblers.base import one_name_per_source, source_output_name
+
+    one_name_per_source(template, count, component)
+    return source_output_name(template, source_name, "audio")

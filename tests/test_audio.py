@@ -410,6 +410,10 @@ def test_index_of_two_sources_of_one_name_in_different_folders_is_refused_before
     with pytest.raises(AssemblyError, match="audio-index: talks/a.wav and other/a.wav would both write a.srt"):
         AudioIndex().assemble(results, str(out), {"output_name": "{stem}.srt"})
     assert not out.exists() or not list(out.iterdir())
+    # {dir} keeps each source's folder: both timelines are written
+    AudioIndex().assemble(results, str(out), {"output_name": "{dir}/{stem}.srt"})
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.srt")) == ["other/a.srt", "talks/a.srt"]
+    assert "hi" in (out / "talks" / "a.srt").read_text()
 
 
 def test_index_reads_webvtt_ids_settings_and_notes(tmp_path):

@@ -60,7 +60,7 @@ def audio_result(chunk, folder: str):
 
 class AudioConcat(Assembler):
     """Chunk results joined in chunk order into one audio file per source
-    (output_name, by default the source's own name; {name}, {stem} and {ext}
+    (output_name, by default the source's own name; {name}, {stem}, {ext} and {dir}
     are the source's). Sample-exact results (PCM, FLAC) are copied sample for
     sample through libsndfile, in the output's format (from its extension,
     else the results'); compressed results of one codec are remuxed by stream
@@ -72,7 +72,7 @@ class AudioConcat(Assembler):
         "type": "object",
         "properties": {
             "output_name": {**SAFE_NAME, "default": DEFAULT_OUTPUT_NAME,
-                            "description": "Name of each output file; {name}, {stem} and {ext} are the source's."},
+                            "description": "Name of each output file; {name}, {stem}, {ext} and {dir} (its folder) are the source's."},
         },
         "additionalProperties": False,
     }

@@ -34,7 +34,7 @@ class AudioIndex(Assembler):
     """Timestamped results of every chunk (SRT, WebVTT or JSON segments, the
     kind by the file's extension) shifted by the chunk's start (CHUNK_INFO
     start, seconds) into one timeline per source: output_name ({stem}.vtt by
-    default; {name}, {stem} and {ext} are the source's) in format srt, vtt or
+    default; {name}, {stem}, {ext} and {dir} are the source's) in format srt, vtt or
     json (by default from output_name's extension). Cues are in time order;
     SRT is renumbered; JSON segments keep their other fields (the start and end
     of their words shifted too) and gain chunk. Where a chunk has results of
@@ -47,7 +47,7 @@ class AudioIndex(Assembler):
         "type": "object",
         "properties": {
             "output_name": {**SAFE_NAME, "description": "Name of each timeline file ({stem}.vtt by default); "
-                                                        "{name}, {stem} and {ext} are the source's."},
+                                                        "{name}, {stem}, {ext} and {dir} (its folder) are the source's."},
             "format": {"enum": list(FORMATS),
                        "description": "srt, vtt or json; by default from the extension of output_name."},
         },

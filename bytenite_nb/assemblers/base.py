@@ -136,6 +136,41 @@ def output_path(output_dir: str, name: str) -> str:
     return path
 
 
+def source_output_name(template: str, source: str, stem_if_empty: str = "output") -> str:
+    """``template`` with placeholders of one source file filled in: ``{name}``
+    (its file name), ``{stem}`` (without the extension), ``{ext}`` (the
+    extension, with its dot) and ``{dir}`` (its folder within the source,
+    empty at the top: ``{dir}/`` then goes too), so that same-named files of
+    different folders can keep their folders.
+
+    >>> source_output_name("{dir}/{stem}.vtt", "talks/day1/a.wav"), source_output_name("{dir}/{stem}.vtt", "a.wav")
+    ('talks/day1/a.vtt', 'a.vtt')
+    >>> source_output_name("{name}{ext}", "x/b.tar.gz")
+    'b.tar.gz.gz'
+    """
+    import posixpath
+
+    folder, base = posixpath.split(source)
+    stem, ext = os.path.splitext(base)
+    name = template.replace("{dir}/", folder + "/" if folder else "").replace("{dir}", folder)
+    return name.replace("{stem}", stem or stem_if_empty).replace("{name}", base).replace("{ext}", ext)
+
+
+def one_name_per_source(template: str, count: int, component: str, what: str = "sources") -> None:
+    """Refuse one fixed output name for ``count`` > 1 sources (they would overwrite each other).
+
+    >>> one_name_per_source("all.vtt", 2, "audio-index")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AssemblyError: audio-index: 2 sources but one output_name 'all.vtt': use {stem}, {name} or {dir} in it
+    """
+    from ..exceptions import AssemblyError
+
+    if count > 1 and "{" not in template:
+        raise AssemblyError(f"{component}: {count} {what} but one output_name {template!r}: "
+                            "use {stem}, {name} or {dir} in it")
+
+
 def distinct_outputs(pairs, component: str) -> None:
     """Fail when two sources would write one output: ``pairs`` are ``(source, output name)``.
     Called before anything is written, so a collision leaves no partial output.

@@ -13,11 +13,10 @@ float accumulator, 8 bytes per sample) plus one tile.
 from __future__ import annotations
 
 import os
-import posixpath
 
 from ..exceptions import AssemblyError, ResultFormatError
 from ..schema import SAFE_NAME
-from .base import Assembler, output_path
+from .base import Assembler, names_by_source, one_name_per_source, output_path, source_output_name
 
 DEFAULT_OUTPUT_NAME = "{stem}.png"
 
@@ -69,7 +68,7 @@ class ImageMosaic(Assembler):
     mode crop (the default) keeps each tile's own cell, the overlap split at
     its middle; blend feathers the overlaps with linear weights (float
     accumulation, then rounded; not for modes 1 and P). output_name may use
-    {stem} and {name} of the source image ({stem}.png by default); the format
+    {stem}, {name}, {ext} and {dir} of the source image ({stem}.png by default); the format
     follows its extension unless format is given. A chunk without an image
     result, a tile of the wrong size or mode, or a tile missing from the grid
     fails the job naming the chunk."""
@@ -80,7 +79,7 @@ class ImageMosaic(Assembler):
             "mode": {"enum": ["crop", "blend"], "default": "crop",
                      "description": "In overlaps: keep each tile's own cell (crop) or feather them (blend)."},
             "output_name": {**SAFE_NAME, "default": DEFAULT_OUTPUT_NAME,
-                            "description": "Name of each output image; {stem} and {name} are the source image's."},
+                            "description": "Name of each output image; {stem}, {name}, {ext} and {dir} (its folder) are the source image's."},
             "format": {"type": "string", "description": "Pillow format to save in (e.g. PNG, TIFF); by default "
                                                         "from the extension of output_name."},
         },
@@ -95,12 +94,10 @@ class ImageMosaic(Assembler):
                                         "(image-mosaic assembles the chunks of image-tiles)")
             images.setdefault(chunk.info.get("image", ""), []).append(chunk)
         template = params.get("output_name", DEFAULT_OUTPUT_NAME)
-        if len(images) > 1 and "{" not in template:
-            raise AssemblyError(f"image-mosaic: {len(images)} source images but one output_name {template!r}: "
-                                "use {stem} or {name} in it")
+        one_name_per_source(template, len(images), "image-mosaic", "source images")
+        names = names_by_source(images, lambda s: source_output_name(template, s, "mosaic"), "image-mosaic")
         for source_name, chunks in images.items():
-            base = posixpath.basename(source_name)
-            name = template.replace("{stem}", os.path.splitext(base)[0] or "mosaic").replace("{name}", base)
+            name = names[source_name]
             image = self._mosaic(source_name, chunks, params.get("mode", "crop"))
             fmt = output_format(name, params.get("format"))
             try:

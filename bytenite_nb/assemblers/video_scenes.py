@@ -18,13 +18,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import posixpath
 import tempfile
 
 from ..exceptions import AssemblyError, BadRecordError, ResultFormatError
 from ..media import open_container, run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, distinct_outputs, output_path
+from .base import Assembler, distinct_outputs, output_path, source_output_name
 
 DEFAULT_OUTPUT_NAME = "{name}"
 #: output extensions ffmpeg picks its muxer by; any other name is written in the clips' own format
@@ -86,10 +85,8 @@ def scene_output_names(source_name: str, template: str, index_template: str) -> 
     >>> scene_output_names("in/clip.mp4", "{stem}-cut.mp4", "{stem}.json")
     ('clip-cut.mp4', 'clip.json')
     """
-    base = posixpath.basename(source_name)
-    stem = os.path.splitext(base)[0] or "video"
-    return (template.replace("{stem}", stem).replace("{name}", base),
-            index_template.replace("{stem}", stem).replace("{name}", base))
+    return (source_output_name(template, source_name, "video"),
+            source_output_name(index_template, source_name, "video"))
 
 
 class VideoScenes(Assembler):
@@ -99,7 +96,7 @@ class VideoScenes(Assembler):
     app drops its scene by writing no clip or a JSON result with
     "keep": false - a highlight reel. A chunk's clip is its one result
     matching pattern (by default its one result that is not *.json).
-    output_name may use {stem} and {name} of the source ({name} by default);
+    output_name may use {stem}, {name}, {ext} and {dir} of the source ({name} by default);
     index_name, when given, writes a JSON index of the kept scenes (scene,
     chunk, start and end in the source and in the output, frames). A missing
     or unreadable clip of a kept scene, or no scene kept, fails the job
@@ -114,9 +111,9 @@ class VideoScenes(Assembler):
             "pattern": {"type": "string", "description": "Glob naming a chunk's clip among its results "
                                                          "(by default its one result that is not *.json)."},
             "output_name": {**SAFE_NAME, "default": DEFAULT_OUTPUT_NAME,
-                            "description": "Name of each output video; {stem} and {name} are the source's."},
+                            "description": "Name of each output video; {stem}, {name}, {ext} and {dir} (its folder) are the source's."},
             "index_name": {**SAFE_NAME, "description": "Also write a JSON index of the kept scenes by this name "
-                                                       "({stem} and {name} allowed)."},
+                                                       "({stem}, {name}, {ext} and {dir} allowed)."},
         },
         "additionalProperties": False,
     }

@@ -10,7 +10,6 @@ source videos (by their CHUNK_INFO ``source``) give one output each.
 from __future__ import annotations
 
 import os
-import posixpath
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +17,7 @@ from ..exceptions import ResultFormatError
 from ..images import matches
 from ..media import run_ffmpeg
 from ..schema import SAFE_NAME
-from .base import Assembler, names_by_source, output_path
+from .base import Assembler, names_by_source, one_name_per_source, output_path, source_output_name
 
 DEFAULT_OUTPUT_NAME = "{stem}.mp4"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".avi", ".flv", ".mpg", ".mpeg")
@@ -134,14 +133,14 @@ class VideoStitch(Assembler):
     source's. Each chunk gives one video result (its only file, its only file
     with a video extension, or the one matching pattern); all must share
     codec and size. One output per source video (CHUNK_INFO source),
-    output_name may use {stem} and {name} of the source ({stem}.mp4 by
+    output_name may use {stem}, {name}, {ext} and {dir} of the source ({stem}.mp4 by
     default; the container follows the extension)."""
 
     schema = {
         "type": "object",
         "properties": {
             "output_name": {**SAFE_NAME, "default": DEFAULT_OUTPUT_NAME,
-                            "description": "Name of each output video; {stem} and {name} are the source's."},
+                            "description": "Name of each output video; {stem}, {name}, {ext} and {dir} (its folder) are the source's."},
             "pattern": {"type": "string", "description": "The result file of each chunk to join (a glob); by "
                                                          "default its only video."},
         },
@@ -165,14 +164,7 @@ def output_names(sources: list[str], template: str) -> dict[str, str]:
     >>> output_names(["in/a.mov", "b.mp4"], "{stem}.mp4")
     {'in/a.mov': 'a.mp4', 'b.mp4': 'b.mp4'}
     """
-    if len(sources) > 1 and "{" not in template:
-        raise ResultFormatError(f"video-stitch: {len(sources)} source videos but one output_name {template!r}: "
-                                "use {stem} or {name} in it")
-
-    def name_of(source: str) -> str:
-        base = posixpath.basename(source)
-        return template.replace("{stem}", os.path.splitext(base)[0] or "video").replace("{name}", base)
-
-    return names_by_source(sources, name_of, "video-stitch")
+    one_name_per_source(template, len(sources), "video-stitch", "source videos")
+    return names_by_source(sources, lambda source: source_output_name(template, source, "video"), "video-stitch")
 
 __all__ = ["VideoStitch", "by_source", "concat_copy", "concat_list", "local_copies", "result_labels", "video_result"]

@@ -340,8 +340,6 @@ def _scatter_text(partitioner, params, block, spill, options, bad) -> Scattered:
     import numpy as np
 
     data = _read_range(block, options, block.start, block.end)
-    import io
-
     ends = np.concatenate([np.array([0], dtype=np.int64),
                            buffer_row_ends(data, quoted=block.format != "jsonl", name=block.name)])
     starts, ends = ends[:-1], ends[1:]
