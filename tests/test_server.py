@@ -366,6 +366,121 @@ def test_a_plan_of_100k_chunks_comes_a_page_at_a_time(api, job_folder):
     assert status == 200 and body["chunks"] == [] and body["count"] == 100_000
 
 
+# -- plans held for their later pages ----------------------------------------------------------
+
+
+@pytest.fixture
+def counted_partitioner():
+    """A registered partitioner ``test-counted``: one chunk per byte of the first
+    ``chunks`` bytes of the source; the list it returns holds how often it planned."""
+    from bytenite_nb import registry
+    from bytenite_nb.partitioners import ChunkRef
+
+    calls: list[dict] = []
+
+    @registry.partitioner("test-counted", schema={"type": "object", "properties": {"chunks": {"type": "integer"}}})
+    def counted(source, params):
+        calls.append(dict(params))
+        first = source.files[0]
+        return [ChunkRef(index=i, url=first.url, start=i, end=i + 1, size=1) for i in range(params["chunks"])]
+
+    yield calls
+    registry.partitioners.unregister("test-counted")
+
+
+def counted_job(chunks: int) -> dict:
+    return upper_job(partitioner="test-counted", params={"partitioner": {"chunks": chunks}, "app": {},
+                                                        "assembler": {"output_name": "upper.txt"}})
+
+
+def plan_page(manager: JobManager, chunks: int, offset: int, path: str = "jobs/x.bnjob.json", limit: int = 50) -> dict:
+    return manager.plan(counted_job(chunks), path, offset=offset, limit=limit)
+
+
+def test_a_later_page_of_a_plan_is_cut_from_the_plan_made_for_the_first(api, api_at_once, job_folder,
+                                                                          counted_partitioner):
+    request = {"job": counted_job(2500), "path": "jobs/x.bnjob.json", "limit": 50}
+    status, first = api("POST", "plan", request)
+    assert status == 200 and len(counted_partitioner) == 1
+    assert first["count"] == 2500 and first["totalSize"] == 2500 and first["truncated"] is True
+    status, later = api("POST", "plan", {**request, "offset": 1990})
+    assert status == 200, later
+    assert len(counted_partitioner) == 1  # not planned again
+    assert [c["index"] for c in later["chunks"]] == list(range(1990, 2040))  # across two packed blocks
+    assert later["chunks"][0]["covers"].endswith("/jobs/data/in.txt[1990:1991]")
+    assert (later["count"], later["totalSize"], later["offset"]) == (2500, 2500, 1990)
+    assert later["sample"] == first["sample"] and later["sample"]["kind"] == "text"
+    # Pages asked at once, each on a server thread: all cut from the same plan.
+    answers = api_at_once([("POST", "plan", {**request, "offset": o}) for o in (50, 100, 2450, 2500)])
+    assert [status for status, _ in answers] == [200] * 4 and len(counted_partitioner) == 1
+    assert [[c["index"] for c in body["chunks"]][:1] for _, body in answers] == [[50], [100], [2450], []]
+    assert len(answers[2][1]["chunks"]) == 50
+    # Plan pressed again: the source may have changed, so it plans afresh.
+    status, again = api("POST", "plan", request)
+    assert status == 200 and len(counted_partitioner) == 2 and again["chunks"][0]["index"] == 0
+
+
+def test_pages_of_different_jobs_never_share_a_plan(jp_root_dir, job_folder, counted_partitioner):
+    manager = JobManager(str(jp_root_dir))
+    assert plan_page(manager, 300, 0)["count"] == 300
+    # Another job (other params): its later page plans it, rather than cutting the first job's plan.
+    other = plan_page(manager, 200, 150)
+    assert other["count"] == 200 and [c["index"] for c in other["chunks"]] == list(range(150, 200))
+    assert len(counted_partitioner) == 2
+    # The same job in another folder resolves its files there: planned again.
+    (job_folder / "sub" / "data").mkdir(parents=True)
+    (job_folder / "sub" / "data" / "in.txt").write_text("x" * 400)
+    elsewhere = plan_page(manager, 300, 100, path="jobs/sub/x.bnjob.json")
+    assert len(counted_partitioner) == 3 and elsewhere["chunks"][0]["covers"].endswith("/jobs/sub/data/in.txt[100:101]")
+    # Each is held now: their later pages plan nothing.
+    assert plan_page(manager, 300, 250)["chunks"][0]["url"].endswith("/jobs/data/in.txt")
+    assert plan_page(manager, 200, 50)["count"] == 200
+    assert len(counted_partitioner) == 3
+    # A page of a job whose request is not valid is refused before anything is looked up.
+    with pytest.raises(JobValidationError):
+        manager.plan({**counted_job(300), "partitioner": "test-counte"}, "jobs/x.bnjob.json", offset=50)
+
+
+def test_the_plans_held_are_few_and_bounded_in_bytes(jp_root_dir, job_folder, counted_partitioner):
+    from bytenite_nb.server.plan_cache import PlanCache
+
+    manager = JobManager(str(jp_root_dir), plans=PlanCache(entries=2))
+    for chunks in (100, 200, 300):
+        plan_page(manager, chunks, 0)
+    assert len(manager.plans) == 2
+    plan_page(manager, 300, 50)
+    plan_page(manager, 200, 50)
+    assert len(counted_partitioner) == 3  # the two newest are held
+    plan_page(manager, 100, 50)
+    assert len(counted_partitioner) == 4 and len(manager.plans) == 2  # the oldest was let go
+    # 100,000 chunks: held packed, well under a MiB (the objects themselves take tens of MiB).
+    plan_page(manager, 100_000, 0)
+    assert len(manager.plans) == 2 and 100_000 * 2 < manager.plans.nbytes < 2**20  # a few bytes a chunk
+    # A byte budget smaller than a plan: it is not held, and its later pages plan again.
+    small = JobManager(str(jp_root_dir), plans=PlanCache(max_bytes=1000))
+    plan_page(small, 100_000, 0)
+    assert len(small.plans) == 0
+    assert plan_page(small, 100_000, 99_990)["chunks"][-1]["index"] == 99_999
+    assert len(counted_partitioner) == 7
+
+
+def test_a_plan_held_too_long_is_made_again(jp_root_dir, job_folder, counted_partitioner):
+    from bytenite_nb.server.plan_cache import PLAN_HELD_SECONDS, PlanCache
+
+    now = [1000.0]
+    manager = JobManager(str(jp_root_dir), plans=PlanCache(clock=lambda: now[0]))
+    plan_page(manager, 300, 0)
+    now[0] += PLAN_HELD_SECONDS - 1
+    plan_page(manager, 300, 100)
+    assert len(counted_partitioner) == 1  # a later page does not keep it longer
+    now[0] += 1
+    assert plan_page(manager, 300, 200)["chunks"][0]["index"] == 200
+    assert len(counted_partitioner) == 2 and len(manager.plans) == 1  # held again, from now
+    now[0] += PLAN_HELD_SECONDS - 1
+    plan_page(manager, 300, 250)
+    assert len(counted_partitioner) == 2
+
+
 # -- jobs ------------------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from ..redact import SECRET_NAME_PATTERN, redact
 from . import present
 from . import clusters
 from .cluster_info import Dashboards, cluster_target
+from .plan_cache import HeldPlan, PlanCache, plan_key
 from .present import CHUNK_PAGE_LIMIT
 from .processes import JobProcesses
 
@@ -63,11 +64,12 @@ class JobManager:
     processes run with. The server calls :meth:`supervise` in the background.
     """
 
-    def __init__(self, root_dir: str, *, python: str | None = None, log=None):
+    def __init__(self, root_dir: str, *, python: str | None = None, log=None, plans: PlanCache | None = None):
         self.root_dir = os.path.realpath(os.path.expanduser(root_dir))
         self.log = log
         self.processes = JobProcesses(python=python, log=log)
         self.dashboards = Dashboards()
+        self.plans = plans if plans is not None else PlanCache()  # the plans lately made, for their later pages
         self._jobs: dict[str, dict] = {}  # job id -> the complete job it runs (in memory only)
         self._lock = threading.Lock()
 
@@ -150,20 +152,27 @@ class JobManager:
         :data:`PLAN_PAGE_MAX`) from the ``offset``-th - with what each covers
         (``details``), and ``sample``, the first rows of the first chunk. Nothing of the
         preview stays behind (``job.plan`` removes what an engine folder
-        partitioner copied for it), and no answer holds a whole plan of many chunks."""
+        partitioner copied for it), and no answer holds a whole plan of many chunks.
+
+        The first page (``offset`` 0: Plan was pressed) always plans afresh, and
+        the plan is held (:mod:`.plan_cache`) for the later pages of the same
+        job, which are cut from it rather than planned again."""
         job = self.load_job(data, path)
-        # In this process with the synchronous scheduler: a preview lists and
-        # splits, it never moves the data, and needs no cluster.
-        refs = job.plan(scheduler="sync")
-        sizes = [r.size for r in refs if r.size is not None]
-        page = refs[offset:offset + min(limit, PLAN_PAGE_MAX)]
+        key = plan_key(data, self.base_dir_of(path), path or None)
+        held = self.plans.get(key) if offset > 0 else None
+        if held is None:
+            # In this process with the synchronous scheduler: a preview lists and
+            # splits, it never moves the data, and needs no cluster.
+            held = HeldPlan.pack(job.plan(scheduler="sync"))
+            self.plans.put(key, held)
+        page = held.page(offset, min(limit, PLAN_PAGE_MAX))
         return {
-            "count": len(refs),
-            "totalSize": sum(sizes) if sizes else None,
+            "count": held.count,
+            "totalSize": held.total_size,
             "offset": offset,
             "chunks": [redact(r.to_dict()) | {"details": chunk_details(r)} for r in page],
-            "truncated": len(refs) > len(page),
-            "sample": getattr(refs, "sample", None),
+            "truncated": held.count > len(page),
+            "sample": held.sample,
         }
 
     # -- running -----------------------------------------------------------------------

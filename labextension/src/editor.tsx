@@ -201,7 +201,7 @@ class JobFormPanel extends ReactWidget {
                 </thead>
                 <tbody>
                   {this.plan.chunks.map(c => (
-                    <tr key={c.index}>
+                    <tr key={c.index} data-chunk={c.index}>
                       <td>{c.index}</td>
                       <td>{formatSize(c.size)}</td>
                       <td>{c.covers}</td>
@@ -268,7 +268,7 @@ export class JobEditor extends SplitPanel {
     this.addClass('bnb-JobEditor');
     this.form = new JobFormPanel(
       job => this.formChanged(job),
-      offset => void this.planChunks(offset)
+      offset => void this.planChunks(offset, true)
     );
     context.model.mimeType = 'application/json';
     this.raw = new CodeEditorWrapper({
@@ -356,9 +356,10 @@ export class JobEditor extends SplitPanel {
     }
   }
 
-  /** Show the chunks the partitioner would make, a page from the `offset`-th. */
-  async planChunks(offset = 0): Promise<void> {
-    this.setStatus({ kind: 'busy', text: 'Planning…' });
+  /** Show the chunks the partitioner would make, a page from the `offset`-th;
+   * `pageMove`: the page shown stays until the next one comes (the panel keeps its place). */
+  async planChunks(offset = 0, pageMove = false): Promise<void> {
+    this.setStatus({ kind: 'busy', text: 'Planning…' }, [], pageMove ? this.form.plan : null);
     try {
       const plan = await api.plan(this.form.job, this.context.path, offset);
       this.setStatus(

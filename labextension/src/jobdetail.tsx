@@ -20,6 +20,7 @@ import {
   IChunkPage,
   IJobDetail,
   isActive,
+  pageFrom,
   pageLabel,
   pageMoves,
   Poller,
@@ -70,9 +71,17 @@ function ChunkTable(props: { chunks: IChunk[]; jobId: string }): JSX.Element {
   );
 }
 
-/** Which chunks a page shows, with Previous and Next: a job's chunks, or a plan's. */
+/** Which chunks a page shows, with Previous, Next and "From chunk" (a page
+ * starting at any chunk): a job's chunks, or a plan's. */
 export function Pager(props: { page: IChunkPage; go: (offset: number) => void }): JSX.Element {
   const { previous, next } = pageMoves(props.page);
+  const [from, setFrom] = React.useState('');
+  const jump = () => {
+    const offset = pageFrom(from, props.page.total);
+    if (offset !== null) {
+      props.go(offset);
+    }
+  };
   return (
     <div className="bnb-Pager" data-offset={props.page.offset}>
       <span className="bnb-Pager-label">{pageLabel(props.page)}</span>{' '}
@@ -91,6 +100,26 @@ export function Pager(props: { page: IChunkPage; go: (offset: number) => void })
         onClick={() => next !== null && props.go(next)}
       >
         Next ›
+      </button>{' '}
+      <label className="bnb-Pager-from">
+        From chunk{' '}
+        <input
+          type="number"
+          min={0}
+          max={Math.max(0, props.page.total - 1)}
+          data-action="page-from"
+          value={from}
+          onChange={event => setFrom(event.currentTarget.value)}
+          onKeyDown={event => event.key === 'Enter' && jump()}
+        />
+      </label>{' '}
+      <button
+        className="bnb-Button bnb-Small"
+        data-action="page-go"
+        disabled={pageFrom(from, props.page.total) === null}
+        onClick={jump}
+      >
+        Go
       </button>
     </div>
   );

@@ -697,6 +697,24 @@ export function pageMoves(page: IChunkPage): { previous: number | null; next: nu
 }
 
 /**
+ * The offset of the page that starts at chunk `text` (a chunk number, from 0,
+ * as typed in the pager's "From chunk"), kept within the chunks there are;
+ * null when `text` is not a whole number.
+ *
+ * ```ts
+ * pageFrom('1200', 2500); // 1200
+ * pageFrom('9999', 2500); // 2499
+ * ```
+ */
+export function pageFrom(text: string, total: number): number | null {
+  const wanted = Number(text.trim());
+  if (text.trim() === '' || !Number.isInteger(wanted)) {
+    return null;
+  }
+  return Math.max(0, Math.min(wanted, total - 1));
+}
+
+/**
  * Runs `tick` now and again every `intervalMs` for as long as it resolves to
  * true (a job's panel: while the job is active), never two at once; `kick()`
  * runs it now and starts over (after a rerun, a page change, the panel shown

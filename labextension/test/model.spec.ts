@@ -16,6 +16,7 @@ import {
   jobStem,
   locationSchema,
   newJobTemplate,
+  pageFrom,
   pageLabel,
   pageMoves,
   parseJobText,
@@ -394,6 +395,16 @@ describe('chunk pages', () => {
     expect(pageMoves({ offset: 50, limit: 100, total: 523 })).toEqual({ previous: 0, next: 150 });
     expect(pageMoves({ offset: 900, limit: 100, total: 523 })).toEqual({ previous: 423, next: null });
     expect(pageMoves({ offset: 0, limit: 100, total: 100 })).toEqual({ previous: null, next: null });
+  });
+
+  it('starts a page at the chunk typed in "From chunk", within the total', () => {
+    expect(pageFrom('1200', 2500)).toBe(1200);
+    expect(pageFrom(' 0 ', 2500)).toBe(0);
+    expect(pageFrom('9999', 2500)).toBe(2499);
+    expect(pageFrom('-5', 2500)).toBe(0);
+    expect(pageFrom('', 2500)).toBeNull();
+    expect(pageFrom('12.5', 2500)).toBeNull();
+    expect(pageFrom('ten', 2500)).toBeNull();
   });
 });
 

@@ -11,10 +11,11 @@ import os
 import re
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import execute_command, wait_until_ready
+from tests.browser.conftest import REPO_ROOT, execute_command, wait_until_ready
 
 POEM = "".join(f"line {i}: the quick brown fox jumps over the lazy dog\n" for i in range(400))
 JOB_DEADLINE_MS = 180_000  # a ceiling for a stuck job, not a performance assertion
@@ -207,6 +208,92 @@ def test_a_big_jobs_panel_pages_its_chunks(lab, on_session_cluster, lab_page, sc
     assert page.locator(f'{panel} .bnb-Chunks tbody tr[data-chunk="99"]').count() == 0
     screenshot(page, "lab-13-chunk-pages")
     assert_panel_asks_no_more(page, "big-poem")
+
+
+LINE_BYTES = 9  # "row 0000\n": a chunk of one line covers in.txt[9k:9k+9]
+
+
+def editor_page_size() -> int:
+    """The editor's plan page (PLAN_PAGE_SIZE in labextension/src/api.ts)."""
+    source = (REPO_ROOT / "labextension" / "src" / "api.ts").read_text()
+    return int(re.search(r"export const PLAN_PAGE_SIZE = (\d+);", source).group(1))
+
+
+def plan_rows(page) -> list[tuple[str, str]]:
+    """The plan's rows on the page: (chunk number, what it covers)."""
+    return page.eval_on_selector_all(
+        ".bnb-Plan .bnb-Chunks tbody tr",
+        "rows => rows.map(r => [r.cells[0].innerText.trim(), r.cells[2].innerText.trim()])")
+
+
+def assert_plan_page(page, first: int, total: int, size: int) -> None:
+    """The plan shows chunks ``first``.. (a page of ``size`` at most, fewer at the end)."""
+    shown = min(size, total - first)
+    page.wait_for_selector(f'.bnb-Plan .bnb-Pager[data-offset="{first}"] >> text={first + 1}–{first + shown} of {total}')
+    rows = plan_rows(page)
+    assert len(rows) == shown <= size
+    assert [int(number) for number, _ in rows] == list(range(first, first + shown))
+    assert rows[0][1] == f"in.txt[{first * LINE_BYTES}:{(first + 1) * LINE_BYTES}]"
+
+
+def test_the_editor_pages_through_a_plan_of_many_chunks(lab, lab_page, screenshot):
+    page = lab_page
+    size, total = editor_page_size(), 2500
+    base = lab.root_dir / "long"
+    (base / "data").mkdir(parents=True)
+    (base / "data" / "in.txt").write_text("".join(f"row {i:04d}\n" for i in range(total)))
+    job = {
+        "name": "long",
+        "dataSource": {"dataSourceDescriptor": "file", "params": {"path": "data/in.txt"}},
+        "partitioner": "split-lines",
+        "app": "identity",
+        "assembler": "concat",
+        "dataDestination": {"dataSourceDescriptor": "file", "params": {"path": "out/"}},
+        "params": {"partitioner": {"lines_per_chunk": 1}, "app": {}, "assembler": {}},
+    }
+    (base / "long.bnjob.json").write_text(json.dumps(job, indent=2))
+    close_all_tabs(page)
+    open_path(page, "long/long.bnjob.json")
+    page.wait_for_selector(".bnb-JobEditor .bnb-JobForm form")
+    plans = []
+    page.on("request", lambda r: plans.append(json.loads(r.post_data))
+            if r.method == "POST" and urlsplit(r.url).path.endswith("/bytenite-nb/plan") else None)
+
+    # Plan: the first page and the count of them all.
+    page.click(".bnb-Toolbar-plan button, button.bnb-Toolbar-plan")
+    page.wait_for_selector(f'.bnb-EditorStatus[data-status="ok"] >> text=Plan: {total} chunk(s)')
+    assert_plan_page(page, 0, total, size)
+    assert page.locator('.bnb-Plan button[data-action="previous-page"]').is_disabled()
+    page.locator(".bnb-Plan .bnb-Pager").scroll_into_view_if_needed()
+    screenshot(page, "lab-15-plan-first-page")
+
+    # Next, and back.
+    page.click('.bnb-Plan button[data-action="next-page"]')
+    assert_plan_page(page, size, total, size)
+    page.click('.bnb-Plan button[data-action="previous-page"]')
+    assert_plan_page(page, 0, total, size)
+
+    # From chunk: a page from any chunk, by its Go button or Enter.
+    page.fill('.bnb-Plan input[data-action="page-from"]', "1234")
+    page.click('.bnb-Plan button[data-action="page-go"]')
+    assert_plan_page(page, 1234, total, size)
+    page.locator(".bnb-Plan .bnb-Pager").scroll_into_view_if_needed()
+    screenshot(page, "lab-16-plan-from-chunk")
+    page.fill('.bnb-Plan input[data-action="page-from"]', str(total - 10))
+    page.press('.bnb-Plan input[data-action="page-from"]', "Enter")
+    assert_plan_page(page, total - 10, total, size)  # the last, short page
+    assert page.locator('.bnb-Plan button[data-action="next-page"]').is_disabled()
+    # Past the end: the last chunk's page; not a number: Go is off.
+    page.fill('.bnb-Plan input[data-action="page-from"]', "99999")
+    page.click('.bnb-Plan button[data-action="page-go"]')
+    assert_plan_page(page, total - 1, total, size)
+    page.fill('.bnb-Plan input[data-action="page-from"]', "")
+    assert page.locator('.bnb-Plan button[data-action="page-go"]').is_disabled()
+
+    # Each move asked the server for one page of the same job.
+    assert [(p["offset"], p["limit"]) for p in plans] == [
+        (0, size), (size, size), (0, size), (1234, size), (total - 10, size), (total - 1, size)]
+    assert all(p["job"] == plans[0]["job"] and p["path"] == "long/long.bnjob.json" for p in plans)
 
 
 FLAKY_APP = """\
