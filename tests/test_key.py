@@ -298,3 +298,28 @@ def test_spill_pieces_go_once_their_chunk_commits_and_a_failed_chunk_keeps_its_o
     again = run_chunk(ref, spec, "spills-2")
     assert again["state"] == "DONE" and again["files"] == first["files"]
     assert len([i for i in Staging.of(spec, "spills-2").committed() if i == ref.index]) == 1
+
+
+def test_on_object_staging_the_spills_are_objects_and_go_as_chunks_commit(s3, tmp_path, client):
+    """Source, staging and destination on S3 (moto's server): the spill pieces are
+    objects under the job's staging prefix, each chunk removes its own once
+    committed, and the output holds every row once."""
+    from bytenite_nb.engine.staging import Staging
+
+    fs, bucket = s3
+    rows = [[f"k{i % 11}", f'v "{i}"\n{i}'] for i in range(1500)]
+    fs.pipe_file(f"{bucket}/in/t.csv", csv_text([["k", "v"], *rows]).encode())
+    job = bn.Job(source=f"s3://{bucket}/in/t.csv", partitioner="key", app="identity",
+                 assembler="concat", destination=f"s3://{bucket}/out/",
+                 params={"partitioner": {"columns": ["k"], "buckets": 4, "block_size": 4096},
+                         "assembler": {"header": True, "output_name": "t.csv"}},
+                 config={"staging": f"s3://{bucket}/staging", "keepStaging": True})
+    result = job.run(client=client, id="spills-s3")
+    assert result.state == "COMPLETE"
+    refs = Staging.of(job.resolve(), "spills-s3").load_plan()
+    pieces = [p for r in refs for p in r.meta["pieces"]]
+    assert len(pieces) > len(refs) and all(p.startswith(f"s3://{bucket}/staging/") for p in pieces)
+    assert not any(fs.exists(p) for p in pieces)  # each chunk's went once it committed
+    back = parse(fs.cat_file(f"{bucket}/out/t.csv"))
+    assert back[0] == ["k", "v"] and Counter(map(tuple, back[1:])) == Counter(map(tuple, rows))
+
