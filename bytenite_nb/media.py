@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from contextlib import contextmanager
 
 from .exceptions import BadRecordError, FieldError, MediaToolMissing
@@ -101,6 +102,27 @@ def run_ffmpeg(args: list[str], *, name: str, timeout: float | None = None) -> s
     return proc
 
 
+@contextmanager
+def media_input(url: str, storage_options: dict | None = None, block_size: int = 2**20):
+    """What a media library opens for the source file ``url``: its path when it is
+    local (FFmpeg and libsndfile then read it themselves, several times faster
+    than through a Python file object, which costs a call per read), else an
+    fsspec file with ranged reads of ``block_size``.
+
+    >>> with media_input("file:///tmp/a.mp4") as what:
+    ...     what
+    '/tmp/a.mp4'
+    """
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        yield path
+        return
+    with fs.open(path, "rb", block_size=block_size) as stream:
+        yield stream
+
+
 def open_container(path: str, name: str | None = None):
     """Open a media file with PyAV; a file FFmpeg cannot read is a
     :class:`~bytenite_nb.exceptions.BadRecordError` naming it.
@@ -117,6 +139,51 @@ def open_container(path: str, name: str | None = None):
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise BadRecordError(f"not a media file FFmpeg can read ({reason})", file=name or path) from None
+
+
+_held_container = threading.local()
+
+
+@contextmanager
+def reused_container(path, name: str | None = None):
+    """:func:`open_container` for cutting chunk after chunk out of one local file:
+    the container stays open for this thread's next use of the same file (same
+    path, size and modification time), since opening an MP4 reads and probes
+    its whole index, several milliseconds a chunk paid again for every chunk.
+    Each use must seek to what it reads first. A file object, or a use that
+    raises, gets a container of its own, closed at the end.
+
+    >>> import tempfile
+    >>> with reused_container(tempfile.mktemp(suffix=".mp4"), "clip.mp4"):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.BadRecordError: clip.mp4: not a media file FFmpeg can read (No such file or directory)
+    """
+    if not isinstance(path, str):
+        with open_container(path, name) as container:
+            yield container
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    key = (path, st.st_size, st.st_mtime_ns) if st else None
+    held = getattr(_held_container, "value", None)
+    if held is not None and held[0] == key:
+        container = held[1]
+    else:
+        if held is not None:
+            held[1].close()
+            _held_container.value = None
+        container = open_container(path, name)
+        _held_container.value = (key, container) if key else None
+    try:
+        yield container
+    except BaseException:
+        container.close()  # in whatever state the failure left it: never used again
+        _held_container.value = None
+        raise
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from functools import cached_property
 from fractions import Fraction
 
 from .exceptions import BadRecordError, PartitionError
-from .media import open_container
+from .media import open_container, reused_container
 
 
 @dataclass
@@ -143,7 +143,7 @@ def copy_packets(stream, dest: str, name: str, span: "PacketSpan", fmt: str = "m
     With ``max_bytes``, only the chunk's beginning: video packets until that many bytes
     (a preview). Returns the number of video packets.
     """
-    with open_container(stream, name) as src:
+    with reused_container(stream, name) as src:
         video = src.streams.video[0]
         audio = src.streams.audio[0] if src.streams.audio else None
         with output_file(dest, fmt) as out:

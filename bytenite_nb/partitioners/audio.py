@@ -12,12 +12,11 @@ sample-exact files, the chunk's packets remuxed by stream copy otherwise.
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 
 from ..audio import (BLOCK, READ_DTYPE, AudioInfo, chunk_label, chunk_metas, chunk_size, open_container, probe,
                      snap)
 from ..exceptions import BadRecordError, PartitionError
-from ..media import whole_output
+from ..media import media_input, whole_output
 from .base import ChunkRef, Partitioner, Source
 
 
@@ -46,13 +45,9 @@ class AudioPartitioner(Partitioner):
     def materialise(self, ref: ChunkRef, dest: str, storage_options: dict | None = None) -> int:
         """Write the chunk's samples (PCM/FLAC, in the source's format) or packets
         (compressed, stream copy into the source's container) to ``dest``."""
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(ref.url, **(storage_options or {}))
-        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-        # by path: libsndfile's own reads; written under a temporary name, so a chunk that fails
-        # part-way leaves no half file at dest (nor writes through a link an earlier attempt left)
-        with (nullcontext(path) if local else fs.open(path, "rb")) as stream, whole_output(dest) as out:
+        # written under a temporary name, so a chunk that fails part-way leaves no half
+        # file at dest (nor writes through a link an earlier attempt left)
+        with media_input(ref.url, storage_options) as stream, whole_output(dest) as out:
             if ref.meta["exact"]:
                 write_samples(stream, ref, out)
             else:

@@ -17,6 +17,7 @@ exactness is a GOP or two per chunk, not the whole video.
 from __future__ import annotations
 
 from ..exceptions import FieldError
+from ..media import media_input
 from ..video_packets import PacketSpan, VideoIndex, copy_packets, plan_cuts, scan, span_of
 from .base import ChunkRef, Partitioner, Source
 
@@ -88,7 +89,7 @@ class VideoFrames(Partitioner):
     def plan(self, source: Source, params: dict):
         exact = bool(params.get("exact"))
         for f in source.files:
-            with source.open(f.url, block_size=2**20) as stream:
+            with media_input(f.url, source.location.storage_options) as stream:
                 index = scan(stream, f.name)
             frames, seconds = frames_wanted(params, index.fps)
             if exact:
@@ -113,11 +114,8 @@ class VideoFrames(Partitioner):
         always written whole (its re-encoded frames are made from whole GOPs)."""
         import os
 
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(ref.url, **(storage_options or {}))
         name = ref.meta["source"]
-        with fs.open(path, "rb") as stream:
+        with media_input(ref.url, storage_options) as stream:
             if ref.meta.get("exact"):
                 from ..video_exact import write_exact
 

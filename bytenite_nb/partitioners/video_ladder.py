@@ -11,6 +11,7 @@ rendition taller than the source is refused before anything runs.
 from __future__ import annotations
 
 from ..exceptions import FieldError
+from ..media import media_input
 from ..video_packets import VideoIndex, plan_cuts, scan, span_of
 from .base import ChunkRef, Partitioner, Source
 from .video_frames import VideoFrames, chunk_meta
@@ -97,7 +98,7 @@ class VideoLadder(Partitioner):
         renditions = renditions_of(params)
         seconds = params.get("segment_seconds")
         for f in source.files:
-            with source.open(f.url, block_size=2**20) as stream:
+            with media_input(f.url, source.location.storage_options) as stream:
                 index = scan(stream, f.name)
             check_heights(renditions, index)
             segments = plan_cuts(index, seconds_per_chunk=seconds) if seconds else [(0, index.frames)]

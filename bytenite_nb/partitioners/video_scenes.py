@@ -25,7 +25,7 @@ import posixpath
 from contextlib import contextmanager
 
 from ..exceptions import BadRecordError, PartitionError
-from ..media import run_ffmpeg, whole_output
+from ..media import media_input, run_ffmpeg, whole_output
 from ..scene_detection import (DEFAULT_ANALYSIS_WIDTH, DEFAULT_RATIO, DEFAULT_THRESHOLD, DEFAULT_WINDOW,
                                find_cuts, scan)
 from .base import ChunkRef, Partitioner, Source
@@ -154,7 +154,7 @@ class VideoScenes(Partitioner):
     def plan(self, source: Source, params: dict):
         exact = bool(params.get("exact", False))
         for f in source.files:
-            with source.open(f.url, block_size=2**20) as stream:
+            with media_input(f.url, source.location.storage_options) as stream:
                 found = scan(stream, f.name, params.get("analysis_width", DEFAULT_ANALYSIS_WIDTH))
             cuts = find_cuts(found.diffs, params.get("threshold", DEFAULT_THRESHOLD),
                              params.get("ratio", DEFAULT_RATIO), DEFAULT_WINDOW,
