@@ -189,8 +189,9 @@ def test_a_job_runs_on_workers_that_share_no_disk_with_it(apart, no_shared_disk,
 
 def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_path):
     """A client process whose app is a function of its ``__main__`` (as in a notebook),
-    then ``helper.py:loud`` beside its job, then a ``__main__`` function calling a module
-    of its folder: all reach workers that cannot see them."""
+    then ``helper.py:loud`` beside its job, then a ``__main__`` function calling, through
+    another, a module of its folder that imports a second one: all reach workers that
+    cannot see them."""
     fs, bucket = s3
     data = lines(6)
     fs.pipe_file(f"{bucket}/in/words.txt", data)
@@ -198,7 +199,8 @@ def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_p
     folder.mkdir()
     (folder / "helper.py").write_text("def loud(chunk_path, results_dir, params):\n"
                                       "    return open(chunk_path).read().upper()\n")
-    (folder / "textutils.py").write_text("def shout(text):\n    return text.upper() + '!'\n")
+    (folder / "punct.py").write_text("BANG = '!'\n")
+    (folder / "textutils.py").write_text("import punct\n\ndef shout(text):\n    return text.upper() + punct.BANG\n")
     script = folder / "client.py"
     script.write_text(textwrap.dedent(f"""
         import json, sys
@@ -208,8 +210,11 @@ def test_a_notebook_function_and_a_module_beside_the_job_travel(apart, s3, tmp_p
         def reverse(chunk_path, results_dir, params):
             return open(chunk_path).read()[::-1]
 
+        def louder(text):  # the notebook's own helper, between the app and the local module
+            return shout(text)
+
         def shouting(chunk_path, results_dir, params):
-            return shout(open(chunk_path).read())
+            return louder(open(chunk_path).read())
 
         results = {{}}
         for name, app in (("by-value", reverse), ("beside", "helper.py:loud"), ("with-helper", shouting)):

@@ -412,6 +412,18 @@ def test_a_ladder_of_several_videos_packages_each_in_its_own_folder(tmp_path, ff
             with av.open(str(out / package / uri)) as c:
                 assert sum(1 for _ in c.decode(video=0)) == seconds * FPS
 
+    # The layout comes from the plan: with every chunk of talks/b.mp4 failed (within the
+    # job's minSuccessRatio), a.mp4's package is still in a/, not at the top.
+    failing = tmp_path / "transcode_but_talks.py"
+    failing.write_text("import json, os, sys\n"
+                       "if json.loads(os.environ['CHUNK_INFO'])['source'].startswith('talks/'):\n"
+                       "    sys.exit('no talks today')\n" + TRANSCODE_APP)
+    partial = job.copy(app={"command": [sys.executable, str(failing)]}, destination=str(tmp_path / "partial"),
+                       config={"minSuccessRatio": 0.3, "maxTaskRetries": 0}).run(client=client)
+    assert partial.state == "COMPLETE" and len(partial.warnings) == 1
+    assert (tmp_path / "partial" / "a" / "master.m3u8").exists()
+    assert not (tmp_path / "partial" / "master.m3u8").exists() and not (tmp_path / "partial" / "talks").exists()
+
 
 def test_videos_whose_packages_would_share_a_folder_are_refused(tmp_path, ffmpeg):
     folder = tmp_path / "videos"
@@ -419,7 +431,7 @@ def test_videos_whose_packages_would_share_a_folder_are_refused(tmp_path, ffmpeg
     make_clip(ffmpeg, folder / "a.mp4", seconds=1)
     make_clip(ffmpeg, folder / "a.mkv", seconds=1)
     job = ladder_job(tmp_path, str(folder) + "/", {"renditions": [{"height": 120, "crf": 30}]})
-    with pytest.raises(bn.JobFailed, match=r"video-ladder: a.m\w+ and a.m\w+ would both write a"):
+    with pytest.raises(bn.JobFailed, match=r"dataSource: a.mkv and a.mp4 would both be packaged in a/: rename one"):
         job.run(scheduler="sync")
     assert not (tmp_path / "out").exists()
 

@@ -18,8 +18,8 @@ import tempfile
 from ..exceptions import ResultFormatError
 from ..media import open_container
 from ..schema import SAFE_NAME
-from .base import Assembler, names_by_source, output_path
-from .video_stitch import by_source, concat_copy, local_copies, result_labels, video_result
+from .base import Assembler, output_path
+from .video_stitch import concat_copy, local_copies, result_labels, video_result
 
 DEFAULT_HLS_TIME = 6.0
 
@@ -159,14 +159,11 @@ class VideoLadder(Assembler):
 
     def assemble(self, results, output_dir, params):
         master = params.get("output_name", "master.m3u8")
-        videos = by_source(sorted(results, key=lambda c: c.index))
-        if len(videos) == 1:
-            self._package(next(iter(videos.values())), output_dir, master, params)
-            return
-        # Several videos: each its own package, in a folder named after the video.
-        folders = names_by_source(videos, lambda source: posixpath.splitext(source)[0], "video-ladder")
-        for source, chunks in videos.items():
-            self._package(chunks, output_dir, posixpath.join(folders[source], master), params)
+        packages: dict[str, list] = {}
+        for chunk in sorted(results, key=lambda c: c.index):  # the folder the plan gave its video
+            packages.setdefault(str(chunk.info.get("package") or ""), []).append(chunk)
+        for folder, chunks in packages.items():
+            self._package(chunks, output_dir, posixpath.join(folder, master) if folder else master, params)
 
     @staticmethod
     def _package(results, output_dir: str, master: str, params: dict) -> None:

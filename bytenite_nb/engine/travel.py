@@ -329,36 +329,65 @@ def _modules_of(spec) -> list[str]:
 
 def referenced_modules(fn) -> list[str]:
     """The modules a function defined in a notebook or script refers to: the
-    modules among the globals its code names (its nested functions' too),
-    and the modules of the functions and classes it names or holds in its
-    closure. cloudpickle sends the function by value but these by name, so
-    the local ones among them must be shipped.
+    modules among the globals its code names (its nested functions' too), the
+    modules of the functions and classes it names, holds in its closure or has
+    as defaults, followed through the other functions and classes of the
+    notebook it uses. cloudpickle sends those by value but the rest by name,
+    so the local modules among them must travel too.
 
     >>> import json, os
     >>> from textwrap import dedent
+    >>> def clean(text):
+    ...     return dedent(text)
     >>> def app(chunk, results, params):
-    ...     return json.dumps(dedent(os.path.basename(chunk)))
+    ...     return json.dumps(clean(os.path.basename(chunk)))
+    >>> app.__module__ = clean.__module__ = "__main__"  # as if defined in a notebook
     >>> referenced_modules(app)
     ['json', 'os', 'textwrap']
     """
     import types
 
-    names, codes = set(), [getattr(fn, "__code__", None)]
+    found, seen, todo = set(), set(), [fn]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        for value in _referenced_values(obj):
+            if isinstance(value, types.ModuleType):
+                found.add(value.__name__)
+            elif isinstance(getattr(value, "__module__", None), str):
+                if value.__module__ != "__main__":
+                    found.add(value.__module__)
+                elif isinstance(value, (types.FunctionType, type)):
+                    todo.append(value)  # the notebook's own: sent by value, so what it uses counts
+    return sorted(found)
+
+
+def _referenced_values(obj) -> list:
+    """What a function (its code's globals, closure, defaults, wrapped function) or a
+    class (its bases and attributes) refers to."""
+    import types
+
+    if isinstance(obj, type):
+        values = list(obj.__bases__)
+        for value in vars(obj).values():
+            values.append(getattr(value, "__func__", value))  # staticmethod, classmethod
+        return values
+    names, codes = set(), [getattr(obj, "__code__", None)]
     while codes:
         code = codes.pop()
-        if code is None:
-            continue
-        names.update(code.co_names)
-        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    found = set()
-    values = [getattr(fn, "__globals__", {}).get(name) for name in names]
-    values += [cell.cell_contents for cell in getattr(fn, "__closure__", None) or () if _filled(cell)]
-    for value in values:
-        if isinstance(value, types.ModuleType):
-            found.add(value.__name__)
-        elif isinstance(getattr(value, "__module__", None), str) and value.__module__ != "__main__":
-            found.add(value.__module__)
-    return sorted(found)
+        if code is not None:
+            names.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    scope = getattr(obj, "__globals__", {})
+    values = [scope[name] for name in names if name in scope]
+    values += [cell.cell_contents for cell in getattr(obj, "__closure__", None) or () if _filled(cell)]
+    values += list(getattr(obj, "__defaults__", None) or ())
+    values += list((getattr(obj, "__kwdefaults__", None) or {}).values())
+    if getattr(obj, "__wrapped__", None) is not None:
+        values.append(obj.__wrapped__)
+    return values
 
 
 def _filled(cell) -> bool:
@@ -369,14 +398,35 @@ def _filled(cell) -> bool:
     return True
 
 
+def local_modules(names) -> list[str]:
+    """The local top-level modules among ``names`` and among what those import in
+    turn (a local helper that imports another local helper needs both).
+
+    >>> local_modules(["json", "dask.array"])
+    []
+    """
+    import types
+
+    found, todo = [], [top for top in (local_top_level(n) for n in names if n) if top]
+    while todo:
+        top = todo.pop()
+        if top in found:
+            continue
+        found.append(top)
+        for name, module in list(sys.modules.items()):
+            if module is None or (name != top and not name.startswith(top + ".")):
+                continue
+            for value in list(vars(module).values()):
+                other = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+                other_top = local_top_level(other) if isinstance(other, str) else None
+                if other_top and other_top not in found:
+                    todo.append(other_top)
+    return sorted(found)
+
+
 def code_to_ship(spec) -> dict[str, str]:
     """What the workers need of this machine's code for ``spec``: top-level name -> file or package folder."""
-    found = {}
-    for name in _modules_of(spec):
-        top = local_top_level(name) if name else None
-        if top and top not in found:
-            found[top] = _source_of(top)
-    return found
+    return {top: _source_of(top) for top in local_modules(_modules_of(spec))}
 
 
 def _left_out(full: str, package: str) -> str | None:
@@ -492,10 +542,8 @@ def _by_value(spec) -> None:
     fn = getattr(spec.app, "fn", None) if isinstance(spec.app, PythonApp) else None
     if fn is None or isinstance(fn, str) or getattr(fn, "__module__", None) not in (None, "__main__"):
         return
-    for name in referenced_modules(fn):
-        top = local_top_level(name)
-        if top:
-            cloudpickle.register_pickle_by_value(sys.modules[top])
+    for top in local_modules(referenced_modules(fn)):
+        cloudpickle.register_pickle_by_value(sys.modules[top])
 
 
 def prepare_workers(executor, spec, elsewhere: list[str]) -> dict:

@@ -216,7 +216,11 @@ class Regroup(Partitioner):
             try:
                 for url in pieces:
                     fs, path = url_to_fs(url, **options)
-                    with fs.open(path, "rb") as src:
+                    try:
+                        src = fs.open(path, "rb")
+                    except FileNotFoundError:
+                        raise _pieces_gone(ref, url) from None
+                    with src:
                         table = pq.read_table(src)
                     writer = writer or pq.ParquetWriter(dest, table.schema)
                     writer.write_table(table)
@@ -231,12 +235,24 @@ class Regroup(Partitioner):
                     out.write(src.read(ref.meta["header_bytes"]))
             for url in pieces:
                 fs, path = url_to_fs(url, **options)
-                with fs.open(path, "rb") as src:
+                try:
+                    src = fs.open(path, "rb")
+                except FileNotFoundError:
+                    raise _pieces_gone(ref, url) from None
+                with src:
                     copy_stream(src, out)
         return os.path.getsize(dest)
 
     def release(self, ref: ChunkRef, storage_options: dict | None = None) -> None:
-        """Remove the chunk's spill pieces: its rows are in its committed results now."""
+        """Remove the chunk's spill pieces: its rows are in its committed results now.
+
+        >>> import os, tempfile
+        >>> piece = os.path.join(tempfile.mkdtemp(), "000001.csv")
+        >>> _ = open(piece, "w").write("k,1\\n")
+        >>> Regroup().release(ChunkRef(index=0, meta={"pieces": ["file://" + piece]}))
+        >>> os.path.exists(piece)
+        False
+        """
         from fsspec.core import url_to_fs
 
         for url in ref.meta.get("pieces") or []:
@@ -245,6 +261,13 @@ class Regroup(Partitioner):
                 fs.rm_file(path)
             except FileNotFoundError:
                 pass
+
+
+def _pieces_gone(ref: ChunkRef, url: str) -> PartitionError:
+    """A chunk whose spilled rows are gone: released when it was committed, and its
+    commit lost since (staging lost files), or the staging area cleared."""
+    return PartitionError(f"chunk {ref.index}: its regrouped rows ({url}) are gone from staging (they are removed "
+                          "once a chunk is committed); run the job again with force to regroup the input")
 
 
 def _label(info: dict) -> str:
@@ -383,7 +406,8 @@ def _scatter_text(partitioner, params, block, spill, options, bad) -> Scattered:
             continue
         piece = row_bytes.gather(rows)
         if piece[-1:] != b"\n":  # the table's last row had no newline; its group's next piece follows it
-            piece = bytes(piece) + (b"\r\n" if b"\r\n" in bytes(piece) else b"\n")
+            piece = bytes(piece)
+            piece += b"\r\n" if b"\r\n" in piece else b"\n"
         url = _write_piece(spill, block, g, piece, options, "jsonl" if block.format == "jsonl" else "csv")
         result.groups[gid] = {"rows": len(rows), "bytes": len(piece), "piece": url, "info": info}
     return result
@@ -422,22 +446,6 @@ class RowBytes:
         taken = self._array.take(pa.array(np.asarray(rows, dtype=np.int64) * 2))
         offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64)[taken.offset:taken.offset + len(taken) + 1]
         return memoryview(taken.buffers()[2])[int(offsets[0]):int(offsets[-1])]
-
-
-def gather_rows(arr, starts, ends) -> bytes:
-    """The bytes ``arr[starts[i]:ends[i]]`` of every row, one after the other
-    (rows not overlapping, in any order).
-
-    >>> import numpy as np
-    >>> gather_rows(np.frombuffer(b"a,1\\nb,2\\nc,3\\n", dtype=np.uint8), np.array([8, 0]), np.array([12, 4]))
-    b'c,3\\na,1\\n'
-    """
-    import numpy as np
-
-    order = np.argsort(starts, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return bytes(RowBytes(arr, np.asarray(starts)[order], np.asarray(ends)[order]).gather(rank))
 
 
 def _csv_values(header: bytes, data: bytes, block: Block, columns: list[str], expected: int, places) -> dict:

@@ -10,7 +10,9 @@ rendition taller than the source is refused before anything runs.
 
 from __future__ import annotations
 
-from ..exceptions import FieldError
+import posixpath
+
+from ..exceptions import FieldError, PartitionError
 from ..media import media_input
 from ..video_packets import VideoIndex, plan_cuts, scan, span_of
 from .base import ChunkRef, Partitioner, Source
@@ -68,6 +70,34 @@ def check_heights(renditions: list[dict], index: VideoIndex, field: str = "param
                              f"{index.name}, which is {index.width}x{index.height}")
 
 
+def package_folders(names: list[str], where: str) -> dict[str, str]:
+    """Where each video's HLS package goes: the output's top for one video, else a
+    folder named after the video (``talks/a.mp4`` -> ``talks/a``). Decided from the
+    plan, so the layout never depends on which chunks succeeded; two videos of one
+    folder name (``a.mp4``, ``a.mov``) are refused before any work.
+
+    >>> package_folders(["a.mp4"], "in/"), package_folders(["a.mp4", "talks/b.mov"], "in/")
+    ({'a.mp4': ''}, {'a.mp4': 'a', 'talks/b.mov': 'talks/b'})
+    >>> package_folders(["a.mp4", "a.mov"], "in/")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.PartitionError: dataSource: a.mp4 and a.mov would both be packaged in a/: rename one
+    """
+    if not names:
+        raise PartitionError(f"dataSource: no video in {where}")
+    if len(names) == 1:
+        return {names[0]: ""}
+    folders: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for name in names:
+        folder = posixpath.splitext(name)[0]
+        if folder in taken:
+            raise PartitionError(f"dataSource: {taken[folder]} and {name} would both be packaged in {folder}/: "
+                                 "rename one")
+        taken[folder], folders[name] = name, folder
+    return folders
+
+
 class VideoLadder(Partitioner):
     """Resolution-specific fan-out: for each video of the source, one chunk
     per rendition (renditions: a list of {name, height, codec h264|hevc,
@@ -97,6 +127,7 @@ class VideoLadder(Partitioner):
     def plan(self, source: Source, params: dict):
         renditions = renditions_of(params)
         seconds = params.get("segment_seconds")
+        packages = package_folders([f.name for f in source.files], source.location.url)
         for f in source.files:
             with media_input(f.url, source.location.storage_options) as stream:
                 index = scan(stream, f.name)
@@ -105,7 +136,7 @@ class VideoLadder(Partitioner):
             for rendition in renditions:
                 for position, (start, end) in enumerate(segments):
                     meta = chunk_meta(index, position, start, end, False)
-                    meta["rendition"] = rendition
+                    meta.update(rendition=rendition, package=packages[f.name])
                     label = f"{f.name} {rendition['name']}"
                     if seconds:
                         meta["segment"] = position
@@ -121,4 +152,4 @@ class VideoLadder(Partitioner):
         return VideoFrames().materialise(ref, dest, storage_options)
 
 
-__all__ = ["VideoLadder", "check_heights", "renditions_of"]
+__all__ = ["VideoLadder", "check_heights", "package_folders", "renditions_of"]
