@@ -403,6 +403,10 @@ def dashboard_link(cluster: dict, service: dict | None, namespace: str) -> str |
     >>> dashboard_link(spec, {"spec": {"type": "LoadBalancer", "ports": [{"name": "http-dashboard", "port": 80}]},
     ...                       "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}]}}}, "jobs")
     'http://203.0.113.9:80/status'
+    >>> import dask
+    >>> with dask.config.set({"distributed.dashboard.link": "{NOT_SET_HERE}proxy/{host}:{port}/status"}):
+    ...     dashboard_link(spec, None, "jobs")  # a template for another process: the plain link
+    'http://team-scheduler.jobs:8787/status'
     """
     from distributed.utils import format_dashboard_link
 
@@ -413,7 +417,14 @@ def dashboard_link(cluster: dict, service: dict | None, namespace: str) -> str |
         return None
     ingress = ((((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or [{}])[0]
     host = (ingress.get("ip") or ingress.get("hostname")) if spec.get("type") == "LoadBalancer" else None
-    return format_dashboard_link(host or f"{name}-scheduler.{namespace}", port)
+    host = host or f"{name}-scheduler.{namespace}"
+    if ":" in host:  # an IPv6 address, as a URL writes it
+        host = f"[{host}]"
+    try:
+        return format_dashboard_link(host, port)
+    except (KeyError, IndexError, ValueError):
+        # the template names what this process lacks (JUPYTERHUB_SERVICE_PREFIX outside the hub)
+        return f"http://{host}:{port}/status"
 
 
 class JobKubeCluster:

@@ -176,6 +176,10 @@ def distinct_outputs(pairs, component: str) -> None:
     Called before anything is written, so a collision leaves no partial output.
 
     >>> distinct_outputs([("talks/a.wav", "a.vtt"), ("b.wav", "b.vtt")], "audio-index")
+    >>> distinct_outputs([("x", "a\\\\b.vtt"), ("y", "a/b.vtt")], "audio-index")
+    Traceback (most recent call last):
+    ...
+    bytenite_nb.exceptions.AssemblyError: audio-index: x and y would both write a/b.vtt: give output names that tell them apart
     >>> distinct_outputs([("talks/a.wav", "a.vtt"), ("other/a.wav", "a.vtt")], "audio-index")
     Traceback (most recent call last):
     ...
@@ -187,7 +191,7 @@ def distinct_outputs(pairs, component: str) -> None:
 
     taken: dict[str, str] = {}
     for source, name in pairs:
-        key = posixpath.normpath(name)  # "a.vtt" and "./a.vtt" are one file
+        key = posixpath.normpath(name.replace("\\", "/"))  # as safe_join writes it: "a.vtt", "./a.vtt" are one file
         if key in taken:
             raise AssemblyError(f"{component}: {taken[key]} and {source} would both write {name}: "
                                 "give output names that tell them apart")

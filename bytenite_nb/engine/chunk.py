@@ -12,6 +12,7 @@ Where the task folder of an attempt is (``TASK_DIR`` and the app's logs):
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -27,6 +28,8 @@ from . import events
 from .retry import run_with_retries
 from .staging import Staging
 from .task_folders import empty_folder, ensure_dir, task_root
+
+log = logging.getLogger(__name__)
 
 
 class ChunkOutcome(dict):
@@ -121,8 +124,8 @@ def run_chunk(ref: ChunkRef, spec, job_id: str) -> ChunkOutcome:
             error=f"chunk {index} ({ref.describe()}) failed after {exc.attempts} attempt(s): {exc.last}"[:8000])
     try:  # committed: what only its materialise needed can go now, not at the job's end
         spec.partitioner.release(ref, spec.source.storage_options)
-    except Exception:  # noqa: BLE001 - removed with the job's staging anyway
-        pass
+    except Exception as exc:  # noqa: BLE001 - removed with the job's staging anyway
+        log.warning("chunk %s of job %s: could not release its data: %s", index, job_id, exc)
     return ChunkOutcome(index=index, state="DONE", attempts=attempts, duration=time.time() - started, worker=worker,
                         files=len(marker["files"]), bytes=sum(size for _, size in marker["files"]))
 

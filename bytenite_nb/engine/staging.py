@@ -249,7 +249,11 @@ class Staging:
         return index in self._records()
 
     def record(self, index: int) -> dict | None:
-        """The commit record of chunk ``index``, or None while it is not committed."""
+        """The commit record of chunk ``index``, or None while it is not committed.
+
+        >>> Staging.open("file:///tmp/bnb-doc-staging", "job-2").record(0) is None
+        True
+        """
         return self._records().get(index)
 
     def discard(self, index: int, token: str, results_dir: str) -> None:

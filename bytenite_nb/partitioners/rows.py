@@ -113,20 +113,32 @@ def buffer_row_ends(data, *, quoted: bool, name: str):
     import numpy as np
 
     arr = np.frombuffer(data, dtype=np.uint8)
-    parts, inside, opened_at = [], False, -1
-    for at in range(0, len(arr), CHECK_BLOCK):
-        outside_ends, inside_ends, quotes, last_quote = _block_ends(arr[at:at + CHECK_BLOCK], at, quoted,
-                                                                    _BUFFER_SCRATCH)
-        parts.append(inside_ends if inside else outside_ends)
+    blocks = (_block_ends(arr[at:at + CHECK_BLOCK], at, quoted, _BUFFER_SCRATCH)
+              for at in range(0, len(arr), CHECK_BLOCK))
+    parts = list(_carry_quote_state(blocks, name, lambda: len(arr)))
+    return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+
+
+def _carry_quote_state(blocks, name: str, scanned):
+    """The row ends of consecutive blocks, each block's answer from :func:`_block_ends`
+    picked by the quote state the blocks before it leave; then the end of a last
+    row without a newline (``scanned()``: the bytes scanned in all). Raises
+    :class:`PartitionError` for a quote never closed."""
+    import numpy as np
+
+    inside, last_end, opened_at = False, 0, None
+    for outside_ends, inside_ends, quotes, last_quote in blocks:
+        ends = inside_ends if inside else outside_ends
         inside ^= bool(quotes & 1)
         if inside and last_quote >= 0:
             opened_at = last_quote
+        if len(ends):
+            last_end = int(ends[-1])
+            yield ends
     if inside:
         raise PartitionError(f"{name}: a quoted field opened near byte {opened_at} is never closed")
-    ends = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
-    if len(arr) > (int(ends[-1]) if len(ends) else 0):
-        ends = np.append(ends, len(arr))
-    return ends
+    if scanned() > last_end:
+        yield np.array([scanned()], dtype=np.int64)
 
 
 def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK, threads: int = SCAN_THREADS):
@@ -139,38 +151,28 @@ def row_end_blocks(stream, *, quoted: bool, name: str, block: int = SCAN_BLOCK, 
     Each block is scanned on its own, for both quote states at its start, by
     ``threads`` threads; the state carried from the blocks before picks one.
     At most ``2 * threads`` blocks are in memory at once."""
-    import numpy as np
     from concurrent.futures import ThreadPoolExecutor
 
     scratch = _Scratch()
-    offset, inside, last_end, opened_at = 0, False, 0, None
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bytenite-nb-rows-scan") as pool:
-        pending: collections.deque = collections.deque()
-        eof = False
-        while True:
-            while not eof and len(pending) < 2 * max(1, threads):
-                data = stream.read(block)
-                if not data:
-                    eof = True
-                    break
-                pending.append(pool.submit(_block_ends, data, offset, quoted, scratch))
-                offset += len(data)
-            if not pending:
-                break
-            outside_ends, inside_ends, quotes, last_quote = pending[0].result()
-            pending.popleft()
-            ends = inside_ends if inside else outside_ends
-            if quotes:
-                inside ^= bool(quotes & 1)
-            if inside and last_quote >= 0:
-                opened_at = last_quote
-            if len(ends):
-                last_end = int(ends[-1])
-                yield ends
-    if inside:
-        raise PartitionError(f"{name}: a quoted field opened near byte {opened_at} is never closed")
-    if offset > last_end:
-        yield np.array([offset], dtype=np.int64)
+    scanned = [0]
+
+    def answers():
+        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bytenite-nb-rows-scan") as pool:
+            pending: collections.deque = collections.deque()
+            eof = False
+            while True:
+                while not eof and len(pending) < 2 * max(1, threads):
+                    data = stream.read(block)
+                    if not data:
+                        eof = True
+                        break
+                    pending.append(pool.submit(_block_ends, data, scanned[0], quoted, scratch))
+                    scanned[0] += len(data)
+                if not pending:
+                    return
+                yield pending.popleft().result()
+
+    yield from _carry_quote_state(answers(), name, lambda: scanned[0])
 
 
 def _blocks_read(stream, block: int):
