@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 
 from .exceptions import BadRecordError, FieldError, MediaToolMissing
@@ -141,7 +142,96 @@ def open_container(path: str, name: str | None = None):
         raise BadRecordError(f"not a media file FFmpeg can read ({reason})", file=name or path) from None
 
 
-_held_container = threading.local()
+#: seconds a container :func:`reused_container` holds may stay unused before it is closed:
+#: long enough to carry a worker from one chunk to the next, short enough that an idle
+#: worker or server thread does not keep the file (and a deleted file's disk space)
+HELD_IDLE_SECONDS = 10.0
+
+
+class _HeldContainer:
+    """One thread's open container, kept for its next chunk of the same file. The owner
+    thread holds ``lock`` while it uses the container; the janitor closes it only when it
+    gets the lock without waiting, so never in the middle of a use."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.key = None  # (path, size, mtime_ns) of the file the container reads
+        self.container = None
+        self.last_use = 0.0  # time.monotonic() at the end of the last use
+        self.in_use = False  # read and written by the owner thread only
+
+    def close(self) -> None:
+        container, self.container, self.key = self.container, None, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # a container a failed use left broken: its descriptor is freed all the same
+                pass
+
+
+class _Janitor:
+    """The containers held by every thread, and one daemon thread, started with the first,
+    that closes those idle for more than :data:`HELD_IDLE_SECONDS` (read at every pass, so
+    a change takes effect at the next container held)."""
+
+    def __init__(self):
+        self.changed = threading.Condition(threading.Lock())
+        self.held: set[_HeldContainer] = set()
+        self.thread: threading.Thread | None = None
+
+    def hold(self, entry: _HeldContainer) -> None:
+        with self.changed:
+            self.held.add(entry)
+            if self.thread is None or not self.thread.is_alive():  # none yet, or not in a forked child
+                self.thread = threading.Thread(target=self._run, name="bytenite-nb held containers", daemon=True)
+                self.thread.start()
+            self.changed.notify()
+
+    def after_fork(self) -> None:
+        """In a forked child: the janitor thread is gone and may have left its lock taken."""
+        self.changed, self.thread = threading.Condition(threading.Lock()), None
+
+    def forget(self, entry: _HeldContainer) -> None:
+        with self.changed:
+            self.held.discard(entry)
+
+    def _run(self) -> None:
+        with self.changed:
+            while True:
+                self.changed.wait(self._close_idle())
+
+    def _close_idle(self) -> float | None:
+        """Close the idle containers; the seconds until the next may be idle (None: none held)."""
+        idle, now, wake = HELD_IDLE_SECONDS, time.monotonic(), None
+        for entry in list(self.held):
+            due = entry.last_use + idle
+            if not entry.lock.acquire(blocking=False):
+                due = now + idle  # in use: idle at the earliest that long after now
+            else:
+                try:
+                    if due <= now or entry.container is None:
+                        entry.close()
+                        self.held.discard(entry)
+                        continue
+                finally:
+                    entry.lock.release()
+            wake = due if wake is None else min(wake, due)
+        return None if wake is None else max(wake - now, 0.01)
+
+
+_janitor = _Janitor()
+os.register_at_fork(after_in_child=_janitor.after_fork)
+_mine = threading.local()  # .entry: this thread's _HeldContainer
+
+
+def _file_key(path: str):
+    """What tells a file from the one read before under the same path: a changed size or
+    modification time opens it again. None when the file cannot be looked at."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_size, st.st_mtime_ns)
 
 
 @contextmanager
@@ -150,7 +240,9 @@ def reused_container(path, name: str | None = None):
     the container stays open for this thread's next use of the same file (same
     path, size and modification time), since opening an MP4 reads and probes
     its whole index, several milliseconds a chunk paid again for every chunk.
-    Each use must seek to what it reads first. A file object, or a use that
+    Each use must seek to what it reads first. A container unused for
+    :data:`HELD_IDLE_SECONDS` is closed, so an idle thread keeps no file open.
+    A file object, a use inside another use in the same thread, or a use that
     raises, gets a container of its own, closed at the end.
 
     >>> import tempfile
@@ -160,30 +252,32 @@ def reused_container(path, name: str | None = None):
     ...
     bytenite_nb.exceptions.BadRecordError: clip.mp4: not a media file FFmpeg can read (No such file or directory)
     """
-    if not isinstance(path, str):
+    key = _file_key(path) if isinstance(path, str) else None
+    if key is None:  # nothing to tell a later file by: a container for this use only
         with open_container(path, name) as container:
             yield container
         return
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    key = (path, st.st_size, st.st_mtime_ns) if st else None
-    held = getattr(_held_container, "value", None)
-    if held is not None and held[0] == key:
-        container = held[1]
-    else:
-        if held is not None:
-            held[1].close()
-            _held_container.value = None
-        container = open_container(path, name)
-        _held_container.value = (key, container) if key else None
-    try:
-        yield container
-    except BaseException:
-        container.close()  # in whatever state the failure left it: never used again
-        _held_container.value = None
-        raise
+    entry = getattr(_mine, "entry", None)
+    if entry is None:
+        entry = _mine.entry = _HeldContainer()
+    if entry.in_use:  # a use inside this thread's own use: the held one is taken
+        with open_container(path, name) as container:
+            yield container
+        return
+    with entry.lock:
+        entry.in_use = True
+        try:
+            if entry.container is None or entry.key != key:
+                entry.close()
+                entry.container, entry.key = open_container(path, name), key
+                _janitor.hold(entry)
+            yield entry.container
+        except BaseException:
+            entry.close()  # in whatever state the failure left it: never used again
+            _janitor.forget(entry)
+            raise
+        finally:
+            entry.last_use, entry.in_use = time.monotonic(), False
 
 
 @contextmanager

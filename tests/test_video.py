@@ -222,6 +222,131 @@ def test_exact_refuses_codecs_it_cannot_re_encode(tmp_path, ffmpeg):
         frames_job(tmp_path, src, {"frames_per_chunk": 10, "exact": True}).run(scheduler="sync")
 
 
+# -- the source container each worker thread keeps open (media.reused_container) ------------
+
+
+def cut_chunk(src, start: int, end: int, dest) -> list[str]:
+    """Frames ``[start, end)`` of ``src`` cut by stream copy as video-frames does; their checksums."""
+    from bytenite_nb.video_packets import copy_packets, scan, span_of
+
+    copy_packets(str(src), str(dest), src.name, span_of(scan(str(src), src.name), start, end))
+    return frame_sums(dest)
+
+
+def fds_on(path) -> list[str]:
+    """This process's open file descriptors on ``path``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                found.append(fd)
+        except OSError:  # closed since the listing
+            pass
+    return found
+
+
+def test_two_files_used_in_turn_by_one_thread_give_their_own_chunks(tmp_path, ffmpeg):
+    a = make_clip(ffmpeg, tmp_path / "a.mp4", seconds=4)
+    b = make_clip(ffmpeg, tmp_path / "b.mp4", seconds=4, size="160x120")
+    frames = {a: frame_sums(a), b: frame_sums(b)}
+    for i, (src, start) in enumerate([(a, 0), (b, 25), (a, 50), (b, 0), (a, 75), (b, 50)]):
+        assert cut_chunk(src, start, start + 25, tmp_path / f"chunk{i}.mp4") == frames[src][start:start + 25], (src, start)
+
+
+def test_a_file_replaced_between_two_uses_is_opened_again(tmp_path, ffmpeg):
+    from bytenite_nb.media import reused_container
+
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
+    assert cut_chunk(src, 25, 50, tmp_path / "first.mp4") == frame_sums(src)[25:50]
+    with reused_container(str(src)) as held:
+        pass
+    with reused_container(str(src)) as again:
+        assert again is held  # the same file: the container is kept
+        with reused_container(str(src)) as inner:  # a use inside a use: a container of its own
+            assert inner is not held
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # same bytes, a new modification time
+    with reused_container(str(src)) as after_touch:
+        assert after_touch is not held
+    # written over in place (same inode, new size): the old container would read the new bytes by the old index
+    other = make_clip(ffmpeg, tmp_path / "other.mp4", seconds=6, size="160x120", gop=30)
+    src.write_bytes(other.read_bytes())
+    assert cut_chunk(src, 30, 60, tmp_path / "second.mp4") == frame_sums(other)[30:60]
+
+
+def test_two_threads_cutting_one_file_at_once_get_their_own_chunks(tmp_path, ffmpeg):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=4)
+    frames = frame_sums(src)
+    together = threading.Barrier(2)
+
+    def cut_all(thread: int, starts: list[int]) -> list[bool]:
+        together.wait(timeout=60)  # both threads cut at the same time
+        return [cut_chunk(src, s, s + 25, tmp_path / f"t{thread}-{s}.mp4") == frames[s:s + 25] for s in starts]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(cut_all, [0, 1], [[0, 25, 50, 75] * 2, [75, 50, 25, 0] * 2]))
+    assert results == [[True] * 8, [True] * 8]
+
+
+def test_a_held_container_is_closed_once_idle_and_never_while_in_use(tmp_path, ffmpeg, monkeypatch):
+    import threading
+    import time
+
+    from bytenite_nb import media
+
+    monkeypatch.setattr(media, "HELD_IDLE_SECONDS", 0.2)
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=2)
+    used, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():  # a thread that uses the file, then stays alive doing nothing with it
+        try:
+            with media.reused_container(str(src)) as container:
+                time.sleep(1.0)  # five idle times in one use
+                seen["open during the use"] = bool(fds_on(src))
+                seen["packets after the wait"] = sum(1 for p in container.demux(video=0) if p.size)
+        finally:
+            used.set()
+        done.wait(timeout=60)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert used.wait(timeout=60)
+        assert seen == {"open during the use": True, "packets after the wait": 2 * FPS}
+        deadline = time.monotonic() + 30  # a bound on the wait, not a timing claim
+        while fds_on(src) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fds_on(src) == [], "the idle thread still holds the file open"
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_a_use_that_raises_closes_its_container_at_once(tmp_path, ffmpeg):
+    from bytenite_nb.exceptions import BadRecordError
+    from bytenite_nb.media import reused_container
+
+    src = make_clip(ffmpeg, tmp_path / "clip.mp4", seconds=1)
+    with pytest.raises(RuntimeError, match="stopped"):
+        with reused_container(str(src)):
+            assert fds_on(src)
+            raise RuntimeError("stopped")
+    assert fds_on(src) == []
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(BadRecordError, match=r"notes\.mp4: not a media file FFmpeg can read"):
+        with reused_container(str(text), "notes.mp4"):
+            pass
+    with reused_container(str(src)) as container:  # the next use opens the file again, and keeps it
+        assert sum(1 for p in container.demux(video=0) if p.size) == FPS
+    with reused_container(str(src)) as again:
+        assert again is container
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@
 import React, { useEffect, useRef, useState } from 'react';
 
 import { api, CHUNK_GRID_PAGE } from './api';
-import { cellAt, formatDuration, IChunkDetail, IChunkGrid, STATE_COLOURS, workerCounts } from './model';
+import { cellAt, formatDuration, IChunkDetail, IChunkGrid, LatestOnly, STATE_COLOURS, workerCounts } from './model';
 import { StateBadge } from './sidebar';
 
 /** Pixels per cell (a one-pixel gap included) and cells per row. */
@@ -99,11 +99,15 @@ export function ChunkGrid(props: { jobId: string; grid: IChunkGrid; go: (offset:
       draw(canvas.current, grid, selected);
     }
   }, [grid, selected]);
+  const chunkAnswers = useRef(new LatestOnly()); // cells clicked in quick succession: show the last one's
   const open = async (index: number) => {
     setSelected(index);
     try {
-      setChunk(await api.chunk(jobId, index));
-      setError(null);
+      const answer = await chunkAnswers.current.answer(() => api.chunk(jobId, index));
+      if (answer !== null) {
+        setChunk(answer.value);
+        setError(null);
+      }
     } catch (e) {
       setError(String((e as Error).message ?? e));
     }

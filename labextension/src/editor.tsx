@@ -23,6 +23,7 @@ import {
   IPlanSample,
   IStep,
   JSONObject,
+  LatestOnly,
   parseJobText,
   pipelineSteps,
   sameJob,
@@ -256,6 +257,8 @@ export class JobEditor extends SplitPanel {
   readonly form: JobFormPanel;
   readonly raw: CodeEditorWrapper;
   private submitting = false;
+  /** The pages of the plan asked for: only the last one asked is shown. */
+  private readonly planPages = new LatestOnly();
   /** The cluster Run submits to, as chosen in the toolbar ("" for the default). */
   cluster: () => string = () => '';
 
@@ -361,7 +364,11 @@ export class JobEditor extends SplitPanel {
   async planChunks(offset = 0, pageMove = false): Promise<void> {
     this.setStatus({ kind: 'busy', text: 'Planning…' }, [], pageMove ? this.form.plan : null);
     try {
-      const plan = await api.plan(this.form.job, this.context.path, offset);
+      const answer = await this.planPages.answer(() => api.plan(this.form.job, this.context.path, offset));
+      if (answer === null) {
+        return; // a later page was asked for while this one loaded: that one is shown
+      }
+      const plan = answer.value;
       this.setStatus(
         { kind: 'ok', text: `Plan: ${plan.count} chunk(s), ${formatSize(plan.totalSize)} in all` },
         [],

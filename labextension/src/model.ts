@@ -715,6 +715,36 @@ export function pageFrom(text: string, total: number): number | null {
 }
 
 /**
+ * Request sequencing for answers that may come back out of order (a pager
+ * clicked again before its page came): each request is numbered, and only the
+ * latest one's answer, or error, is handed on; an earlier one's resolves to
+ * null, so a slow older page never replaces a newer one.
+ *
+ * ```ts
+ * const pages = new LatestOnly();
+ * const answer = await pages.answer(() => api.plan(job, path, offset));
+ * if (answer !== null) show(answer.value);
+ * ```
+ */
+export class LatestOnly {
+  private issued = 0;
+
+  /** Start `request`; its answer, or null when a later request was started before it came. */
+  async answer<T>(request: () => Promise<T>): Promise<{ value: T } | null> {
+    const ticket = ++this.issued;
+    try {
+      const value = await request();
+      return ticket === this.issued ? { value } : null;
+    } catch (error) {
+      if (ticket !== this.issued) {
+        return null; // the error of a request no one waits for any more
+      }
+      throw error;
+    }
+  }
+}
+
+/**
  * Runs `tick` now and again every `intervalMs` for as long as it resolves to
  * true (a job's panel: while the job is active), never two at once; `kick()`
  * runs it now and starts over (after a rerun, a page change, the panel shown

@@ -14,6 +14,7 @@ import {
   ICatalog,
   isActive,
   jobStem,
+  LatestOnly,
   locationSchema,
   newJobTemplate,
   pageFrom,
@@ -405,6 +406,50 @@ describe('chunk pages', () => {
     expect(pageFrom('', 2500)).toBeNull();
     expect(pageFrom('12.5', 2500)).toBeNull();
     expect(pageFrom('ten', 2500)).toBeNull();
+  });
+});
+
+describe('LatestOnly', () => {
+  /** A request whose answer comes when the test says. */
+  function deferred<T>() {
+    let resolve!: (value: T) => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  }
+
+  it('drops an older page that comes after a newer one (Next, then Previous)', async () => {
+    const pages = new LatestOnly();
+    const next = deferred<string>();
+    const previous = deferred<string>();
+    const shown: string[] = [];
+    const show = (answer: { value: string } | null) => answer !== null && shown.push(answer.value);
+    const first = pages.answer(() => next.promise).then(show);
+    const second = pages.answer(() => previous.promise).then(show);
+    previous.resolve('page 0');
+    await second;
+    next.resolve('page 100'); // the older answer comes last
+    await first;
+    expect(shown).toEqual(['page 0']);
+  });
+
+  it('hands on the latest answer when answers come in order', async () => {
+    const pages = new LatestOnly();
+    expect(await pages.answer(async () => 'page 0')).toEqual({ value: 'page 0' });
+    expect(await pages.answer(async () => 'page 100')).toEqual({ value: 'page 100' });
+  });
+
+  it("drops an older request's error, and hands on the latest one's", async () => {
+    const pages = new LatestOnly();
+    const older = deferred<string>();
+    const first = pages.answer(() => older.promise);
+    const second = pages.answer(() => Promise.reject(new Error('server gone')));
+    await expect(second).rejects.toThrow('server gone');
+    older.reject(new Error('timed out'));
+    await expect(first).resolves.toBeNull();
   });
 });
 
