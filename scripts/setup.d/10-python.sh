@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The package itself, editable, with its test extras (skipped when pyproject.toml
-# has not changed since the last install).
+# The package itself, editable, with its test extras (skipped when neither
+# pyproject.toml nor what the build hook compiles has changed since the last
+# install, and the compiled row check is there).
 set -euo pipefail
 stamp="build/.pip-stamp"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "${PY:-python3}" -c "import bytenite_nb" 2>/dev/null; then
+want="$(cat pyproject.toml hatch_build.py bytenite_nb/partitioners/rowscan.c | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "${PY:-python3}" -c "import bytenite_nb" 2>/dev/null \
+        && { [ -f bytenite_nb/partitioners/_rowscan.native ] || ! command -v "${CC:-cc}" >/dev/null; }; then
     exit 0
 fi
 . scripts/lib/python.sh

@@ -1,0 +1,65 @@
+"""Build hook: compile ``bytenite_nb/partitioners/rowscan.c`` into a shared
+library beside it (the fast row check of the ``rows`` partitioner, loaded
+with ctypes), with the C compiler this machine has.
+
+Optional: without a compiler the package installs all the same and checks
+rows with numpy (a warning says so). ``python hatch_build.py`` builds the
+library in place, e.g. after editing the C file in an editable install.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import sysconfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join("bytenite_nb", "partitioners", "rowscan.c")
+LIBRARY = os.path.join("bytenite_nb", "partitioners", "_rowscan.native")
+
+
+def compile_rowscan(root: str = HERE) -> str | None:
+    """Compile the row check; return None on success, else why it failed."""
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    source, library = os.path.join(root, SOURCE), os.path.join(root, LIBRARY)
+    partial = library + ".partial"
+    command = [*compiler, "-O2", "-fPIC", "-shared", "-o", partial, source]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except OSError as e:
+        return f"{compiler[0]}: {e}"
+    if done.returncode != 0:
+        return f"{shlex.join(command)} failed: {done.stderr.strip()[-2000:]}"
+    os.replace(partial, library)  # a library in use is never rewritten in place
+    return None
+
+
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # run as a script, without hatchling
+    BuildHookInterface = object
+
+
+class RowScanBuildHook(BuildHookInterface):
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version, build_data):
+        if self.target_name != "wheel":
+            return
+        failure = compile_rowscan(self.root)
+        if failure:
+            self.app.display_warning(f"the compiled row check was not built ({failure}); "
+                                     "the rows partitioner checks rows with numpy instead")
+            return
+        build_data["artifacts"].append(LIBRARY)
+        if version != "editable":  # a wheel holding a compiled library is for this platform only
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
+
+
+if __name__ == "__main__":
+    failure = compile_rowscan()
+    print(failure or f"built {LIBRARY}", file=sys.stderr if failure else sys.stdout)
+    sys.exit(1 if failure else 0)
