@@ -667,3 +667,29 @@ def test_secrets_an_app_prints_are_masked(client, tmp_path, text_file, monkeypat
                        events, handle.chunk_states], default=str)
     assert "sk-live-1234567890" not in dump + message
     assert "tok-from-the-environment-42" not in dump + message
+
+
+def test_a_completed_jobs_staging_is_gone_at_once_and_its_files_deleted_after(tmp_path, monkeypatch):
+    """The staging area is renamed away when the job completes and deleted in a
+    thread; what a process stopped mid-deletion left is deleted by the next one."""
+    import threading
+
+    from bytenite_nb.engine import staging as staging_module
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("BYTENITE_NB_HOME", str(home))
+    left_over = home / "staging" / f"old-job{staging_module.REMOVING}0123abcd"
+    (left_over / "chunks" / "0").mkdir(parents=True)
+    (left_over / "chunks" / "0" / "result.bin").write_bytes(b"x" * 1000)
+    (tmp_path / "in.txt").write_text("a\nb\nc\n")
+    threads = []
+    real = staging_module.remove_in_background
+    monkeypatch.setattr(staging_module, "remove_in_background", lambda path: threads.append(real(path)) or threads[-1])
+    result = bn.Job(source=str(tmp_path / "in.txt"), partitioner="split-lines", app="identity", assembler="concat",
+                    destination=str(tmp_path / "out"), params={"partitioner": {"lines_per_chunk": 1}}).run(
+        scheduler="sync")
+    assert result.ok and (tmp_path / "out" / "output.bin").read_text() == "a\nb\nc\n"
+    assert not (home / "staging" / result.job_id).exists()
+    assert len(threads) == 1 and isinstance(threads[0], threading.Thread) and not threads[0].daemon
+    threads[0].join(30)
+    assert sorted(os.listdir(home / "staging")) == []

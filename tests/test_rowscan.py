@@ -1,7 +1,11 @@
 """The compiled row check (bytenite_nb/partitioners/rowscan.c) gives numpy's
 answers, and the rows partitioner gives the same output with or without it."""
 
+import ctypes
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,22 +119,40 @@ def test_a_library_from_another_version_is_not_used(tmp_path, monkeypatch, caplo
     assert "from another version of bytenite-nb" in caplog.text and "reinstall" in caplog.text
 
 
+def compiler() -> str:
+    found = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if not found:
+        missing("no C compiler on this machine (scripts/setup.d/apt-packages.txt lists gcc)")
+    return found
+
+
 def test_the_library_is_built_by_the_build_hook(tmp_path):
     """hatch_build.py compiles rowscan.c with the machine's compiler (as pip install does)."""
-    import shutil
-    import subprocess
-    import sys
-
+    compiler()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not (shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")):
-        missing("no C compiler on this machine (scripts/setup.d/apt-packages.txt lists gcc)")
     copy = tmp_path / "tree"
     (copy / "bytenite_nb" / "partitioners").mkdir(parents=True)
     shutil.copy(os.path.join(root, "hatch_build.py"), copy)
     shutil.copy(os.path.join(root, "bytenite_nb", "partitioners", "rowscan.c"), copy / "bytenite_nb" / "partitioners")
     done = subprocess.run([sys.executable, "hatch_build.py"], cwd=copy, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    import ctypes
-
     assert ctypes.CDLL(str(copy / "bytenite_nb" / "partitioners" / "_rowscan.native")).rowscan_version() == \
         rowscan.VERSION
+
+
+def test_the_portable_code_gives_numpys_answer_too(tmp_path, monkeypatch):
+    """The code a CPU without SSE2 or popcount runs (ARM, say), built here with -DROWSCAN_PORTABLE."""
+    library = tmp_path / "portable.native"
+    source = os.path.join(os.path.dirname(rowscan.__file__), "rowscan.c")
+    done = subprocess.run([compiler(), "-O2", "-fPIC", "-shared", "-DROWSCAN_PORTABLE", "-o", str(library), source],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setattr(rowscan, "LIBRARY", str(library))
+    monkeypatch.setattr(rowscan, "_lib", rowscan._load())
+    assert rowscan.available()
+    rng = np.random.default_rng(7)
+    for size in list(range(0, 200)) + [1000, 4096 + 17]:
+        data = rng.choice(np.frombuffer(b'ab,\t"\n', dtype=np.uint8), size=size).tobytes()
+        for delimiter, fields in ((",", 2), ("\t", 3), (",", 1)):
+            assert rowscan.check_rows(data, delimiter, fields) == numpy_answer(data, delimiter, fields), data
+        assert rowscan.count_byte(data, ord('"')) == data.count(b'"')

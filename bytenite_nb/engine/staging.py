@@ -455,7 +455,46 @@ class LocalStaging(Staging):
 
     def remove(self) -> None:
         self.close()
-        shutil.rmtree(self.path, ignore_errors=True)
+        remove_in_background(self.path)
+
+
+#: what a staging area being removed is renamed to: ``<path>.removing-<random>``
+REMOVING = ".removing-"
+
+
+def remove_in_background(path: str) -> threading.Thread | None:
+    """Take the folder ``path`` away at once - a rename - and delete its files in
+    a thread, with any a process stopped before it finished (``*.removing-*``
+    beside it). Deleting a job's staged results (gigabytes, often still in the
+    page cache) takes a noticeable time that whoever waits for the job need not
+    wait for. The thread is not a daemon: a process waits for it at exit.
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp(); folder = os.path.join(root, "job")
+    >>> os.makedirs(os.path.join(folder, "chunks"))
+    >>> remove_in_background(folder).join(); os.listdir(root)
+    []
+    """
+    trash = f"{path}{REMOVING}{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return None
+    except OSError:  # cannot rename here: delete in place, now
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    parent = os.path.dirname(path)
+
+    def delete() -> None:
+        shutil.rmtree(trash, ignore_errors=True)
+        with os.scandir(parent) as entries:
+            left = [e.path for e in entries if REMOVING in e.name and e.is_dir(follow_symlinks=False)]
+        for folder in left:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    thread = threading.Thread(target=delete, name="bytenite-nb-staging-removal", daemon=False)
+    thread.start()
+    return thread
 
 
 class ObjectStaging(Staging):

