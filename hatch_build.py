@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,9 +21,22 @@ SOURCE = os.path.join("bytenite_nb", "partitioners", "rowscan.c")
 LIBRARY = os.path.join("bytenite_nb", "partitioners", "_rowscan.native")
 
 
+def find_compiler() -> list[str] | None:
+    """The C compiler to use: ``$CC``, the one Python was built with, or the
+    usual names; the first that is installed here (a Python built elsewhere
+    may name a compiler this machine lacks)."""
+    for candidate in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+        command = shlex.split(candidate or "")
+        if command and shutil.which(command[0]):
+            return command
+    return None
+
+
 def compile_rowscan(root: str = HERE) -> str | None:
     """Compile the row check; return None on success, else why it failed."""
-    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    compiler = find_compiler()
+    if compiler is None:
+        return "no C compiler found (set CC, or install gcc or clang)"
     source, library = os.path.join(root, SOURCE), os.path.join(root, LIBRARY)
     partial = library + ".partial"
     command = [*compiler, "-O2", "-fPIC", "-shared", "-o", partial, source]
