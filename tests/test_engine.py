@@ -678,9 +678,12 @@ def test_a_completed_jobs_staging_is_gone_at_once_and_its_files_deleted_after(tm
 
     home = tmp_path / "home"
     monkeypatch.setenv("BYTENITE_NB_HOME", str(home))
-    left_over = home / "staging" / f"old-job{staging_module.REMOVING}0123abcd"
+    left_over = home / "staging" / ".removing-old-job-0123abcd"
     (left_over / "chunks" / "0").mkdir(parents=True)
     (left_over / "chunks" / "0" / "result.bin").write_bytes(b"x" * 1000)
+    # a job whose id holds the same words is no leftover: its staging stays
+    other = home / "staging" / "nightly.removing-dupes-0123abcd"
+    (other / "chunks").mkdir(parents=True)
     (tmp_path / "in.txt").write_text("a\nb\nc\n")
     threads = []
     real = staging_module.remove_in_background
@@ -692,4 +695,4 @@ def test_a_completed_jobs_staging_is_gone_at_once_and_its_files_deleted_after(tm
     assert not (home / "staging" / result.job_id).exists()
     assert len(threads) == 1 and isinstance(threads[0], threading.Thread) and not threads[0].daemon
     threads[0].join(30)
-    assert sorted(os.listdir(home / "staging")) == []
+    assert sorted(os.listdir(home / "staging")) == ["nightly.removing-dupes-0123abcd"]

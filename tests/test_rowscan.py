@@ -65,6 +65,12 @@ def test_a_ragged_row_is_found_after_many_clean_ones(compiled):
     assert scan == rowscan.RowScan(5011, len(row) * 5000 + 4 + len(row) * 10, len(row) * 5000, True, 1)
 
 
+def test_a_delimiter_the_check_cannot_use_is_refused():
+    for delimiter in ['"', "\n", "\0", ";;", "", "é"]:
+        with pytest.raises(ValueError, match="cannot check rows delimited by"):
+            rowscan.check_rows(b"a,b\n", delimiter, 2)
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=texts)
 def test_counting_a_byte(compiled, data):
@@ -119,8 +125,13 @@ def test_a_library_from_another_version_is_not_used(tmp_path, monkeypatch, caplo
     assert "from another version of bytenite-nb" in caplog.text and "reinstall" in caplog.text
 
 
-def compiler() -> str:
-    found = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+def compiler() -> list[str]:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        from hatch_build import find_compiler
+    finally:
+        sys.path.pop(0)
+    found = find_compiler()
     if not found:
         missing("no C compiler on this machine (scripts/setup.d/apt-packages.txt lists gcc)")
     return found
@@ -144,7 +155,7 @@ def test_the_portable_code_gives_numpys_answer_too(tmp_path, monkeypatch):
     """The code a CPU without SSE2 or popcount runs (ARM, say), built here with -DROWSCAN_PORTABLE."""
     library = tmp_path / "portable.native"
     source = os.path.join(os.path.dirname(rowscan.__file__), "rowscan.c")
-    done = subprocess.run([compiler(), "-O2", "-fPIC", "-shared", "-DROWSCAN_PORTABLE", "-o", str(library), source],
+    done = subprocess.run([*compiler(), "-O2", "-fPIC", "-shared", "-DROWSCAN_PORTABLE", "-o", str(library), source],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     monkeypatch.setattr(rowscan, "LIBRARY", str(library))

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import re
 import shutil
 import socket
 from collections import OrderedDict
@@ -44,6 +46,8 @@ from ..assemblers.base import ChunkResult, ResultFile
 from ..exceptions import JobAlreadyRunning, ResumeConflict, StagingFull, StagingGone, StorageError
 from ..transfer import list_tree
 from ..partitioners.base import ChunkRef
+
+log = logging.getLogger(__name__)
 
 
 class Staging:
@@ -458,13 +462,14 @@ class LocalStaging(Staging):
         remove_in_background(self.path)
 
 
-#: what a staging area being removed is renamed to: ``<path>.removing-<random>``
-REMOVING = ".removing-"
+#: what a staging area being removed is renamed to: ``.removing-<job id>-<8 hex>``
+#: beside it (a job id never starts with a dot, so no job's staging has such a name)
+REMOVING = re.compile(r"\.removing-[A-Za-z0-9._-]+-[0-9a-f]{8}")
 
 
 def remove_in_background(path: str) -> threading.Thread | None:
     """Take the folder ``path`` away at once - a rename - and delete its files in
-    a thread, with any a process stopped before it finished (``*.removing-*``
+    a thread, with any a process stopped before it finished (``.removing-*``
     beside it). Deleting a job's staged results (gigabytes, often still in the
     page cache) takes a noticeable time that whoever waits for the job need not
     wait for. The thread is not a daemon: a process waits for it at exit.
@@ -474,8 +479,10 @@ def remove_in_background(path: str) -> threading.Thread | None:
     >>> os.makedirs(os.path.join(folder, "chunks"))
     >>> remove_in_background(folder).join(); os.listdir(root)
     []
+    >>> os.rmdir(root)
     """
-    trash = f"{path}{REMOVING}{uuid.uuid4().hex[:8]}"
+    parent, name = os.path.split(path.rstrip("/"))
+    trash = os.path.join(parent, f".removing-{name}-{uuid.uuid4().hex[:8]}")
     try:
         os.rename(path, trash)
     except FileNotFoundError:
@@ -483,15 +490,18 @@ def remove_in_background(path: str) -> threading.Thread | None:
     except OSError:  # cannot rename here: delete in place, now
         shutil.rmtree(path, ignore_errors=True)
         return None
-    parent = os.path.dirname(path)
 
     def delete() -> None:
         shutil.rmtree(trash, ignore_errors=True)
-        with os.scandir(parent) as entries:
-            left = [e.path for e in entries if REMOVING in e.name and e.is_dir(follow_symlinks=False)]
+        try:
+            with os.scandir(parent) as entries:
+                left = [e.path for e in entries if REMOVING.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+        except OSError:  # the staging root went away, or cannot be listed: nothing left to sweep
+            return
         for folder in left:
             shutil.rmtree(folder, ignore_errors=True)
 
+    log.debug("deleting %s (was %s) in the background", trash, path)
     thread = threading.Thread(target=delete, name="bytenite-nb-staging-removal", daemon=False)
     thread.start()
     return thread

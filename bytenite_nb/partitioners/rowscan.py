@@ -58,7 +58,11 @@ _lib = _load()
 
 
 def available() -> bool:
-    """Whether the compiled check was built and loads."""
+    """Whether the compiled check was built and loads.
+
+    >>> available() in (True, False)
+    True
+    """
     return _lib is not None
 
 
@@ -72,6 +76,9 @@ def check_rows(data, delimiter: str, fields: int) -> RowScan | None:
     >>> scan is None or scan == RowScan(rows=3, end=15, first_bad=13, inside=False, trailing_delimiters=1)
     True
     """
+    if len(delimiter) != 1 or delimiter in '"\n\0' or ord(delimiter) > 127:
+        raise ValueError(f"cannot check rows delimited by {delimiter!r}: one ASCII character other than a "
+                         "double quote, a newline or NUL")
     if _lib is None:
         return None
     import numpy as np

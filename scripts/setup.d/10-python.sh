@@ -6,7 +6,7 @@ set -euo pipefail
 stamp="build/.pip-stamp"
 want="$(cat pyproject.toml hatch_build.py bytenite_nb/partitioners/rowscan.c | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "${PY:-python3}" -c "import bytenite_nb" 2>/dev/null \
-        && { [ -f bytenite_nb/partitioners/_rowscan.native ] || ! command -v "${CC:-cc}" >/dev/null; }; then
+        && { [ -f bytenite_nb/partitioners/_rowscan.native ] || ! "${PY:-python3}" hatch_build.py --has-compiler; }; then
     exit 0
 fi
 . scripts/lib/python.sh
