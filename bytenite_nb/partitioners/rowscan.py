@@ -4,7 +4,7 @@
 package is installed (``hatch_build.py``, with the machine's C compiler; no
 Python headers needed). Where it could not be built, :func:`check_rows`
 returns None and :mod:`bytenite_nb.partitioners.rows` counts fields with numpy
-instead: the same answers, about four times the CPU time. The call releases
+instead: the same answers, at six to ten times the CPU time. The call releases
 the GIL (ctypes does), so threads check blocks side by side.
 """
 
