@@ -494,8 +494,9 @@ class Rows(Partitioner):
         if fmt == "jsonl":
             check = {"json": True} if params.get("check_json") else None
         elif params.get("check_fields", True):
-            with source.open(f.url, block_size=SCAN_BLOCK) as stream:
-                first_end, _ = byte_cuts(stream, per_bytes=1, header=True, quoted=True, name=f.name)
+            # the first row only: small reads (a whole scan block would fetch 16 MiB for a header)
+            with source.open(f.url, block_size=2**20) as stream:
+                first_end, _ = byte_cuts(stream, per_bytes=1, header=True, quoted=True, name=f.name, block=2**16)
                 stream.seek(0)
                 first = stream.read(first_end)
             if not first:
