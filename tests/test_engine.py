@@ -693,6 +693,20 @@ def test_a_completed_jobs_staging_is_gone_at_once_and_its_files_deleted_after(tm
         scheduler="sync")
     assert result.ok and (tmp_path / "out" / "output.bin").read_text() == "a\nb\nc\n"
     assert not (home / "staging" / result.job_id).exists()
-    assert len(threads) == 1 and isinstance(threads[0], threading.Thread) and not threads[0].daemon
+    assert len(threads) == 1 and isinstance(threads[0], threading.Thread)
     threads[0].join(30)
     assert sorted(os.listdir(home / "staging")) == ["nightly.removing-dupes-0123abcd"]
+
+
+def test_a_process_waits_at_exit_for_the_staging_it_is_deleting(tmp_path):
+    """The deletion runs in a thread; a process that ends right after still deletes it all."""
+    folder = tmp_path / "staging" / "job-1"
+    for i in range(200):
+        (folder / "chunks" / str(i)).mkdir(parents=True)
+        (folder / "chunks" / str(i) / "result.bin").write_bytes(b"x" * 50_000)
+    script = ("import sys; from bytenite_nb.engine.staging import remove_in_background; "
+              "remove_in_background(sys.argv[1]); print('returned')")
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0 and done.stdout.strip() == "returned", done.stderr
+    assert os.listdir(tmp_path / "staging") == []

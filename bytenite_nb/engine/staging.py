@@ -27,6 +27,7 @@ Two kinds, chosen by the staging URL (:meth:`Staging.open`):
 
 from __future__ import annotations
 
+import atexit
 import errno
 import json
 import logging
@@ -472,7 +473,8 @@ def remove_in_background(path: str) -> threading.Thread | None:
     a thread, with any a process stopped before it finished (``.removing-*``
     beside it). Deleting a job's staged results (gigabytes, often still in the
     page cache) takes a noticeable time that whoever waits for the job need not
-    wait for. The thread is not a daemon: a process waits for it at exit.
+    wait for. A process waits for it at exit, up to :data:`EXIT_WAIT` seconds
+    (a hung filesystem must not keep it alive; what is left is swept later).
 
     >>> import tempfile
     >>> root = tempfile.mkdtemp(); folder = os.path.join(root, "job")
@@ -492,19 +494,34 @@ def remove_in_background(path: str) -> threading.Thread | None:
         return None
 
     def delete() -> None:
-        shutil.rmtree(trash, ignore_errors=True)
         try:
+            shutil.rmtree(trash, ignore_errors=True)
             with os.scandir(parent) as entries:
                 left = [e.path for e in entries if REMOVING.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+            for folder in left:
+                shutil.rmtree(folder, ignore_errors=True)
         except OSError:  # the staging root went away, or cannot be listed: nothing left to sweep
-            return
-        for folder in left:
-            shutil.rmtree(folder, ignore_errors=True)
+            pass
+        finally:
+            _removals.discard(threading.current_thread())
 
     log.debug("deleting %s (was %s) in the background", trash, path)
-    thread = threading.Thread(target=delete, name="bytenite-nb-staging-removal", daemon=False)
+    thread = threading.Thread(target=delete, name="bytenite-nb-staging-removal", daemon=True)
+    _removals.add(thread)
     thread.start()
     return thread
+
+
+#: seconds a process waits at exit for the staging areas it is still deleting
+EXIT_WAIT = 60.0
+_removals: set[threading.Thread] = set()
+
+
+@atexit.register
+def _wait_for_removals() -> None:
+    deadline = time.monotonic() + EXIT_WAIT
+    for thread in list(_removals):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class ObjectStaging(Staging):
